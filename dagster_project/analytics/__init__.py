@@ -1,0 +1,1 @@
+"""Pure analytics functions (pandas / DuckDB in, pandas out). Dagster wrappers live in ``dagster_project.assets``."""

@@ -1,0 +1,44 @@
+{#-
+  Interactions as of the as-of date on their golden customer. Tracking systems often record one event twice
+  (an e-mail open fired by two pixels): the same customer, type, campaign and timestamp under two ids counts once.
+-#}
+with interactions as (
+
+    select * from {{ ref('stg_crm__interactions') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_customer_identities_resolved') }}
+
+),
+
+ranked as (
+
+    select
+        interactions.*,
+        identities.customer_key,
+        row_number() over (
+            partition by identities.customer_key, interactions.interaction_type, interactions.campaign_id, interactions.occurred_at
+            order by interactions.interaction_id
+        ) as duplicate_rank
+    from interactions
+    inner join identities on interactions.customer_id = identities.source_customer_id
+    where cast(interactions.occurred_at as date) <= {{ crm.as_of_date() }}
+
+)
+
+select
+    interaction_id,
+    customer_key,
+    interaction_type,
+    occurred_at,
+    cast(occurred_at as date) as occurred_date,
+    campaign_id,
+    rep_id,
+    _source_file,
+    _drop_date,
+    _row_number,
+    duplicate_rank > 1 as is_duplicate
+from ranked

@@ -1,0 +1,148 @@
+{#-
+  The fate of every raw row loaded, so nothing is lost without a trace. Each row has exactly one outcome:
+    quarantined  invalid (reason says why) or an orphan its parent cannot be found for
+    superseded   an older version of a record whose newer version won
+    merged       a duplicate folded into another record (same person under another id, double-submitted order,
+                 an event recorded twice)
+    deferred     dated after the as-of date: kept in raw, used by a later as-of
+    landed       in a mart
+-#}
+with as_of as (
+
+    select as_of_date from {{ ref('int_as_of') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_customer_identities_resolved') }}
+
+),
+
+{%- set simple_entities = {'products': 'product_id', 'campaigns': 'campaign_id', 'sales_reps': 'rep_id'} %}
+
+classified as (
+
+    {% for entity, key in simple_entities.items() %}
+    select
+        '{{ entity }}' as entity, _source_file, _drop_date, _row_number, {{ key }} as record_key,
+        case
+            when _quarantine_reason is not null then 'quarantined'
+            when _version_rank > 1 then 'superseded'
+            {% if entity == 'campaigns' %}when start_date > (select as_of_date from as_of) then 'deferred'{% endif %}
+            else 'landed'
+        end as outcome,
+        _quarantine_reason as reason
+    from {{ ref('base_crm__' ~ entity) }}
+    union all
+    {% endfor %}
+
+    select
+        'customers', base._source_file, base._drop_date, base._row_number, base.customer_id,
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when identities.is_merged then 'merged'
+            when dim.customer_key is null then 'deferred'
+            else 'landed'
+        end,
+        base._quarantine_reason
+    from {{ ref('base_crm__customers') }} as base
+    left join identities on base.customer_id = identities.source_customer_id
+    left join {{ ref('dim_customers') }} as dim on base.customer_id = dim.customer_key
+
+    union all
+
+    select
+        'orders', base._source_file, base._drop_date, base._row_number, base.order_id,
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when deduplicated.order_id is null then 'deferred'
+            when deduplicated.is_duplicate then 'merged'
+            else 'landed'
+        end,
+        base._quarantine_reason
+    from {{ ref('base_crm__orders') }} as base
+    left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
+
+    union all
+
+    select
+        'order_items', base._source_file, base._drop_date, base._row_number, base.order_id || '#' || cast(base.line_number as {{ dbt.type_string() }}),
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when deduplicated.is_duplicate then 'merged'
+            when deduplicated.order_id is not null then 'landed'
+            when valid_orders.order_id is not null then 'deferred'
+            else 'quarantined'
+        end,
+        case
+            when base._quarantine_reason is not null then base._quarantine_reason
+            when base._version_rank > 1 or deduplicated.order_id is not null or valid_orders.order_id is not null then null
+            when exists (select 1 from {{ ref('base_crm__orders') }} as o where o.order_id = base.order_id) then 'its order is quarantined'
+            else 'orphan: order_id not found in orders'
+        end
+    from {{ ref('base_crm__order_items') }} as base
+    left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
+    left join {{ ref('stg_crm__orders') }} as valid_orders on base.order_id = valid_orders.order_id
+
+    union all
+
+    select
+        'interactions', base._source_file, base._drop_date, base._row_number, base.interaction_id,
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when identities.source_customer_id is null then 'quarantined'
+            when deduplicated.interaction_id is null then 'deferred'
+            when deduplicated.is_duplicate then 'merged'
+            else 'landed'
+        end,
+        case
+            when base._quarantine_reason is not null then base._quarantine_reason
+            when base._version_rank = 1 and identities.source_customer_id is null then 'orphan: customer_id not found in customers or orders'
+        end
+    from {{ ref('base_crm__interactions') }} as base
+    left join identities on base.customer_id = identities.source_customer_id
+    left join {{ ref('int_interactions_deduplicated') }} as deduplicated on base.interaction_id = deduplicated.interaction_id
+
+    union all
+
+    select
+        'opportunities', base._source_file, base._drop_date, base._row_number, base.opportunity_id,
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when fct.opportunity_id is null then 'deferred'
+            else 'landed'
+        end,
+        base._quarantine_reason
+    from {{ ref('base_crm__opportunities') }} as base
+    left join {{ ref('fct_opportunities') }} as fct on base.opportunity_id = fct.opportunity_id
+
+    {% for entity, key, fact in [('tickets', 'ticket_id', 'fct_tickets'), ('surveys', 'survey_id', 'fct_surveys')] %}
+    union all
+
+    select
+        '{{ entity }}', base._source_file, base._drop_date, base._row_number, base.{{ key }},
+        case
+            when base._quarantine_reason is not null then 'quarantined'
+            when base._version_rank > 1 then 'superseded'
+            when identities.source_customer_id is null then 'quarantined'
+            when fct.{{ key }} is null then 'deferred'
+            else 'landed'
+        end,
+        case
+            when base._quarantine_reason is not null then base._quarantine_reason
+            when base._version_rank = 1 and identities.source_customer_id is null then 'orphan: customer_id not found in customers or orders'
+        end
+    from {{ ref('base_crm__' ~ entity) }} as base
+    left join identities on base.customer_id = identities.source_customer_id
+    left join {{ ref(fact) }} as fct on base.{{ key }} = fct.{{ key }}
+    {% endfor %}
+
+)
+
+select * from classified

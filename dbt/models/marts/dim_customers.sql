@@ -1,0 +1,66 @@
+-- Golden customer records (one per resolved person) that exist as of the as-of date.
+with customers as (
+
+    select * from {{ ref('int_customers_merged') }}
+
+),
+
+first_orders as (
+
+    select customer_key, min(order_date) as first_order_date
+    from {{ ref('int_orders_deduplicated') }}
+    group by customer_key
+
+),
+
+as_of as (
+
+    select as_of_date from {{ ref('int_as_of') }}
+
+),
+
+aged as (
+
+    select
+        customers.*,
+        first_orders.first_order_date,
+        case
+            when customers.birth_date <= as_of.as_of_date
+            then {{ dbt.datediff('customers.birth_date', 'as_of.as_of_date', 'year') }}
+                 - case when {{ dbt.date_trunc('day', 'customers.birth_date') }} + interval
+                   ({{ dbt.datediff('customers.birth_date', 'as_of.as_of_date', 'year') }}) year > as_of.as_of_date then 1 else 0 end
+        end as age
+    from customers
+    cross join as_of
+    left join first_orders on customers.customer_key = first_orders.customer_key
+    where least(customers.signup_date, first_orders.first_order_date) <= as_of.as_of_date
+       or (customers.signup_date is null and first_orders.first_order_date is null and not customers.is_inferred)
+
+)
+
+select
+    cast(customer_key as varchar) as customer_key,
+    cast(customer_name as varchar) as customer_name,
+    cast(email as varchar) as email,
+    cast(phone as varchar) as phone,
+    cast(gender as varchar) as gender,
+    cast(birth_date as date) as birth_date,
+    cast(case when age between 0 and 120 then age end as integer) as age,
+    cast(case
+        when age is null or age not between 0 and 120 then 'unknown'
+        when age < 25 then '<25'
+        when age < 35 then '25-34'
+        when age < 45 then '35-44'
+        when age < 55 then '45-54'
+        when age < 65 then '55-64'
+        else '65+'
+    end as varchar) as age_band,
+    cast(city as varchar) as city,
+    cast(coalesce(region, 'unknown') as varchar) as region,
+    cast(country as varchar) as country,
+    cast(least(signup_date, first_order_date) as date) as signup_date,
+    cast(coalesce(acquisition_channel, 'unknown') as varchar) as acquisition_channel,
+    cast(coalesce(marketing_consent, false) as boolean) as marketing_consent,
+    cast(source_customer_ids as integer) as source_customer_ids,
+    cast(is_inferred as boolean) as is_inferred
+from aged

@@ -1,0 +1,16 @@
+with interactions as (
+
+    select * from {{ ref('int_interactions_deduplicated') }}
+    where not is_duplicate
+
+)
+
+select
+    cast(interaction_id as varchar) as interaction_id,
+    cast(customer_key as varchar) as customer_key,
+    cast(interaction_type as varchar) as interaction_type,
+    cast(occurred_at as timestamp) as occurred_at,
+    cast(occurred_date as date) as occurred_date,
+    cast(campaign_id as varchar) as campaign_id,
+    cast(rep_id as varchar) as rep_id
+from interactions

@@ -1,0 +1,61 @@
+-- One row per lead / opportunity known at the as-of date: its current stage and the time it entered each stage.
+with stages as (
+
+    select * from {{ ref('int_opportunity_stages_historized') }}
+
+),
+
+opportunities as (
+
+    select * from {{ ref('stg_crm__opportunities') }}
+
+),
+
+identities as (
+
+    select * from {{ ref('int_customer_identities_resolved') }}
+
+),
+
+rates as (
+
+    select * from {{ ref('currency_rates') }}
+
+),
+
+timeline as (
+
+    select
+        opportunity_id,
+        arg_max(stage, entered_at) as stage,
+        {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
+        min(case when stage = '{{ stage }}' then entered_at end) as {{ stage }}_at,
+        {% endfor -%}
+        min(entered_at) as first_entered_at
+    from stages
+    group by opportunity_id
+
+)
+
+select
+    cast(timeline.opportunity_id as varchar) as opportunity_id,
+    cast(identities.customer_key as varchar) as customer_key,
+    cast(coalesce(opportunities.created_at, timeline.first_entered_at) as timestamp) as created_at,
+    cast(coalesce(opportunities.source, 'unknown') as varchar) as source,
+    cast(opportunities.campaign_id as varchar) as campaign_id,
+    cast(timeline.stage as varchar) as stage,
+    cast(timeline.stage in ('won', 'lost') as boolean) as is_closed,
+    cast(timeline.stage = 'won' as boolean) as is_won,
+    cast({{ crm.to_reporting_currency('opportunities.amount_original', 'rates') }} as double) as amount,
+    cast(opportunities.owner_rep_id as varchar) as owner_rep_id,
+    {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
+    cast(timeline.{{ stage }}_at as timestamp) as {{ stage }}_at,
+    {% endfor -%}
+    cast(case when timeline.stage in ('won', 'lost') then coalesce(timeline.won_at, timeline.lost_at) end as timestamp) as closed_at,
+    cast(case when timeline.stage in ('won', 'lost') then
+        {{ dbt.datediff('coalesce(opportunities.created_at, timeline.first_entered_at)', 'coalesce(timeline.won_at, timeline.lost_at)', 'hour') }} / 24.0
+    end as double) as days_to_close
+from timeline
+inner join opportunities on timeline.opportunity_id = opportunities.opportunity_id
+left join identities on opportunities.customer_id = identities.source_customer_id
+left join rates on opportunities.currency = rates.currency

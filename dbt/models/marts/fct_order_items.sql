@@ -1,0 +1,41 @@
+-- Order lines of the orders in fct_orders, priced in the order's currency and converted to the reporting one.
+with items as (
+
+    select * from {{ ref('stg_crm__order_items') }}
+
+),
+
+orders as (
+
+    select * from {{ ref('fct_orders') }}
+
+),
+
+rates as (
+
+    select * from {{ ref('currency_rates') }}
+
+),
+
+reporting as (
+
+    select usd_per_unit from rates where currency = '{{ var("reporting_currency") }}'
+
+)
+
+select
+    cast(items.order_id as varchar) as order_id,
+    cast(items.line_number as integer) as line_number,
+    cast(items.product_id as varchar) as product_id,
+    cast(items.quantity as double) as quantity,
+    cast(items.unit_price_original * rates.usd_per_unit / reporting.usd_per_unit as double) as unit_price,
+    cast(items.discount_original * rates.usd_per_unit / reporting.usd_per_unit as double) as discount,
+    cast((items.quantity * coalesce(items.unit_price_original, 0) - items.discount_original)
+         * rates.usd_per_unit / reporting.usd_per_unit as double) as line_amount,
+    cast(orders.customer_key as varchar) as customer_key,
+    cast(orders.order_date as date) as order_date,
+    cast(orders.status as varchar) as status
+from items
+inner join orders on items.order_id = orders.order_id
+inner join rates on orders.currency = rates.currency
+cross join reporting

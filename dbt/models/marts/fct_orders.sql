@@ -1,0 +1,23 @@
+-- One row per order (as of the as-of date, duplicates merged), amounts in the reporting currency.
+with orders as (
+
+    select * from {{ ref('int_orders_deduplicated') }}
+    where not is_duplicate
+
+)
+
+select
+    cast(order_id as varchar) as order_id,
+    cast(customer_key as varchar) as customer_key,
+    cast(source_customer_id as varchar) as source_customer_id,
+    cast(order_at as timestamp) as order_at,
+    cast(order_date as date) as order_date,
+    cast(status as varchar) as status,
+    cast(currency as varchar) as currency,
+    cast(amount_original as double) as amount_original,
+    cast(amount as double) as amount,
+    cast(case when status = 'paid' then amount else 0 end as double) as net_amount,
+    cast(status = 'paid' as boolean) as is_paid,
+    cast(channel as varchar) as channel,
+    cast(rep_id as varchar) as rep_id
+from orders

@@ -1,0 +1,34 @@
+-- Every row that did not land because it is unreadable, invalid or an orphan, with the reason: rows the CSV
+-- reader rejected at ingestion and rows the models rejected. Fix the source and re-deliver to recover them.
+with rejected_at_ingest as (
+
+    select entity, source_file, drop_date, row_number, 'ingest' as stage, reason, raw_record
+    from {{ source('crm', '_quarantine') }}
+
+),
+
+rejected_by_models as (
+
+    select entity, _source_file, _drop_date, _row_number, 'model', reason, cast(null as varchar)
+    from {{ ref('int_raw_rows_classified') }}
+    where outcome = 'quarantined'
+
+),
+
+quarantined as (
+
+    select * from rejected_at_ingest
+    union all
+    select * from rejected_by_models
+
+)
+
+select
+    cast(entity as varchar) as entity,
+    cast(source_file as varchar) as source_file,
+    cast(drop_date as date) as drop_date,
+    cast(row_number as bigint) as row_number,
+    cast(stage as varchar) as stage,
+    cast(reason as varchar) as reason,
+    cast(raw_record as varchar) as raw_record
+from quarantined

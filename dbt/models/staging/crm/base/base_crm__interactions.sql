@@ -1,0 +1,57 @@
+with source as (
+
+    select * from {{ source('crm', 'interactions') }}
+
+),
+
+renamed as (
+
+    select
+        coalesce(
+            {{ crm.clean_text('interaction_id') }},
+            {{ crm.derived_id('i', ['customer_id', 'interaction_type', 'occurred_at', 'campaign_id']) }}
+        ) as interaction_id,
+        {{ crm.clean_text('customer_id') }} as customer_id,
+        case {{ crm.clean_code('interaction_type') }}
+            when 'email' then 'email_sent'
+            when 'email_opened' then 'email_open'
+            when 'open' then 'email_open'
+            when 'email_clicked' then 'email_click'
+            when 'click' then 'email_click'
+            when 'phone_call' then 'call'
+            when 'visit' then 'web_visit'
+            when 'page_view' then 'web_visit'
+            else {{ crm.clean_code('interaction_type') }}
+        end as interaction_type,
+        {{ crm.parse_timestamp('occurred_at') }} as occurred_at,
+        {{ crm.clean_text('campaign_id') }} as campaign_id,
+        {{ crm.clean_text('rep_id') }} as rep_id,
+        occurred_at as occurred_at_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
+
+    from source
+
+),
+
+validated as (
+
+    select
+        *,
+        case
+            when customer_id is null then 'missing customer_id'
+            when interaction_type is null then 'missing interaction_type'
+            when interaction_type not in ('email_sent', 'email_open', 'email_click', 'call', 'meeting', 'web_visit', 'chat', 'sms')
+                then 'unknown interaction_type ' || interaction_type
+            when occurred_at_text is null then 'missing occurred_at'
+            when occurred_at is null then 'unparseable occurred_at'
+            when cast(occurred_at as date) > _drop_date then 'occurred_at after its export drop'
+        end as _quarantine_reason
+    from renamed
+
+)
+
+select *, {{ crm.version_rank(['interaction_id'], updated_at='_drop_date') }} as _version_rank
+from validated

@@ -1,0 +1,60 @@
+with source as (
+
+    select * from {{ source('crm', 'opportunities') }}
+
+),
+
+renamed as (
+
+    select
+        {{ crm.clean_text('opportunity_id') }} as opportunity_id,
+        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.parse_timestamp('created_at') }} as created_at,
+        {{ crm.clean_code('source') }} as source,
+        {{ crm.clean_text('campaign_id') }} as campaign_id,
+        case {{ crm.clean_code('stage') }}
+            when 'open' then 'new'
+            when 'lead' then 'new'
+            when 'quote' then 'proposal'
+            when 'quoted' then 'proposal'
+            when 'closed_won' then 'won'
+            when 'closed_lost' then 'lost'
+            else {{ crm.clean_code('stage') }}
+        end as stage,
+        {{ crm.parse_timestamp('stage_changed_at') }} as stage_changed_at,
+        {{ crm.parse_amount('amount') }} as amount_original,
+        {{ crm.resolve_currency('currency', 'amount') }} as currency,
+        {{ crm.clean_text('owner_rep_id') }} as owner_rep_id,
+        amount as amount_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
+
+    from source
+
+),
+
+validated as (
+
+    select
+        renamed.*,
+        case
+            when opportunity_id is null then 'missing opportunity_id'
+            when stage is null then 'missing stage'
+            when stage not in ('new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost')
+                then 'unknown stage ' || stage
+            when coalesce(stage_changed_at, created_at) is null then 'no parseable stage_changed_at or created_at'
+            when cast(coalesce(stage_changed_at, created_at) as date) > _drop_date then 'stage_changed_at after its export drop'
+            when amount_text is not null and amount_original is null then 'unparseable amount'
+            when amount_original < 0 then 'negative amount'
+            when rates.currency is null then 'unknown currency ' || renamed.currency
+        end as _quarantine_reason
+    from renamed
+    left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency
+
+)
+
+-- Every version is one stage change; the newest stage change is the record's current state.
+select *, {{ crm.version_rank(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)') }} as _version_rank
+from validated

@@ -1,0 +1,51 @@
+with source as (
+
+    select * from {{ source('crm', 'order_items') }}
+
+),
+
+renamed as (
+
+    select
+        {{ crm.clean_text('order_id') }} as order_id,
+        coalesce(
+            {{ crm.parse_integer('line_number') }},
+            row_number() over (partition by _source_file, order_id order by _row_number)
+        ) as line_number,
+        {{ crm.clean_text('product_id') }} as product_id,
+        {{ dbt.safe_cast(crm.strip_pattern('quantity', '[,\\s]'), api.Column.translate_type('double')) }} as quantity,
+        {{ crm.parse_amount('unit_price') }} as unit_price_original,
+        coalesce({{ crm.parse_amount('discount') }}, 0) as discount_original,
+        {{ crm.parse_timestamp('updated_at') }} as updated_at,
+        quantity as quantity_text,
+        unit_price as unit_price_text,
+        discount as discount_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
+
+    from source
+
+),
+
+validated as (
+
+    select
+        *,
+        case
+            when order_id is null then 'missing order_id'
+            when product_id is null then 'missing product_id'
+            when quantity_text is null then 'missing quantity'
+            when quantity is null then 'non-numeric quantity'
+            when quantity <= 0 then 'non-positive quantity'
+            when unit_price_text is not null and unit_price_original is null then 'unparseable unit_price'
+            when unit_price_original < 0 then 'negative unit_price'
+            when discount_text is not null and {{ crm.parse_amount('discount_text') }} is null then 'unparseable discount'
+        end as _quarantine_reason
+    from renamed
+
+)
+
+select *, {{ crm.version_rank(['order_id', 'line_number']) }} as _version_rank
+from validated

@@ -1,0 +1,33 @@
+with source as (
+
+    select * from {{ source('crm', 'sales_reps') }}
+
+),
+
+renamed as (
+
+    select
+        {{ crm.clean_text('rep_id') }} as rep_id,
+        {{ crm.clean_text('rep_name') }} as rep_name,
+        {{ crm.clean_text('team') }} as team,
+        {{ crm.clean_text('region') }} as region,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
+
+    from source
+
+),
+
+validated as (
+
+    select
+        *,
+        case when rep_id is null then 'missing rep_id' end as _quarantine_reason
+    from renamed
+
+)
+
+select *, {{ crm.version_rank(['rep_id'], updated_at='_drop_date') }} as _version_rank
+from validated

@@ -1,0 +1,57 @@
+with source as (
+
+    select * from {{ source('crm', 'tickets') }}
+
+),
+
+renamed as (
+
+    select
+        {{ crm.clean_text('ticket_id') }} as ticket_id,
+        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.parse_timestamp('opened_at') }} as opened_at,
+        {{ crm.parse_timestamp('first_response_at') }} as first_response_at,
+        {{ crm.parse_timestamp('resolved_at') }} as resolved_at,
+        case {{ crm.clean_code('status') }}
+            when 'new' then 'open'
+            when 'in_progress' then 'pending'
+            when 'waiting' then 'pending'
+            when 'solved' then 'resolved'
+            when 'done' then 'resolved'
+            else {{ crm.clean_code('status') }}
+        end as status_code,
+        {{ crm.clean_code('category') }} as category,
+        {{ crm.parse_integer('satisfaction') }} as satisfaction,
+        {{ crm.clean_text('rep_id') }} as rep_id,
+        {{ crm.parse_timestamp('updated_at') }} as updated_at,
+        opened_at as opened_at_text,
+        satisfaction as satisfaction_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
+
+    from source
+
+),
+
+validated as (
+
+    select
+        *,
+        case
+            when ticket_id is null then 'missing ticket_id'
+            when customer_id is null then 'missing customer_id'
+            when opened_at_text is null then 'missing opened_at'
+            when opened_at is null then 'unparseable opened_at'
+            when cast(opened_at as date) > _drop_date then 'opened_at after its export drop'
+            when resolved_at < opened_at then 'resolved_at before opened_at'
+            when satisfaction_text is not null and (satisfaction is null or satisfaction not between 1 and 5)
+                then 'satisfaction not 1-5'
+        end as _quarantine_reason
+    from renamed
+
+)
+
+select *, {{ crm.version_rank(['ticket_id']) }} as _version_rank
+from validated

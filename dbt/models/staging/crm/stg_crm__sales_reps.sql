@@ -1,0 +1,16 @@
+-- The winning version of each valid sales_reps record; quarantined rows and superseded versions stay in base_crm__sales_reps.
+with source as (
+
+    select * from {{ ref('base_crm__sales_reps') }}
+
+),
+
+latest as (
+
+    select * exclude (_quarantine_reason, _version_rank)
+    from source
+    where _version_rank = 1
+
+)
+
+select * from latest
