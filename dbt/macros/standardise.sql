@@ -38,6 +38,21 @@
 {%- endmacro %}
 
 
+{#- Cast that gives null instead of failing on text that is not of the type (dbt's safe_cast is a plain cast
+    on DuckDB). -#}
+{% macro try_cast(expr, type) -%}
+    {{ return(adapter.dispatch('try_cast', 'crm')(expr, type)) }}
+{%- endmacro %}
+
+{% macro duckdb__try_cast(expr, type) -%}
+    try_cast({{ expr }} as {{ type }})
+{%- endmacro %}
+
+{% macro default__try_cast(expr, type) -%}
+    {{ exceptions.raise_compiler_error("crm.try_cast has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}
+
+
 {#- A date or datetime written as 2025-08-27, 2025/8/27, 2025-08-27 14:05:00, 2025-08-27T14:05, 2025年8月27日
     (optionally followed by a time). Anything else, or an impossible date, gives null. -#}
 {% macro parse_timestamp(expr) -%}
@@ -65,7 +80,7 @@
 
 {#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a number. -#}
 {% macro parse_amount(expr) -%}
-    {{ dbt.safe_cast(crm.strip_pattern(expr, '[¥￥$€£,\\s]|RMB|CNY|USD|EUR|GBP|元'), api.Column.translate_type('double')) }}
+    {{ crm.try_cast(crm.strip_pattern(expr, '[¥￥$€£,\\s]|RMB|CNY|USD|EUR|GBP|元'), 'double') }}
 {%- endmacro %}
 
 
@@ -90,7 +105,7 @@
 
 {#- Whole number; null when the text is not one. -#}
 {% macro parse_integer(expr) -%}
-    {{ dbt.safe_cast(dbt.safe_cast(crm.strip_pattern(expr, '[,\\s]'), api.Column.translate_type('double')), api.Column.translate_type('bigint')) }}
+    {{ crm.try_cast(crm.try_cast(crm.strip_pattern(expr, '[,\\s]'), 'double'), 'bigint') }}
 {%- endmacro %}
 
 

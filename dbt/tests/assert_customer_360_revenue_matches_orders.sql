@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'customer_360'}}}) }}
 -- Revenue in customer_360 must add up to the paid revenue in fct_orders (to the cent).
 select orders_revenue, customer_revenue
 from (select coalesce(sum(net_amount), 0) as orders_revenue from {{ ref('fct_orders') }}) as o

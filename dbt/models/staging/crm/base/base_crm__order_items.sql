@@ -13,7 +13,7 @@ renamed as (
             row_number() over (partition by _source_file, order_id order by _row_number)
         ) as line_number,
         {{ crm.clean_text('product_id') }} as product_id,
-        {{ dbt.safe_cast(crm.strip_pattern('quantity', '[,\\s]'), api.Column.translate_type('double')) }} as quantity,
+        {{ crm.try_cast(crm.strip_pattern('quantity', '[,\\s]'), 'double') }} as quantity,
         {{ crm.parse_amount('unit_price') }} as unit_price_original,
         coalesce({{ crm.parse_amount('discount') }}, 0) as discount_original,
         {{ crm.parse_timestamp('updated_at') }} as updated_at,

@@ -1,0 +1,38 @@
+# Two commands do everything on a fresh machine:
+#   make demo   set up, generate the embedded sample export, run the full refresh into warehouse/crm.duckdb
+#   make test   set up, run the test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXPORTS ?= data/exports
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export DO_NOT_TRACK := 1
+export GX_ANALYTICS_ENABLED := False
+
+.PHONY: setup demo test dev bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	cd dbt && CRM_WAREHOUSE=$(CURDIR)/warehouse/crm.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	touch $@
+
+demo: setup
+	@test -d $(EXPORTS) || $(BIN)/crm-warehouse generate --out $(EXPORTS)
+	$(BIN)/crm-warehouse refresh --exports $(EXPORTS)
+
+test: setup
+	$(BIN)/pytest
+
+dev: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf $(VENV) dbt/target dbt/logs warehouse data .dagster_home
