@@ -1,7 +1,5 @@
 """Dagster definitions of the CRM analytics warehouse (loaded by workspace.yaml and the `crm-warehouse` CLI)."""
 
-from __future__ import annotations
-
 from dagster import Definitions, in_process_executor
 
 from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
@@ -10,23 +8,26 @@ from dagster_project.resources import Warehouse
 from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
 from dagster_project.settings import Settings
 
-settings = Settings.from_env()
-settings.export_to_env()
 
-defs = Definitions(
-    assets=[raw_exports, crm_dbt_models],
-    jobs=[full_refresh_job],
-    schedules=[daily_refresh_schedule(settings)],
-    sensors=[new_drop_sensor(settings)],
-    resources={
-        "warehouse": Warehouse(
-            path=str(settings.warehouse),
-            exports_dir=str(settings.exports_dir),
-            as_of=settings.as_of.isoformat() if settings.as_of else None,
-        ),
-        "dbt": dbt_resource(),
-    },
-    # Steps run one after another in the run's process: DuckDB allows one writing process per file, and
-    # in-process execution saves the ~1 s per step a subprocess executor costs.
-    executor=in_process_executor,
-)
+def build_definitions(settings: Settings) -> Definitions:
+    settings.export_to_env()
+    return Definitions(
+        assets=[raw_exports, crm_dbt_models],
+        jobs=[full_refresh_job],
+        schedules=[daily_refresh_schedule(settings)],
+        sensors=[new_drop_sensor(settings)],
+        resources={
+            "warehouse": Warehouse(
+                path=str(settings.warehouse),
+                exports_dir=str(settings.exports_dir),
+                as_of=settings.as_of.isoformat() if settings.as_of else None,
+            ),
+            "dbt": dbt_resource(),
+        },
+        # Steps run one after another in the run's process: DuckDB allows one writing process per file, and
+        # in-process execution saves the ~1 s per step a subprocess executor costs.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions(Settings.from_env())

@@ -42,10 +42,13 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
     """Load every new or changed export file; files already loaded with the same content are skipped."""
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
+    exports_dir = Path(warehouse.exports_dir)
+    for warning in ingest.find_drops(exports_dir)[1]:
+        context.log.warning(warning)
     with warehouse.connect() as con:
         ingest.ensure_raw_schema(con)
         for name in selected:
-            results = ingest.ingest_entity(con, Path(warehouse.exports_dir), name, progress=context.log.info)
+            results = ingest.ingest_entity(con, exports_dir, name, progress=lambda r: context.log.info(_describe(r)))
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -73,6 +76,14 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
         f"ingested {totals['files']} new file(s): {totals['read']} rows read, {totals['loaded']} loaded, "
         f"{totals['quarantined']} quarantined"
     )
+
+
+def _describe(result: ingest.FileResult) -> str:
+    if result.skipped:
+        return f"{result.source_file}: already loaded"
+    extra = f", extra columns kept: {', '.join(result.extra_columns)}" if result.extra_columns else ""
+    return (f"{result.source_file}: {result.rows_loaded:,} rows loaded, {result.rows_quarantined:,} quarantined "
+            f"({result.encoding}){extra}")
 
 
 def _files_table(results) -> str:

@@ -172,3 +172,16 @@
         select usd_per_unit from {{ ref('currency_rates') }} where currency = '{{ var("reporting_currency") }}'
     )
 {%- endmacro %}
+
+
+{#- Money rounded to the cent. -#}
+{% macro to_cents(expr) -%}
+    cast(cast({{ expr }} as decimal(18, 2)) as double)
+{%- endmacro %}
+
+
+{#- Sum of money, exact: a sum of doubles depends on the order a parallel aggregation adds them in, so the
+    same data could give totals that differ in the last bit from one refresh to the next. -#}
+{% macro money_sum(expr) -%}
+    cast(sum(cast({{ expr }} as decimal(18, 2))) as double)
+{%- endmacro %}

@@ -27,10 +27,10 @@ order_stats as (
         max(case when is_paid then order_date end) as last_order_date,
         count(case when is_paid then 1 end) as orders_count,
         count(distinct case when is_paid then order_date end) as purchase_days,
-        coalesce(sum(net_amount), 0) as revenue,
+        coalesce({{ crm.money_sum('net_amount') }}, 0) as revenue,
         {% for days in [30, 90, 365] -%}
         count(case when is_paid and days_ago < {{ days }} then 1 end) as orders_{{ days }}d,
-        coalesce(sum(case when days_ago < {{ days }} then net_amount end), 0) as revenue_{{ days }}d,
+        coalesce({{ crm.money_sum('case when days_ago < ' ~ days ~ ' then net_amount end') }}, 0) as revenue_{{ days }}d,
         {% endfor -%}
         count(case when status = 'cancelled' then 1 end) as cancelled_orders,
         count(case when status = 'refunded' then 1 end) as refunded_orders

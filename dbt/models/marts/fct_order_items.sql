@@ -30,8 +30,8 @@ select
     cast(items.quantity as double) as quantity,
     cast(items.unit_price_original * rates.usd_per_unit / reporting.usd_per_unit as double) as unit_price,
     cast(items.discount_original * rates.usd_per_unit / reporting.usd_per_unit as double) as discount,
-    cast((items.quantity * coalesce(items.unit_price_original, 0) - items.discount_original)
-         * rates.usd_per_unit / reporting.usd_per_unit as double) as line_amount,
+    {{ crm.to_cents('(items.quantity * coalesce(items.unit_price_original, 0) - items.discount_original)
+         * rates.usd_per_unit / reporting.usd_per_unit') }} as line_amount,
     cast(orders.customer_key as varchar) as customer_key,
     cast(orders.order_date as date) as order_date,
     cast(orders.status as varchar) as status

@@ -15,8 +15,8 @@ select
     cast(status as varchar) as status,
     cast(currency as varchar) as currency,
     cast(amount_original as double) as amount_original,
-    cast(amount as double) as amount,
-    cast(case when status = 'paid' then amount else 0 end as double) as net_amount,
+    {{ crm.to_cents('amount') }} as amount,
+    {{ crm.to_cents("case when status = 'paid' then amount else 0 end") }} as net_amount,
     cast(status = 'paid' as boolean) as is_paid,
     cast(channel as varchar) as channel,
     cast(rep_id as varchar) as rep_id
