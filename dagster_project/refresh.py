@@ -8,7 +8,7 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from dagster import DagsterInstance
@@ -28,17 +28,27 @@ class RefreshResult:
 
 
 def run_refresh(settings: Settings, instance: DagsterInstance,
-                progress: Callable[[str], None] = lambda line: None) -> RefreshResult:
-    """Run the `full_refresh` job (the same job the daily schedule runs) and raise RefreshError on failure."""
+                progress: Callable[[str], None] = lambda line: None,
+                groups: Sequence[str] | None = None) -> RefreshResult:
+    """Run the `full_refresh` job (the same job the daily schedule runs) and raise RefreshError on failure.
+
+    `groups` limits the run to the assets of those groups (the benchmark times ingest, dbt and analytics apart).
+    """
     if not settings.exports_dir.is_dir():
         raise RefreshError(f"exports folder {settings.exports_dir} does not exist")
-    job = build_definitions(settings).resolve_job_def("full_refresh")
+    definitions = build_definitions(settings)
+    job = definitions.resolve_job_def("full_refresh")
+    selection = None
+    if groups is not None:
+        graph = definitions.resolve_asset_graph()
+        selection = [key for key in graph.get_all_asset_keys() if graph.get(key).group_name in groups]
     run_id = str(uuid.uuid4())
     # dagster-dbt echoes every dbt event on stdout (for Dagster's compute logs); dbt/logs/dbt.log has them all.
     with _FollowRunLog(instance, run_id, progress), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
         result = job.execute_in_process(
             instance=instance,
             run_id=run_id,
+            asset_selection=selection,
             raise_on_error=False,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )

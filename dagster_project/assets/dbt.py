@@ -21,8 +21,8 @@ DBT_EXECUTABLE = str(Path(sys.executable).with_name("dbt")) if Path(sys.executab
     else (shutil.which("dbt") or "dbt")
 
 
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, profiles_dir=str(DBT_PROJECT_DIR), dbt_executable=DBT_EXECUTABLE)
+def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
+    return DbtCliResource(project_dir=project, profiles_dir=str(project.profiles_dir), dbt_executable=DBT_EXECUTABLE)
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
@@ -35,7 +35,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
                and "target" not in p.parts and "logs" not in p.parts]
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
-        dbt_resource().cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
     return manifest
 
 

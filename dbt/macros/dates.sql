@@ -17,3 +17,17 @@
 {% macro as_of_date() -%}
     (select as_of_date from {{ ref('int_as_of') }})
 {%- endmacro %}
+
+
+{#- Whole years from birth_date to on_date (the age on that day). -#}
+{% macro age_in_years(birth_date, on_date) -%}
+    {{ return(adapter.dispatch('age_in_years', 'crm')(birth_date, on_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__age_in_years(birth_date, on_date) -%}
+    date_sub('year', {{ birth_date }}, {{ on_date }})
+{%- endmacro %}
+
+{% macro default__age_in_years(birth_date, on_date) -%}
+    {{ exceptions.raise_compiler_error("crm.age_in_years has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}

@@ -20,3 +20,17 @@
         row_number() over (partition by _source_file, {{ columns | join(', ') }} order by _row_number)
         as {{ dbt.type_string() }})
 {%- endmacro %}
+
+
+{#- The value of expr on the row where order_by is greatest (DuckDB arg_max, Spark max_by). -#}
+{% macro value_at_max(expr, order_by) -%}
+    {{ return(adapter.dispatch('value_at_max', 'crm')(expr, order_by)) }}
+{%- endmacro %}
+
+{% macro duckdb__value_at_max(expr, order_by) -%}
+    arg_max({{ expr }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro default__value_at_max(expr, order_by) -%}
+    {{ exceptions.raise_compiler_error("crm.value_at_max has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}

@@ -31,12 +31,12 @@ golden as (
     select
         customer_key,
         {% for attribute in attributes -%}
-        {# arg_max ignores rows whose attribute is null, so the newest known value survives #}
-        arg_max({{ attribute }}, coalesce(updated_at, cast(_drop_date as timestamp)))
+        {# only members that know the attribute compete, so the newest known value survives #}
+        {{ crm.value_at_max(attribute, 'coalesce(updated_at, cast(_drop_date as timestamp))') }}
             filter (where {{ attribute }} is not null) as {{ attribute }},
         {% endfor -%}
         coalesce(
-            arg_max(gender, coalesce(updated_at, cast(_drop_date as timestamp))) filter (where gender <> 'unknown'),
+            {{ crm.value_at_max('gender', 'coalesce(updated_at, cast(_drop_date as timestamp))') }} filter (where gender <> 'unknown'),
             'unknown'
         ) as gender,
         min(signup_date) as signup_date,

@@ -86,7 +86,7 @@ ticket_stats as (
 
 last_surveys as (
 
-    select customer_key, arg_max(nps, answered_at) as last_nps
+    select customer_key, {{ crm.value_at_max('nps', 'answered_at') }} as last_nps
     from {{ ref('fct_surveys') }}
     group by customer_key
 

@@ -26,9 +26,7 @@ aged as (
         first_orders.first_order_date,
         case
             when customers.birth_date <= as_of.as_of_date
-            then {{ dbt.datediff('customers.birth_date', 'as_of.as_of_date', 'year') }}
-                 - case when {{ dbt.date_trunc('day', 'customers.birth_date') }} + interval
-                   ({{ dbt.datediff('customers.birth_date', 'as_of.as_of_date', 'year') }}) year > as_of.as_of_date then 1 else 0 end
+            then {{ crm.age_in_years('customers.birth_date', 'as_of.as_of_date') }}
         end as age
     from customers
     cross join as_of

@@ -27,7 +27,7 @@ timeline as (
 
     select
         opportunity_id,
-        arg_max(stage, entered_at) as stage,
+        {{ crm.value_at_max('stage', 'entered_at') }} as stage,
         {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
         min(case when stage = '{{ stage }}' then entered_at end) as {{ stage }}_at,
         {% endfor -%}

@@ -7,7 +7,19 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        campaign_id,
+        campaign_name,
+        channel,
+        start_date,
+        end_date,
+        cost_original,
+        currency,
+        cost_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

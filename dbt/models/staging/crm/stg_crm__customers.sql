@@ -7,7 +7,27 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        customer_id,
+        customer_name,
+        name_match_key,
+        email,
+        phone,
+        gender,
+        birth_date,
+        city,
+        region,
+        country,
+        signup_date,
+        acquisition_channel,
+        marketing_consent,
+        updated_at,
+        has_invalid_email,
+        has_invalid_phone,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

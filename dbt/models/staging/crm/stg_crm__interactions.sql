@@ -7,7 +7,18 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        interaction_id,
+        customer_id,
+        interaction_type,
+        occurred_at,
+        campaign_id,
+        rep_id,
+        occurred_at_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

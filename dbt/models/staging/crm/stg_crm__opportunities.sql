@@ -7,7 +7,22 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        opportunity_id,
+        customer_id,
+        created_at,
+        source,
+        campaign_id,
+        stage,
+        stage_changed_at,
+        amount_original,
+        currency,
+        owner_rep_id,
+        amount_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

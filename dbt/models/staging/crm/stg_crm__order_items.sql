@@ -7,7 +7,21 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        order_id,
+        line_number,
+        product_id,
+        quantity,
+        unit_price_original,
+        discount_original,
+        updated_at,
+        quantity_text,
+        unit_price_text,
+        discount_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

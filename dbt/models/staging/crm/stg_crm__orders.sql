@@ -7,7 +7,24 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        order_id,
+        has_derived_id,
+        customer_id,
+        order_at,
+        status,
+        amount_original,
+        currency,
+        channel,
+        rep_id,
+        updated_at,
+        order_date_text,
+        amount_text,
+        status_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

@@ -7,7 +7,18 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        product_id,
+        product_name,
+        category,
+        list_price_original,
+        currency,
+        updated_at,
+        list_price_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

@@ -7,7 +7,16 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        survey_id,
+        customer_id,
+        answered_at,
+        nps,
+        answered_at_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

@@ -7,7 +7,23 @@ with source as (
 
 latest as (
 
-    select * exclude (_quarantine_reason, _version_rank)
+    select
+        ticket_id,
+        customer_id,
+        opened_at,
+        first_response_at,
+        resolved_at,
+        status_code,
+        category,
+        satisfaction,
+        rep_id,
+        updated_at,
+        opened_at_text,
+        satisfaction_text,
+        _source_file,
+        _drop_date,
+        _row_number,
+        _loaded_at
     from source
     where _version_rank = 1
 

@@ -1,0 +1,111 @@
+"""Benchmark: generate S / M / L sample exports and time each refresh stage through the real Dagster job.
+
+Each stage runs in its own child process, so its peak RSS is its own. Prints a table of medians over --repeats
+runs (generation runs once per size: it is the input, not the product).
+
+    python benchmarks/run.py                      # S and M, 3 repeats
+    python benchmarks/run.py --sizes L --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+SIZES = {"S": 10_000, "M": 100_000, "L": 1_000_000}
+STAGES = {  # stage -> Dagster asset groups it materialises
+    "ingest": ["ingest"],
+    "dbt": ["reference", "staging", "intermediate", "marts"],
+    "analytics": ["analytics"],
+}
+
+# Runs one stage in a fresh interpreter and reports its wall time and peak RSS (its own and its children's: dbt).
+STAGE_SCRIPT = """
+import json, resource, sys, time
+from pathlib import Path
+from dagster import DagsterInstance
+from dagster_project.refresh import run_refresh
+from dagster_project.settings import Settings
+exports, warehouse, groups = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
+settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="UTC")
+started = time.perf_counter()
+with DagsterInstance.ephemeral() as instance:
+    run_refresh(settings, instance, groups=groups)
+seconds = time.perf_counter() - started
+rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+print(json.dumps({"seconds": seconds, "peak_rss_mb": rss / 1024}))
+"""
+
+GENERATE_SCRIPT = """
+import json, resource, sys, time
+from pathlib import Path
+from dagster_project.generator import generate
+started = time.perf_counter()
+summary = generate(Path(sys.argv[1]), customers=int(sys.argv[2]), seed=42)
+print(json.dumps({"seconds": time.perf_counter() - started, "rows": sum(summary.rows.values()),
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def run_child(script: str, *args: str) -> dict:
+    result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"benchmark stage failed:\n{result.stderr[-4000:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def bench_size(name: str, customers: int, repeats: int, workdir: Path) -> list[dict]:
+    exports = workdir / name / "exports"
+    if exports.exists():
+        shutil.rmtree(exports.parent)
+    generated = run_child(GENERATE_SCRIPT, str(exports), str(customers))
+    rows = generated["rows"]
+    results = [{"size": name, "stage": "generate", "seconds": generated["seconds"], "rows": rows,
+                "peak_rss_mb": generated["peak_rss_mb"]}]
+    timings: dict[str, list[dict]] = {stage: [] for stage in STAGES}
+    for _ in range(repeats):
+        warehouse = workdir / name / "crm.duckdb"
+        warehouse.unlink(missing_ok=True)
+        for stage, groups in STAGES.items():
+            timings[stage].append(run_child(STAGE_SCRIPT, str(exports), str(warehouse), json.dumps(groups)))
+    for stage, runs in timings.items():
+        results.append({"size": name, "stage": stage, "seconds": statistics.median(r["seconds"] for r in runs),
+                        "rows": rows, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "runs": len(runs)})
+    total = sum(r["seconds"] for r in results if r["stage"] in STAGES)
+    results.append({"size": name, "stage": "refresh total", "seconds": total, "rows": rows,
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in results if r["stage"] in STAGES)})
+    return results
+
+
+def print_table(results: list[dict]) -> None:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"{'size':<5}{'stage':<15}{'wall s':>9}{'input rows':>13}{'rows/s':>12}{'peak RSS MB':>13}{'runs':>6}")
+    for r in results:
+        print(f"{r['size']:<5}{r['stage']:<15}{r['seconds']:>9.1f}{r['rows']:>13,}"
+              f"{r['rows'] / r['seconds']:>12,.0f}{r['peak_rss_mb']:>13,.0f}{r.get('runs', 1):>6}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="S,M", help="comma-separated from S, M, L (default S,M)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per stage; the median is reported")
+    parser.add_argument("--workdir", type=Path, default=Path(__file__).resolve().parent / "out")
+    args = parser.parse_args()
+    results = []
+    for name in args.sizes.split(","):
+        started = time.perf_counter()
+        results += bench_size(name, SIZES[name], args.repeats, args.workdir)
+        print(f"{name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,646 @@
+"""Load CRM export drops (``EXPORTS/<YYYY-MM-DD>/<entity>.csv|.parquet``) into the ``raw`` schema of DuckDB.
+
+Raw tables keep every value as text exactly as delivered (only trimmed, empty → NULL) plus lineage columns; typing
+happens in dbt. Rows the CSV parser cannot read go to ``raw._quarantine``; every file load is logged in
+``raw._ingest_log`` so that re-running is idempotent and a corrected re-delivery replaces its earlier rows.
+
+DuckDB does the parsing and loading (streaming, parallel); Python only hashes the file, checks its encoding in the
+same pass, reads the header line and, for GB18030 files, transcodes to UTF-8 in chunks. Each file load is one
+transaction, so the connection must not already be inside one.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.contract import (
+    ENTITIES,
+    ENTITIES_BY_NAME,
+    LINEAGE_COLUMNS,
+    Entity,
+    entity_for_file,
+    match_columns,
+    normalise_header,
+)
+
+log = logging.getLogger(__name__)
+
+RAW_SCHEMA = "raw"
+DELIMITERS = (",", ";", "\t", "|")
+SUFFIXES = (".csv", ".parquet")
+CHUNK_BYTES = 8 << 20
+MAX_HEADER_BYTES = 1 << 20
+# A file that is neither valid UTF-8 nor GB18030 but has only this many bad UTF-8 sequences (or one per this many
+# lines, if more) is read as UTF-8 and its bad lines are quarantined instead of rejecting the whole file.
+STRAY_BAD_BYTES = 10
+LINES_PER_STRAY_BAD_BYTE = 1000
+
+Drop = tuple[date, Path, Entity]
+Progress = Callable[["FileResult"], None]
+
+LINEAGE_TYPES = {
+    "_source_file": "VARCHAR",
+    "_drop_date": "DATE",
+    "_row_number": "BIGINT",
+    "_loaded_at": "TIMESTAMP",
+    "_extra_columns": "VARCHAR",
+}
+INGEST_LOG_COLUMNS = (
+    ("source_file", "VARCHAR"),
+    ("entity", "VARCHAR"),
+    ("drop_date", "DATE"),
+    ("content_sha256", "VARCHAR"),
+    ("size_bytes", "BIGINT"),
+    ("encoding", "VARCHAR"),
+    ("delimiter", "VARCHAR"),
+    ("header", "VARCHAR"),
+    ("column_map", "VARCHAR"),
+    ("extra_columns", "VARCHAR"),
+    ("rows_read", "BIGINT"),
+    ("rows_loaded", "BIGINT"),
+    ("rows_quarantined", "BIGINT"),
+    ("loaded_at", "TIMESTAMP"),
+)
+QUARANTINE_COLUMNS = (
+    ("entity", "VARCHAR"),
+    ("source_file", "VARCHAR"),
+    ("drop_date", "DATE"),
+    ("row_number", "BIGINT"),
+    ("reason", "VARCHAR"),
+    ("raw_record", "VARCHAR"),
+    ("quarantined_at", "TIMESTAMP"),
+)
+# DuckDB's reject error types, as a reader of the quarantine would put them.
+REJECT_REASONS = {
+    "MISSING COLUMNS": "wrong field count",
+    "TOO MANY COLUMNS": "wrong field count",
+    "UNQUOTED VALUE": "unterminated or stray quote",
+    "INVALID ENCODING": "encoding error",
+    "LINE SIZE OVER MAXIMUM": "line too long",
+}
+
+
+class IngestError(Exception):
+    """A file that cannot be loaded; the message names the file and the problem on one line."""
+
+
+@dataclass
+class FileResult:
+    """What one call did with one file; a skipped file (already loaded, same content) reports zero rows."""
+
+    entity: str
+    source_file: str
+    drop_date: date
+    encoding: str | None
+    delimiter: str | None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    extra_columns: list[str] = field(default_factory=list)
+    skipped: bool = False
+
+
+@dataclass
+class IngestResult:
+    files: list[FileResult] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def totals_by_entity(self) -> dict[str, dict[str, int]]:
+        totals: dict[str, dict[str, int]] = {}
+        for f in self.files:
+            t = totals.setdefault(
+                f.entity,
+                dict.fromkeys(("files_loaded", "files_skipped", "rows_read", "rows_loaded", "rows_quarantined"), 0),
+            )
+            t["files_skipped" if f.skipped else "files_loaded"] += 1
+            t["rows_read"] += f.rows_read
+            t["rows_loaded"] += f.rows_loaded
+            t["rows_quarantined"] += f.rows_quarantined
+        return totals
+
+
+# ---------------------------------------------------------------------------------------------------- discovery
+
+
+def find_drops(exports_dir: Path) -> tuple[list[Drop], list[str]]:
+    """All entity files of all drop folders, sorted by drop date then entity, and warnings for what was skipped."""
+    if not exports_dir.is_dir():
+        raise IngestError(f"{exports_dir}: exports folder not found")
+    drops: list[Drop] = []
+    warnings: list[str] = []
+    for folder in _visible(exports_dir):
+        drop_date = _drop_date(folder.name) if folder.is_dir() else None
+        if drop_date is None:
+            warnings.append(f"{_display(exports_dir, folder)}: not a drop folder named YYYY-MM-DD, skipped")
+            continue
+        for path in _visible(folder):
+            entity = entity_for_file(path.stem) if path.is_file() and path.suffix.lower() in SUFFIXES else None
+            if entity is None:
+                warnings.append(
+                    f"{_display(exports_dir, path)}: not a .csv/.parquet file named after an entity, skipped"
+                )
+            else:
+                drops.append((drop_date, path, entity))
+    for warning in warnings:
+        log.warning(warning)
+    drops.sort(key=lambda d: (d[0], d[2].name, d[1].name))
+    return drops, warnings
+
+
+def discover_drops(exports_dir: Path) -> list[Drop]:
+    return find_drops(exports_dir)[0]
+
+
+def _visible(folder: Path) -> list[Path]:
+    # Dot files (.DS_Store, editor swap files) are OS noise, not deliveries.
+    return sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def _drop_date(name: str) -> date | None:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", name):
+        return None
+    try:
+        return date.fromisoformat(name)
+    except ValueError:
+        return None
+
+
+def _display(exports_dir: Path, path: Path) -> str:
+    return f"{exports_dir.name}/{path.relative_to(exports_dir).as_posix()}"
+
+
+# ---------------------------------------------------------------------------------------------------- schema
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _table(name: str) -> str:
+    return f"{_ident(RAW_SCHEMA)}.{_ident(name)}"
+
+
+def _raw_columns(entity: Entity) -> list[tuple[str, str]]:
+    return [(c, "VARCHAR") for c in entity.column_names] + [(c, LINEAGE_TYPES[c]) for c in LINEAGE_COLUMNS]
+
+
+def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create schema raw, one table per entity, the ingest log and the quarantine; add columns the contract gained.
+
+    Only missing objects are created, so calling it again issues no DDL (and so no catalog conflicts).
+    """
+    existing: dict[str, set[str]] = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = current_database() AND table_schema = $schema",
+        {"schema": RAW_SCHEMA},
+    ).fetchall():
+        existing.setdefault(table, set()).add(column)
+    if not existing:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(RAW_SCHEMA)}")
+    wanted = {e.name: _raw_columns(e) for e in ENTITIES}
+    wanted["_ingest_log"] = list(INGEST_LOG_COLUMNS)
+    wanted["_quarantine"] = list(QUARANTINE_COLUMNS)
+    for table, columns in wanted.items():
+        if table not in existing:
+            con.execute(f"CREATE TABLE {_table(table)} ({', '.join(f'{_ident(c)} {t}' for c, t in columns)})")
+            continue
+        for column, sql_type in columns:
+            if column not in existing[table]:
+                con.execute(f"ALTER TABLE {_table(table)} ADD COLUMN {_ident(column)} {sql_type}")
+
+
+# ---------------------------------------------------------------------------------------------------- entry points
+
+
+def ingest_all(con: duckdb.DuckDBPyConnection, exports_dir: Path, progress: Progress | None = None) -> IngestResult:
+    drops, warnings = find_drops(exports_dir)
+    ensure_raw_schema(con)
+    result = IngestResult(warnings=warnings)
+    for drop_date, path, entity in drops:
+        result.files.append(_ingest_reported(con, exports_dir, drop_date, path, entity, progress))
+    return result
+
+
+def ingest_entity(
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_name: str, progress: Progress | None = None
+) -> list[FileResult]:
+    """Load every drop of one entity, oldest first, each file in its own transaction."""
+    if entity_name not in ENTITIES_BY_NAME:
+        raise ValueError(f"unknown entity {entity_name!r}")
+    ensure_raw_schema(con)
+    return [
+        _ingest_reported(con, exports_dir, drop_date, path, entity, progress)
+        for drop_date, path, entity in discover_drops(exports_dir)
+        if entity.name == entity_name
+    ]
+
+
+def _ingest_reported(
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity,
+    progress: Progress | None,
+) -> FileResult:
+    result = ingest_file(con, exports_dir, drop_date, path, entity)
+    if progress is not None:
+        progress(result)
+    return result
+
+
+def ingest_file(
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity
+) -> FileResult:
+    """Load one file into raw.<entity> in one transaction; skip it if this content is already loaded."""
+    file = _ExportFile.locate(exports_dir, path)
+    try:
+        return _ingest(con, file, drop_date, entity)
+    except IngestError:
+        raise
+    except (duckdb.Error, OSError) as exc:
+        raise IngestError(f"{file.display}: {' '.join(str(exc).split())}") from exc
+
+
+# ---------------------------------------------------------------------------------------------------- one file
+
+
+@dataclass(frozen=True)
+class _ExportFile:
+    path: Path  # resolved, inside the exports folder
+    source_file: str  # as delivered, relative to the exports folder
+    display: str  # for messages: exports folder name + source_file
+
+    @classmethod
+    def locate(cls, exports_dir: Path, path: Path) -> _ExportFile:
+        root = exports_dir.resolve()
+        resolved = path.resolve()  # follows symlinks too, so a link pointing outside is caught
+        if not resolved.is_relative_to(root):
+            raise IngestError(f"{path}: path is outside the exports folder {exports_dir}")
+        # The delivered name is the lexical path ('..' collapsed), unless only the resolved one lies inside.
+        lexical = Path(os.path.relpath(os.path.normpath(path.absolute()), os.path.normpath(exports_dir.absolute())))
+        relative = resolved.relative_to(root) if lexical.parts[:1] == ("..",) else lexical
+        return cls(resolved, relative.as_posix(), f"{exports_dir.name}/{relative.as_posix()}")
+
+
+@dataclass(frozen=True)
+class _Fingerprint:
+    sha256: str
+    size: int
+    bom: bool
+    bad_utf8: int  # invalid UTF-8 sequences (0 for parquet, which is not checked)
+
+
+def _fingerprint(path: Path, text: bool) -> _Fingerprint:
+    """Hash the file and, for text, count invalid UTF-8 sequences, in one streaming pass."""
+    sha = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    size = bad = 0
+    bom = False
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            if size == 0:
+                bom = chunk.startswith(codecs.BOM_UTF8)
+            size += len(chunk)
+            sha.update(chunk)
+            if text:
+                bad += decoder.decode(chunk).count("\ufffd")
+    if text:
+        bad += decoder.decode(b"", final=True).count("\ufffd")
+    return _Fingerprint(sha.hexdigest(), size, bom, bad)
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, entity: Entity) -> FileResult:
+    is_csv = file.path.suffix.lower() != ".parquet"
+    fp = _fingerprint(file.path, text=is_csv)
+    if fp.size == 0:
+        raise IngestError(f"{file.display}: empty file, no header")
+    prior = con.execute(
+        f"SELECT content_sha256, encoding, delimiter, extra_columns FROM {_table('_ingest_log')} "
+        "WHERE source_file = $source_file",
+        {"source_file": file.source_file},
+    ).fetchone()
+    if prior is not None and prior[0] == fp.sha256:
+        return FileResult(entity.name, file.source_file, drop_date, prior[1], prior[2],
+                          extra_columns=json.loads(prior[3]), skipped=True)
+    with _csv_source(con, file, fp) if is_csv else _parquet_source(con, file) as source:
+        layout = _Layout.of(file, entity, source.header)
+        load = _Load(con, file, drop_date, entity, source, layout, fp)
+        counts = _in_transaction(con, lambda: load.run(replace=prior is not None))
+    return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,
+                      *counts, extra_columns=layout.extras)
+
+
+def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], tuple[int, int, int]]) -> tuple[int, int, int]:
+    con.begin()
+    try:
+        out = work()
+    except BaseException:
+        con.rollback()
+        raise
+    con.commit()
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- sources
+
+
+@dataclass
+class _Source:
+    """A file as DuckDB reads it: a FROM clause yielding positional columns c0..cN-1 and ``_ord`` (1-based)."""
+
+    header: list[str]
+    encoding: str | None
+    delimiter: str | None
+    relation: str
+    params: dict[str, object]
+    header_line: str | None = None  # CSV only, like rejects_table
+    rejects_table: str | None = None
+
+
+@contextmanager
+def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerprint) -> Iterator[_Source]:
+    with tempfile.TemporaryDirectory(prefix="crm-ingest-") as scratch:
+        path, encoding = _utf8_file(file, fp, Path(scratch))
+        line = _header_line(path)
+        if not line.strip():
+            raise IngestError(f"{file.display}: empty header line")
+        delimiter = _detect_delimiter(line)
+        header = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter, quotechar='"'))]
+        suffix = uuid.uuid4().hex
+        rejects, scan = f"_ingest_rejects_{suffix}", f"_ingest_scan_{suffix}"
+        columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
+        relation = (
+            f"read_csv($path, columns={{{columns}}}, header=true, auto_detect=false, delim=$delim, quote='\"', "
+            f"escape='\"', store_rejects=true, rejects_table='{rejects}', rejects_scan='{scan}') "
+            f"WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
+        )
+        try:
+            yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": delimiter}, line, rejects)
+        finally:
+            # DuckDB creates these outside the load's transaction: they outlive a rollback.
+            for table in (rejects, scan):
+                con.execute(f"DROP TABLE IF EXISTS temp.main.{_ident(table)}")
+
+
+@contextmanager
+def _parquet_source(con: duckdb.DuckDBPyConnection, file: _ExportFile) -> Iterator[_Source]:
+    params = {"path": str(file.path)}
+    header = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()]
+    relation = f"read_parquet($path) WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
+    yield _Source(header, None, None, relation, params)
+
+
+def _positional(n: int) -> str:
+    return ", ".join(f"c{i}" for i in range(n))
+
+
+def _utf8_file(file: _ExportFile, fp: _Fingerprint, scratch: Path) -> tuple[Path, str]:
+    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in."""
+    if fp.bad_utf8 == 0:
+        return file.path, "utf-8-sig" if fp.bom else "utf-8"
+    if not fp.bom:  # a UTF-8 BOM settles the encoding: don't read its bad bytes as Chinese
+        copy = scratch / "transcoded.csv"
+        try:
+            _transcode(file.path, copy, "gb18030")
+            return copy, "gb18030"
+        except UnicodeDecodeError:
+            copy.unlink()
+    if fp.bad_utf8 <= max(STRAY_BAD_BYTES, _count_lines(file.path) // LINES_PER_STRAY_BAD_BYTE):
+        return file.path, "utf-8-sig" if fp.bom else "utf-8"
+    raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text")
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(CHUNK_BYTES), b""))
+
+
+def _transcode(src: Path, dst: Path, encoding: str) -> None:
+    """Re-encode to UTF-8 chunk by chunk (files may be gigabytes); raises UnicodeDecodeError on invalid input."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        while chunk := fin.read(CHUNK_BYTES):
+            fout.write(decoder.decode(chunk))
+        fout.write(decoder.decode(b"", final=True))
+
+
+def _header_line(path: Path) -> str:
+    with path.open("rb") as f:
+        raw = f.readline(MAX_HEADER_BYTES)
+    return raw.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+
+
+def _detect_delimiter(header_line: str) -> str:
+    """The candidate occurring most often outside quotes; ties (and a one-column file) prefer the comma."""
+    unquoted = re.sub(r'"[^"]*"', "", header_line)
+    return max(DELIMITERS, key=unquoted.count)
+
+
+# ---------------------------------------------------------------------------------------------------- header
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How a file's columns map onto its raw table."""
+
+    header: list[str]  # cells as delivered (trimmed)
+    names: list[str]  # the same, blank cells named column_<n>
+    mapping: dict[int, str]  # position -> canonical column
+    extras: list[str]  # names of unmapped columns, in file order
+    extra_positions: list[int]
+
+    @classmethod
+    def of(cls, file: _ExportFile, entity: Entity, header: list[str]) -> _Layout:
+        names = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
+        seen: set[str] = set()
+        for name in names:
+            key = normalise_header(name)
+            if key in seen:
+                raise IngestError(f"{file.display}: duplicated header column '{name}'")
+            seen.add(key)
+        mapping, extras = match_columns(entity, names)
+        missing = [c for c in entity.required if c not in mapping.values()]
+        if missing:
+            plural = "s" if len(missing) > 1 else ""
+            raise IngestError(
+                f"{file.display}: missing required column{plural} {', '.join(repr(c) for c in missing)} "
+                f"(found: {', '.join(names)})"
+            )
+        extra_positions = [i for i in range(len(names)) if i not in mapping]
+        return cls(header, names, mapping, extras, extra_positions)
+
+    @property
+    def column_map(self) -> dict[str, str]:
+        return {self.names[pos]: col for pos, col in sorted(self.mapping.items())}
+
+
+# ---------------------------------------------------------------------------------------------------- loading
+
+
+def _value(pos: int) -> str:
+    return f"nullif(trim(CAST(c{pos} AS VARCHAR)), '')"
+
+
+@dataclass
+class _Load:
+    con: duckdb.DuckDBPyConnection
+    file: _ExportFile
+    drop_date: date
+    entity: Entity
+    source: _Source
+    layout: _Layout
+    fp: _Fingerprint
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+
+    @property
+    def table(self) -> str:
+        return _table(self.entity.name)
+
+    def run(self, replace: bool) -> tuple[int, int, int]:
+        """Load and log the file; returns (rows read, rows loaded, rows quarantined)."""
+        if replace:
+            self._forget_earlier_load()
+        inserted = self._insert_rows()
+        rejected = self._quarantine_rejects()
+        repeated = self._quarantine_repeated_headers()
+        counts = (inserted + rejected, inserted - repeated, rejected + repeated)
+        self._log(*counts)
+        return counts
+
+    def _forget_earlier_load(self) -> None:
+        params = {"source_file": self.file.source_file}
+        self.con.execute(f"DELETE FROM {self.table} WHERE _source_file = $source_file", params)
+        for table in ("_quarantine", "_ingest_log"):
+            self.con.execute(f"DELETE FROM {_table(table)} WHERE source_file = $source_file", params)
+
+    def _insert_rows(self) -> int:
+        mapped = sorted(self.layout.mapping.items())
+        targets = [col for _, col in mapped] + list(LINEAGE_COLUMNS)
+        extras_sql, extras_params = self._extra_columns_sql()
+        select = [_value(pos) for pos, _ in mapped] + [
+            "$source_file", "$drop_date", "_ord", "$loaded_at", extras_sql,
+        ]
+        (inserted,) = self.con.execute(
+            f"INSERT INTO {self.table} ({', '.join(map(_ident, targets))}) "
+            f"SELECT {', '.join(select)} FROM {self.source.relation}",
+            {**self.source.params, **self._lineage(), **extras_params},
+        ).fetchone()
+        return inserted
+
+    def _lineage(self) -> dict[str, object]:
+        return {"source_file": self.file.source_file, "drop_date": self.drop_date, "loaded_at": self.loaded_at}
+
+    def _extra_columns_sql(self) -> tuple[str, dict[str, str]]:
+        """A JSON object of the row's unknown columns, NULL when all of them are empty."""
+        positions = self.layout.extra_positions
+        if not positions:
+            return "NULL", {}
+        pairs = ", ".join(f"$extra{i}, {_value(pos)}" for i, pos in enumerate(positions))
+        all_empty = " AND ".join(f"{_value(pos)} IS NULL" for pos in positions)
+        params = {f"extra{i}": self.layout.names[pos] for i, pos in enumerate(positions)}
+        return f"CASE WHEN {all_empty} THEN NULL ELSE CAST(json_object({pairs}) AS VARCHAR) END", params
+
+    def _quarantine_rejects(self) -> int:
+        """Move the lines DuckDB rejected to the quarantine and renumber the loaded rows around them.
+
+        ``_ord`` counts loaded rows only; a rejected record's DuckDB ``line`` counts every record with the header
+        as line 1. So a loaded row's row number is its ordinal plus the number of rejected rows before it, which
+        are those with fewer loaded rows ahead of them (``loaded_before``) than that ordinal.
+        """
+        rejects = self.source.rejects_table
+        if rejects is None:  # parquet: no parser rejects
+            return 0
+        bad = f"_ingest_bad_{uuid.uuid4().hex}"
+        reason = "CASE error_type " + " ".join(
+            f"WHEN '{kind}' THEN '{text}'" for kind, text in REJECT_REASONS.items()
+        ) + " ELSE lower(error_type) END || ': ' || error_message"
+        # One row per rejected record (DuckDB may report several errors for one). Created inside the load's
+        # transaction, so a rollback removes it too.
+        self.con.execute(
+            f"CREATE TEMP TABLE {_ident(bad)} AS "
+            "SELECT row_number, reason, raw_record, "
+            "       row_number - row_number() OVER (ORDER BY row_number) AS loaded_before "
+            f"FROM (SELECT line - 1 AS row_number, arg_min({reason}, coalesce(column_idx, 0)) AS reason, "
+            "              trim(arg_min(csv_line, coalesce(column_idx, 0)), chr(13) || chr(10)) AS raw_record "
+            f"      FROM temp.main.{_ident(rejects)} GROUP BY line)"
+        )
+        (rejected,) = self.con.execute(f"SELECT count(*) FROM temp.main.{_ident(bad)}").fetchone()
+        if rejected:
+            self._renumber_around(bad)
+            self.con.execute(
+                f"INSERT INTO {_table('_quarantine')} SELECT $entity, $source_file, $drop_date, row_number, "
+                f"reason, raw_record, $loaded_at FROM temp.main.{_ident(bad)}",
+                {**self._lineage(), "entity": self.entity.name},
+            )
+        self.con.execute(f"DROP TABLE temp.main.{_ident(bad)}")
+        return rejected
+
+    def _renumber_around(self, bad: str) -> None:
+        """Shift each loaded row by the number of rejected rows before it.
+
+        Between the j-th and the (j+1)-th rejected row lie the ordinals (loaded_before_j, loaded_before_j+1]: one
+        range join over those intervals, linear in rows whatever the number of rejects (a correlated count is not).
+        """
+        self.con.execute(
+            f"UPDATE {self.table} AS d SET _row_number = d._row_number + i.shift "
+            "FROM (SELECT loaded_before AS lo, "
+            "             lead(loaded_before, 1, 9223372036854775807) OVER (ORDER BY row_number) AS hi, "
+            "             row_number() OVER (ORDER BY row_number) AS shift "
+            f"      FROM temp.main.{_ident(bad)}) AS i "
+            "WHERE d._source_file = $source_file AND d._row_number > i.lo AND d._row_number <= i.hi",
+            {"source_file": self.file.source_file},
+        )
+
+    def _quarantine_repeated_headers(self) -> int:
+        """Rows that repeat the header (files concatenated with their headers) are not data."""
+        if self.source.header_line is None:  # parquet has no header line to repeat
+            return 0
+        mapped = sorted(self.layout.mapping.items())
+        match = " AND ".join(f"{_ident(col)} = $h{pos}" for pos, col in mapped)
+        params = {f"h{pos}": self.layout.header[pos] for pos, _ in mapped}
+        params["source_file"] = self.file.source_file
+        where = f"WHERE _source_file = $source_file AND {match}"
+        (repeated,) = self.con.execute(
+            f"INSERT INTO {_table('_quarantine')} SELECT $entity, _source_file, _drop_date, _row_number, "
+            f"'repeated header row', $header_line, $loaded_at FROM {self.table} {where}",
+            {**params, "entity": self.entity.name, "loaded_at": self.loaded_at,
+             "header_line": self.source.header_line},
+        ).fetchone()
+        if repeated:
+            self.con.execute(f"DELETE FROM {self.table} {where}", params)
+        return repeated
+
+    def _log(self, rows_read: int, rows_loaded: int, rows_quarantined: int) -> None:
+        self.con.execute(
+            f"INSERT INTO {_table('_ingest_log')} ({', '.join(_ident(c) for c, _ in INGEST_LOG_COLUMNS)}) "
+            f"VALUES ({', '.join('$' + c for c, _ in INGEST_LOG_COLUMNS)})",
+            {
+                "source_file": self.file.source_file,
+                "entity": self.entity.name,
+                "drop_date": self.drop_date,
+                "content_sha256": self.fp.sha256,
+                "size_bytes": self.fp.size,
+                "encoding": self.source.encoding,
+                "delimiter": self.source.delimiter,
+                "header": json.dumps(self.layout.header, ensure_ascii=False),
+                "column_map": json.dumps(self.layout.column_map, ensure_ascii=False),
+                "extra_columns": json.dumps(self.layout.extras, ensure_ascii=False),
+                "rows_read": rows_read,
+                "rows_loaded": rows_loaded,
+                "rows_quarantined": rows_quarantined,
+                "loaded_at": self.loaded_at,
+            },
+        )

@@ -1,0 +1,107 @@
+"""The `crm-warehouse` command-line contract and the Dagster way of running the same refresh, as a user runs
+them: installed console scripts in subprocesses, from a working directory outside the repository."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "crm-warehouse")
+
+
+def run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    environment["DAGSTER_HOME"] = str(cwd / ".dagster_home")
+    environment.update(env or {})
+    return subprocess.run(args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
+
+
+def orders_only_export(root: Path, missing: str | None = None) -> Path:
+    drop = root / "exports" / "2026-05-31"
+    drop.mkdir(parents=True)
+    columns = [c for c in ("customer_id", "order_date", "amount") if c != missing]
+    rows = [",".join(columns)]
+    for i in range(60):
+        values = {"customer_id": f"c{i % 25}", "order_date": f"2026-{1 + i % 5:02d}-{1 + i % 27:02d}",
+                  "amount": f"{10 + i}.50"}
+        rows.append(",".join(values[c] for c in columns))
+    (drop / "orders.csv").write_text("\n".join(rows) + "\n")
+    return root / "exports"
+
+
+def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
+    generated = run([CLI, "generate", "--out", "data/exports", "--customers", "300", "--days", "400", "--seed", "3"],
+                    cwd=tmp_path)
+    assert generated.returncode == 0, generated.stderr
+    assert "orders" in generated.stdout and (tmp_path / "data" / "exports_truth").is_dir()
+
+    refreshed = run([CLI, "refresh"], cwd=tmp_path)  # defaults: data/exports -> warehouse/crm.duckdb
+    assert refreshed.returncode == 0, refreshed.stderr
+    out = refreshed.stdout
+    assert "raw_exports: started" in out and "crm_dbt_models: done" in out  # progress lines
+    assert "tables built" in out and "marts.fct_orders" in out and "quarantined" in out
+    assert " s\n" in out.split("tables built")[0]  # elapsed time
+    with duckdb.connect(str(tmp_path / "warehouse" / "crm.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+
+
+def test_refresh_failures_are_one_line_and_non_zero(tmp_path):
+    missing = run([CLI, "refresh", "--exports", "nowhere"], cwd=tmp_path)
+    assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
+    assert "nowhere" in missing.stderr and "does not exist" in missing.stderr
+
+    bad_date = run([CLI, "refresh", "--exports", ".", "--as-of", "2026-13-01"], cwd=tmp_path)
+    assert bad_date.returncode != 0 and bad_date.stderr.strip().splitlines() == [
+        "crm-warehouse: error: as-of date '2026-13-01' is not a date in YYYY-MM-DD form"]
+
+
+def test_a_file_missing_a_required_column_stops_naming_file_and_column_and_keeps_earlier_data(tmp_path):
+    exports = orders_only_export(tmp_path)
+    good = run([CLI, "refresh", "--exports", str(exports), "--warehouse", "wh.duckdb"], cwd=tmp_path)
+    assert good.returncode == 0, good.stderr
+
+    bad_drop = exports / "2026-06-01"
+    bad_drop.mkdir()
+    (bad_drop / "orders.csv").write_text("customer_id,order_date\nc1,2026-06-01\n")
+    bad = run([CLI, "refresh", "--exports", str(exports), "--warehouse", "wh.duckdb"], cwd=tmp_path)
+    assert bad.returncode != 0
+    (line,) = bad.stderr.strip().splitlines()
+    assert "2026-06-01/orders.csv" in line and "'amount'" in line
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from raw.orders").fetchone()[0] == 60
+        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == 60
+
+
+def test_dagster_asset_materialize_runs_the_same_refresh(tmp_path):
+    exports = orders_only_export(tmp_path)
+    result = run(
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "dagster_project.definitions", "--select", "*"],
+        cwd=tmp_path, env={"CRM_EXPORTS_DIR": str(exports), "CRM_WAREHOUSE": str(tmp_path / "dg.duckdb")},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    with duckdb.connect(str(tmp_path / "dg.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == 60
+        assert con.execute("select sum(unaccounted_rows) from marts.fct_reconciliation").fetchone()[0] == 0
+
+
+def test_the_command_prepares_the_dbt_manifest_itself_when_missing(tmp_path):
+    """A fresh checkout has no dbt/target: the first command must parse the project itself."""
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "dbt", repo / "dbt",
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    from dagster_dbt import DbtProject
+
+    from dagster_project.assets.dbt import ensure_manifest
+
+    project = DbtProject(project_dir=repo / "dbt", profiles_dir=repo / "dbt")
+    manifest = ensure_manifest(project)
+    assert manifest.exists() and '"model.crm.customer_360"' in manifest.read_text()

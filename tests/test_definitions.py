@@ -1,0 +1,79 @@
+"""The Dagster definitions: graph wiring, schedule, sensor, checks; and the contract kept in step with its docs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+from dagster import AssetKey
+
+from dagster_project.contract import ENTITIES
+from dagster_project.definitions import build_definitions
+from dagster_project.schedules import exports_fingerprint
+from dagster_project.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def definitions(tmp_path: Path, timezone: str = "Europe/Berlin"):
+    return build_definitions(Settings(exports_dir=tmp_path, warehouse=tmp_path / "w.duckdb", as_of=None,
+                                      schedule_timezone=timezone))
+
+
+def test_dbt_sources_are_the_ingestion_assets_and_tests_are_checks(tmp_path):
+    graph = definitions(tmp_path).resolve_asset_graph()
+    keys = set(graph.get_all_asset_keys())
+    for entity in ENTITIES:
+        assert AssetKey(["raw", entity.name]) in keys
+    base_orders = graph.get(AssetKey(["staging", "base_crm__orders"]))
+    assert AssetKey(["raw", "orders"]) in base_orders.parent_keys
+    assert graph.get(AssetKey(["raw", "orders"])).group_name == "ingest"
+    assert graph.get(AssetKey(["marts", "fct_orders"])).group_name == "marts"
+    checks = {check.name for check in graph.asset_check_keys if check.asset_key == AssetKey(["marts", "fct_orders"])}
+    assert {"unique_fct_orders_order_id", "not_null_fct_orders_customer_key"} <= checks
+
+
+def test_daily_schedule_at_six_in_the_configured_timezone_and_a_drop_sensor(tmp_path):
+    defs = definitions(tmp_path)
+    schedule = defs.resolve_schedule_def("daily_refresh")
+    assert schedule.cron_schedule == "0 6 * * *" and schedule.execution_timezone == "Europe/Berlin"
+    assert schedule.job_name == "full_refresh"
+    assert defs.resolve_sensor_def("new_export_drop").job_name == "full_refresh"
+
+
+def test_every_writing_asset_shares_one_writer_pool_and_runs_in_process(tmp_path):
+    job = definitions(tmp_path).resolve_job_def("full_refresh")
+    pools = {node.definition.pool for node in job.graph.node_dict.values()}
+    assert pools == {"duckdb_writer"}
+    assert job.executor_def.name == "in_process"
+
+
+def test_sensor_fingerprint_changes_when_a_drop_arrives(tmp_path):
+    before = exports_fingerprint(tmp_path)
+    (tmp_path / "2026-11-01").mkdir()
+    (tmp_path / "2026-11-01" / "orders.csv").write_text("customer_id,order_date,amount\n")
+    assert exports_fingerprint(tmp_path) != before
+
+
+def test_dbt_sources_list_exactly_the_contract_columns():
+    sources = yaml.safe_load((ROOT / "dbt/models/staging/crm/_crm__sources.yml").read_text())["sources"][0]
+    tables = {t["name"]: [c["name"] for c in t.get("columns", [])] for t in sources["tables"]}
+    for entity in ENTITIES:
+        assert [c for c in tables[entity.name] if not c.startswith("_")] == list(entity.column_names), entity.name
+
+
+def test_export_contract_doc_names_every_column_and_synonym():
+    doc = (ROOT / "docs/export_contract.md").read_text()
+    for entity in ENTITIES:
+        assert f"### `{entity.name}`" in doc
+        for column in entity.columns:
+            assert f"`{column.name}`" in doc
+            for synonym in column.synonyms:
+                assert f"`{synonym}`" in doc, (entity.name, synonym)
+
+
+def test_profiles_and_resource_read_the_same_warehouse_path(tmp_path):
+    definitions(tmp_path)
+    assert os.environ["CRM_WAREHOUSE"] == str(tmp_path / "w.duckdb")
+    assert "env_var('CRM_WAREHOUSE'" in (ROOT / "dbt/profiles.yml").read_text()

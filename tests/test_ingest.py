@@ -1,0 +1,417 @@
+"""Ingestion of export drops into raw DuckDB tables: real files in tmp_path, a real DuckDB database file."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project import ingest
+from dagster_project.contract import ENTITIES, ENTITIES_BY_NAME, LINEAGE_COLUMNS
+from dagster_project.ingest import IngestError, discover_drops, ensure_raw_schema, ingest_all, ingest_entity
+
+ORDERS = ENTITIES_BY_NAME["orders"]
+ORDERS_CSV = "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,10\nO2,C2,2026-10-02,20\n"
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Path:
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    connection = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    yield connection
+    connection.close()
+
+
+def deliver(exports: Path, name: str, content: str | bytes, encoding: str = "utf-8") -> Path:
+    path = exports / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content if isinstance(content, bytes) else content.encode(encoding))
+    return path
+
+
+def rows(con, sql: str, params=None) -> list[tuple]:
+    return con.execute(sql, params).fetchall()
+
+
+def one_file(con, exports: Path, entity: str = "orders") -> ingest.FileResult:
+    (result,) = ingest_entity(con, exports, entity)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------ schema
+
+
+def test_every_entity_has_a_raw_table_with_all_columns_even_without_files(con, exports):
+    result = ingest_all(con, exports)
+    assert result.files == []
+    for entity in ENTITIES:
+        columns = rows(con, "SELECT column_name, data_type FROM information_schema.columns "
+                            "WHERE table_schema = 'raw' AND table_name = ? ORDER BY ordinal_position", [entity.name])
+        assert [c for c, _ in columns] == [*entity.column_names, *LINEAGE_COLUMNS]
+        assert dict(columns)["_drop_date"] == "DATE" and dict(columns)["_row_number"] == "BIGINT"
+        assert rows(con, f"SELECT count(*) FROM raw.{entity.name}") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM raw._ingest_log") == [(0,)]
+    assert rows(con, "SELECT count(*) FROM raw._quarantine") == [(0,)]
+
+
+def test_ensure_raw_schema_is_idempotent_and_adds_columns_the_contract_gained(con):
+    ensure_raw_schema(con)
+    con.execute("ALTER TABLE raw.customers DROP COLUMN updated_at")
+    ensure_raw_schema(con)
+    ensure_raw_schema(con)
+    names = [r[0] for r in rows(con, "SELECT column_name FROM information_schema.columns "
+                                     "WHERE table_schema = 'raw' AND table_name = 'customers'")]
+    assert "updated_at" in names and len(names) == len(set(names))
+
+
+# ------------------------------------------------------------------------------------------------ discovery
+
+
+def test_discovery_matches_synonyms_and_warns_about_the_rest(exports):
+    deliver(exports, "2026-10-29/Sales.CSV", ORDERS_CSV)
+    deliver(exports, "2026-10-28/customers.csv", "customer_id\nC1\n")
+    deliver(exports, "2026-10-28/orders.parquet", b"")
+    deliver(exports, "2026-10-28/notes.csv", "x\n")
+    deliver(exports, "2026-10-28/orders.xlsx", b"")
+    deliver(exports, "2026-10-28/.DS_Store", b"")
+    deliver(exports, "latest/orders.csv", ORDERS_CSV)
+    deliver(exports, "2026-13-01/orders.csv", ORDERS_CSV)
+
+    drops, warnings = ingest.find_drops(exports)
+
+    assert [(d.isoformat(), p.relative_to(exports).as_posix(), e.name) for d, p, e in drops] == [
+        ("2026-10-28", "2026-10-28/customers.csv", "customers"),
+        ("2026-10-28", "2026-10-28/orders.parquet", "orders"),
+        ("2026-10-29", "2026-10-29/Sales.CSV", "orders"),
+    ]
+    assert discover_drops(exports) == drops
+    assert sorted(warnings) == [
+        "exports/2026-10-28/notes.csv: not a .csv/.parquet file named after an entity, skipped",
+        "exports/2026-10-28/orders.xlsx: not a .csv/.parquet file named after an entity, skipped",
+        "exports/2026-13-01: not a drop folder named YYYY-MM-DD, skipped",
+        "exports/latest: not a drop folder named YYYY-MM-DD, skipped",
+    ]
+
+
+def test_ingest_all_reports_warnings_and_totals(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV)
+    deliver(exports, "2026-10-28/customers.csv", "customer_id\nC1\n")
+    deliver(exports, "2026-10-28/readme.txt", "hello")
+    seen = []
+
+    result = ingest_all(con, exports, progress=seen.append)
+
+    assert seen == result.files and [f.entity for f in result.files] == ["customers", "orders"]
+    assert result.warnings == ["exports/2026-10-28/readme.txt: not a .csv/.parquet file named after an entity, skipped"]
+    assert result.totals_by_entity()["orders"] == {
+        "files_loaded": 1, "files_skipped": 0, "rows_read": 2, "rows_loaded": 2, "rows_quarantined": 0,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ headers
+
+
+def test_canonical_and_synonym_headers_map_case_insensitively_with_lineage(con, exports):
+    deliver(exports, "2026-10-28/orders.csv",
+            "Order_No,CUST_ID,Order Date,Total,Order-Status\n O1 , C1 ,2026-10-01,\"1,234.50\",\n")
+
+    result = one_file(con, exports)
+
+    assert (result.encoding, result.delimiter, result.rows_read, result.rows_loaded) == ("utf-8", ",", 1, 1)
+    assert rows(con, "SELECT order_id, customer_id, order_date, amount, status, currency, _source_file, "
+                     "_drop_date, _row_number, _extra_columns, _loaded_at IS NOT NULL FROM raw.orders") == [
+        ("O1", "C1", "2026-10-01", "1,234.50", None, None, "2026-10-28/orders.csv", date(2026, 10, 28), 1, None, True)
+    ]
+    (column_map,) = rows(con, "SELECT column_map FROM raw._ingest_log")[0]
+    assert json.loads(column_map)["Order-Status"] == "status"
+
+
+def test_gb18030_file_with_chinese_headers_and_dates(con, exports):
+    deliver(exports, "2026-10-28/orders.csv",
+            "订单号,客户编号,下单时间,金额,订单状态\nA1,客户一,2026年10月1日,¥1234.5,已支付\n", encoding="gb18030")
+
+    result = one_file(con, exports)
+
+    assert result.encoding == "gb18030"
+    assert rows(con, "SELECT order_id, customer_id, order_date, amount, status FROM raw.orders") == [
+        ("A1", "客户一", "2026年10月1日", "¥1234.5", "已支付")
+    ]
+    header = rows(con, "SELECT header FROM raw._ingest_log")[0][0]
+    assert json.loads(header) == ["订单号", "客户编号", "下单时间", "金额", "订单状态"]
+
+
+def test_utf8_bom_is_stripped_from_the_first_header(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", b"\xef\xbb\xbf" + ORDERS_CSV.encode())
+
+    result = one_file(con, exports)
+
+    assert (result.encoding, result.extra_columns) == ("utf-8-sig", [])
+    assert rows(con, "SELECT order_id FROM raw.orders ORDER BY _row_number") == [("O1",), ("O2",)]
+
+
+@pytest.mark.parametrize("delimiter", [";", "\t", "|"])
+def test_other_delimiters_are_detected_from_the_header(con, exports, delimiter):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV.replace(",", delimiter).replace("10\n", '"1,5"\n'))
+
+    result = one_file(con, exports)
+
+    assert result.delimiter == delimiter
+    assert rows(con, "SELECT order_id, amount FROM raw.orders ORDER BY _row_number") == [("O1", "1,5"), ("O2", "20")]
+
+
+def test_windows_line_ends_and_trailing_blank_lines(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV.replace("\n", "\r\n") + "O3,C3\r\n\r\n\r\n")
+
+    result = one_file(con, exports)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (3, 2, 1)
+    assert rows(con, "SELECT amount FROM raw.orders ORDER BY _row_number") == [("10",), ("20",)]
+    assert rows(con, "SELECT row_number, raw_record FROM raw._quarantine") == [(3, "O3,C3")]
+
+
+def test_missing_required_column_names_the_file_and_the_column(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", "customer_id,order_date\nC1,2026-10-01\n")
+
+    with pytest.raises(IngestError) as error:
+        ingest_all(con, exports)
+
+    assert str(error.value) == (
+        "exports/2026-10-28/orders.csv: missing required column 'amount' (found: customer_id, order_date)"
+    )
+    assert rows(con, "SELECT count(*) FROM raw._ingest_log") == [(0,)]
+
+
+def test_duplicated_header_is_refused_naming_the_column(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", "customer_id,order_date,amount,Amount\nC1,2026-10-01,1,2\n")
+
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: duplicated header column 'Amount'$"):
+        ingest_all(con, exports)
+
+
+def test_header_only_file_is_an_empty_delta(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", "customer_id,order_date,amount\n")
+
+    result = one_file(con, exports)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined, result.skipped) == (0, 0, 0, False)
+    assert rows(con, "SELECT source_file, rows_read FROM raw._ingest_log") == [("2026-10-28/orders.csv", 0)]
+
+
+def test_zero_byte_file_is_an_error(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", b"")
+
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: empty file, no header$"):
+        ingest_all(con, exports)
+
+
+def test_extra_columns_are_kept_per_row_and_reported(con, exports):
+    deliver(exports, "2026-10-28/orders.csv",
+            'customer_id,order_date,amount,Coupon "Code",备注\nC1,2026-10-01,1,SAVE5,加急\nC2,2026-10-02,2,,\n')
+
+    result = one_file(con, exports)
+
+    assert result.extra_columns == ['Coupon "Code"', "备注"]
+    extras = rows(con, "SELECT _extra_columns FROM raw.orders ORDER BY _row_number")
+    assert json.loads(extras[0][0]) == {'Coupon "Code"': "SAVE5", "备注": "加急"}
+    assert extras[1] == (None,)
+    logged = rows(con, "SELECT extra_columns FROM raw._ingest_log")[0][0]
+    assert json.loads(logged) == ['Coupon "Code"', "备注"]
+
+
+# ------------------------------------------------------------------------------------------------ quarantine
+
+
+def test_unreadable_rows_are_quarantined_with_reason_and_row_number(con, exports):
+    deliver(exports, "2026-10-28/orders.csv",
+            "order_id,customer_id,order_date,amount\n"
+            "O1,C1,2026-10-01,1\n"
+            "O2,C2,2026-10-02\n"  # too few fields
+            'O3,C3,"2026-10-03\nlate",3\n'  # a quoted newline is one record
+            "O4,C4,2026-10-04,4,extra\n"  # too many fields
+            "order_id,customer_id,order_date,amount\n"  # header repeated (two files concatenated)
+            "O6,C6,2026-10-06,6\n"
+            'O7,C7,2026-10-07,"7')  # truncated: unterminated quote, no newline
+
+    result = one_file(con, exports)
+
+    assert (result.rows_read, result.rows_loaded, result.rows_quarantined) == (7, 3, 4)
+    assert result.rows_read == result.rows_loaded + result.rows_quarantined
+    assert rows(con, "SELECT _row_number, order_id FROM raw.orders ORDER BY _row_number") == [
+        (1, "O1"), (3, "O3"), (6, "O6")
+    ]
+    quarantined = rows(con, "SELECT row_number, reason, raw_record, entity, source_file, drop_date "
+                            "FROM raw._quarantine ORDER BY row_number")
+    assert [(n, reason.split(":")[0], record) for n, reason, record, *_ in quarantined] == [
+        (2, "wrong field count", "O2,C2,2026-10-02"),
+        (4, "wrong field count", "O4,C4,2026-10-04,4,extra"),
+        (5, "repeated header row", "order_id,customer_id,order_date,amount"),
+        (7, "unterminated or stray quote", 'O7,C7,2026-10-07,"7'),
+    ]
+    assert {tuple(q[3:]) for q in quarantined} == {("orders", "2026-10-28/orders.csv", date(2026, 10, 28))}
+    logged = rows(con, "SELECT rows_read, rows_loaded, rows_quarantined FROM raw._ingest_log")
+    assert logged == [(7, 3, 4)]
+
+
+def test_row_numbers_stay_file_row_numbers_around_runs_of_rejected_rows(con, exports):
+    bad = {1, 2, 50, 99, 100, 101, 300}
+    body = "".join(f"O{i},C,d\n" if i in bad else f"O{i},C,d,1\n" for i in range(1, 301))
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\n" + body)
+
+    result = one_file(con, exports)
+
+    assert (result.rows_read, result.rows_quarantined) == (300, len(bad))
+    assert rows(con, "SELECT count(*) FROM raw.orders WHERE _row_number <> substr(order_id, 2)::BIGINT") == [(0,)]
+    assert {r[0] for r in rows(con, "SELECT row_number FROM raw._quarantine")} == bad
+
+
+def test_stray_invalid_bytes_quarantine_their_line_only(con, exports):
+    lines = [f"O{i},C{i},2026-10-01,{i}" for i in range(1, 31)]
+    lines[9] = "O10,C\xff,2026-10-01,10"
+    content = ("order_id,customer_id,order_date,amount\n" + "\n".join(lines) + "\n").encode("latin-1")
+    deliver(exports, "2026-10-28/orders.csv", content)
+
+    result = one_file(con, exports)
+
+    assert (result.encoding, result.rows_read, result.rows_loaded, result.rows_quarantined) == ("utf-8", 30, 29, 1)
+    assert rows(con, "SELECT row_number, reason LIKE 'encoding error%' FROM raw._quarantine") == [(10, True)]
+    assert rows(con, "SELECT max(_row_number) FROM raw.orders") == [(30,)]
+
+
+def test_text_in_neither_encoding_is_refused(con, exports):
+    body = "".join(f"O{i},Café {i},2026-10-01,{i}\n" for i in range(20))
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\n" + body, encoding="latin-1")
+
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: file is neither UTF-8 nor GB18030 text$"):
+        ingest_all(con, exports)
+
+
+# ------------------------------------------------------------------------------------------------ idempotence
+
+
+def test_reingesting_the_same_content_adds_nothing(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV + "O3,C3,2026-10-03\n")
+    first = ingest_all(con, exports)
+    before = rows(con, "SELECT (SELECT count(*) FROM raw.orders), (SELECT count(*) FROM raw._quarantine), "
+                       "(SELECT count(*) FROM raw._ingest_log)")
+
+    again = ingest_all(con, exports)
+
+    (skipped,) = again.files
+    assert skipped.skipped and not first.files[0].skipped
+    assert (skipped.rows_read, skipped.encoding, skipped.delimiter) == (0, "utf-8", ",")
+    assert before == [(2, 1, 1)]
+    assert rows(con, "SELECT (SELECT count(*) FROM raw.orders), (SELECT count(*) FROM raw._quarantine), "
+                     "(SELECT count(*) FROM raw._ingest_log)") == before
+
+
+def test_changed_content_replaces_the_files_earlier_rows(con, exports):
+    path = deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV + "O3,C3\n")
+    ingest_all(con, exports)
+    path.write_text("order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,99\n")
+
+    (result,) = ingest_all(con, exports).files
+
+    assert not result.skipped and result.rows_loaded == 1
+    assert rows(con, "SELECT order_id, amount FROM raw.orders") == [("O1", "99")]
+    assert rows(con, "SELECT count(*) FROM raw._quarantine") == [(0,)]
+    assert rows(con, "SELECT rows_loaded FROM raw._ingest_log") == [(1,)]
+
+
+def test_a_new_drop_adds_only_itself(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV)
+    ingest_all(con, exports)
+    deliver(exports, "2026-10-29/orders.csv", "customer_id,order_date,amount\nC9,2026-10-29,9\n")
+
+    result = ingest_all(con, exports)
+
+    assert [(f.source_file, f.skipped, f.rows_loaded) for f in result.files] == [
+        ("2026-10-28/orders.csv", True, 0), ("2026-10-29/orders.csv", False, 1)
+    ]
+    assert rows(con, "SELECT _drop_date, count(*) FROM raw.orders GROUP BY ALL ORDER BY 1") == [
+        (date(2026, 10, 28), 2), (date(2026, 10, 29), 1)
+    ]
+
+
+def test_a_failing_load_leaves_earlier_data_untouched(con, exports, monkeypatch):
+    path = deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV)
+    ingest_all(con, exports)
+    path.write_text(ORDERS_CSV + "O3,C3,2026-10-03,30\n")
+
+    def fail(*_):
+        con.execute("SELECT error('disk on fire')")
+
+    monkeypatch.setattr(ingest._Load, "_log", fail)
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: .*disk on fire"):
+        ingest_all(con, exports)
+
+    assert rows(con, "SELECT order_id FROM raw.orders ORDER BY 1") == [("O1",), ("O2",)]
+    assert rows(con, "SELECT count(*) FROM raw._ingest_log") == [(1,)]
+    assert rows(con, "SELECT count(*) FROM duckdb_tables() WHERE temporary") == [(0,)]
+
+
+def test_a_bad_file_of_one_entity_does_not_touch_another(con, exports):
+    deliver(exports, "2026-10-28/customers.csv", "customer_id\nC1\n")
+    deliver(exports, "2026-10-28/orders.csv", "customer_id\nC1\n")
+
+    assert one_file(con, exports, "customers").rows_loaded == 1
+    with pytest.raises(IngestError, match="missing required columns 'order_date', 'amount'"):
+        ingest_entity(con, exports, "orders")
+    assert rows(con, "SELECT customer_id FROM raw.customers") == [("C1",)]
+
+
+# ------------------------------------------------------------------------------------------------ safety
+
+
+def test_paths_outside_the_exports_folder_are_refused(con, exports, tmp_path):
+    secret = deliver(tmp_path, "secret/orders.csv", ORDERS_CSV)
+    ensure_raw_schema(con)
+
+    with pytest.raises(IngestError, match="outside the exports folder"):
+        ingest.ingest_file(con, exports, date(2026, 10, 28), exports / "2026-10-28" / ".." / ".." / "secret" /
+                           "orders.csv", ORDERS)
+    (exports / "2026-10-28").mkdir()
+    (exports / "2026-10-28" / "orders.csv").symlink_to(secret)
+    with pytest.raises(IngestError, match=r"2026-10-28/orders\.csv: path is outside the exports folder"):
+        ingest_all(con, exports)
+    assert rows(con, "SELECT count(*) FROM raw.orders") == [(0,)]
+
+
+def test_quotes_in_paths_and_column_names_are_data_not_sql(con, tmp_path):
+    exports = tmp_path / "it's \"exports\"; DROP TABLE raw.orders; --"
+    deliver(exports, "2026-10-28/orders.csv", "customer_id,order_date,amount,\"x\"\"); DROP TABLE t; --\"\nC1,d,1,v\n")
+
+    result = ingest_all(con, exports)
+
+    assert result.files[0].extra_columns == ['x"); DROP TABLE t; --']
+    assert rows(con, "SELECT _extra_columns FROM raw.orders") == [('{"x\\"); DROP TABLE t; --":"v"}',)]
+
+
+# ------------------------------------------------------------------------------------------------ parquet
+
+
+def test_parquet_drop_is_read_as_text_with_the_same_mapping(con, exports):
+    path = exports / "2026-10-28" / "Orders.parquet"
+    path.parent.mkdir()
+    duckdb.connect().execute(
+        "COPY (SELECT * FROM (VALUES ('O1', 'C1', DATE '2026-10-01', 12.50::DECIMAL(10, 2), 'gift'),"
+        "                            ('O2', ' C2 ', DATE '2026-10-02', 3.00::DECIMAL(10, 2), NULL))"
+        "      AS t(\"Order ID\", cust_id, order_date, total, note)) TO ? (FORMAT parquet)", [str(path)]
+    )
+
+    result = one_file(con, exports)
+
+    assert (result.encoding, result.delimiter, result.rows_read, result.extra_columns) == (None, None, 2, ["note"])
+    assert rows(con, "SELECT order_id, customer_id, order_date, amount, _row_number, _extra_columns "
+                     "FROM raw.orders ORDER BY _row_number") == [
+        ("O1", "C1", "2026-10-01", "12.50", 1, '{"note":"gift"}'),
+        ("O2", "C2", "2026-10-02", "3.00", 2, None),
+    ]
