@@ -2,6 +2,7 @@
 
 from dagster import Definitions, in_process_executor
 
+from dagster_project.assets.analytics import ANALYTICS_ASSETS
 from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
 from dagster_project.assets.ingest import raw_exports
 from dagster_project.resources import Warehouse
@@ -12,7 +13,7 @@ from dagster_project.settings import Settings
 def build_definitions(settings: Settings) -> Definitions:
     settings.export_to_env()
     return Definitions(
-        assets=[raw_exports, crm_dbt_models],
+        assets=[raw_exports, crm_dbt_models, *ANALYTICS_ASSETS],
         jobs=[full_refresh_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],

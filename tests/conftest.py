@@ -40,15 +40,19 @@ class Refreshed:
         return self.query(sql, params)[0][0]
 
 
-def refresh(exports: Path, warehouse: Path, as_of: date | None = None) -> None:
-    """The real full refresh (the Dagster job the CLI and the schedule run), in this process."""
+# Ingestion and dbt only: for tests about loading and modelling, which need not pay for model fits.
+CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts")
+
+
+def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None) -> None:
+    """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default."""
     from dagster import DagsterInstance
 
     from dagster_project.refresh import run_refresh
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     with DagsterInstance.ephemeral() as instance:
-        run_refresh(settings, instance)
+        run_refresh(settings, instance, groups=groups)
 
 
 @pytest.fixture(scope="session")

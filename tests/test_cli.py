@@ -19,8 +19,8 @@ CLI = str(BIN / "crm-warehouse")
 
 
 def run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 900) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
-    environment["DAGSTER_HOME"] = str(cwd / ".dagster_home")
+    """Run a command as a user would, with no CRM_* settings and no DAGSTER_HOME unless given."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_") and k != "DAGSTER_HOME"}
     environment.update(env or {})
     return subprocess.run(args, cwd=cwd, env=environment, capture_output=True, text=True, timeout=timeout)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from conftest import Refreshed, copy_of, refresh
+from conftest import CORE_GROUPS, Refreshed, copy_of, refresh
 from dagster_project.contract import ENTITIES
 
 pytestmark = pytest.mark.slow
@@ -115,7 +115,7 @@ def test_a_second_refresh_on_the_same_drops_changes_nothing(refreshed, tmp_path)
     copy = copy_of(refreshed, tmp_path)
     before = {t: table_fingerprint(copy, f"marts.{t}") for t in MARTS}
     raw_before = copy.scalar("select count(*) from raw._ingest_log")
-    refresh(copy.exports, copy.warehouse)
+    refresh(copy.exports, copy.warehouse, groups=CORE_GROUPS)
     assert copy.scalar("select count(*) from raw._ingest_log") == raw_before
     assert {t: table_fingerprint(copy, f"marts.{t}") for t in MARTS} == before
 
@@ -133,7 +133,7 @@ def test_a_new_drop_changes_only_what_it_should(refreshed, tmp_path):
         f"order_id,customer_id,order_date,amount\nNEW-1,{customer},{as_of} 12:00:00,88.00\n")
     (drop / "customers.csv").write_text(
         f"customer_id,name,email,signup_date\nNEWC-1,New Person,new.person@example.com,{as_of}\n")
-    refresh(copy.exports, copy.warehouse)
+    refresh(copy.exports, copy.warehouse, groups=CORE_GROUPS)
 
     assert copy.scalar("select count(*) from raw.orders where _drop_date = '2026-11-01'") == 1
     new_orders = copy.query("select order_id, customer_key, net_amount from marts.fct_orders where order_id = 'NEW-1'")
@@ -149,7 +149,7 @@ def test_a_new_drop_changes_only_what_it_should(refreshed, tmp_path):
 def test_as_of_replays_a_past_date(sample_export, tmp_path):
     exports, _ = sample_export
     replay = Refreshed(exports, Path(), tmp_path / "replay.duckdb")
-    refresh(exports, replay.warehouse, as_of=date(2026, 3, 31))
+    refresh(exports, replay.warehouse, as_of=date(2026, 3, 31), groups=CORE_GROUPS)
     assert replay.scalar("select as_of_date from intermediate.int_as_of") == date(2026, 3, 31)
     for table, column in (("fct_orders", "order_date"), ("fct_interactions", "occurred_date"),
                           ("fct_tickets", "opened_at"), ("fct_surveys", "answered_date")):
