@@ -178,6 +178,10 @@ def test_an_orders_only_export_gets_every_analysis_its_data_supports(tmp_path):
                   "fct_order_items", "dim_campaigns"):
         assert only.scalar(f"select count(*) from marts.{empty}") == 0, empty
     assert only.scalar("select sum(unaccounted_rows) from marts.fct_reconciliation") == 0
+    for supported in ("rfm_segments", "cpm_states", "spend_deciles", "cohort_retention", "customer_clv"):
+        assert only.scalar(f"select count(*) from analytics.{supported}") > 0, supported
+    for unsupported in ("funnel_stages", "campaign_effectiveness", "service_metrics", "product_pairs"):
+        assert only.scalar(f"select count(*) from analytics.{unsupported}") == 0, unsupported
 
 
 def test_raw_tables_have_every_contract_column_and_lineage(refreshed):
