@@ -118,11 +118,18 @@ def failure_reason(result) -> str:
         shown = ", ".join(failed_checks[:5]) + (f" and {len(failed_checks) - 5} more" if len(failed_checks) > 5 else "")
         return f"{len(failed_checks)} data test(s) failed: {shown}"
     for event in result.all_events:
+        if event.event_type_value == "RESOURCE_INIT_FAILURE":
+            return _own_message(event.event_specific_data.error)
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data:
             error = event.step_failure_data.error
             while error.cause is not None and error.cls_name in {"DagsterExecutionStepExecutionError"}:
                 error = error.cause
-            message = " ".join(error.message.split()) or error.cls_name
-            prefix = f"{error.cls_name}: "
-            return f"{event.step_key}: {message[len(prefix):] if message.startswith(prefix) else message}"
+            return f"{event.step_key}: {_own_message(error)}"
     return "the Dagster run did not succeed (see `dagster dev` for the run log)"
+
+
+def _own_message(error) -> str:
+    """An error's message on one line, without the `package.module.ClassName: ` prefix Dagster serialises."""
+    message = " ".join(error.message.split()) or error.cls_name
+    head, _, rest = message.partition(": ")
+    return rest if rest and head.split(".")[-1] == error.cls_name else message

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import IO
 
 import duckdb
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, Failure, InitResourceContext
+from pydantic import PrivateAttr
+
+
+class WarehouseBusy(Failure):
+    """Another run is already writing the warehouse."""
 
 
 class Warehouse(ConfigurableResource):
@@ -19,6 +27,34 @@ class Warehouse(ConfigurableResource):
     exports_dir: str
     # YYYY-MM-DD, or None for "the latest order date in the data".
     as_of: str | None = None
+
+    _lock: IO | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Hold an exclusive lock on <warehouse>.lock for the whole run: DuckDB allows one writing process, and a
+        second refresh (CLI, schedule, sensor) should be refused with a clear message, not fail halfway. The OS
+        drops the lock when the process ends, even on SIGKILL, so a killed refresh needs no clean-up."""
+        lock_path = Path(f"{self.path}.lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(lock_path, "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            self._lock = None
+            raise WarehouseBusy(f"another refresh ({holder}) is already writing {self.path}; "
+                                "try again when it has finished") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}")
+        self._lock.flush()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

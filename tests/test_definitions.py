@@ -77,3 +77,22 @@ def test_profiles_and_resource_read_the_same_warehouse_path(tmp_path):
     definitions(tmp_path)
     assert os.environ["CRM_WAREHOUSE"] == str(tmp_path / "w.duckdb")
     assert "env_var('CRM_WAREHOUSE'" in (ROOT / "dbt/profiles.yml").read_text()
+
+
+def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path):
+    import fcntl
+
+    import pytest
+
+    from dagster_project.resources import Warehouse, WarehouseBusy
+
+    warehouse = tmp_path / "w.duckdb"
+    with open(f"{warehouse}.lock", "a+") as held:
+        held.write("pid 12345")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(WarehouseBusy, match="already writing"):
+            Warehouse(path=str(warehouse), exports_dir=str(tmp_path)).setup_for_execution(None)
+    resource = Warehouse(path=str(warehouse), exports_dir=str(tmp_path))
+    resource.setup_for_execution(None)  # free again once the holder is gone
+    resource.teardown_after_execution(None)
