@@ -35,14 +35,19 @@ LIBRARIES = ("prophet", "cmdstanpy")
 # Prophet's own rule: fewer than two yearly cycles cannot separate yearly seasonality from trend.
 YEARLY_MIN_DAYS = 730
 
-FORECAST_COLUMNS = ("series_id", "metric", "ds", "y", "yhat", "yhat_lower", "yhat_upper", "model", "is_history")
-BACKTEST_COLUMNS = (
-    "series_id", "metric", "fold_origin", "horizon_bucket", "model", "mape", "smape", "mase", "mae", "n_days",
-)
-SUMMARY_COLUMNS = (
-    "series_id", "metric", "model", "history_days", "nonzero_days", "n_folds", "prophet_mase", "naive_mase",
-    "prophet_smape", "naive_smape", "prophet_mape", "naive_mape", "prophet_wins", "verdict", "note",
-)
+# Output schemas, so that even empty outputs carry column types (a warehouse table is created from them).
+_KEY = {"series_id": "str", "metric": "str"}
+FORECAST_SCHEMA = _KEY | {"ds": "datetime64[us]", "y": "float64", "yhat": "float64", "yhat_lower": "float64",
+                          "yhat_upper": "float64", "model": "str", "is_history": "bool"}
+BACKTEST_SCHEMA = _KEY | {"fold_origin": "datetime64[us]", "horizon_bucket": "str", "model": "str", "mape": "float64",
+                          "smape": "float64", "mase": "float64", "mae": "float64", "n_days": "int64"}
+SUMMARY_SCHEMA = _KEY | {
+    "model": "str", "history_days": "int64", "nonzero_days": "int64", "n_folds": "int64", "prophet_mase": "float64",
+    "naive_mase": "float64", "prophet_smape": "float64", "naive_smape": "float64", "prophet_mape": "float64",
+    "naive_mape": "float64", "prophet_wins": "boolean", "verdict": "str", "note": "str",
+}
+FORECAST_COLUMNS, BACKTEST_COLUMNS, SUMMARY_COLUMNS = (tuple(s) for s in (FORECAST_SCHEMA, BACKTEST_SCHEMA,
+                                                                          SUMMARY_SCHEMA))
 PROPHET_WINS = "Prophet beats seasonal-naive"
 BASELINE_WINS = "the seasonal-naive baseline wins"
 
@@ -344,9 +349,8 @@ def _forecast_series(
     started = time.perf_counter()
     model, future, note = _production(y, config, holiday_df)
     fitted = time.perf_counter()
-    backtest = _backtest(y, as_of, config, holiday_df) if model == "prophet" else pd.DataFrame(
-        columns=BACKTEST_COLUMNS[2:])
-    forecast = _forecast_rows(y, future, config) if model else pd.DataFrame(columns=FORECAST_COLUMNS[2:])
+    backtest = _backtest(y, as_of, config, holiday_df) if model == "prophet" else _empty(BACKTEST_SCHEMA)
+    forecast = _forecast_rows(y, future, config) if model else _empty(FORECAST_SCHEMA)
     key = {"series_id": series_id, "metric": metric}
     return _Outcome(
         forecast=forecast.assign(model=model, **key),
@@ -396,11 +400,10 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
         delayed(_forecast_series)(series_id, metric, y, as_of, config, holiday_df)
         for (series_id, metric), y in prepared.items()
     )
-    summary = pd.DataFrame([o.summary for o in outcomes]).reindex(columns=SUMMARY_COLUMNS)
-    summary["prophet_wins"] = summary["prophet_wins"].astype("boolean")
-    backtest = _concat([o.backtest for o in outcomes], BACKTEST_COLUMNS)
+    summary = pd.DataFrame([o.summary for o in outcomes]).reindex(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
+    backtest = _concat([o.backtest for o in outcomes], BACKTEST_SCHEMA)
     return ForecastResult(
-        forecasts=_concat([o.forecast for o in outcomes], FORECAST_COLUMNS),
+        forecasts=_concat([o.forecast for o in outcomes], FORECAST_SCHEMA),
         backtest=backtest,
         summary=summary,
         runs=_model_runs(outcomes, summary, backtest, as_of, config),
@@ -408,14 +411,17 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
     )
 
 
-def _concat(frames: list[pd.DataFrame], columns: tuple[str, ...]) -> pd.DataFrame:
+def _concat(frames: list[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
     frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[list(columns)] if frames else pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[list(schema)].astype(schema) if frames else _empty(schema)
+
+
+def _empty(schema: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype=dtype) for column, dtype in schema.items()})
 
 
 def _empty_result(note: str) -> ForecastResult:
-    return ForecastResult(pd.DataFrame(columns=FORECAST_COLUMNS), pd.DataFrame(columns=BACKTEST_COLUMNS),
-                          pd.DataFrame(columns=SUMMARY_COLUMNS), [], note)
+    return ForecastResult(_empty(FORECAST_SCHEMA), _empty(BACKTEST_SCHEMA), _empty(SUMMARY_SCHEMA), [], note)
 
 
 def _model_runs(
