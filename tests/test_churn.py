@@ -124,8 +124,9 @@ def load(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> Non
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     for name, frame in tables.items():
         dates = ", ".join(f"{c}::DATE AS {c}" for c in frame.columns if c.endswith("_date"))
+        select = f"SELECT * REPLACE ({dates})" if dates else "SELECT *"
         con.register("_frame", frame)
-        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * {f'REPLACE ({dates})' if dates else ''} FROM _frame")
+        con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS {select} FROM _frame")
         con.unregister("_frame")
 
 
@@ -179,10 +180,11 @@ def test_events_after_the_cutoff_change_no_feature(tmp_path):
     con = _fresh(tmp_path, tables)
     cutoff = date(2024, 6, 30)
     before = churn_features(con, cutoff, None)
+    assert before["open_tickets"].sum() > 0  # some of them get resolved after the cutoff below
     key = before.index[0]
-    later = np.datetime64(cutoff + timedelta(days=1))
-    con.execute("UPDATE marts.fct_tickets SET resolved_at = $later, is_resolved = true WHERE resolved_at IS NULL",
-                {"later": cutoff + timedelta(days=1)})
+    later = cutoff + timedelta(days=1)
+    con.execute("UPDATE marts.fct_tickets SET resolved_at = $d, is_resolved = true WHERE resolved_at IS NULL",
+                {"d": later})
     con.execute("INSERT INTO marts.fct_orders (order_id, customer_key, order_date, status, is_paid, amount) "
                 "VALUES (-1, $k, $d, 'paid', true, 500), (-2, 'NEW', $d, 'paid', true, 5)", {"k": key, "d": later})
     con.execute("INSERT INTO marts.fct_interactions (customer_key, interaction_type, occurred_date) "
@@ -197,7 +199,6 @@ def test_events_after_the_cutoff_change_no_feature(tmp_path):
 
 
 def _hand_made(tmp_path) -> duckdb.DuckDBPyConnection:
-    d = lambda s: np.datetime64(s)  # noqa: E731
     orders = pd.DataFrame(
         [  # customer, order date, status
             ("stays", "2024-05-01", "paid"), ("stays", "2024-07-15", "paid"),
@@ -210,24 +211,21 @@ def _hand_made(tmp_path) -> duckdb.DuckDBPyConnection:
         ],
         columns=["customer_key", "order_date", "status"],
     )
-    orders["order_date"] = orders["order_date"].map(d).astype("datetime64[s]")
+    orders["order_date"] = pd.to_datetime(orders["order_date"])
     orders["order_id"] = range(len(orders))
     orders["is_paid"] = orders["status"] == "paid"
     orders["amount"] = 10.0
-    empty = {
-        "fct_interactions": pd.DataFrame({"customer_key": pd.Series(dtype=str), "interaction_type": pd.Series(dtype=str),
-                                          "occurred_date": pd.Series(dtype="datetime64[s]")}),
-        "fct_tickets": pd.DataFrame({"ticket_id": pd.Series(dtype=int), "customer_key": pd.Series(dtype=str),
-                                     "opened_at": pd.Series(dtype="datetime64[us]"),
-                                     "resolved_at": pd.Series(dtype="datetime64[us]"),
-                                     "is_resolved": pd.Series(dtype=bool), "satisfaction": pd.Series(dtype=float)}),
-        "fct_surveys": pd.DataFrame({"customer_key": pd.Series(dtype=str), "answered_date": pd.Series(dtype="datetime64[s]"),
-                                     "answered_at": pd.Series(dtype="datetime64[us]"), "nps": pd.Series(dtype=int)}),
+    empty = lambda **dtypes: pd.DataFrame({c: pd.Series(dtype=t) for c, t in dtypes.items()})  # noqa: E731
+    return _fresh(tmp_path, {
+        "fct_orders": orders,
+        "fct_interactions": empty(customer_key=str, interaction_type=str, occurred_date="datetime64[s]"),
+        "fct_tickets": empty(ticket_id=int, customer_key=str, opened_at="datetime64[us]",
+                             resolved_at="datetime64[us]", is_resolved=bool, satisfaction=float),
+        "fct_surveys": empty(customer_key=str, answered_date="datetime64[s]", answered_at="datetime64[us]", nps=int),
         "dim_customers": pd.DataFrame({"customer_key": ["stays"], "gender": ["female"], "age_band": ["25-34"],
                                        "region": ["north"], "acquisition_channel": ["organic"],
                                        "marketing_consent": [True]}),
-    }
-    return _fresh(tmp_path, {"fct_orders": orders, **empty})
+    })
 
 
 def test_labels_on_hand_made_cases(tmp_path):
@@ -251,6 +249,17 @@ def test_bgnbd_outputs_are_joined_by_customer(tmp_path):
     bg = pd.DataFrame({"customer_key": ["stays"], "p_alive": [0.9], "expected_purchases_90d": [1.5]})
     features = churn_features(_hand_made(tmp_path), date(2024, 6, 30), bg)
     assert features.loc["stays", "p_alive"] == 0.9 and pd.isna(features.loc["lapses", "expected_purchases_90d"])
+
+
+def test_customer_sample_keeps_whole_customers(warehouse):
+    con = warehouse[0]
+    cutoff = date(2024, 3, 1)
+    full = churn_features(con, cutoff, None)
+    part = churn_features(con, cutoff, None, customer_share=0.3, seed=1)
+    assert 0.2 < len(part) / len(full) < 0.4
+    pd.testing.assert_frame_equal(part, full.loc[part.index])
+    labels = churn_labels(con, cutoff, HORIZON, customer_share=0.3, seed=1)
+    assert labels.index.equals(part.index)
 
 
 # --------------------------------------------------------------------------------------------------- model
@@ -327,9 +336,10 @@ def test_each_fit_records_a_model_run(result):
     assert result.runs[1].train_end == AS_OF
 
 
-def test_without_bgnbd_the_baseline_is_nan(tmp_path):
+def test_without_bgnbd_the_baseline_is_nan_and_training_rows_are_capped(tmp_path):
     tables, _ = simulate(600, seed=4)
-    out = run_churn(_fresh(tmp_path, tables), AS_OF, lambda c: None, None)
+    out = run_churn(_fresh(tmp_path, tables), AS_OF, lambda c: None, None, ChurnConfig(max_training_rows=1200))
+    assert all(run.metrics["n_train"] <= 1200 for run in out.runs)
     assert np.isnan(out.evaluation["baseline_auc"]) and out.evaluation["auc"] > 0.6
     assert out.calibration["baseline_mean_predicted"].isna().all()
     assert len(out.scores) > 0 and out.watchlist.empty and "CLV" in out.note

@@ -12,11 +12,12 @@ lift = n(A and B) * N / (n(A) * n(B)) (symmetric; > 1 means bought together more
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import duckdb
 import pandas as pd
+
+from dagster_project.analytics.marts_sql import query_marts
 
 PRODUCT_PAIRS_COLUMNS = (
     "product_id", "other_product_id", "pair_orders", "product_orders", "other_product_orders", "support",
@@ -68,18 +69,6 @@ rules AS (
 )"""
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Run ``sql``; if a ``marts`` table it reads does not exist, return an empty frame with ``columns``."""
-    existing = {
-        name for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
-        ).fetchall()
-    }
-    if not set(re.findall(r"\bmarts\.(\w+)", sql)) <= existing:
-        return pd.DataFrame(columns=list(columns))
-    return con.execute(sql, params).df()
-
-
 def product_pairs(
     con: duckdb.DuckDBPyConnection, as_of: date, min_support_orders: int = 10, max_pairs: int = 10_000
 ) -> pd.DataFrame:
@@ -105,7 +94,7 @@ def product_pairs(
     ORDER BY r.pair_baskets DESC, r.lift DESC, r.product_id, r.other_product_id
     """
     params = {"as_of": as_of, "min_count": int(min_support_orders), "max_pairs": int(max_pairs)}
-    return _frame(con, sql, params, PRODUCT_PAIRS_COLUMNS)
+    return query_marts(con, sql, params, PRODUCT_PAIRS_COLUMNS)
 
 
 def also_bought(
@@ -147,4 +136,4 @@ def also_bought(
         "as_of": as_of, "top_n": int(top_n), "min_confidence": float(min_confidence),
         "min_count": int(min_customers),
     }
-    return _frame(con, sql, params, ALSO_BOUGHT_COLUMNS)
+    return query_marts(con, sql, params, ALSO_BOUGHT_COLUMNS)

@@ -10,6 +10,9 @@ Time layout of ``run_churn`` (H = horizon, E = as_of - H, s = cutoff spacing, k 
   whose labels are fully observed by as_of. Nothing is tuned on E (fixed hyper-parameters; early stopping uses a
   customer split of the training cutoffs).
 * production fit: trained on cutoffs E - k*s (label windows end on or before as_of); scores customers as of as_of.
+
+At scale, past cutoffs are computed on a hashed sample of customers (``max_training_rows`` spread over the training
+cutoffs, ``max_evaluation_rows`` at E); scoring always covers every customer.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import duckdb
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from dagster_project.analytics.model_runs import ModelRun
@@ -35,13 +39,16 @@ LIBRARIES = ("lightgbm", "scikit-learn")
 CATEGORICAL_FEATURES = ("age_band", "region", "gender", "acquisition_channel")
 BGNBD_FEATURES = ("p_alive", "expected_purchases_90d")
 
-# Fixed, conventional settings: they are never tuned on the evaluation window. Only the number of rounds is chosen,
-# by early stopping on a customer split carved from the training cutoffs.
+# Fixed settings, never tuned on the evaluation window; only the number of rounds is chosen, by early stopping on a
+# customer split carved from the training cutoffs. Trees are shallow because TreeSHAP costs ~ rounds x leaves x
+# depth^2 per scored customer: depth 3 keeps drivers for 1M customers within the time budget, and on simulated data
+# it scored the same AUC as depth 6.
 LGB_PARAMS = {
     "objective": "binary",
     "metric": "binary_logloss",
-    "learning_rate": 0.1,
-    "num_leaves": 31,
+    "learning_rate": 0.2,
+    "max_depth": 3,
+    "num_leaves": 8,
     "min_data_in_leaf": 50,
     "feature_fraction": 0.8,
     "bagging_fraction": 0.8,
@@ -51,9 +58,10 @@ LGB_PARAMS = {
     "num_threads": 2,
     "verbose": -1,
 }
-MAX_ROUNDS = 300
+MAX_ROUNDS = 100  # 150 rounds moved simulated AUC by 0.0002 but cost TreeSHAP a third more time
 EARLY_STOPPING_ROUNDS = 20
 EARLY_STOPPING_SHARE = 5  # one customer in five (by key hash) is held out for early stopping
+SCORING_CHUNK_ROWS = 200_000
 
 # Suggested action per driver feature (the first driver of a medium/high-risk customer picks the action):
 #   purchase lapse (recency, falling orders/spend, low BG/NBD p-alive)  -> win-back offer
@@ -93,12 +101,13 @@ CALIBRATION_COLUMNS = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class ChurnConfig:
     horizon_days: int = 90
     n_training_cutoffs: int = 6
     cutoff_spacing_days: int = 30
     max_training_rows: int = 400_000  # across all training cutoffs; customers are sampled per cutoff above it
+    max_evaluation_rows: int = 250_000  # customers sampled at the evaluation cutoff above it
     seed: int = 0
     # Risk bands by predicted churn probability: low < 0.4 <= medium < 0.7 <= high.
     risk_thresholds: tuple[float, float] = (0.4, 0.7)
@@ -117,6 +126,11 @@ class CutoffPlan:
 
 @dataclass
 class ChurnResult:
+    """``scores``: one row per customer with a paid order by as_of (SCORE_COLUMNS); ``watchlist``: the consenting,
+    valuable, high-risk ones (WATCHLIST_COLUMNS); ``evaluation``: validation metrics next to the BG/NBD baseline,
+    plus the evaluation and training cutoffs; ``calibration``: ten deciles (CALIBRATION_COLUMNS); ``runs``: one
+    ModelRun per fit; ``note``: why something is missing, else None."""
+
     scores: pd.DataFrame
     watchlist: pd.DataFrame
     evaluation: dict
@@ -127,13 +141,17 @@ class ChurnResult:
 
 # --------------------------------------------------------------------------------------------------- features
 
+# Sampling for training at scale: a customer is kept when a seeded hash of its key falls below $keep (per 10,000),
+# so every fact table keeps the same customers. $keep = 10000 keeps everyone (the OR folds away).
+_IN_SAMPLE = "($keep >= 10000 OR hash(customer_key, $seed::UBIGINT) % 10000 < $keep)"
+
 # Ages are days before the cutoff (0 = on the cutoff), so "last 30 days" is age < 30. Only events dated on or before
 # the cutoff are read; satisfaction counts once the ticket is resolved, a ticket resolved after the cutoff is open.
 _FEATURES_SQL = """
 WITH orders AS (
     SELECT customer_key, is_paid, status, amount, $cutoff::DATE - order_date AS age
     FROM marts.fct_orders
-    WHERE order_date <= $cutoff::DATE
+    WHERE order_date <= $cutoff::DATE AND {in_sample}
 ),
 order_features AS (
     SELECT
@@ -161,10 +179,11 @@ order_features AS (
     GROUP BY customer_key
     HAVING count(*) FILTER (WHERE is_paid) > 0
 ),
-interactions AS (
+-- Interactions are the largest table: counts only read the 180 days they need.
+recent_interactions AS (
     SELECT customer_key, interaction_type AS kind, $cutoff::DATE - occurred_date AS age
     FROM marts.fct_interactions
-    WHERE occurred_date <= $cutoff::DATE
+    WHERE occurred_date <= $cutoff::DATE AND occurred_date > $cutoff::DATE - 180 AND {in_sample}
 ),
 interaction_counts AS (
     SELECT
@@ -172,7 +191,7 @@ interaction_counts AS (
         count(*) FILTER (WHERE kind = 'email_open' AND age < 30) AS email_opens_30d,
         count(*) FILTER (WHERE kind = 'email_open' AND age < 90) AS email_opens_90d,
         count(*) FILTER (WHERE kind = 'email_open' AND age < 90)
-            - count(*) FILTER (WHERE kind = 'email_open' AND age >= 90 AND age < 180) AS email_opens_trend_90d,
+            - count(*) FILTER (WHERE kind = 'email_open' AND age >= 90) AS email_opens_trend_90d,
         count(*) FILTER (WHERE kind = 'email_click' AND age < 30) AS email_clicks_30d,
         count(*) FILTER (WHERE kind = 'email_click' AND age < 90) AS email_clicks_90d,
         count(*) FILTER (WHERE kind = 'email_sent' AND age < 90) AS emails_sent_90d,
@@ -182,14 +201,16 @@ interaction_counts AS (
         count(*) FILTER (WHERE kind = 'call' AND age < 90) AS calls_90d,
         count(*) FILTER (WHERE kind = 'chat' AND age < 30) AS chats_30d,
         count(*) FILTER (WHERE kind = 'chat' AND age < 90) AS chats_90d
-    FROM interactions
+    FROM recent_interactions
     GROUP BY customer_key
 ),
--- Sent e-mails are our activity, not the customer's, so they do not count as engagement.
+-- Sent e-mails are our activity, not the customer's, so they do not count as engagement. Looking back one year
+-- (NULL = no engagement in that year) keeps the scan bounded as history grows.
 last_engagement AS (
-    SELECT customer_key, min(age) AS days_since_last_interaction
-    FROM interactions
-    WHERE kind <> 'email_sent'
+    SELECT customer_key, $cutoff::DATE - max(occurred_date) AS days_since_last_interaction
+    FROM marts.fct_interactions
+    WHERE occurred_date <= $cutoff::DATE AND occurred_date > $cutoff::DATE - 365
+      AND interaction_type <> 'email_sent' AND {in_sample}
     GROUP BY customer_key
 ),
 ticket_counts AS (
@@ -203,20 +224,20 @@ ticket_counts AS (
     FROM (
         SELECT customer_key, resolved_at, is_resolved, $cutoff::DATE - opened_at::DATE AS age
         FROM marts.fct_tickets
-        WHERE opened_at::DATE <= $cutoff::DATE
+        WHERE opened_at::DATE <= $cutoff::DATE AND {in_sample}
     )
     GROUP BY customer_key
 ),
 satisfaction AS (
     SELECT customer_key, avg(satisfaction) AS avg_satisfaction
     FROM marts.fct_tickets
-    WHERE resolved_at::DATE <= $cutoff::DATE AND resolved_at::DATE > $cutoff::DATE - 365
+    WHERE resolved_at::DATE <= $cutoff::DATE AND resolved_at::DATE > $cutoff::DATE - 365 AND {in_sample}
     GROUP BY customer_key
 ),
 nps AS (
     SELECT customer_key, arg_max(nps, answered_at) AS last_nps
     FROM marts.fct_surveys
-    WHERE answered_date <= $cutoff::DATE AND nps IS NOT NULL
+    WHERE answered_date <= $cutoff::DATE AND nps IS NOT NULL AND {in_sample}
     GROUP BY customer_key
 )
 SELECT
@@ -239,27 +260,42 @@ LEFT JOIN satisfaction AS s USING (customer_key)
 LEFT JOIN nps AS n USING (customer_key)
 LEFT JOIN marts.dim_customers AS d USING (customer_key)
 ORDER BY customer_key
-"""
+""".format(in_sample=_IN_SAMPLE)
 
-_LABELS_SQL = """
+_LABELS_SQL = f"""
 SELECT
     customer_key,
     NOT bool_or(is_paid AND order_date > $cutoff::DATE) AS churned
 FROM marts.fct_orders
-WHERE order_date <= $cutoff::DATE + $horizon_days::INTEGER
+WHERE order_date <= $cutoff::DATE + $horizon_days::INTEGER AND {_IN_SAMPLE}
 GROUP BY customer_key
 HAVING bool_or(is_paid AND order_date <= $cutoff::DATE)
 ORDER BY customer_key
 """
 
+# Customers with a paid order on or before each cutoff: sizes the per-cutoff samples.
+_POPULATION_SQL = """
+SELECT cutoff, count(*) AS customers
+FROM (SELECT min(order_date) AS first_paid FROM marts.fct_orders WHERE is_paid GROUP BY customer_key)
+JOIN unnest($cutoffs::DATE[]) AS t(cutoff) ON first_paid <= cutoff
+GROUP BY cutoff
+"""
 
-def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, bgnbd: pd.DataFrame | None = None) -> pd.DataFrame:
+
+def _sample_params(customer_share: float, seed: int) -> dict[str, int]:
+    return {"keep": math.ceil(min(max(customer_share, 0.0), 1.0) * 10_000), "seed": seed}
+
+
+def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, bgnbd: pd.DataFrame | None = None, *,
+                   customer_share: float = 1.0, seed: int = 0) -> pd.DataFrame:
     """Features as of ``cutoff`` for every customer with a paid order on or before it, indexed by customer_key.
 
     ``bgnbd`` (customer_key, p_alive, expected_purchases_90d), fitted at the same cutoff, is joined in; customers
-    it lacks, or all customers when it is None, get NaN there.
+    it lacks, or all customers when it is None, get NaN there. ``customer_share`` < 1 keeps that share of customers
+    (a seeded hash of the key, the same customers for every cutoff and for ``churn_labels``).
     """
-    frame = con.execute(_FEATURES_SQL, {"cutoff": cutoff}).df().set_index("customer_key")
+    params = {"cutoff": cutoff, **_sample_params(customer_share, seed)}
+    frame = con.execute(_FEATURES_SQL, params).df().set_index("customer_key")
     for column in CATEGORICAL_FEATURES:
         frame[column] = frame[column].astype("category")
     if bgnbd is None:
@@ -268,14 +304,16 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, bgnbd: pd.DataF
     return frame.join(bg, how="left")
 
 
-def churn_labels(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int = 90) -> pd.Series:
+def churn_labels(con: duckdb.DuckDBPyConnection, cutoff: date, horizon_days: int = 90, *,
+                 customer_share: float = 1.0, seed: int = 0) -> pd.Series:
     """1 if a customer with a paid order on or before ``cutoff`` has none in (cutoff, cutoff + horizon], else 0."""
-    frame = con.execute(_LABELS_SQL, {"cutoff": cutoff, "horizon_days": horizon_days}).df()
+    params = {"cutoff": cutoff, "horizon_days": horizon_days, **_sample_params(customer_share, seed)}
+    frame = con.execute(_LABELS_SQL, params).df()
     return frame.set_index("customer_key")["churned"].astype(int)
 
 
 def feature_names(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c not in ("churned", "cutoff")]
+    return [c for c in frame.columns if c != "churned"]
 
 
 # --------------------------------------------------------------------------------------------------- metrics
@@ -374,21 +412,28 @@ class _Model:
     fit_seconds: float
 
 
-def _training_rows(con, cutoff: date, bgnbd_at, config: ChurnConfig) -> pd.DataFrame:
-    """Features + label at one cutoff, sampled down to this cutoff's share of ``max_training_rows``."""
-    frame = churn_features(con, cutoff, bgnbd_at(cutoff)).join(churn_labels(con, cutoff, config.horizon_days))
+def _labelled_frames(con, cutoffs: list[date], evaluation: date, bgnbd_at, config: ChurnConfig
+                     ) -> dict[date, pd.DataFrame]:
+    """Features + label per cutoff, on a customer sample sized to that cutoff's share of the row budget."""
+    population = dict(con.execute(_POPULATION_SQL, {"cutoffs": cutoffs}).fetchall())
+    per_cutoff = config.max_training_rows // config.n_training_cutoffs
+    frames = {}
+    for cutoff in cutoffs:
+        budget = max(per_cutoff, config.max_evaluation_rows) if cutoff == evaluation else per_cutoff
+        sample = {"customer_share": budget / max(population.get(cutoff, 0), 1), "seed": config.seed}
+        features = churn_features(con, cutoff, bgnbd_at(cutoff), **sample)
+        frames[cutoff] = features.join(churn_labels(con, cutoff, config.horizon_days, **sample))
+    return frames
+
+
+def _training_set(frames: list[pd.DataFrame], config: ChurnConfig) -> pd.DataFrame:
+    """Stack the cutoffs, each capped at its share of ``max_training_rows`` (the hash sample is only approximate)."""
     cap = config.max_training_rows // config.n_training_cutoffs
-    if len(frame) > cap:
-        frame = frame.sample(cap, random_state=config.seed)
-    return frame.assign(cutoff=cutoff)
-
-
-def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if len(f)]
-    if not frames:
-        return pd.DataFrame()
+    capped = [f.sample(cap, random_state=config.seed) if len(f) > cap else f for f in frames if len(f)]
+    if not capped:
+        return pd.DataFrame(columns=["churned"])
     # Category sets differ between cutoffs: stack as text, the model fixes one category set.
-    return pd.concat([f.astype({c: str for c in CATEGORICAL_FEATURES}) for f in frames])
+    return pd.concat([f.astype({c: str for c in CATEGORICAL_FEATURES}) for f in capped])
 
 
 def _trainable(train: pd.DataFrame, config: ChurnConfig) -> str | None:
@@ -424,14 +469,13 @@ def _fit(train: pd.DataFrame, config: ChurnConfig) -> _Model:
     return _Model(booster, categories, time.perf_counter() - started)
 
 
-def _predict(model: _Model, frame: pd.DataFrame, contributions: bool = False) -> np.ndarray:
-    return model.booster.predict(
-        _design(frame, model.categories), num_iteration=model.booster.best_iteration, pred_contrib=contributions,
-    )
+def _predict(model: _Model, frame: pd.DataFrame) -> np.ndarray:
+    return model.booster.predict(_design(frame, model.categories), num_iteration=model.booster.best_iteration)
 
 
-def _model_run(purpose: str, as_of: date, cutoffs: tuple[date, ...], model: _Model, train: pd.DataFrame,
-               metrics: dict[str, float], config: ChurnConfig, holdout_end: date | None = None) -> ModelRun:
+def _model_run(purpose: str, as_of: date, cutoffs: tuple[date, ...], model: _Model, metrics: dict[str, float],
+               config: ChurnConfig, holdout_end: date | None = None) -> ModelRun:
+    """train_start = first training cutoff; train_end = end of the last training label window."""
     params = {k: v for k, v in LGB_PARAMS.items() if isinstance(v, (int, float)) and k != "verbose"}
     params |= {
         "num_boost_round": model.booster.best_iteration, "horizon_days": config.horizon_days,
@@ -441,9 +485,7 @@ def _model_run(purpose: str, as_of: date, cutoffs: tuple[date, ...], model: _Mod
     return ModelRun(
         model_name=MODEL_NAME, purpose=purpose, as_of_date=as_of,
         train_start=min(cutoffs), train_end=max(cutoffs) + timedelta(days=config.horizon_days),
-        holdout_end=holdout_end, params=params,
-        metrics={"n_train": float(len(train)), "positive_rate": float(train["churned"].mean()), **metrics},
-        libraries=LIBRARIES, fit_seconds=model.fit_seconds,
+        holdout_end=holdout_end, params=params, metrics=metrics, libraries=LIBRARIES, fit_seconds=model.fit_seconds,
     )
 
 
@@ -494,17 +536,17 @@ _MISSING_PHRASES = {
     "email_open_rate_90d": "no emails sent in the last 90 days",
     "avg_satisfaction": "no rated support tickets",
     "last_nps": "no NPS answer",
-    "days_since_last_interaction": "no engagement on record",
+    "days_since_last_interaction": "no engagement in the last year",
     "p_alive": "no BG/NBD estimate",
     "expected_purchases_90d": "no BG/NBD estimate",
 }
 
 
 def _phrase(feature: str, value) -> str:
+    if pd.isna(value):  # for a category: one not seen in training
+        return _MISSING_PHRASES.get(feature, f"{feature.replace('_', ' ')} unknown")
     if feature in CATEGORICAL_FEATURES:
         return f"{feature.replace('_', ' ')} {value}"
-    if pd.isna(value):
-        return _MISSING_PHRASES.get(feature, f"no {feature.replace('_', ' ')}")
     if feature in _PHRASES:
         return _PHRASES[feature](value)
     window = _WINDOW_FEATURE.match(feature)
@@ -514,9 +556,17 @@ def _phrase(feature: str, value) -> str:
     return f"{_count(value, *_WINDOW_NOUNS[kind])} in the last {days} days"
 
 
-def describe_driver(feature: str, value, contribution: float) -> str:
+def describe_driver(feature: str, value, raises: bool) -> str:
     """Plain-words driver, e.g. 'no purchase for 240 days (raises risk)'."""
-    return f"{_phrase(feature, value)} ({'raises' if contribution > 0 else 'lowers'} risk)"
+    return f"{_phrase(feature, value)} ({'raises' if raises else 'lowers'} risk)"
+
+
+def _describe_many(feature: str, values: pd.Series, raises: np.ndarray) -> np.ndarray:
+    """``describe_driver`` for many rows, formatting each distinct (value, direction) once."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    distinct, inverse = np.unique(codes * 2 + raises, return_inverse=True)
+    texts = np.array([describe_driver(feature, uniques[d // 2], bool(d % 2)) for d in distinct], dtype=object)
+    return texts[inverse]
 
 
 def top_drivers(contributions: np.ndarray, x: pd.DataFrame, n: int = 3) -> pd.DataFrame:
@@ -529,8 +579,7 @@ def top_drivers(contributions: np.ndarray, x: pd.DataFrame, n: int = 3) -> pd.Da
         texts = np.empty(len(x), dtype=object)
         for j in np.unique(top[:, rank]):
             rows = np.flatnonzero(top[:, rank] == j)
-            values = x.iloc[rows, j].to_numpy(dtype=object)
-            texts[rows] = [describe_driver(names[j], v, c) for v, c in zip(values, per_feature[rows, j])]
+            texts[rows] = _describe_many(names[j], x.iloc[rows, j], per_feature[rows, j] > 0)
         out[f"driver_{rank + 1}"] = texts
     return pd.DataFrame(out, index=x.index)
 
@@ -550,10 +599,20 @@ def _consent(con) -> pd.Series:
     return frame.set_index("customer_key")["marketing_consent"].astype(bool)
 
 
+def _explained_predictions(model: _Model, features: pd.DataFrame) -> pd.DataFrame:
+    """Churn probability and top drivers, in chunks so the contribution matrix stays small."""
+    parts = []
+    for start in range(0, len(features), SCORING_CHUNK_ROWS):
+        x = _design(features.iloc[start: start + SCORING_CHUNK_ROWS], model.categories)
+        contributions = model.booster.predict(x, num_iteration=model.booster.best_iteration, pred_contrib=True)
+        # Contributions (bias included) add up to the log-odds, so no second pass is needed for the probability.
+        parts.append(top_drivers(contributions, x).assign(churn_probability=expit(contributions.sum(axis=1))))
+    return pd.concat(parts)
+
+
 def _score(con, model: _Model, features: pd.DataFrame, clv: pd.DataFrame | None, config: ChurnConfig) -> pd.DataFrame:
-    probability = _predict(model, features)
-    drivers = top_drivers(_predict(model, features, contributions=True), _design(features, model.categories))
-    scores = drivers.assign(churn_probability=probability, risk_band=risk_band(probability, config.risk_thresholds))
+    scores = _explained_predictions(model, features)
+    scores["risk_band"] = risk_band(scores["churn_probability"].to_numpy(), config.risk_thresholds)
     scores["suggested_action"] = np.where(
         scores["risk_band"] == "low", NO_ACTION,
         scores["main_driver_feature"].map(SUGGESTED_ACTIONS).fillna(DEFAULT_ACTION),
@@ -566,7 +625,7 @@ def _score(con, model: _Model, features: pd.DataFrame, clv: pd.DataFrame | None,
     scores["marketing_consent"] = _consent(con).reindex(scores.index, fill_value=False).to_numpy()
     scores["at_risk_high_value"] = scores["high_value"] & (scores["risk_band"] == "high")
     scores["on_watchlist"] = scores["at_risk_high_value"] & scores["marketing_consent"]
-    return scores.rename_axis("customer_key").reset_index()[list(SCORE_COLUMNS)]
+    return scores.reset_index()[list(SCORE_COLUMNS)]
 
 
 def watchlist(scores: pd.DataFrame) -> pd.DataFrame:
@@ -588,46 +647,49 @@ def _empty_result(note: str, runs: list[ModelRun] | None = None, evaluation: dic
 
 # --------------------------------------------------------------------------------------------------- pipeline
 
-def _validate(con, plan: CutoffPlan, training: dict[date, pd.DataFrame], bgnbd_at, as_of: date,
-              config: ChurnConfig) -> tuple[dict, pd.DataFrame, ModelRun | None, str | None]:
+def _validate(plan: CutoffPlan, frames: dict[date, pd.DataFrame], as_of: date, config: ChurnConfig
+              ) -> tuple[dict, pd.DataFrame, ModelRun | None, str | None]:
     """Fit on the validation cutoffs, judge on the unseen evaluation cutoff next to the BG/NBD baseline."""
-    train = _stack([training[c] for c in plan.validation_training])
+    train = _training_set([frames[c] for c in plan.validation_training], config)
     problem = _trainable(train, config)
     if problem:
         return {}, pd.DataFrame(columns=list(CALIBRATION_COLUMNS)), None, f"no validation fit: {problem}"
-    evaluation_rows = churn_features(con, plan.evaluation, bgnbd_at(plan.evaluation)).join(
-        churn_labels(con, plan.evaluation, config.horizon_days))
     model = _fit(train, config)
-    y, predicted = evaluation_rows["churned"].to_numpy(), _predict(model, evaluation_rows)
-    metrics = evaluation_metrics(y, predicted, evaluation_rows["p_alive"])
-    run = _model_run("validation", as_of, plan.validation_training, model, train, metrics, config,
-                     holdout_end=as_of)
-    evaluation = {**run.metrics, "evaluation_cutoff": plan.evaluation,
-                  "training_cutoffs": plan.validation_training}
+    held_out = frames[plan.evaluation]
+    y, predicted = held_out["churned"].to_numpy(), _predict(model, held_out)
+    metrics = {
+        **evaluation_metrics(y, predicted, held_out["p_alive"]),
+        "n_train": float(len(train)), "train_positive_rate": float(train["churned"].mean()),
+    }
+    run = _model_run("validation", as_of, plan.validation_training, model, metrics, config, holdout_end=as_of)
+    evaluation = {**metrics, "evaluation_cutoff": plan.evaluation, "training_cutoffs": plan.validation_training}
     note = None if 0 < y.sum() < len(y) else "evaluation window has a single class: AUC undefined"
-    return evaluation, calibration_table(y, predicted, evaluation_rows["p_alive"]), run, note
+    return evaluation, calibration_table(y, predicted, held_out["p_alive"]), run, note
 
 
 def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, bgnbd_at: Callable[[date], pd.DataFrame | None],
               clv: pd.DataFrame | None, config: ChurnConfig = ChurnConfig()) -> ChurnResult:
-    """Validate, refit and score churn risk as of ``as_of`` (see the module docstring for the time layout)."""
-    plan = cutoff_plan(as_of, config)
-    cutoffs = sorted(set(plan.validation_training) | set(plan.production_training))
-    training = {c: _training_rows(con, c, bgnbd_at, config) for c in cutoffs}
+    """Validate, refit and score churn risk as of ``as_of`` (see the module docstring for the time layout).
 
-    evaluation, calibration, validation_run, note = _validate(con, plan, training, bgnbd_at, as_of, config)
+    ``bgnbd_at(cutoff)`` returns BG/NBD outputs fitted at that cutoff (or None); ``clv`` has customer_key, clv_12m.
+    """
+    plan = cutoff_plan(as_of, config)
+    cutoffs = sorted({*plan.validation_training, plan.evaluation, *plan.production_training})
+    frames = _labelled_frames(con, cutoffs, plan.evaluation, bgnbd_at, config)
+
+    evaluation, calibration, validation_run, note = _validate(plan, frames, as_of, config)
     runs = [validation_run] if validation_run else []
     notes = [note] if note else []
 
-    train = _stack([training[c] for c in plan.production_training])
+    train = _training_set([frames[c] for c in plan.production_training], config)
     problem = _trainable(train, config)
     if problem:
         return _empty_result("; ".join([*notes, f"no production fit: {problem}"]), runs, evaluation, calibration)
     model = _fit(train, config)
-    runs.append(_model_run("production", as_of, plan.production_training, model, train, {}, config))
+    metrics = {"n_train": float(len(train)), "train_positive_rate": float(train["churned"].mean())}
+    runs.append(_model_run("production", as_of, plan.production_training, model, metrics, config))
 
-    current = churn_features(con, as_of, bgnbd_at(as_of))
-    scores = _score(con, model, current, clv, config)
+    scores = _score(con, model, churn_features(con, as_of, bgnbd_at(as_of)), clv, config)
     if clv is None:
         notes.append("no CLV supplied: watchlist is empty")
     return ChurnResult(scores, watchlist(scores), evaluation, calibration, runs, "; ".join(notes) or None)

@@ -16,11 +16,12 @@ Funnel conventions
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import duckdb
 import pandas as pd
+
+from dagster_project.analytics.marts_sql import query_marts
 
 STAGES = ("new", "contacted", "qualified", "proposal", "negotiation", "won", "lost")
 OPEN_STAGES = STAGES[:5]
@@ -107,18 +108,6 @@ _STAGE_SPINE = "stages(stage, stage_order) AS (VALUES {})".format(
 )
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: dict, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Run ``sql``; if a ``marts`` table it reads does not exist, return an empty frame with ``columns``."""
-    existing = {
-        name for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
-        ).fetchall()
-    }
-    if not set(re.findall(r"\bmarts\.(\w+)", sql)) <= existing:
-        return pd.DataFrame(columns=list(columns))
-    return con.execute(sql, params).df()
-
-
 def funnel_by_stage(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """Per dimension value and stage: opportunities that reached it, are in it now, conversion to the next stage
     (reached next / reached this; negotiation -> won) and average / median days spent in it."""
@@ -159,7 +148,7 @@ def funnel_by_stage(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame
     LEFT JOIN stays AS s USING (dimension, dimension_value, stage)
     ORDER BY c.dimension, c.dimension_value, c.stage_order
     """
-    return _frame(con, sql, {"as_of": as_of}, FUNNEL_BY_STAGE_COLUMNS)
+    return query_marts(con, sql, {"as_of": as_of}, FUNNEL_BY_STAGE_COLUMNS)
 
 
 def funnel_conversion(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
@@ -181,7 +170,7 @@ def funnel_conversion(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFra
     GROUP BY ALL
     ORDER BY dimension, dimension_value
     """
-    return _frame(con, sql, {"as_of": as_of}, FUNNEL_CONVERSION_COLUMNS)
+    return query_marts(con, sql, {"as_of": as_of}, FUNNEL_CONVERSION_COLUMNS)
 
 
 def rep_performance(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
@@ -230,7 +219,7 @@ def rep_performance(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame
     LEFT JOIN marts.dim_sales_reps AS r USING (rep_id)
     ORDER BY d.won_amount DESC, d.rep_id
     """
-    return _frame(con, sql, {"as_of": as_of}, REP_PERFORMANCE_COLUMNS)
+    return query_marts(con, sql, {"as_of": as_of}, REP_PERFORMANCE_COLUMNS)
 
 
 # Matched participant / non-participant comparison for campaign_effectiveness (needs the campaigns, touches and
@@ -390,5 +379,5 @@ def campaign_effectiveness(
     ORDER BY c.campaign_id
     """
     params = {"as_of": as_of, "days": int(attribution_days)}
-    return _frame(con, sql, params, CAMPAIGN_COLUMNS)
+    return query_marts(con, sql, params, CAMPAIGN_COLUMNS)
 

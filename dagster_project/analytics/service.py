@@ -12,11 +12,12 @@ resolved after ``as_of`` is open at ``as_of``, and its CSAT (given at resolution
 
 from __future__ import annotations
 
-import re
 from datetime import date
 
 import duckdb
 import pandas as pd
+
+from dagster_project.analytics.marts_sql import query_marts
 
 SERVICE_COLUMNS = (
     "dimension", "dimension_value", "period", "tickets_opened", "tickets_resolved", "resolution_rate",
@@ -130,11 +131,4 @@ ORDER BY dimension, dimension_value, period
 def service_metrics(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """Ticket response / resolution times (hours), resolution rate, backlog, CSAT and NPS by month, category and
     rep (see the module docstring). A missing source table yields an empty frame with ``SERVICE_COLUMNS``."""
-    existing = {
-        name for (name,) in con.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
-        ).fetchall()
-    }
-    if not set(re.findall(r"\bmarts\.(\w+)", _SQL)) <= existing:
-        return pd.DataFrame(columns=list(SERVICE_COLUMNS))
-    return con.execute(_SQL, {"as_of": as_of}).df()
+    return query_marts(con, _SQL, {"as_of": as_of}, SERVICE_COLUMNS)

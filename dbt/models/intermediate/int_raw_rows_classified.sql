@@ -91,26 +91,6 @@ classified as (
     union all
 
     select
-        'interactions', base._source_file, base._drop_date, base._row_number, base.interaction_id,
-        case
-            when base._quarantine_reason is not null then 'quarantined'
-            when base._version_rank > 1 then 'superseded'
-            when identities.source_customer_id is null then 'quarantined'
-            when deduplicated.interaction_id is null then 'deferred'
-            when deduplicated.is_duplicate then 'merged'
-            else 'landed'
-        end,
-        case
-            when base._quarantine_reason is not null then base._quarantine_reason
-            when base._version_rank = 1 and identities.source_customer_id is null then 'orphan: customer_id not found in customers or orders'
-        end
-    from {{ ref('base_crm__interactions') }} as base
-    left join identities on base.customer_id = identities.source_customer_id
-    left join {{ ref('int_interactions_deduplicated') }} as deduplicated on base.interaction_id = deduplicated.interaction_id
-
-    union all
-
-    select
         'opportunities', base._source_file, base._drop_date, base._row_number, base.opportunity_id,
         case
             when base._quarantine_reason is not null then 'quarantined'
@@ -122,7 +102,10 @@ classified as (
     from {{ ref('base_crm__opportunities') }} as base
     left join {{ ref('fct_opportunities') }} as fct on base.opportunity_id = fct.opportunity_id
 
-    {% for entity, key, fact in [('tickets', 'ticket_id', 'fct_tickets'), ('surveys', 'survey_id', 'fct_surveys')] %}
+    {#- Facts on a customer: an unknown customer makes the row an orphan; interactions can also be merged
+        duplicates of one event. -#}
+    {% for entity, key, fact in [('interactions', 'interaction_id', 'int_interactions_deduplicated'),
+                                 ('tickets', 'ticket_id', 'fct_tickets'), ('surveys', 'survey_id', 'fct_surveys')] %}
     union all
 
     select
@@ -132,6 +115,7 @@ classified as (
             when base._version_rank > 1 then 'superseded'
             when identities.source_customer_id is null then 'quarantined'
             when fct.{{ key }} is null then 'deferred'
+            {% if entity == 'interactions' %}when fct.is_duplicate then 'merged'{% endif %}
             else 'landed'
         end,
         case
