@@ -260,11 +260,14 @@ def test_insufficient_input_returns_empty_frames_and_a_note(orders):
 def test_bgnbd_scores_at_a_cutoff_only_use_purchases_up_to_it():
     from dagster_project.analytics.clv import bgnbd_scores
 
-    frame = pd.DataFrame({
-        "customer_key": [f"c{i % 60}" for i in range(600)],
-        "order_date": pd.to_datetime("2025-01-01") + pd.to_timedelta([(i * 37) % 500 for i in range(600)], unit="D"),
-        "amount": 100.0,
-    })
+    rng = np.random.default_rng(5)
+    rows = []
+    for customer in range(300):  # Poisson buyers with heterogeneous rates, over ~500 days
+        days = np.cumsum(rng.exponential(rng.gamma(0.8, 60.0), size=12)).astype(int)
+        rows += [(f"c{customer}", day) for day in days[days < 500]]
+    frame = pd.DataFrame(rows, columns=["customer_key", "day"])
+    frame = frame.assign(order_date=pd.Timestamp("2025-01-01") + pd.to_timedelta(frame.pop("day"), unit="D"),
+                         amount=100.0)
     cutoff = date(2025, 10, 1)
     scores = bgnbd_scores(frame, cutoff)
     later = pd.concat([frame, frame.assign(order_date=pd.Timestamp("2026-01-01"))])
