@@ -257,8 +257,8 @@ def test_insufficient_input_returns_empty_frames_and_a_note(orders):
     assert result.note.startswith("CLV not computed")
 
 
-def test_bgnbd_scores_at_a_cutoff_only_use_purchases_up_to_it():
-    from dagster_project.analytics.clv import bgnbd_scores
+def test_bgnbd_scorer_only_uses_purchases_up_to_each_cutoff():
+    from dagster_project.analytics.clv import bgnbd_scorer
 
     rng = np.random.default_rng(5)
     rows = []
@@ -268,9 +268,11 @@ def test_bgnbd_scores_at_a_cutoff_only_use_purchases_up_to_it():
     frame = pd.DataFrame(rows, columns=["customer_key", "day"])
     frame = frame.assign(order_date=pd.Timestamp("2025-01-01") + pd.to_timedelta(frame.pop("day"), unit="D"),
                          amount=100.0)
-    cutoff = date(2025, 10, 1)
-    scores = bgnbd_scores(frame, cutoff)
+    fit_cutoff, cutoff = date(2025, 7, 1), date(2025, 10, 1)
+    scores = bgnbd_scorer(frame, fit_cutoff)(cutoff)
     later = pd.concat([frame, frame.assign(order_date=pd.Timestamp("2026-01-01"))])
-    pd.testing.assert_frame_equal(scores, bgnbd_scores(later, cutoff))
+    pd.testing.assert_frame_equal(scores, bgnbd_scorer(later, fit_cutoff)(cutoff))
     assert scores["p_alive"].between(0, 1).all() and (scores["expected_purchases_90d"] >= 0).all()
-    assert bgnbd_scores(frame.head(3), cutoff) is None
+    assert bgnbd_scorer(frame.head(3), fit_cutoff)(cutoff) is None
+    with pytest.raises(ValueError, match="before the fit cutoff"):
+        bgnbd_scorer(frame, cutoff)(fit_cutoff)

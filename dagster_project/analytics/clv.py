@@ -13,6 +13,7 @@ without the log-transform Jacobian, so the MAP point is the MLE of Fader, Hardie
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -202,19 +203,36 @@ def score_customers(
     return scores
 
 
-def bgnbd_scores(transactions: pd.DataFrame, cutoff: date, method: str = "map") -> pd.DataFrame | None:
-    """BG/NBD fitted on purchases up to `cutoff`: p_alive and expected purchases in the next 90 days per customer
-    (the churn model's features and its baseline). None when there is too little history to fit."""
-    summary = rfm_summary(transactions, cutoff)
+def bgnbd_scorer(
+    transactions: pd.DataFrame, fit_cutoff: date, method: str = "map"
+) -> Callable[[date], pd.DataFrame | None]:
+    """BG/NBD outputs (p_alive, expected purchases in the next 90 days) at any cutoff on or after `fit_cutoff`, for
+    the churn model's features and its baseline.
+
+    The parameters are estimated once, on purchases up to `fit_cutoff`, and each cutoff's customers are scored with
+    them: no cutoff sees data after it, and one fit instead of one per cutoff keeps a million customers within the
+    churn budget (population parameters move slowly). Returns None at every cutoff when history is too short.
+    """
+    summary = rfm_summary(transactions, fit_cutoff)
     if _insufficient(summary):
-        return None
+        return lambda cutoff: None
     bg, _ = fit_bgnbd(summary, method)
-    data = _scoring_frame(summary)
-    return pd.DataFrame({
-        "customer_key": summary["customer_key"].to_numpy(),
-        "p_alive": _per_customer(bg.expected_probability_alive(data)),
-        "expected_purchases_90d": _per_customer(bg.expected_purchases(data, future_t=90)),
-    })
+    scored: dict[date, pd.DataFrame] = {}
+
+    def at(cutoff: date) -> pd.DataFrame:
+        if cutoff < fit_cutoff:
+            raise ValueError(f"cutoff {cutoff} is before the fit cutoff {fit_cutoff}: it would see later data")
+        if cutoff not in scored:
+            at_cutoff = rfm_summary(transactions, cutoff)
+            data = _scoring_frame(at_cutoff)
+            scored[cutoff] = pd.DataFrame({
+                "customer_key": at_cutoff["customer_key"].to_numpy(),
+                "p_alive": _per_customer(bg.expected_probability_alive(data)),
+                "expected_purchases_90d": _per_customer(bg.expected_purchases(data, future_t=90)),
+            })
+        return scored[cutoff]
+
+    return at
 
 
 def _clv(bg: BetaGeoModel, gg: GammaGammaModel, data: pd.DataFrame, config: ClvConfig) -> np.ndarray:

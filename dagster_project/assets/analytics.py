@@ -6,7 +6,7 @@ sees data dated on or before it, and degrades to empty tables plus a note when t
 """
 
 import time
-from datetime import date, timedelta
+from datetime import timedelta
 
 import duckdb
 import pandas as pd
@@ -191,18 +191,6 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     return _result(metadata, result.scores, result.note, **{f"metric/{k}": v for k, v in metrics.items()})
 
 
-def bgnbd_scorer(transactions: pd.DataFrame):
-    """BG/NBD fitted at any cutoff (for churn features and its baseline), memoised per cutoff."""
-    cache: dict[date, pd.DataFrame | None] = {}
-
-    def at(cutoff: date) -> pd.DataFrame | None:
-        if cutoff not in cache:
-            cache[cutoff] = clv.bgnbd_scores(transactions, cutoff)
-        return cache[cutoff]
-
-    return at
-
-
 @_asset("customer_360", "fct_orders", "fct_interactions", "fct_tickets", "fct_surveys", "dim_customers",
         deps=(AssetKey([SCHEMA, "customer_clv"]),))
 def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
@@ -211,7 +199,9 @@ def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse) -> M
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
         clv_scores = con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df()
-        result = churn.run_churn(con, as_of, bgnbd_scorer(paid_transactions(con)), clv_scores)
+        plan = churn.cutoff_plan(as_of, churn.ChurnConfig())
+        earliest = min(*plan.validation_training, plan.evaluation, *plan.production_training)
+        result = churn.run_churn(con, as_of, clv.bgnbd_scorer(paid_transactions(con), earliest), clv_scores)
         metadata = write_tables(con, warehouse, {
             "churn_scores": result.scores, "churn_watchlist": result.watchlist,
             "churn_calibration": result.calibration,
