@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -105,3 +106,28 @@ def test_empty_and_missing_tables_give_empty_frames(con):
         for connection in (con, duckdb.connect()):
             result = function(connection, AS_OF)
             assert result.empty and list(result.columns) == list(columns)
+
+
+def test_also_bought_on_a_customer_sample_keeps_the_strong_rules(tmp_path):
+    rng = np.random.default_rng(3)
+    rows = []
+    for customer in range(4000):
+        products = set(rng.choice(list("CDEFGHIJ"), size=2, replace=False))
+        if customer % 3 == 0:
+            products |= {"A", "B"}  # A and B are bought by the same customers
+        rows += [(f"o{customer}", i, p, f"c{customer}", AS_OF, "paid") for i, p in enumerate(sorted(products))]
+    items = pd.DataFrame(rows, columns=["order_id", "line_number", "product_id", "customer_key", "order_date", "status"])
+    products = pd.DataFrame({"product_id": list("ABCDEFGHIJ"), "product_name": list("ABCDEFGHIJ")})
+    con = duckdb.connect(str(tmp_path / "sample.duckdb"))
+    con.execute("CREATE SCHEMA marts")
+    con.execute("CREATE TABLE marts.fct_order_items AS SELECT * FROM items")
+    con.execute("CREATE TABLE marts.dim_products AS SELECT * FROM products")
+
+    full = baskets.also_bought(con, AS_OF, top_n=1)
+    sampled = baskets.also_bought(con, AS_OF, top_n=1, max_customers=1000)
+    for frame in (full, sampled):
+        top = frame.set_index("product_id")["also_bought_product_id"]
+        assert top["A"] == "B" and top["B"] == "A"
+    assert sampled["customers_both"].max() < full["customers_both"].max()  # computed on the sample
+    assert sampled.set_index("product_id").loc["A", "lift"] == pytest.approx(
+        full.set_index("product_id").loc["A", "lift"], rel=0.15)

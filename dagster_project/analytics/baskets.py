@@ -103,16 +103,26 @@ def also_bought(
     top_n: int = 5,
     min_confidence: float = 0.05,
     min_customers: int = 5,
+    max_customers: int = 200_000,
 ) -> pd.DataFrame:
     """"Customers who bought X also bought Y": for each product X, the ``top_n`` products Y with the highest lift
     among customers (both bought at any time up to ``as_of``, in any order), keeping rules with confidence
     X -> Y >= ``min_confidence`` and at least ``min_customers`` customers who bought both (lift on a handful of
-    customers is noise)."""
+    customers is noise).
+
+    Customer-level pairs grow with the square of the products each customer bought, so above ``max_customers``
+    the rules are estimated on a uniform sample of that many customers (a seeded hash of the key): confidence and
+    lift are ratios and survive sampling; ``customers_both`` then counts sampled customers."""
+    counted = query_marts(con, "SELECT count(DISTINCT customer_key) AS n FROM marts.fct_order_items "
+                               "WHERE order_date <= $as_of", {"as_of": as_of}, ("n",))
+    n_customers = int(counted["n"].iloc[0]) if len(counted) else 0
+    keep = 10_000 if n_customers <= max_customers else max(1, 10_000 * max_customers // n_customers)
     sql = f"""
     WITH basket AS (
         SELECT DISTINCT customer_key AS basket_id, product_id
         FROM marts.fct_order_items
         WHERE status = 'paid' AND order_date <= $as_of AND product_id IS NOT NULL AND customer_key IS NOT NULL
+          AND ($keep >= 10000 OR hash(customer_key) % 10000 < $keep)
     ),
     {_PAIRS},
     kept_pairs AS (SELECT * FROM pairs),
@@ -134,6 +144,6 @@ def also_bought(
     """
     params = {
         "as_of": as_of, "top_n": int(top_n), "min_confidence": float(min_confidence),
-        "min_count": int(min_customers),
+        "min_count": int(min_customers), "keep": keep,
     }
     return query_marts(con, sql, params, ALSO_BOUGHT_COLUMNS)
