@@ -19,6 +19,12 @@ identities as (
 
 ),
 
+quarantined_orders as (
+
+    select distinct order_id from {{ ref('base_crm__orders') }} where _quarantine_reason is not null
+
+),
+
 {%- set simple_entities = {'products': 'product_id', 'campaigns': 'campaign_id', 'sales_reps': 'rep_id'} %}
 
 classified as (
@@ -81,12 +87,13 @@ classified as (
         case
             when base._quarantine_reason is not null then base._quarantine_reason
             when base._version_rank > 1 or deduplicated.order_id is not null or valid_orders.order_id is not null then null
-            when exists (select 1 from {{ ref('base_crm__orders') }} as o where o.order_id = base.order_id) then 'its order is quarantined'
+            when quarantined_orders.order_id is not null then 'its order is quarantined'
             else 'orphan: order_id not found in orders'
         end
     from {{ ref('base_crm__order_items') }} as base
     left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
     left join {{ ref('stg_crm__orders') }} as valid_orders on base.order_id = valid_orders.order_id
+    left join quarantined_orders on base.order_id = quarantined_orders.order_id
 
     union all
 
