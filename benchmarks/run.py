@@ -48,7 +48,7 @@ with DagsterInstance.ephemeral() as instance:
             steps[entry.step_key] = entry.timestamp - starts[entry.step_key]
 seconds = time.perf_counter() - started
 rss = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
-print(json.dumps({"seconds": seconds, "peak_rss_mb": rss / 1024, "steps": steps}))
+print("BENCH_RESULT " + json.dumps({"seconds": seconds, "peak_rss_mb": rss / 1024, "steps": steps}))
 """
 
 GENERATE_SCRIPT = """
@@ -57,47 +57,64 @@ from pathlib import Path
 from dagster_project.generator import generate
 started = time.perf_counter()
 summary = generate(Path(sys.argv[1]), customers=int(sys.argv[2]), seed=42)
-print(json.dumps({"seconds": time.perf_counter() - started, "rows": sum(summary.rows.values()),
-                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print("BENCH_RESULT " + json.dumps({"seconds": time.perf_counter() - started, "rows": sum(summary.rows.values()),
+                                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
+
+
 
 
 def run_child(script: str, *args: str) -> dict:
     result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"benchmark stage failed:\n{result.stderr[-4000:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    # Libraries may print on stdout too (Stan, Prophet): the result is the tagged line.
+    tagged = [line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
+    return json.loads(tagged[-1].removeprefix("BENCH_RESULT "))
 
 
-def bench_size(name: str, customers: int, repeats: int, workdir: Path) -> list[dict]:
+def bench_size(name: str, customers: int, repeats: int, workdir: Path, stages: list[str],
+               reuse_export: bool) -> list[dict]:
     exports = workdir / name / "exports"
-    if exports.exists():
-        shutil.rmtree(exports.parent)
-    generated = run_child(GENERATE_SCRIPT, str(exports), str(customers))
-    rows = generated["rows"]
-    results = [{"size": name, "stage": "generate", "seconds": generated["seconds"], "rows": rows,
-                "peak_rss_mb": generated["peak_rss_mb"]}]
-    timings: dict[str, list[dict]] = {stage: [] for stage in STAGES}
+    results = []
+    if reuse_export and exports.is_dir():
+        rows = sum(sum(1 for _ in open(f, "rb")) - 1 for f in exports.glob("*/*.csv"))
+    else:
+        if exports.exists():
+            shutil.rmtree(exports.parent)
+        generated = run_child(GENERATE_SCRIPT, str(exports), str(customers))
+        rows = generated["rows"]
+        results.append({"size": name, "stage": "generate", "seconds": generated["seconds"], "rows": rows,
+                        "peak_rss_mb": generated["peak_rss_mb"]})
+        report(results[-1])
+    timings: dict[str, list[dict]] = {stage: [] for stage in stages}
     for _ in range(repeats):
         warehouse = workdir / name / "crm.duckdb"
         warehouse.unlink(missing_ok=True)
-        for stage, groups in STAGES.items():
-            timings[stage].append(run_child(STAGE_SCRIPT, str(exports), str(warehouse), json.dumps(groups)))
+        for stage in stages:
+            timings[stage].append(run_child(STAGE_SCRIPT, str(exports), str(warehouse), json.dumps(STAGES[stage])))
+            report({"size": name, "stage": stage, "rows": rows, **timings[stage][-1]})
     for stage, runs in timings.items():
         results.append({"size": name, "stage": stage, "seconds": statistics.median(r["seconds"] for r in runs),
                         "rows": rows, "peak_rss_mb": max(r["peak_rss_mb"] for r in runs), "runs": len(runs)})
     # The slow analytics assets on their own (CLV, churn, forecasts have their own targets).
     for step in ("analytics__customer_clv", "analytics__churn_predictions", "analytics__sales_forecast",
                  "analytics__product_associations"):
-        step_runs = [r["steps"][step] for r in timings["analytics"] if step in r["steps"]]
+        step_runs = [r["steps"][step] for r in timings.get("analytics", []) if step in r["steps"]]
         if step_runs:
             results.append({"size": name, "stage": "  " + step.removeprefix("analytics__"),
                             "seconds": statistics.median(step_runs), "rows": rows, "peak_rss_mb": float("nan"),
                             "runs": len(step_runs)})
-    total = sum(r["seconds"] for r in results if r["stage"] in STAGES)
+    total = sum(r["seconds"] for r in results if r["stage"] in stages)
     results.append({"size": name, "stage": "refresh total", "seconds": total, "rows": rows,
-                    "peak_rss_mb": max(r["peak_rss_mb"] for r in results if r["stage"] in STAGES), "runs": repeats})
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in results if r["stage"] in stages), "runs": repeats})
     return results
+
+
+def report(result: dict) -> None:
+    """Each stage's figures as soon as it finishes, so a long run's partial results are never lost."""
+    print(f"  {result['size']} {result['stage']}: {result['seconds']:.1f} s, "
+          f"peak {result['peak_rss_mb']:,.0f} MB", file=sys.stderr, flush=True)
 
 
 def print_table(results: list[dict]) -> None:
@@ -113,12 +130,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="S,M", help="comma-separated from S, M, L (default S,M)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per stage; the median is reported")
+    parser.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated from {', '.join(STAGES)}")
+    parser.add_argument("--reuse-export", action="store_true",
+                        help="keep an export generated by an earlier run (generation is then not timed)")
     parser.add_argument("--workdir", type=Path, default=Path(__file__).resolve().parent / "out")
     args = parser.parse_args()
     results = []
     for name in args.sizes.split(","):
         started = time.perf_counter()
-        results += bench_size(name, SIZES[name], args.repeats, args.workdir)
+        results += bench_size(name, SIZES[name], args.repeats, args.workdir, args.stages.split(","),
+                              args.reuse_export)
         print(f"{name} done in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     print_table(results)
 
