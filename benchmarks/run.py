@@ -68,9 +68,9 @@ def run_child(script: str, *args: str) -> dict:
     result = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"benchmark stage failed:\n{result.stderr[-4000:]}")
-    # Libraries may print on stdout too (Stan, Prophet): the result is the tagged line.
-    tagged = [line for line in result.stdout.splitlines() if line.startswith("BENCH_RESULT ")]
-    return json.loads(tagged[-1].removeprefix("BENCH_RESULT "))
+    # Libraries print on stdout too (Stan, Prophet), sometimes without a final newline, so the tag can follow
+    # their text on the same line: the result is what follows the last tag.
+    return json.loads(result.stdout.rpartition("BENCH_RESULT ")[2].splitlines()[0])
 
 
 def bench_size(name: str, customers: int, repeats: int, workdir: Path, stages: list[str],
