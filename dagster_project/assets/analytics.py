@@ -36,10 +36,15 @@ def _asset(*marts: str, deps: tuple = (), **kwargs):
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return con.execute(
-        "select customer_key, order_date, net_amount as amount from marts.fct_orders where is_paid"
+        "select customer_key, order_id, order_date, net_amount from marts.fct_orders where is_paid"
     ).df()
+
+
+def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """Paid orders in the shape the CLV models take (customer_key, order_date, amount)."""
+    return paid_orders(con).rename(columns={"net_amount": "amount"})
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, tables: dict[str, pd.DataFrame]) -> dict:
@@ -103,16 +108,10 @@ def rfm_segments(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     (champions ... lost; mapping in docs/analytics.md)."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
-        table = segments.rfm_segments(paid_transactions_with_ids(con), as_of)
+        table = segments.rfm_segments(paid_orders(con), as_of)
         metadata = write_tables(con, warehouse, {"rfm_segments": table})
     sizes = table["segment"].value_counts().to_dict() if not table.empty else {}
     return _result(metadata, table, segment_sizes=MetadataValue.json(sizes))
-
-
-def paid_transactions_with_ids(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute(
-        "select customer_key, order_id, order_date, net_amount from marts.fct_orders where is_paid"
-    ).df()
 
 
 @_asset("fct_orders")
@@ -120,7 +119,7 @@ def cpm_states(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     """Customer-state management: the 10 active / lapsed groups from purchases, spend, ticket, interval and
     time since the last purchase (thresholds in docs/analytics.md)."""
     with warehouse.connect() as con:
-        table = segments.cpm_states(paid_transactions_with_ids(con), warehouse.resolved_as_of(con))
+        table = segments.cpm_states(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cpm_states": table})
     sizes = table["cpm_state"].value_counts().to_dict() if not table.empty else {}
     return _result(metadata, table, state_sizes=MetadataValue.json(sizes))
@@ -130,7 +129,7 @@ def cpm_states(context: AssetExecutionContext, warehouse: Warehouse) -> Material
 def spend_deciles(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Customers ranked by spend into 10 groups: revenue, share, cumulative share, average ticket (Pareto)."""
     with warehouse.connect() as con:
-        result = segments.spend_deciles(paid_transactions_with_ids(con), warehouse.resolved_as_of(con))
+        result = segments.spend_deciles(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"spend_deciles": result.table})
     return _result(metadata, result.table, top20_revenue_share=float(result.top20_share or 0.0))
 
@@ -142,7 +141,7 @@ def lifecycle_stages(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
         as_of = warehouse.resolved_as_of(con)
         table = segments.lifecycle_stages(
             con.execute("select * from marts.dim_customers").df(),
-            paid_transactions_with_ids(con),
+            paid_orders(con),
             con.execute("select * from marts.fct_interactions").df(),
             con.execute("select * from marts.fct_opportunities").df(),
             as_of,
@@ -158,7 +157,7 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     with warehouse.connect() as con:
         table = segments.demographic_cuts(
             con.execute("select * from marts.dim_customers").df(),
-            paid_transactions_with_ids(con),
+            paid_orders(con),
             con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df(),
             warehouse.resolved_as_of(con),
         )
@@ -170,7 +169,7 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
 def cohort_retention(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Monthly acquisition cohorts: retention % and revenue per customer by months since the first order."""
     with warehouse.connect() as con:
-        table = cohorts.monthly_cohorts(paid_transactions_with_ids(con), warehouse.resolved_as_of(con))
+        table = cohorts.monthly_cohorts(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cohort_retention": table})
     return _result(metadata, table)
 
