@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
-	cd dbt && CRM_WAREHOUSE=$(CURDIR)/warehouse/crm.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 	touch $@
 
 demo: setup

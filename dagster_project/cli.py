@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster_project.settings import DEFAULT_EXPORTS_DIR, SettingsError
+from dagster_project.settings import DEFAULT_EXPORTS_DIR, SettingsError, work_database_path
 
 PROG = "crm-warehouse"
 
@@ -111,20 +111,24 @@ def summary_lines(warehouse: Path, elapsed_seconds: float) -> list[str]:
     """Tables built with their row counts, rows quarantined and reconciliation, read back from the warehouse."""
     import duckdb
 
+    from dagster_project.sql import qualified
+
     with duckdb.connect(str(warehouse), read_only=True) as con:
         tables = con.execute(
             "select schema_name, table_name, estimated_size from duckdb_tables() "
             "where schema_name in ('marts', 'analytics') order by schema_name, table_name"
         ).fetchall()
         counts = {
-            (schema, name): con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()[0]
+            (schema, name): con.execute(f"select count(*) from {qualified(schema, name)}").fetchone()[0]
             for schema, name, _ in tables
         }
         read, quarantined, unaccounted = con.execute(
             "select sum(rows_read), sum(rows_quarantined), sum(unaccounted_rows) from marts.fct_reconciliation"
         ).fetchone()
-        as_of = con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0]
-    lines = [f"refreshed {warehouse} as of {as_of} in {elapsed_seconds:.1f} s", f"{len(tables)} tables built:"]
+        as_of = con.execute("select as_of_date from meta.publication").fetchone()[0]
+    lines = [f"published {warehouse} as of {as_of} in {elapsed_seconds:.1f} s "
+             f"(working database with raw, staging and restricted data: {work_database_path(warehouse).name})",
+             f"{len(tables)} tables built:"]
     lines += [f"  {schema}.{name:<32} {counts[(schema, name)]:>12,} rows" for schema, name, _ in tables]
     lines.append(f"rows read {read or 0:,}, quarantined {quarantined or 0:,} (see marts.fct_quarantined_rows), "
                  f"unaccounted {unaccounted or 0:,}")

@@ -21,9 +21,12 @@ class WarehouseBusy(Failure):
 
 
 class Warehouse(ConfigurableResource):
-    """The DuckDB file every asset reads and writes, plus the exports folder ingestion reads."""
+    """The working DuckDB file every asset reads and writes, the published file BI reads, and the exports folder."""
 
+    # The published warehouse: replaced as a whole by the publish asset, never written in place.
     path: str
+    # The refresh's working database (raw, staging, intermediate, restricted, marts, analytics): what dbt builds.
+    work_path: str
     exports_dir: str
     # YYYY-MM-DD, or None for "the latest order date in the data".
     as_of: str | None = None
@@ -56,10 +59,20 @@ class Warehouse(ConfigurableResource):
             self._lock.close()
             self._lock = None
 
+    @property
+    def published_path(self) -> Path:
+        return Path(self.path)
+
+    @property
+    def parquet_dir(self) -> Path:
+        """Parquet exports of the published tables, beside the published warehouse."""
+        return Path(self.path).parent / "parquet"
+
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path, read_only=read_only)
+        """A connection to the working database."""
+        Path(self.work_path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.work_path, read_only=read_only)
         try:
             yield con
         finally:

@@ -1,7 +1,12 @@
 """Where the exports and the warehouse are, and which date counts as today, from the environment.
 
-The same values reach dbt (``dbt/profiles.yml`` reads ``CRM_WAREHOUSE``) and the Dagster resources, so there is one
-path to the DuckDB file however the refresh is started (CLI, ``dagster asset materialize``, the daily schedule).
+The same values reach dbt (``dbt/profiles.yml`` reads ``CRM_WORK_DATABASE``, derived here from ``CRM_WAREHOUSE``) and the
+Dagster resources, so there is one path to the DuckDB file however the refresh is started (CLI, ``dagster asset
+materialize``, the daily schedule).
+
+Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, restricted
+personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing schemas and is
+replaced atomically at the end of a successful refresh, so readers never wait on or see a half-built warehouse.
 """
 
 from __future__ import annotations
@@ -52,14 +57,24 @@ class Settings:
             schedule_timezone=os.environ.get("CRM_SCHEDULE_TIMEZONE") or "Asia/Shanghai",
         )
 
+    @property
+    def work_database(self) -> Path:
+        return work_database_path(self.warehouse)
+
     def export_to_env(self) -> None:
         """Publish the resolved values so child processes (dbt) see exactly these paths."""
         os.environ["CRM_EXPORTS_DIR"] = str(self.exports_dir)
         os.environ["CRM_WAREHOUSE"] = str(self.warehouse)
+        os.environ["CRM_WORK_DATABASE"] = str(self.work_database)
         if self.as_of:
             os.environ["CRM_AS_OF"] = self.as_of.isoformat()
         else:
             os.environ.pop("CRM_AS_OF", None)
+
+
+def work_database_path(warehouse: Path) -> Path:
+    """The refresh's working database beside the published file: warehouse/crm.duckdb -> warehouse/crm.work.duckdb."""
+    return warehouse.with_name(f"{warehouse.stem}.work{warehouse.suffix}" if warehouse.suffix else f"{warehouse.name}.work")
 
 
 def parse_as_of(text: str | None) -> date | None:

@@ -11,12 +11,15 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dagster_project.settings import Settings
+from dagster_project.settings import Settings, work_database_path
 
 # Tests never wait on the network.
 for key, value in {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1", "GX_ANALYTICS_ENABLED": "False",
                    "DAGSTER_DISABLE_TELEMETRY": "1"}.items():
     os.environ.setdefault(key, value)
+# The pseudonym secret, as production sets it: keys then match across the copies tests make of a warehouse
+# (tests/test_privacy.py covers the secret generated when it is unset).
+os.environ.setdefault("CRM_PSEUDONYM_KEY", "tests-only-pseudonym-secret-0123456789abcdef")
 
 SAMPLE_END = date(2026, 10, 31)
 SAMPLE_CUSTOMERS = 1500
@@ -27,9 +30,18 @@ SAMPLE_DAYS = 730
 class Refreshed:
     exports: Path
     truth: Path
+    # The published warehouse (BI-facing schemas only); `work` beside it holds every schema the refresh built.
     warehouse: Path
 
+    @property
+    def work(self) -> Path:
+        return work_database_path(self.warehouse)
+
     def connect(self) -> duckdb.DuckDBPyConnection:
+        """The working database: raw, staging, intermediate, restricted, marts and analytics."""
+        return duckdb.connect(str(self.work), read_only=True)
+
+    def connect_published(self) -> duckdb.DuckDBPyConnection:
         return duckdb.connect(str(self.warehouse), read_only=True)
 
     def query(self, sql: str, params=None) -> list[tuple]:
@@ -41,7 +53,7 @@ class Refreshed:
 
 
 # Ingestion and dbt only: for tests about loading and modelling, which need not pay for model fits.
-CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts")
+CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "restricted")
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None) -> None:
@@ -76,5 +88,8 @@ def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
     """An independent copy of a refreshed export and warehouse, for tests that change them."""
     shutil.copytree(refreshed.exports, destination / "exports")
     (destination / "warehouse").mkdir()
-    shutil.copy2(refreshed.warehouse, destination / "warehouse" / "crm.duckdb")
-    return Refreshed(destination / "exports", refreshed.truth, destination / "warehouse" / "crm.duckdb")
+    copy = Refreshed(destination / "exports", refreshed.truth, destination / "warehouse" / "crm.duckdb")
+    for source, target in ((refreshed.warehouse, copy.warehouse), (refreshed.work, copy.work)):
+        if source.exists():
+            shutil.copy2(source, target)
+    return copy

@@ -76,8 +76,9 @@ def test_a_file_missing_a_required_column_stops_naming_file_and_column_and_keeps
     assert bad.returncode != 0
     (line,) = bad.stderr.strip().splitlines()
     assert "2026-06-01/orders.csv" in line and "'amount'" in line
-    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+    with duckdb.connect(str(tmp_path / "wh.work.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from raw.orders").fetchone()[0] == 60
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:  # the published warehouse is untouched
         assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] == 60
 
 

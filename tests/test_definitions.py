@@ -74,9 +74,10 @@ def test_export_contract_doc_names_every_column_and_synonym():
 
 
 def test_profiles_and_resource_read_the_same_warehouse_path(tmp_path):
-    definitions(tmp_path)
-    assert os.environ["CRM_WAREHOUSE"] == str(tmp_path / "w.duckdb")
-    assert "env_var('CRM_WAREHOUSE'" in (ROOT / "dbt/profiles.yml").read_text()
+    resources = definitions(tmp_path).resources
+    assert os.environ["CRM_WAREHOUSE"] == resources["warehouse"].path == str(tmp_path / "w.duckdb")
+    assert os.environ["CRM_WORK_DATABASE"] == resources["warehouse"].work_path == str(tmp_path / "w.work.duckdb")
+    assert "env_var('CRM_WORK_DATABASE'" in (ROOT / "dbt/profiles.yml").read_text()
 
 
 def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path):
@@ -92,7 +93,8 @@ def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path
         held.flush()
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         with pytest.raises(WarehouseBusy, match="already writing"):
-            Warehouse(path=str(warehouse), exports_dir=str(tmp_path)).setup_for_execution(None)
-    resource = Warehouse(path=str(warehouse), exports_dir=str(tmp_path))
+            Warehouse(path=str(warehouse), work_path=str(tmp_path / "w.work.duckdb"),
+                      exports_dir=str(tmp_path)).setup_for_execution(None)
+    resource = Warehouse(path=str(warehouse), work_path=str(tmp_path / "w.work.duckdb"), exports_dir=str(tmp_path))
     resource.setup_for_execution(None)  # free again once the holder is gone
     resource.teardown_after_execution(None)

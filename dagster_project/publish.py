@@ -1,0 +1,130 @@
+"""Publishing: the BI-facing warehouse and its Parquet exports are replaced as a whole, never changed in place.
+
+The refresh builds everything in the working database. Publishing copies the BI-facing schemas into a new DuckDB file
+beside the published one and renames it over the published file: on POSIX a rename is atomic, so a reader opens
+either yesterday's complete file or today's, never a mix, and a reader that already has the old file open keeps
+reading it undisturbed (nobody writes the published file, so readers never meet DuckDB's writer lock). A refresh
+killed at any point leaves the published file as it was; the leftovers (a half-written `.publishing` file, an
+unfinished Parquet version) are removed by the next publish.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.sql import identifier, literal, qualified
+
+# What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
+PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
+
+
+class PublishError(Exception):
+    """Publishing failed; the published warehouse is unchanged."""
+
+
+@dataclass
+class Publication:
+    warehouse: Path
+    parquet_dir: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of the working database's BI-facing tables, in a stable order."""
+    placeholders = ", ".join("?" for _ in PUBLISHED_SCHEMAS)
+    return con.execute(
+        f"select schema_name, table_name from duckdb_tables() "
+        f"where database_name = current_database() and schema_name in ({placeholders}) "
+        f"order by schema_name, table_name",
+        list(PUBLISHED_SCHEMAS),
+    ).fetchall()
+
+
+def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, run_id: str,
+            as_of: date | None) -> Publication:
+    """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
+    as Parquet into a new version of `parquet_dir`. Raises PublishError (published state unchanged) on failure."""
+    started = time.perf_counter()
+    tables = published_tables(con)
+    if not tables:
+        raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
+    try:
+        rows = _write_database(con, warehouse, tables, run_id, as_of)
+        _write_parquet(con, parquet_dir, tables, run_id)
+    except (OSError, duckdb.Error) as error:
+        raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
+                           f"{' '.join(str(error).split())}") from error
+    return Publication(warehouse, parquet_dir, rows, time.perf_counter() - started)
+
+
+def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
+                    as_of: date | None) -> dict[str, int]:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    building = warehouse.with_name(f".{warehouse.name}.publishing")
+    for leftover in (building, Path(f"{building}.wal")):
+        leftover.unlink(missing_ok=True)
+    con.execute(f"attach {literal(str(building))} as publishing")
+    rows: dict[str, int] = {}
+    try:
+        for schema in sorted({schema for schema, _ in tables}):
+            con.execute(f"create schema publishing.{identifier(schema)}")
+        for schema, table in tables:
+            # The working database's row order is deterministic, and copying keeps it: two refreshes of the same
+            # drops publish identical tables.
+            con.execute(f"create table publishing.{qualified(schema, table)} as select * from {qualified(schema, table)}")
+            rows[f"{schema}.{table}"] = con.execute(f"select count(*) from publishing.{qualified(schema, table)}").fetchone()[0]
+        con.execute("create schema publishing.meta")
+        con.execute(
+            "create table publishing.meta.publication as select ?::varchar as run_id, ?::timestamptz as published_at, "
+            "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows",
+            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values())],
+        )
+    finally:
+        con.execute("detach publishing")
+    _fsync(building)
+    # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
+    Path(f"{warehouse}.wal").unlink(missing_ok=True)
+    os.replace(building, warehouse)
+    _fsync(warehouse.parent)
+    return rows
+
+
+def _write_parquet(con: duckdb.DuckDBPyConnection, parquet_dir: Path, tables: list[tuple[str, str]], run_id: str) -> None:
+    """One file per table in a new version folder; `parquet_dir` is a symlink switched to it atomically."""
+    version = parquet_dir.with_name(f".{parquet_dir.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
+    version.mkdir(parents=True)
+    for schema, table in tables:
+        target = version / f"{schema}.{table}.parquet"
+        con.execute(f"copy (select * from {qualified(schema, table)}) to {literal(str(target))} "
+                    "(format parquet, compression zstd)")
+    _fsync(version)
+    previous = parquet_dir.resolve() if parquet_dir.is_symlink() else None
+    if parquet_dir.exists() and not parquet_dir.is_symlink():
+        shutil.rmtree(parquet_dir)
+    switch = parquet_dir.with_name(f".{parquet_dir.name}.switch")
+    switch.unlink(missing_ok=True)
+    switch.symlink_to(version.name)
+    os.replace(switch, parquet_dir)
+    _fsync(parquet_dir.parent)
+    # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
+    # older versions or the remains of a killed publish.
+    keep = {version.resolve(), previous}
+    for old in parquet_dir.parent.glob(f".{parquet_dir.name}-*"):
+        if old.is_dir() and old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
