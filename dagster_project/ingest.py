@@ -5,8 +5,13 @@ happens in dbt. Rows the CSV parser cannot read go to ``raw._quarantine``; every
 ``raw._ingest_log`` so that re-running is idempotent and a corrected re-delivery replaces its earlier rows.
 
 DuckDB does the parsing and loading (streaming, parallel); Python only hashes the file, checks its encoding in the
-same pass, reads the header line and, for GB18030 files, transcodes to UTF-8 in chunks. Each file load is one
-transaction, so the connection must not already be inside one.
+same pass, reads the header line and, for GB18030 or UTF-16 files, transcodes to UTF-8 in chunks (line by line for a
+file mixing UTF-8 and GB18030 lines). Each file load is one transaction, so the connection must not already be
+inside one.
+
+Paths are data, never SQL or patterns: every value reaches DuckDB as a bound parameter, and DuckDB reads each file
+through a link with a plain name in a scratch folder, because its readers expand glob characters (``*``, ``?``,
+``[``) in a path and a folder named ``exports[1]`` would otherwise read ``exports1``.
 """
 
 from __future__ import annotations
@@ -15,12 +20,11 @@ import codecs
 import csv
 import hashlib
 import json
-import logging
 import os
 import re
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -38,17 +42,17 @@ from dagster_project.contract import (
     normalise_header,
 )
 
-log = logging.getLogger(__name__)
-
 RAW_SCHEMA = "raw"
 DELIMITERS = (",", ";", "\t", "|")
 SUFFIXES = (".csv", ".parquet")
 CHUNK_BYTES = 8 << 20
 MAX_HEADER_BYTES = 1 << 20
-# A file that is neither valid UTF-8 nor GB18030 but has only this many bad UTF-8 sequences (or one per this many
-# lines, if more) is read as UTF-8 and its bad lines are quarantined instead of rejecting the whole file.
+# A file with only this many lines that are neither UTF-8 nor GB18030 (or one per this many lines, if more) is read
+# and those lines are quarantined instead of rejecting the whole file.
 STRAY_BAD_BYTES = 10
 LINES_PER_STRAY_BAD_BYTE = 1000
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+MIXED_ENCODINGS = ("utf-8", "gb18030")
 
 Drop = tuple[date, Path, Entity]
 Progress = Callable[["FileResult"], None]
@@ -138,7 +142,8 @@ class IngestResult:
 
 
 def find_drops(exports_dir: Path) -> tuple[list[Drop], list[str]]:
-    """All entity files of all drop folders, sorted by drop date then entity, and warnings for what was skipped."""
+    """All entity files of all drop folders, sorted by drop date then entity, and warnings for what was skipped
+    (for the caller to report: the ingest asset logs them once per run)."""
     if not exports_dir.is_dir():
         raise IngestError(f"{exports_dir}: exports folder not found")
     drops: list[Drop] = []
@@ -149,15 +154,15 @@ def find_drops(exports_dir: Path) -> tuple[list[Drop], list[str]]:
             warnings.append(f"{_display(exports_dir, folder)}: not a drop folder named YYYY-MM-DD, skipped")
             continue
         for path in _visible(folder):
-            entity = entity_for_file(path.stem) if path.is_file() and path.suffix.lower() in SUFFIXES else None
-            if entity is None:
+            entity = entity_for_file(path.stem) if path.suffix.lower() in SUFFIXES else None
+            if entity is not None and path.is_file():
+                drops.append((drop_date, path, entity))
+            elif entity is not None and path.is_symlink():
+                warnings.append(f"{_display(exports_dir, path)}: link whose target is missing or not a file, skipped")
+            else:
                 warnings.append(
                     f"{_display(exports_dir, path)}: not a .csv/.parquet file named after an entity, skipped"
                 )
-            else:
-                drops.append((drop_date, path, entity))
-    for warning in warnings:
-        log.warning(warning)
     drops.sort(key=lambda d: (d[0], d[2].name, d[1].name))
     return drops, warnings
 
@@ -299,7 +304,8 @@ class _ExportFile:
 class _Fingerprint:
     sha256: str
     size: int
-    bom: bool
+    bom: bool  # UTF-8 byte order mark
+    utf16: bool  # UTF-16 byte order mark (Excel's "Unicode text" export)
     bad_utf8: int  # invalid UTF-8 sequences (0 for parquet, which is not checked)
 
 
@@ -308,18 +314,18 @@ def _fingerprint(path: Path, text: bool) -> _Fingerprint:
     sha = hashlib.sha256()
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
     size = bad = 0
-    bom = False
+    bom = utf16 = False
     with path.open("rb") as f:
         while chunk := f.read(CHUNK_BYTES):
             if size == 0:
-                bom = chunk.startswith(codecs.BOM_UTF8)
+                bom, utf16 = chunk.startswith(codecs.BOM_UTF8), chunk.startswith(UTF16_BOMS)
             size += len(chunk)
             sha.update(chunk)
             if text:
                 bad += decoder.decode(chunk).count("\ufffd")
     if text:
         bad += decoder.decode(b"", final=True).count("\ufffd")
-    return _Fingerprint(sha.hexdigest(), size, bom, bad)
+    return _Fingerprint(sha.hexdigest(), size, bom, utf16, bad)
 
 
 def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, entity: Entity) -> FileResult:
@@ -368,12 +374,15 @@ class _Source:
     params: dict[str, object]
     header_line: str | None = None  # CSV only, like rejects_table
     rejects_table: str | None = None
+    ends_with_line_break: bool = True
 
 
 @contextmanager
 def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerprint) -> Iterator[_Source]:
     with tempfile.TemporaryDirectory(prefix="crm-ingest-") as scratch:
         path, encoding = _utf8_file(file, fp, Path(scratch))
+        if path == file.path:
+            path = _plain_link(path, Path(scratch))
         line = _header_line(path)
         if not line.strip():
             raise IngestError(f"{file.display}: empty header line")
@@ -388,7 +397,8 @@ def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerpr
             f"WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
         )
         try:
-            yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": delimiter}, line, rejects)
+            yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": delimiter}, line, rejects,
+                          _ends_with_line_break(path))
         finally:
             # DuckDB creates these outside the load's transaction: they outlive a rollback.
             for table in (rejects, scan):
@@ -397,10 +407,18 @@ def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerpr
 
 @contextmanager
 def _parquet_source(con: duckdb.DuckDBPyConnection, file: _ExportFile) -> Iterator[_Source]:
-    params = {"path": str(file.path)}
-    header = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()]
-    relation = f"read_parquet($path) WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
-    yield _Source(header, None, None, relation, params)
+    with tempfile.TemporaryDirectory(prefix="crm-ingest-") as scratch:
+        params = {"path": str(_plain_link(file.path, Path(scratch)))}
+        header = [r[0] for r in con.execute("DESCRIBE SELECT * FROM read_parquet($path)", params).fetchall()]
+        relation = f"read_parquet($path) WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
+        yield _Source(header, None, None, relation, params)
+
+
+def _plain_link(path: Path, scratch: Path) -> Path:
+    """A link to the (already confined) file under a name free of glob characters, for DuckDB's readers."""
+    link = scratch / f"export{path.suffix.lower()}"
+    link.symlink_to(path)
+    return link
 
 
 def _positional(n: int) -> str:
@@ -408,24 +426,78 @@ def _positional(n: int) -> str:
 
 
 def _utf8_file(file: _ExportFile, fp: _Fingerprint, scratch: Path) -> tuple[Path, str]:
-    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in."""
+    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in.
+
+    Lines left undecodable (at most a few) stay as they are: DuckDB rejects them and they are quarantined.
+    """
+    copy = scratch / "transcoded.csv"
+    if fp.utf16:
+        try:
+            _transcode(file.path, copy, "utf-16")
+            return copy, "utf-16"
+        except UnicodeDecodeError:
+            raise IngestError(f"{file.display}: starts with a UTF-16 byte order mark but is not UTF-16 text") from None
     if fp.bad_utf8 == 0:
         return file.path, "utf-8-sig" if fp.bom else "utf-8"
-    if not fp.bom:  # a UTF-8 BOM settles the encoding: don't read its bad bytes as Chinese
-        copy = scratch / "transcoded.csv"
+    if fp.bom:  # a UTF-8 BOM settles the encoding: don't read its bad bytes as Chinese
+        if fp.bad_utf8 <= _stray_allowance(file.path):
+            return file.path, "utf-8-sig"
+    else:
         try:
             _transcode(file.path, copy, "gb18030")
             return copy, "gb18030"
         except UnicodeDecodeError:
-            copy.unlink()
-    if fp.bad_utf8 <= max(STRAY_BAD_BYTES, _count_lines(file.path) // LINES_PER_STRAY_BAD_BYTE):
-        return file.path, "utf-8-sig" if fp.bom else "utf-8"
+            pass
+        encoding, undecodable = _transcode_mixed(file.path, copy)
+        if undecodable <= _stray_allowance(file.path):
+            return copy, encoding
     raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text")
 
 
-def _count_lines(path: Path) -> int:
+def _stray_allowance(path: Path) -> int:
     with path.open("rb") as f:
-        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(CHUNK_BYTES), b""))
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(CHUNK_BYTES), b""))
+    return max(STRAY_BAD_BYTES, lines // LINES_PER_STRAY_BAD_BYTE)
+
+
+def _decoded(line: bytes, encodings: Iterable[str]) -> tuple[str, str] | None:
+    """The line's text in the first of the encodings it is valid in, and that encoding; None if in none."""
+    for encoding in encodings:
+        try:
+            return line.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
+    """Re-encode a file mixing UTF-8 and GB18030 lines (exports concatenated from two systems) line by line.
+
+    A line valid in only one of the two is read in that one; a line valid in both (short Chinese text can be) in
+    the one most unambiguous lines use, UTF-8 on a tie. Returns the encoding(s) used and the number of lines valid
+    in neither, which are copied unchanged for DuckDB to reject.
+    """
+    unambiguous = dict.fromkeys(MIXED_ENCODINGS, 0)
+    with src.open("rb") as f:
+        for line in f:
+            valid = [encoding for encoding in MIXED_ENCODINGS if _decoded(line, [encoding])]
+            if len(valid) == 1:
+                unambiguous[valid[0]] += 1
+    preference = sorted(MIXED_ENCODINGS, key=lambda encoding: -unambiguous[encoding])
+    used: set[str] = set()
+    undecodable = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for line in fin:
+            decoded = _decoded(line, preference)
+            if decoded is None:
+                undecodable += 1
+                fout.write(line)
+                continue
+            text, encoding = decoded
+            if not line.isascii():
+                used.add(encoding)
+            fout.write(text.encode("utf-8"))
+    return "+".join(e for e in MIXED_ENCODINGS if e in used) or "utf-8", undecodable
 
 
 def _transcode(src: Path, dst: Path, encoding: str) -> None:
@@ -435,6 +507,14 @@ def _transcode(src: Path, dst: Path, encoding: str) -> None:
         while chunk := fin.read(CHUNK_BYTES):
             fout.write(decoder.decode(chunk))
         fout.write(decoder.decode(b"", final=True))
+
+
+def _ends_with_line_break(path: Path) -> bool:
+    with path.open("rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) in (b"\n", b"\r")
 
 
 def _header_line(path: Path) -> str:
@@ -475,9 +555,10 @@ class _Layout:
         missing = [c for c in entity.required if c not in mapping.values()]
         if missing:
             plural = "s" if len(missing) > 1 else ""
+            hint = "; only one column: is the delimiter one of , ; tab |?" if len(names) == 1 else ""
             raise IngestError(
                 f"{file.display}: missing required column{plural} {', '.join(repr(c) for c in missing)} "
-                f"(found: {', '.join(names)})"
+                f"(found: {', '.join(names)}{hint})"
             )
         extra_positions = [i for i in range(len(names)) if i not in mapping]
         return cls(header, names, mapping, extras, extra_positions)
@@ -514,7 +595,9 @@ class _Load:
         if replace:
             self._forget_earlier_load()
         inserted = self._insert_rows()
-        rejected = self._quarantine_rejects()
+        rejected = self._quarantine_rejects(inserted)
+        if rejected and not inserted:
+            self._refuse_unreadable(rejected)
         repeated = self._quarantine_repeated_headers()
         counts = (inserted + rejected, inserted - repeated, rejected + repeated)
         self._log(*counts)
@@ -553,7 +636,7 @@ class _Load:
         params = {f"extra{i}": self.layout.names[pos] for i, pos in enumerate(positions)}
         return f"CASE WHEN {all_empty} THEN NULL ELSE CAST(json_object({pairs}) AS VARCHAR) END", params
 
-    def _quarantine_rejects(self) -> int:
+    def _quarantine_rejects(self, inserted: int) -> int:
         """Move the lines DuckDB rejected to the quarantine and renumber the loaded rows around them.
 
         ``_ord`` counts loaded rows only; a rejected record's DuckDB ``line`` counts every record with the header
@@ -579,6 +662,13 @@ class _Load:
         )
         (rejected,) = self.con.execute(f"SELECT count(*) FROM temp.main.{_ident(bad)}").fetchone()
         if rejected:
+            if not self.source.ends_with_line_break:
+                # A transfer cut off mid-record: the last line is broken and rows that should follow are missing.
+                self.con.execute(
+                    f"UPDATE temp.main.{_ident(bad)} SET reason = reason || ' (the file ends inside this row: it "
+                    "was cut off, rows after it may be missing)' WHERE row_number = $last",
+                    {"last": inserted + rejected},
+                )
             self._renumber_around(bad)
             self.con.execute(
                 f"INSERT INTO {_table('_quarantine')} SELECT $entity, $source_file, $drop_date, row_number, "
@@ -587,6 +677,19 @@ class _Load:
             )
         self.con.execute(f"DROP TABLE temp.main.{_ident(bad)}")
         return rejected
+
+    def _refuse_unreadable(self, rejected: int) -> None:
+        """Not one row could be read: the file is malformed (typically rows split by another delimiter than the
+        header), so stop rather than quarantine all of it; the rollback leaves earlier loads as they were."""
+        (reason,) = self.con.execute(
+            f"SELECT reason FROM {_table('_quarantine')} WHERE source_file = $source_file ORDER BY row_number LIMIT 1",
+            {"source_file": self.file.source_file},
+        ).fetchone()
+        columns = len(self.layout.header)
+        raise IngestError(
+            f"{self.file.display}: none of its {rejected} row(s) could be read (row 1: {reason}); the header has "
+            f"{columns} column(s) separated by {self.source.delimiter!r}"
+        )
 
     def _renumber_around(self, bad: str) -> None:
         """Shift each loaded row by the number of rejected rows before it.
@@ -609,9 +712,10 @@ class _Load:
         if self.source.header_line is None:  # parquet has no header line to repeat
             return 0
         mapped = sorted(self.layout.mapping.items())
-        match = " AND ".join(f"{_ident(col)} = $h{pos}" for pos, col in mapped)
+        # A file concatenated with its BOM repeats the BOM before the header too.
+        match = " AND ".join(f"replace({_ident(col)}, $bom, '') = $h{pos}" for pos, col in mapped)
         params = {f"h{pos}": self.layout.header[pos] for pos, _ in mapped}
-        params["source_file"] = self.file.source_file
+        params.update(source_file=self.file.source_file, bom="\ufeff")
         where = f"WHERE _source_file = $source_file AND {match}"
         (repeated,) = self.con.execute(
             f"INSERT INTO {_table('_quarantine')} SELECT $entity, _source_file, _drop_date, _row_number, "

@@ -53,6 +53,21 @@
 {%- endmacro %}
 
 
+{#- The number itself, null for NaN and infinities: try_cast reads 'nan', 'inf' and '1e400' as those, and they are
+    not amounts or quantities (a NaN would pass every range check and break the money casts downstream). -#}
+{% macro finite_or_null(expr) -%}
+    {{ return(adapter.dispatch('finite_or_null', 'crm')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__finite_or_null(expr) -%}
+    case when isfinite({{ expr }}) then {{ expr }} end
+{%- endmacro %}
+
+{% macro default__finite_or_null(expr) -%}
+    {{ exceptions.raise_compiler_error("crm.finite_or_null has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}
+
+
 {#- A date or datetime written as 2025-08-27, 2025/8/27, 2025-08-27 14:05:00, 2025-08-27T14:05, 2025年8月27日
     (optionally followed by a time). Anything else, or an impossible date, gives null. -#}
 {% macro parse_timestamp(expr) -%}
@@ -78,9 +93,15 @@
 {%- endmacro %}
 
 
-{#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a number. -#}
+{#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a finite number. -#}
 {% macro parse_amount(expr) -%}
-    {{ crm.try_cast(crm.strip_pattern(expr, '[¥￥$€£,\\s]|RMB|CNY|USD|EUR|GBP|元'), 'double') }}
+    {{ crm.finite_or_null(crm.try_cast(crm.strip_pattern(expr, '[¥￥$€£,\\s]|RMB|CNY|USD|EUR|GBP|元'), 'double')) }}
+{%- endmacro %}
+
+
+{#- A plain number such as 3, 2.5 or 1,000. Null when not a finite number. -#}
+{% macro parse_number(expr) -%}
+    {{ crm.finite_or_null(crm.try_cast(crm.strip_pattern(expr, '[,\\s]'), 'double')) }}
 {%- endmacro %}
 
 

@@ -38,7 +38,16 @@ validated as (
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['campaign_id'], updated_at='_drop_date') }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['campaign_id'], updated_at='_drop_date') }} as _version_rank,
+    {{ crm.conflicting_version(['campaign_id'], updated_at='_drop_date', version='drop') }} as _conflict_reason
+from hashed

@@ -42,7 +42,16 @@ validated as (
         end as _quarantine_reason
     from renamed
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['customer_id']) }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['customer_id']) }} as _version_rank,
+    {{ crm.conflicting_version(['customer_id']) }} as _conflict_reason
+from hashed

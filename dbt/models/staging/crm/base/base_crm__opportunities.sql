@@ -48,13 +48,23 @@ validated as (
             when cast(coalesce(stage_changed_at, created_at) as date) > _drop_date then 'stage_changed_at after its export drop'
             when amount_text is not null and amount_original is null then 'unparseable amount'
             when amount_original < 0 then 'negative amount'
+            when amount_original > {{ var('max_order_amount') }} then 'amount above max_order_amount'
             when rates.currency is null then 'unknown currency ' || renamed.currency
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
 -- Every version is one stage change; the newest stage change is the record's current state.
-select *, {{ crm.version_rank(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)') }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)') }} as _version_rank,
+    {{ crm.conflicting_version(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)', version='stage_changed_at') }} as _conflict_reason
+from hashed

@@ -13,7 +13,7 @@ renamed as (
             row_number() over (partition by _source_file, order_id order by _row_number)
         ) as line_number,
         {{ crm.clean_text('product_id') }} as product_id,
-        {{ crm.try_cast(crm.strip_pattern('quantity', '[,\\s]'), 'double') }} as quantity,
+        {{ crm.parse_number('quantity') }} as quantity,
         {{ crm.parse_amount('unit_price') }} as unit_price_original,
         coalesce({{ crm.parse_amount('discount') }}, 0) as discount_original,
         {{ crm.parse_timestamp('updated_at') }} as updated_at,
@@ -42,10 +42,24 @@ validated as (
             when unit_price_text is not null and unit_price_original is null then 'unparseable unit_price'
             when unit_price_original < 0 then 'negative unit_price'
             when discount_text is not null and {{ crm.parse_amount('discount_text') }} is null then 'unparseable discount'
+            {#- Beyond these a line's amount is not a sale but a typo, and would overflow the money columns. #}
+            when unit_price_original > {{ var('max_order_amount') }} then 'unit_price above max_order_amount'
+            when quantity * coalesce(unit_price_original, 0) > {{ var('max_order_amount') }}
+                then 'line amount (quantity * unit_price) above max_order_amount'
+            when abs(discount_original) > {{ var('max_order_amount') }} then 'discount above max_order_amount'
         end as _quarantine_reason
     from renamed
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['order_id', 'line_number']) }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['order_id', 'line_number']) }} as _version_rank,
+    {{ crm.conflicting_version(['order_id', 'line_number']) }} as _conflict_reason
+from hashed

@@ -57,7 +57,16 @@ validated as (
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['order_id']) }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['order_id']) }} as _version_rank,
+    {{ crm.conflicting_version(['order_id']) }} as _conflict_reason
+from hashed

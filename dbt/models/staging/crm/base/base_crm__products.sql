@@ -31,12 +31,22 @@ validated as (
             when product_id is null then 'missing product_id'
             when list_price_text is not null and list_price_original is null then 'unparseable list_price'
             when list_price_original < 0 then 'negative list_price'
+            when list_price_original > {{ var('max_order_amount') }} then 'list_price above max_order_amount'
             when rates.currency is null then 'unknown currency ' || renamed.currency
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['product_id']) }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['product_id']) }} as _version_rank,
+    {{ crm.conflicting_version(['product_id']) }} as _conflict_reason
+from hashed

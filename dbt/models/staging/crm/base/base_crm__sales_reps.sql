@@ -27,7 +27,16 @@ validated as (
         case when rep_id is null then 'missing rep_id' end as _quarantine_reason
     from renamed
 
+),
+
+hashed as (
+
+    select *, {{ crm.content_hash() }} as _content_hash from validated
+
 )
 
-select *, {{ crm.version_rank(['rep_id'], updated_at='_drop_date') }} as _version_rank
-from validated
+select
+    *,
+    {{ crm.version_rank(['rep_id'], updated_at='_drop_date') }} as _version_rank,
+    {{ crm.conflicting_version(['rep_id'], updated_at='_drop_date', version='drop') }} as _conflict_reason
+from hashed
