@@ -10,7 +10,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: setup demo test dev bench clean
+.PHONY: setup browser demo test dev bench clean
 
 setup: $(VENV)/.installed
 
@@ -19,14 +19,26 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
+	@# The dbt docs site, one offline file: dbt/target/static_index.html (docs/bi.md). It opens the working database
+	@# for the catalog, so its folder must exist.
+	mkdir -p warehouse
+	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt docs generate --static --quiet --profiles-dir . --project-dir .
 	touch $@
 
 demo: setup
 	@test -d $(EXPORTS) || $(BIN)/crm-warehouse generate --out $(EXPORTS)
 	$(BIN)/crm-warehouse refresh --exports $(EXPORTS)
 
-test: setup
-	$(BIN)/pytest
+# Two workers for the two cores (most tests wait on one single-threaded dbt or Dagster process); a module's tests
+# stay in one worker so module fixtures are built once.
+test: setup browser
+	$(BIN)/pytest -n 2 --dist loadfile
+
+# tests/test_report.py opens the HTML report in Debian's Chromium, driven by playwright (no browser download).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml

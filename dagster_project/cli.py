@@ -1,4 +1,5 @@
-"""`crm-warehouse`: generate a sample export, refresh the warehouse (by materialising the Dagster assets)."""
+"""`crm-warehouse`: generate a sample export, refresh the warehouse (by materialising the Dagster assets), write
+the HTML report."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagster_project.settings import DEFAULT_EXPORTS_DIR, SettingsError, work_database_path
+from dagster_project.report.i18n import LANGUAGES
+from dagster_project.settings import DEFAULT_EXPORTS_DIR, DEFAULT_WAREHOUSE, SettingsError, work_database_path
 
 PROG = "crm-warehouse"
 
@@ -52,6 +54,15 @@ def _parser() -> argparse.ArgumentParser:
     refresh.add_argument("--as-of", default=None,
                          help="treat this date (YYYY-MM-DD) as today (default $CRM_AS_OF, else the latest order date)")
     refresh.set_defaults(handler=_refresh)
+
+    report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
+    report.add_argument("--warehouse", type=Path, default=None,
+                        help="published DuckDB file (default $CRM_WAREHOUSE, else warehouse/crm.duckdb)")
+    report.add_argument("--out", type=Path, default=None,
+                        help="HTML file to write (default <warehouse dir>/reports/crm_report.html, "
+                             "crm_report.zh.html with --lang zh)")
+    report.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
+    report.set_defaults(handler=_report)
     return parser
 
 
@@ -100,6 +111,32 @@ def _refresh(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from None
     for line in summary_lines(settings.warehouse, time.perf_counter() - started):
         print(line)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    import duckdb
+
+    from dagster_project.report.files import default_report_path, write_report
+    from dagster_project.report.render import build_report
+
+    warehouse = (args.warehouse or Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE)).resolve()
+    if not warehouse.is_file():
+        raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
+    out = args.out or default_report_path(warehouse, args.lang)
+    try:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            report = build_report(con, args.lang)
+    except duckdb.Error as error:
+        raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
+    try:
+        size = write_report(report.html, out)
+    except OSError as error:
+        raise CliError(f"cannot write {out}: {error.strerror or error}") from None
+    print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
+    if report.unavailable:
+        print(f"not available for this export: {', '.join(report.unavailable)}")
     return 0
 
 

@@ -3,22 +3,25 @@
 from dagster import Definitions, in_process_executor
 
 from dagster_project.assets.analytics import ANALYTICS_ASSETS
+from dagster_project.assets.checks import QUALITY_CHECKS
 from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
 from dagster_project.assets.ingest import raw_exports
 from dagster_project.assets.publish import build_published_warehouse
+from dagster_project.assets.reporting import report
 from dagster_project.resources import Warehouse
 from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
 from dagster_project.settings import Settings
 
 
 # Everything the refresh builds in the working database; publishing runs after all of it.
-WAREHOUSE_ASSETS = [raw_exports, crm_dbt_models, *ANALYTICS_ASSETS]
+WAREHOUSE_ASSETS = [raw_exports, crm_dbt_models, *ANALYTICS_ASSETS, report]
 
 
 def build_definitions(settings: Settings) -> Definitions:
     settings.export_to_env()
     return Definitions(
         assets=[*WAREHOUSE_ASSETS, build_published_warehouse(WAREHOUSE_ASSETS)],
+        asset_checks=QUALITY_CHECKS,
         jobs=[full_refresh_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],

@@ -3,7 +3,8 @@
 The refresh builds everything in the working database. Publishing copies the BI-facing schemas into a new DuckDB file
 beside the published one and renames it over the published file: on POSIX a rename is atomic, so a reader opens
 either yesterday's complete file or today's, never a mix, and a reader that already has the old file open keeps
-reading it undisturbed (nobody writes the published file, so readers never meet DuckDB's writer lock). A refresh
+reading it undisturbed (nobody writes the published file, so readers never meet DuckDB's writer lock). Parquet
+and CSV exports are written into a new version folder and switched in by replacing a symlink. A refresh
 killed at any point leaves the published file as it was; the leftovers (a half-written `.publishing` file, an
 unfinished Parquet version) are removed by the next publish.
 """
@@ -19,10 +20,13 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project import csv_safe
 from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
 PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
+# Rows a spreadsheet sheet holds (Excel); larger tables are exported as Parquet only.
+SPREADSHEET_MAX_ROWS = 1_048_575
 
 
 class PublishError(Exception):
@@ -51,14 +55,18 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, run_id: str,
             as_of: date | None) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet into a new version of `parquet_dir`. Raises PublishError (published state unchanged) on failure."""
+    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. Raises PublishError
+    (published state unchanged) on failure."""
+    csv_dir = parquet_dir.with_name("csv")
+    con.execute("set enable_progress_bar = false")
     started = time.perf_counter()
     tables = published_tables(con)
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
         rows = _write_database(con, warehouse, tables, run_id, as_of)
-        _write_parquet(con, parquet_dir, tables, run_id)
+        _write_exports(con, parquet_dir, tables, run_id, _parquet_file)
+        _write_exports(con, csv_dir, tables, run_id, _csv_file)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
@@ -97,29 +105,41 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
     return rows
 
 
-def _write_parquet(con: duckdb.DuckDBPyConnection, parquet_dir: Path, tables: list[tuple[str, str]], run_id: str) -> None:
-    """One file per table in a new version folder; `parquet_dir` is a symlink switched to it atomically."""
-    version = parquet_dir.with_name(f".{parquet_dir.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
+def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
+                   write_one) -> None:
+    """One file per table in a new version folder; `folder` is a symlink switched to it atomically."""
+    version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
     version.mkdir(parents=True)
     for schema, table in tables:
-        target = version / f"{schema}.{table}.parquet"
-        con.execute(f"copy (select * from {qualified(schema, table)}) to {literal(str(target))} "
-                    "(format parquet, compression zstd)")
+        write_one(con, schema, table, version)
     _fsync(version)
-    previous = parquet_dir.resolve() if parquet_dir.is_symlink() else None
-    if parquet_dir.exists() and not parquet_dir.is_symlink():
-        shutil.rmtree(parquet_dir)
-    switch = parquet_dir.with_name(f".{parquet_dir.name}.switch")
+    previous = folder.resolve() if folder.is_symlink() else None
+    if folder.exists() and not folder.is_symlink():
+        shutil.rmtree(folder)
+    switch = folder.with_name(f".{folder.name}.switch")
     switch.unlink(missing_ok=True)
     switch.symlink_to(version.name)
-    os.replace(switch, parquet_dir)
-    _fsync(parquet_dir.parent)
+    os.replace(switch, folder)
+    _fsync(folder.parent)
     # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
     # older versions or the remains of a killed publish.
     keep = {version.resolve(), previous}
-    for old in parquet_dir.parent.glob(f".{parquet_dir.name}-*"):
+    for old in folder.parent.glob(f".{folder.name}-*"):
         if old.is_dir() and old.resolve() not in keep:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
+    target = version / f"{schema}.{table}.parquet"
+    con.execute(f"copy (select * from {qualified(schema, table)}) to {literal(str(target))} "
+                "(format parquet, compression zstd)")
+
+
+def _csv_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
+    """Spreadsheet users get CSV (formula-neutralised), for the tables a spreadsheet can hold."""
+    relation = con.table(f"{qualified(schema, table)}")
+    if relation.aggregate("count(*)").fetchall()[0][0] <= SPREADSHEET_MAX_ROWS:
+        csv_safe.write_csv(relation, version / f"{schema}.{table}.csv")
 
 
 def _fsync(path: Path) -> None:

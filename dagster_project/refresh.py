@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from dagster import DagsterInstance
+from dagster import AssetCheckSeverity, DagsterInstance
 
 from dagster_project.definitions import build_definitions
 from dagster_project.settings import Settings
@@ -72,7 +72,7 @@ def progress_line(entry) -> str | None:
     message = _ANSI.sub("", entry.user_message or "").strip()
     if not step or not message or entry.level < logging.INFO:
         return None
-    if step.startswith("crm_dbt_models") and not _DBT_PROGRESS.search(message):
+    if step.startswith("crm_dbt_models") and entry.level < logging.WARNING and not _DBT_PROGRESS.search(message):
         return None
     return f"{step}: {message.splitlines()[0]}"
 
@@ -113,6 +113,8 @@ def failure_reason(result) -> str:
         f"{event.asset_check_evaluation_data.check_name} on {event.asset_check_evaluation_data.asset_key.to_user_string()}"
         for event in result.all_events
         if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed
+        # Warnings are reported in the run and the quality results; only errors fail a refresh.
+        and event.asset_check_evaluation_data.severity == AssetCheckSeverity.ERROR
     ]
     if failed_checks:
         shown = ", ".join(failed_checks[:5]) + (f" and {len(failed_checks) - 5} more" if len(failed_checks) > 5 else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -30,6 +31,8 @@ class Warehouse(ConfigurableResource):
     exports_dir: str
     # YYYY-MM-DD, or None for "the latest order date in the data".
     as_of: str | None = None
+    # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
+    work_lock_wait_seconds: float = 600.0
 
     _lock: IO | None = PrivateAttr(default=None)
 
@@ -53,6 +56,28 @@ class Warehouse(ConfigurableResource):
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
+        _release_dead_runs(context)
+        self._wait_for_work_database(context)
+
+    def _wait_for_work_database(self, context: InitResourceContext | None) -> None:
+        """Every refresh holds the refresh lock, so a process that still holds DuckDB's lock on the working database
+        now is not a refresh: typically the dbt child of a refresh that was killed with SIGKILL, which finishes or
+        dies on its own within moments. Wait for it rather than fail halfway through the run."""
+        deadline = time.monotonic() + self.work_lock_wait_seconds
+        announced = False
+        while True:
+            try:
+                duckdb.connect(self.work_path).close()
+                return
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    self.teardown_after_execution(context)
+                    raise WarehouseBusy(f"the working database {self.work_path} is held by another process: "
+                                        f"{' '.join(str(error).split())}") from None
+                if not announced and context is not None:
+                    context.log.warning(f"waiting for another process to release {self.work_path}: {error}")
+                announced = True
+                time.sleep(0.5)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if self._lock is not None:
@@ -91,3 +116,20 @@ class Warehouse(ConfigurableResource):
         finally:
             con.unregister("_frame")
         return len(frame)
+
+
+def _release_dead_runs(context: InitResourceContext | None) -> None:
+    """A run killed with SIGKILL keeps its `duckdb_writer` pool slot in the Dagster instance, and the next run would
+    wait for it forever. Holding the refresh lock proves no other run is executing (a run claims slots only after
+    its resources, this lock included, are set up), so any other run that holds or waits for a slot is dead:
+    record it as failed and free its slots."""
+    instance = context.instance if context is not None else None
+    if instance is None:
+        return
+    storage = instance.event_log_storage
+    for run_id in storage.get_concurrency_run_ids() - {context.run_id}:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, "the run's process ended without finishing (killed?); the next refresh "
+                                            "released its pool slots")
+        storage.free_concurrency_slots_for_run(run_id)

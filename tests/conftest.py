@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -32,6 +32,8 @@ class Refreshed:
     truth: Path
     # The published warehouse (BI-facing schemas only); `work` beside it holds every schema the refresh built.
     warehouse: Path
+    # Metadata of every asset the refresh materialised, by asset key ("marts/fct_orders"): what the Dagster UI shows.
+    metadata: dict[str, dict] = field(default_factory=dict)
 
     @property
     def work(self) -> Path:
@@ -56,15 +58,25 @@ class Refreshed:
 CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "restricted")
 
 
-def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None) -> None:
-    """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default."""
+def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None) -> dict[str, dict]:
+    """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default.
+    Returns the metadata of every asset it materialised."""
     from dagster import DagsterInstance
 
     from dagster_project.refresh import run_refresh
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     with DagsterInstance.ephemeral() as instance:
-        run_refresh(settings, instance, groups=groups)
+        run_id = run_refresh(settings, instance, groups=groups).run_id
+        return materialisation_metadata(instance, run_id)
+
+
+def materialisation_metadata(instance, run_id: str) -> dict[str, dict]:
+    from dagster import DagsterEventType
+
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)
+    return {event.dagster_event.asset_key.to_user_string(): dict(event.dagster_event.materialization.metadata)
+            for event in events}
 
 
 @pytest.fixture(scope="session")
@@ -80,8 +92,7 @@ def sample_export(tmp_path_factory) -> tuple[Path, Path]:
 def refreshed(sample_export, tmp_path_factory) -> Refreshed:
     exports, truth = sample_export
     warehouse = tmp_path_factory.mktemp("warehouse") / "crm.duckdb"
-    refresh(exports, warehouse)
-    return Refreshed(exports, truth, warehouse)
+    return Refreshed(exports, truth, warehouse, refresh(exports, warehouse))
 
 
 def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
@@ -93,3 +104,26 @@ def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
         if source.exists():
             shutil.copy2(source, target)
     return copy
+
+
+def write_orders_only_export(exports: Path) -> int:
+    """One drop with nothing but orders (the minimal export contract): 120 customers with 1-5 orders each, slash
+    dates and thousands separators. Returns the number of orders written."""
+    drop = exports / "2026-06-30"
+    drop.mkdir(parents=True)
+    lines = ["customer_id,order_date,amount"]
+    for customer in range(120):
+        for k in range(1 + customer % 5):
+            lines.append(f"C{customer},2025/{1 + (customer + 3 * k) % 12}/{1 + (customer * 7 + k) % 28},"
+                         f"\"{(customer % 9 + 1) * 37.5 + k:,.2f}\"")
+    (drop / "orders.csv").write_text("\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+@pytest.fixture(scope="session")
+def orders_only(tmp_path_factory) -> Refreshed:
+    """An orders-only export through the full refresh, for the tests of what such an export supports."""
+    root = tmp_path_factory.mktemp("orders_only")
+    write_orders_only_export(root / "exports")
+    warehouse = root / "warehouse" / "crm.duckdb"
+    return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse))

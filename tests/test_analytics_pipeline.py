@@ -49,12 +49,14 @@ def test_churn_model_beats_the_probability_alive_baseline_and_approaches_the_ora
     metrics = validation_metrics(refreshed, "churn_lightgbm")
     as_of = refreshed.scalar("select as_of_date from intermediate.int_as_of")
     cutoff = as_of - timedelta(days=90)
+    # The golden CRM id (to meet the truth) is only in the restricted schema; the marts carry its pseudonym.
     labels = pd.DataFrame(refreshed.query("""
-        select customer_key, count(*) filter (where order_date > ? and order_date <= ?) = 0 as churned
-        from marts.fct_orders where is_paid group by customer_key having min(order_date) <= ?
-    """, [cutoff, as_of, cutoff]), columns=["customer_key", "churned"])
+        select golden_customer_id, count(*) filter (where order_date > ? and order_date <= ?) = 0 as churned
+        from marts.fct_orders join restricted.customer_pii using (customer_key)
+        where is_paid group by golden_customer_id having min(order_date) <= ?
+    """, [cutoff, as_of, cutoff]), columns=["golden_customer_id", "churned"])
     truth = pd.read_parquet(refreshed.truth / "customers_truth.parquet")
-    joined = labels.merge(truth.astype({"customer_id": str}), left_on="customer_key", right_on="customer_id")
+    joined = labels.merge(truth.astype({"customer_id": str}), left_on="golden_customer_id", right_on="customer_id")
     # The best score the truth allows: dead at the cutoff, else the chance a Poisson buyer makes no purchase.
     dead = joined.dropout_date.notna() & (pd.to_datetime(joined.dropout_date) <= pd.Timestamp(cutoff))
     oracle = np.where(dead, 1.0, np.exp(-joined.lambda_per_day * 90))

@@ -123,7 +123,7 @@ def test_a_failure_midway_leaves_the_old_file_and_no_temporary_file(tmp_path):
     target.write_text("old,content\n")
     frame = pd.DataFrame({"a": ["fine"] * 1000 + [Unprintable()]})
 
-    with pytest.raises(RuntimeError, match="cannot format this cell"):
+    with pytest.raises(duckdb.Error, match="cannot format this cell"):
         write_csv(frame, target)
     with pytest.raises(duckdb.Error, match="boom"):
         write_csv(duckdb.connect().sql("select case when range < 20000 then 'x' else error('boom') end as a "

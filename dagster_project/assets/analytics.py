@@ -17,6 +17,7 @@ from dagster_project.analytics import baskets, churn, clv, cohorts, forecast, he
 from dagster_project.analytics.model_runs import MODEL_RUNS_COLUMNS, ModelRun, model_runs_frame
 from dagster_project.assets.dbt import crm_dbt_models
 from dagster_project.assets.ingest import WRITER_POOL
+from dagster_project.report import metadata_charts
 from dagster_project.resources import Warehouse
 
 SCHEMA = "analytics"
@@ -111,7 +112,9 @@ def rfm_segments(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
         table = segments.rfm_segments(paid_orders(con), as_of)
         metadata = write_tables(con, warehouse, {"rfm_segments": table})
     sizes = table["segment"].value_counts().to_dict() if not table.empty else {}
-    return _result(metadata, table, segment_sizes=MetadataValue.json(sizes))
+    chart = {"segment_chart": MetadataValue.md(metadata_charts.bar_chart(sizes, "Customers per RFM segment"))} \
+        if sizes else {}
+    return _result(metadata, table, segment_sizes=MetadataValue.json(sizes), **chart)
 
 
 @_asset("fct_orders")
@@ -187,6 +190,9 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
         metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
         append_model_runs(con, result.runs)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    if not result.scores.empty:
+        metrics |= {"clv_12m_total": float(result.scores["clv_12m"].sum()),
+                    "clv_12m_median": float(result.scores["clv_12m"].median())}
     return _result(metadata, result.scores, result.note, **{f"metric/{k}": v for k, v in metrics.items()})
 
 
@@ -285,7 +291,22 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
             "forecast_summary": result.summary,
         })
         append_model_runs(con, result.runs)
-    return _result(metadata, result.summary, result.note)
+    return _result(metadata, result.summary, result.note, **forecast_metadata(result))
+
+
+def forecast_metadata(result: forecast.ForecastResult) -> dict:
+    """Backtest MASE of overall daily revenue (Prophet and the seasonal-naive baseline) and its forecast chart."""
+    summary = result.summary.query("series_id == 'overall' and metric == 'revenue'")
+    rows = result.forecasts.query("series_id == 'overall' and metric == 'revenue'")
+    if summary.empty or rows.empty:
+        return {}
+    metadata = {f"metric/overall_revenue_{name}": float(summary[column].iloc[0])
+                for name, column in (("mase", "prophet_mase"), ("naive_mase", "naive_mase"))
+                if pd.notna(summary[column].iloc[0])}
+    history, future = rows[rows["is_history"]].tail(120), rows[~rows["is_history"]]
+    metadata["forecast_chart"] = MetadataValue.md(
+        metadata_charts.forecast_chart(history, future, "Overall daily revenue: last 120 days and forecast"))
+    return metadata
 
 
 # ----------------------------------------------------------------------------------- sales, marketing, service
@@ -298,12 +319,16 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
         stages = sales.funnel_by_stage(con, as_of)
+        conversion = sales.funnel_conversion(con, as_of)
         metadata = write_tables(con, warehouse, {
-            "funnel_stages": stages, "funnel_conversion": sales.funnel_conversion(con, as_of),
+            "funnel_stages": stages, "funnel_conversion": conversion,
             "rep_performance": sales.rep_performance(con, as_of),
         })
         note = _empty_note(con, "fct_opportunities")
-    return _result(metadata, stages, note)
+    overall = conversion[conversion["dimension"] == "overall"]
+    metrics = {"metric/win_rate": float(overall["win_rate"].iloc[0])} \
+        if not overall.empty and pd.notna(overall["win_rate"].iloc[0]) else {}
+    return _result(metadata, stages, note, **metrics)
 
 
 @_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers")
@@ -314,7 +339,9 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
         table = sales.campaign_effectiveness(con, warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"campaign_effectiveness": table})
         note = _empty_note(con, "dim_campaigns")
-    return _result(metadata, table, note)
+    totals = {"metric/total_cost": float(table["cost"].sum()),
+              "metric/attributed_revenue": float(table["attributed_revenue"].sum())} if not table.empty else {}
+    return _result(metadata, table, note, **totals)
 
 
 @_asset("fct_tickets", "fct_surveys")
@@ -324,7 +351,11 @@ def service_metrics(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
         table = service.service_metrics(con, warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"service_metrics": table})
         note = _empty_note(con, "fct_tickets")
-    return _result(metadata, table, note)
+    overall = table[(table["dimension"] == "overall") & (table["period"] == "all")]
+    metrics = {f"metric/{column}": float(overall[column].iloc[0]) for column in
+               ("median_first_response_hours", "median_resolution_hours", "resolution_rate", "nps")
+               if not overall.empty and pd.notna(overall[column].iloc[0])}
+    return _result(metadata, table, note, **metrics)
 
 
 @_asset("fct_order_items", "dim_products")

@@ -1,18 +1,20 @@
 """The dbt project as Dagster assets: staging views, intermediate models and marts, with dbt tests as asset checks."""
 
 import json
+import os
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey
+from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Output
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
 from dagster_project.assets.ingest import WRITER_POOL
 from dagster_project.resources import Warehouse
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.settings import DBT_PROJECT_DIR, parse_as_of
+from dagster_project.sql import qualified
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -31,7 +33,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     `@dbt_assets` reads the manifest at import, so a fresh checkout (or an edited model) must be parsed first.
     """
     manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".yml", ".csv"}
+    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".py", ".yml", ".csv"}
                and "target" not in p.parts and "logs" not in p.parts]
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
@@ -49,7 +51,7 @@ class CrmDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
-        for folder in ("staging", "intermediate", "marts"):
+        for folder in ("staging", "intermediate", "marts", "restricted"):
             if folder in fqn:
                 return folder
         return "reference" if dbt_resource_props["resource_type"] == "seed" else None
@@ -63,5 +65,56 @@ ensure_manifest()
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, pool=WRITER_POOL)
 def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
     """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set."""
-    dbt_vars = {"as_of": warehouse.as_of} if warehouse.as_of else {}
-    yield from dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context).stream()
+    # int_as_of writes the var into SQL, and resource config is user input: only a parsed date may pass.
+    as_of = parse_as_of(warehouse.as_of)
+    dbt_vars = {"as_of": as_of.isoformat()} if as_of else {}
+    if not os.environ.get("CRM_PSEUDONYM_KEY"):
+        # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
+        context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
+                            "in .pseudonym_key beside the warehouse; set it from a secret store in production")
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+    yield from with_row_counts(invocation.stream(), invocation.manifest, warehouse)
+
+
+# What dbt builds as a table (views are not counted: counting one runs its whole query).
+COUNTED_MATERIALIZATIONS = {"table", "incremental", "seed"}
+
+
+def with_row_counts(events: Iterator, manifest: Mapping[str, Any], warehouse: Warehouse) -> Iterator:
+    """dbt's events with `dagster/row_count` added to each table model's materialisation.
+
+    dbt holds DuckDB's writer lock until it exits, so the counts are read after the build, in one query.
+    (dagster-dbt's own `fetch_row_counts()` does the same wait, but leaves the dbt adapter's connection open in this
+    process with another configuration, and every later asset then fails to connect.) When dbt fails, the events it
+    did emit (materialisations, failed tests) are still reported, without counts, before the failure is raised."""
+    done, failure = [], None
+    try:
+        done.extend(events)
+    except Exception as error:  # re-raised below, after the events that were emitted
+        failure = error
+    nodes = {_unique_id(event): manifest["nodes"].get(_unique_id(event)) for event in done}
+    tables = {unique_id: (node["schema"], node["alias"]) for unique_id, node in nodes.items()
+              if node and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS}
+    # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
+    counts = _row_counts(warehouse, tables) if tables and failure is None else {}
+    for event in done:
+        if _unique_id(event) in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[_unique_id(event)]})
+        yield event
+    if failure is not None:
+        raise failure
+
+
+def _unique_id(event) -> str | None:
+    """The dbt node a materialisation is for (dagster-dbt puts it in the metadata)."""
+    if not isinstance(event, (Output, AssetMaterialization)) or "unique_id" not in event.metadata:
+        return None
+    return event.metadata["unique_id"].value
+
+
+def _row_counts(warehouse: Warehouse, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    ids = list(tables)
+    union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
+                               for i, unique_id in enumerate(ids))
+    with warehouse.connect(read_only=True) as con:
+        return {ids[n]: rows for n, rows in con.execute(union).fetchall()}

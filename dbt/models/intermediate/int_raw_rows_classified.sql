@@ -1,6 +1,7 @@
 {#-
   The fate of every raw row loaded, so nothing is lost without a trace. Each row has exactly one outcome:
-    quarantined  invalid (reason says why) or an orphan its parent cannot be found for
+    quarantined  invalid (reason says why), an orphan its parent cannot be found for, or a conflicting duplicate (a
+                 version that lost to one with the same key, updated_at and drop but other values)
     superseded   an older version of a record whose newer version won
     merged       a duplicate folded into another record (same person under another id, double-submitted order,
                  an event recorded twice)
@@ -33,12 +34,12 @@ classified as (
     select
         '{{ entity }}' as entity, _source_file, _drop_date, _row_number, {{ key }} as record_key,
         case
-            when _quarantine_reason is not null then 'quarantined'
+            when _quarantine_reason is not null or _conflict_reason is not null then 'quarantined'
             when _version_rank > 1 then 'superseded'
             {% if entity == 'campaigns' %}when start_date > (select as_of_date from as_of) then 'deferred'{% endif %}
             else 'landed'
         end as outcome,
-        _quarantine_reason as reason
+        coalesce(_quarantine_reason, _conflict_reason) as reason
     from {{ ref('base_crm__' ~ entity) }}
     union all
     {% endfor %}
@@ -46,29 +47,30 @@ classified as (
     select
         'customers', base._source_file, base._drop_date, base._row_number, base.customer_id,
         case
-            when base._quarantine_reason is not null then 'quarantined'
+            when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
             when identities.is_merged then 'merged'
             when dim.customer_key is null then 'deferred'
             else 'landed'
         end,
-        base._quarantine_reason
+        coalesce(base._quarantine_reason, base._conflict_reason)
     from {{ ref('base_crm__customers') }} as base
     left join identities on base.customer_id = identities.source_customer_id
-    left join {{ ref('dim_customers') }} as dim on base.customer_id = dim.customer_key
+    left join {{ ref('int_customer_keys_pseudonymised') }} as keys on base.customer_id = keys.golden_customer_id
+    left join {{ ref('dim_customers') }} as dim on keys.customer_key = dim.customer_key
 
     union all
 
     select
         'orders', base._source_file, base._drop_date, base._row_number, base.order_id,
         case
-            when base._quarantine_reason is not null then 'quarantined'
+            when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
             when deduplicated.order_id is null then 'deferred'
             when deduplicated.is_duplicate then 'merged'
             else 'landed'
         end,
-        base._quarantine_reason
+        coalesce(base._quarantine_reason, base._conflict_reason)
     from {{ ref('base_crm__orders') }} as base
     left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
 
@@ -77,7 +79,7 @@ classified as (
     select
         'order_items', base._source_file, base._drop_date, base._row_number, base.order_id || '#' || cast(base.line_number as {{ dbt.type_string() }}),
         case
-            when base._quarantine_reason is not null then 'quarantined'
+            when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
             when deduplicated.is_duplicate then 'merged'
             when deduplicated.order_id is not null then 'landed'
@@ -85,7 +87,8 @@ classified as (
             else 'quarantined'
         end,
         case
-            when base._quarantine_reason is not null then base._quarantine_reason
+            when base._quarantine_reason is not null or base._conflict_reason is not null
+                then coalesce(base._quarantine_reason, base._conflict_reason)
             when base._version_rank > 1 or deduplicated.order_id is not null or valid_orders.order_id is not null then null
             when quarantined_orders.order_id is not null then 'its order is quarantined'
             else 'orphan: order_id not found in orders'
@@ -100,12 +103,12 @@ classified as (
     select
         'opportunities', base._source_file, base._drop_date, base._row_number, base.opportunity_id,
         case
-            when base._quarantine_reason is not null then 'quarantined'
+            when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
             when fct.opportunity_id is null then 'deferred'
             else 'landed'
         end,
-        base._quarantine_reason
+        coalesce(base._quarantine_reason, base._conflict_reason)
     from {{ ref('base_crm__opportunities') }} as base
     left join {{ ref('fct_opportunities') }} as fct on base.opportunity_id = fct.opportunity_id
 
@@ -118,7 +121,7 @@ classified as (
     select
         '{{ entity }}', base._source_file, base._drop_date, base._row_number, base.{{ key }},
         case
-            when base._quarantine_reason is not null then 'quarantined'
+            when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
             when identities.source_customer_id is null then 'quarantined'
             when fct.{{ key }} is null then 'deferred'
@@ -126,7 +129,8 @@ classified as (
             else 'landed'
         end,
         case
-            when base._quarantine_reason is not null then base._quarantine_reason
+            when base._quarantine_reason is not null or base._conflict_reason is not null
+                then coalesce(base._quarantine_reason, base._conflict_reason)
             when base._version_rank = 1 and identities.source_customer_id is null then 'orphan: customer_id not found in customers or orders'
         end
     from {{ ref('base_crm__' ~ entity) }} as base

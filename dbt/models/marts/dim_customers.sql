@@ -1,7 +1,14 @@
--- Golden customer records (one per resolved person) that exist as of the as-of date.
+-- Golden customer records (one per resolved person) that exist as of the as-of date, under their pseudonymous key.
+-- Names, e-mails, phones and birth dates stay in restricted.customer_pii; only coarse attributes are here.
 with customers as (
 
     select * from {{ ref('int_customers_merged') }}
+
+),
+
+keys as (
+
+    select * from {{ ref('int_customer_keys_pseudonymised') }}
 
 ),
 
@@ -23,6 +30,7 @@ aged as (
 
     select
         customers.*,
+        keys.customer_key as pseudonymous_key,
         first_orders.first_order_date,
         case
             when customers.birth_date <= as_of.as_of_date
@@ -30,6 +38,7 @@ aged as (
         end as age
     from customers
     cross join as_of
+    inner join keys on customers.customer_key = keys.golden_customer_id
     left join first_orders on customers.customer_key = first_orders.customer_key
     where least(customers.signup_date, first_orders.first_order_date) <= as_of.as_of_date
        or (customers.signup_date is null and first_orders.first_order_date is null and not customers.is_inferred)
@@ -37,13 +46,8 @@ aged as (
 )
 
 select
-    cast(customer_key as varchar) as customer_key,
-    cast(customer_name as varchar) as customer_name,
-    cast(email as varchar) as email,
-    cast(phone as varchar) as phone,
+    cast(pseudonymous_key as varchar) as customer_key,
     cast(gender as varchar) as gender,
-    cast(birth_date as date) as birth_date,
-    cast(case when age between 0 and 120 then age end as integer) as age,
     cast(case
         when age is null or age not between 0 and 120 then 'unknown'
         when age < 25 then '<25'

@@ -3,14 +3,21 @@ with interactions as (
     select * from {{ ref('int_interactions_deduplicated') }}
     where not is_duplicate
 
+),
+
+keys as (
+
+    select * from {{ ref('int_customer_keys_pseudonymised') }}
+
 )
 
 select
     cast(interaction_id as varchar) as interaction_id,
-    cast(customer_key as varchar) as customer_key,
+    cast(keys.customer_key as varchar) as customer_key,
     cast(interaction_type as varchar) as interaction_type,
     cast(occurred_at as timestamp) as occurred_at,
     cast(occurred_date as date) as occurred_date,
     cast(campaign_id as varchar) as campaign_id,
     cast(rep_id as varchar) as rep_id
 from interactions
+inner join keys on interactions.customer_key = keys.golden_customer_id

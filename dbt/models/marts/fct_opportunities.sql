@@ -17,6 +17,18 @@ identities as (
 
 ),
 
+keys as (
+
+    select * from {{ ref('int_customer_keys_pseudonymised') }}
+
+),
+
+customers as (
+
+    select customer_key from {{ ref('dim_customers') }}
+
+),
+
 rates as (
 
     select * from {{ ref('currency_rates') }}
@@ -39,7 +51,8 @@ timeline as (
 
 select
     cast(timeline.opportunity_id as varchar) as opportunity_id,
-    cast(identities.customer_key as varchar) as customer_key,
+    -- A lead whose customer signs up only after the as-of date was not yet a customer's lead on that date.
+    cast(customers.customer_key as varchar) as customer_key,
     cast(coalesce(opportunities.created_at, timeline.first_entered_at) as timestamp) as created_at,
     cast(coalesce(opportunities.source, 'unknown') as varchar) as source,
     cast(opportunities.campaign_id as varchar) as campaign_id,
@@ -58,4 +71,6 @@ select
 from timeline
 inner join opportunities on timeline.opportunity_id = opportunities.opportunity_id
 left join identities on opportunities.customer_id = identities.source_customer_id
+left join keys on identities.customer_key = keys.golden_customer_id
+left join customers on keys.customer_key = customers.customer_key
 left join rates on opportunities.currency = rates.currency

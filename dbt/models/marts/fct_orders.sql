@@ -4,12 +4,17 @@ with orders as (
     select * from {{ ref('int_orders_deduplicated') }}
     where not is_duplicate
 
+),
+
+keys as (
+
+    select * from {{ ref('int_customer_keys_pseudonymised') }}
+
 )
 
 select
     cast(order_id as varchar) as order_id,
-    cast(customer_key as varchar) as customer_key,
-    cast(source_customer_id as varchar) as source_customer_id,
+    cast(keys.customer_key as varchar) as customer_key,
     cast(order_at as timestamp) as order_at,
     cast(order_date as date) as order_date,
     cast(status as varchar) as status,
@@ -21,3 +26,4 @@ select
     cast(channel as varchar) as channel,
     cast(rep_id as varchar) as rep_id
 from orders
+inner join keys on orders.customer_key = keys.golden_customer_id

@@ -1,15 +1,17 @@
 -- Every row that did not land because it is unreadable, invalid or an orphan, with the reason: rows the CSV
 -- reader rejected at ingestion and rows the models rejected. Fix the source and re-deliver to recover them.
+-- The rejected lines themselves may hold personal data: they stay in the working database (raw._quarantine,
+-- raw.<entity>), found by source_file and row_number; this BI-facing mart carries only where and why.
 with rejected_at_ingest as (
 
-    select entity, source_file, drop_date, row_number, 'ingest' as stage, reason, raw_record
+    select entity, source_file, drop_date, row_number, 'ingest' as stage, reason
     from {{ source('crm', '_quarantine') }}
 
 ),
 
 rejected_by_models as (
 
-    select entity, _source_file, _drop_date, _row_number, 'model', reason, cast(null as varchar)
+    select entity, _source_file, _drop_date, _row_number, 'model', reason
     from {{ ref('int_raw_rows_classified') }}
     where outcome = 'quarantined'
 
@@ -29,6 +31,5 @@ select
     cast(drop_date as date) as drop_date,
     cast(row_number as bigint) as row_number,
     cast(stage as varchar) as stage,
-    cast(reason as varchar) as reason,
-    cast(raw_record as varchar) as raw_record
+    cast(reason as varchar) as reason
 from quarantined

@@ -11,11 +11,17 @@ identities as (
 
 ),
 
+keys as (
+
+    select * from {{ ref('int_customer_keys_pseudonymised') }}
+
+),
+
 as_of_tickets as (
 
     select
         tickets.ticket_id,
-        identities.customer_key,
+        keys.customer_key,
         tickets.opened_at,
         case when cast(tickets.first_response_at as date) <= {{ crm.as_of_date() }} then tickets.first_response_at end as first_response_at,
         case when cast(tickets.resolved_at as date) <= {{ crm.as_of_date() }} then tickets.resolved_at end as resolved_at,
@@ -25,6 +31,7 @@ as_of_tickets as (
         tickets.rep_id
     from tickets
     inner join identities on tickets.customer_id = identities.source_customer_id
+    inner join keys on identities.customer_key = keys.golden_customer_id
     where cast(tickets.opened_at as date) <= {{ crm.as_of_date() }}
 
 )

@@ -1,0 +1,44 @@
+"""Data quality: Great Expectations suites (files in ``expectations/``) validated against the warehouse, results
+appended to ``quality.quality_results`` and shown as an HTML report. The Dagster asset checks that run them inside
+the refresh are in ``dagster_project.assets.checks``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.quality.report import write_report
+from dagster_project.quality.results import (
+    RunContext,
+    SuiteValidation,
+    append_results,
+    database_file,
+    previous_row_counts,
+    resolved_as_of,
+)
+from dagster_project.quality.suites import Suite, row_count_parameters
+
+Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
+
+
+def check_suites(connect: Connect, suites: Sequence[Suite], run_id: str, report: Path,
+                 built_marts: bool) -> list[SuiteValidation]:
+    """Validate `suites` against the database `connect` opens, append the results and rewrite the report.
+
+    `built_marts`: the suites run after dbt, so the as-of date it resolved applies (raw suites run before it)."""
+    with connect() as con:
+        database = database_file(con)
+        as_of = resolved_as_of(con) if built_marts else None
+        previous = previous_row_counts(con, [s.name for s in suites], run_id, as_of)
+    # Imported here: Great Expectations takes seconds to import, which only a check run should pay.
+    from dagster_project.quality import gx
+
+    validations = gx.validate(database, suites, {s.name: row_count_parameters(s, previous.get(s.name)) for s in suites})
+    with connect() as con:
+        append_results(con, RunContext(run_id, datetime.now(timezone.utc).replace(tzinfo=None), as_of), validations)
+        write_report(con, report, run_id)
+    return validations

@@ -1,0 +1,170 @@
+"""The results history: ``quality.quality_results`` in the working database, one row per expectation per run,
+appended by every refresh and never rewritten. It is also where the row-count bounds come from."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from dagster_project.quality.suites import Suite
+
+SCHEMA, TABLE = "quality", "quality_results"
+RESULTS = f"{SCHEMA}.{TABLE}"
+ROW_COUNT_EXPECTATION = "expect_table_row_count_to_be_between"
+
+COLUMNS = (
+    ("run_id", "VARCHAR"),
+    ("checked_at", "TIMESTAMP"),
+    # The as-of date the marts were built for (null for raw suites, which run before dbt resolves it).
+    ("as_of_date", "DATE"),
+    ("suite", "VARCHAR"),
+    ("asset_key", "VARCHAR"),
+    ("expectation_type", "VARCHAR"),
+    ("column_name", "VARCHAR"),
+    ("kwargs", "JSON"),
+    ("observed_value", "JSON"),
+    ("unexpected_count", "BIGINT"),
+    ("unexpected_percent", "DOUBLE"),
+    ("success", "BOOLEAN"),
+    # What a failure does: 'warn' (recorded, shown) or 'stop' (blocks everything downstream of the table).
+    ("severity", "VARCHAR"),
+    ("details", "JSON"),
+    ("description", "VARCHAR"),
+)
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    checked_at: datetime
+    as_of_date: date | None
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    expectation_type: str
+    column: str | None
+    kwargs: dict[str, Any]
+    observed_value: Any
+    unexpected_count: int | None
+    unexpected_percent: float | None
+    success: bool
+    # What a failure does: "warn" or "stop" (the suite's on_failure or the expectation's own).
+    severity: str
+    # A sample of unexpected values or rows, or the error GE met while computing the expectation.
+    details: Any
+    description: str | None
+
+    @property
+    def label(self) -> str:
+        if self.column:
+            return f"{self.expectation_type}({self.column})"
+        # A SQL expectation is known by what it checks.
+        return f"{self.expectation_type}: {self.description}" if self.description else self.expectation_type
+
+
+@dataclass(frozen=True)
+class SuiteValidation:
+    suite: Suite
+    expectations: list[ExpectationOutcome]
+    seconds: float
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [e for e in self.expectations if not e.success]
+
+    @property
+    def stops(self) -> bool:
+        """A failed expectation whose on_failure is 'stop': the check fails with ERROR severity and blocks."""
+        return any(e.severity == "stop" for e in self.failures)
+
+
+def database_file(con: duckdb.DuckDBPyConnection) -> Path:
+    """The file behind a connection: whatever database the Warehouse resource hands out is the one validated."""
+    return Path(con.execute(
+        "select path from duckdb_databases() where database_name = current_database()").fetchone()[0])
+
+
+def resolved_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The as-of date of the last dbt build (None before the first one)."""
+    exists = con.execute("select count(*) from information_schema.tables "
+                         "where table_schema = 'intermediate' and table_name = 'int_as_of'").fetchone()[0]
+    return con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0] if exists else None
+
+
+def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(f"create schema if not exists {SCHEMA}")
+    con.execute(f"create table if not exists {RESULTS} ({', '.join(f'{c} {t}' for c, t in COLUMNS)})")
+
+
+def append_results(con: duckdb.DuckDBPyConnection, run: RunContext, validations: Iterable[SuiteValidation]) -> int:
+    rows = [_row(run, v, e) for v in validations for e in v.expectations]
+    ensure_results_table(con)
+    con.executemany(f"insert into {RESULTS} ({', '.join(c for c, _ in COLUMNS)}) "
+                    f"values ({', '.join('?' for _ in COLUMNS)})", rows)
+    return len(rows)
+
+
+def _row(run: RunContext, validation: SuiteValidation, e: ExpectationOutcome) -> tuple:
+    suite = validation.suite
+    return (run.run_id, run.checked_at, None if suite.schema == "raw" else run.as_of_date, suite.name,
+            "/".join(suite.asset_path), e.expectation_type, e.column, _json(e.kwargs), _json(e.observed_value),
+            e.unexpected_count, e.unexpected_percent, e.success, e.severity, _json(e.details), e.description)
+
+
+def _json(value) -> str | None:
+    return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
+
+
+def previous_row_counts(con: duckdb.DuckDBPyConnection, suites: Sequence[str], run_id: str,
+                        as_of: date | None) -> dict[str, int]:
+    """Each suite's row count at its latest earlier run that passed (no failed 'stop' expectation).
+
+    With an as-of date, only runs built for that date or an earlier one count: replaying an earlier date on the same
+    warehouse legitimately shrinks the marts and must not be measured against a later state."""
+    if not suites or not _results_table_exists(con):
+        return {}
+    rows = con.execute(f"""
+        with runs as (
+            select suite, run_id, max(checked_at) as checked_at,
+                   bool_and(success or severity = 'warn') as passed
+            from {RESULTS}
+            where suite in (select unnest($suites)) and run_id <> $run_id
+              and ($as_of is null or as_of_date is null or as_of_date <= $as_of)
+            group by suite, run_id
+        )
+        select r.suite, arg_max(cast(r.observed_value as bigint), runs.checked_at)
+        from {RESULTS} r join runs using (suite, run_id)
+        where runs.passed and r.expectation_type = '{ROW_COUNT_EXPECTATION}'
+        group by r.suite
+    """, {"suites": list(suites), "run_id": run_id, "as_of": as_of}).fetchall()
+    return dict(rows)
+
+
+def latest_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
+    """Every result row of one run, as dicts, suites in name order."""
+    cursor = con.execute(f"select * from {RESULTS} where run_id = ? order by suite, success, expectation_type, "
+                         "column_name", [run_id])
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def suite_history(con: duckdb.DuckDBPyConnection, runs: int) -> list[tuple]:
+    """(run_id, checked_at, suites, expectations, failed stop, failed warn) for the latest `runs` runs."""
+    return con.execute(f"""
+        select run_id, max(checked_at) as checked_at, count(distinct suite), count(*),
+               count(*) filter (where not success and severity = 'stop'),
+               count(*) filter (where not success and severity = 'warn')
+        from {RESULTS} group by run_id order by checked_at desc limit ?
+    """, [runs]).fetchall()
+
+
+def _results_table_exists(con: duckdb.DuckDBPyConnection) -> bool:
+    return con.execute("select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                       [SCHEMA, TABLE]).fetchone()[0] > 0

@@ -1,0 +1,364 @@
+"""What the report shows, read from the warehouse: one function per section, each returning None when the export
+lacks what the section needs (a missing or empty table), so the report says so instead of failing.
+
+Only BI-facing schemas are read (marts, analytics, quality, meta), so the same functions work on the published
+warehouse and on the refresh's working database. Everything is aggregated in DuckDB: the report's size does not
+grow with the number of customers.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from dagster_project.sql import qualified
+
+# Headline figures compare the last PERIOD_DAYS days to the PERIOD_DAYS before.
+PERIOD_DAYS = 30
+# A customer counts as churned at a date when the last paid order is this many days or more before it (the
+# lifecycle stage "churned" and the CPM lapse threshold in docs/analytics.md use the same 365 days).
+CHURN_DAYS = 365
+WATCHLIST_ROWS = 20
+CLV_BINS = 30
+COHORT_MONTHS = 24
+
+
+def has_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0]
+    return bool(exists) and con.execute(f"select exists (select 1 from {qualified(schema, table)})").fetchone()[0]
+
+
+# ------------------------------------------------------------------------------------------------ when and what
+
+
+def as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The refresh's as-of date: from the publication record, else customer_360, else the latest order."""
+    if has_rows(con, "meta", "publication"):
+        return con.execute("select max(as_of_date) from meta.publication").fetchone()[0]
+    if has_rows(con, "marts", "customer_360"):
+        return con.execute("select max(as_of_date) from marts.customer_360").fetchone()[0]
+    if has_rows(con, "marts", "fct_orders"):
+        return con.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
+    return None
+
+
+def refreshed_at(con: duckdb.DuckDBPyConnection) -> datetime:
+    """When the warehouse was last published (meta.publication, written by the publish step); for an unpublished
+    database, when its file was last written (now for one in memory)."""
+    if has_rows(con, "meta", "publication"):
+        return con.execute("select max(published_at) from meta.publication").fetchone()[0]
+    path = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()[0]
+    return datetime.fromtimestamp(os.path.getmtime(path), tz=timezone.utc) if path else datetime.now(timezone.utc)
+
+
+# ------------------------------------------------------------------------------------------------------ KPIs
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    current: float | None
+    previous: float | None
+    # count | money | rate (0-1) | score (NPS points)
+    kind: str
+    higher_is_better: bool = True
+    # Set when `previous` is not the previous period but the actuals of the last so many days (the forecasts).
+    baseline_days: int | None = None
+
+
+def kpis(con: duckdb.DuckDBPyConnection, as_of: date, period_days: int = PERIOD_DAYS) -> list[Kpi] | None:
+    """Active customers, revenue, AOV, repeat rate, churn rate, NPS and the 30/90-day revenue forecast, each with
+    its value for the previous period (the forecasts with the actual revenue of the last 30/90 days)."""
+    if not has_rows(con, "marts", "fct_orders"):
+        return None
+    current_start = as_of - timedelta(days=period_days - 1)
+    previous_end = current_start - timedelta(days=1)
+    previous_start = previous_end - timedelta(days=period_days - 1)
+    windows = [(current_start, as_of), (previous_start, previous_end)]
+    sales = [_sales_window(con, start, end) for start, end in windows]
+    churn = [_churn_rate(con, end) for _, end in windows]
+    nps = [_nps(con, start, end) for start, end in windows] if has_rows(con, "marts", "fct_surveys") else [None, None]
+    figures = [
+        Kpi("active_customers", sales[0]["active"], sales[1]["active"], "count"),
+        Kpi("revenue", sales[0]["revenue"], sales[1]["revenue"], "money"),
+        Kpi("aov", sales[0]["aov"], sales[1]["aov"], "money"),
+        Kpi("repeat_rate", sales[0]["repeat_rate"], sales[1]["repeat_rate"], "rate"),
+        Kpi("churn_rate", churn[0], churn[1], "rate", higher_is_better=False),
+        Kpi("nps", nps[0], nps[1], "score"),
+    ]
+    forecast = _forecast_totals(con, as_of)
+    for days in (30, 90):
+        actual = _sales_window(con, as_of - timedelta(days=days - 1), as_of)["revenue"]
+        figures.append(Kpi(f"forecast_{days}", forecast.get(days), actual, "money", baseline_days=days))
+    return figures
+
+
+def _sales_window(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
+    """Buyers, revenue, AOV and the share of buyers who had bought before the window, for paid orders in it."""
+    active, orders, revenue, returning = con.execute("""
+        with paid as (select customer_key, order_date, net_amount from marts.fct_orders where is_paid),
+        buyers as (select distinct customer_key from paid where order_date between ? and ?)
+        select
+            (select count(*) from buyers),
+            (select count(*) from paid where order_date between ? and ?),
+            (select sum(net_amount) from paid where order_date between ? and ?),
+            (select count(*) from buyers b where exists (
+                select 1 from paid p where p.customer_key = b.customer_key and p.order_date < ?))
+    """, [start, end, start, end, start, end, start]).fetchone()
+    return {
+        "active": active,
+        "revenue": float(revenue or 0.0),
+        "aov": float(revenue) / orders if orders else None,
+        "repeat_rate": returning / active if active else None,
+    }
+
+
+def _churn_rate(con: duckdb.DuckDBPyConnection, at: date) -> float | None:
+    """Of customers with a paid order by `at`, the share whose last one is CHURN_DAYS or more before it."""
+    buyers, churned = con.execute("""
+        select count(*), count(*) filter (where last_order <= ?::date - ?::integer)
+        from (select max(order_date) as last_order from marts.fct_orders
+              where is_paid and order_date <= ? group by customer_key)
+    """, [at, CHURN_DAYS, at]).fetchone()
+    return churned / buyers if buyers else None
+
+
+def _nps(con: duckdb.DuckDBPyConnection, start: date, end: date) -> float | None:
+    answers, score = con.execute("""
+        select count(*), 100.0 * (count(*) filter (where nps_group = 'promoter')
+                                  - count(*) filter (where nps_group = 'detractor')) / nullif(count(*), 0)
+        from marts.fct_surveys where answered_date between ? and ?
+    """, [start, end]).fetchone()
+    return float(score) if answers else None
+
+
+def _forecast_totals(con: duckdb.DuckDBPyConnection, as_of: date) -> dict[int, float]:
+    if not has_rows(con, "analytics", "sales_forecast"):
+        return {}
+    totals = con.execute("""
+        select sum(yhat) filter (where ds <= ?::date + 30), sum(yhat) filter (where ds <= ?::date + 90),
+               max(ds)::date
+        from analytics.sales_forecast
+        where series_id = 'overall' and metric = 'revenue' and not is_history and ds > ?::date
+    """, [as_of, as_of, as_of]).fetchone()
+    last_day = totals[2]
+    # A total over a horizon the forecast does not cover would be an undercount: leave it out.
+    return {days: float(total) for days, total in zip((30, 90), totals[:2])
+            if total is not None and last_day is not None and last_day >= as_of + timedelta(days=days)}
+
+
+# -------------------------------------------------------------------------------------------------- sections
+
+
+@dataclass(frozen=True)
+class RevenueTrend:
+    history: pd.DataFrame   # ds, revenue (every day of the last year, 0 when nothing sold)
+    forecast: pd.DataFrame | None  # ds, yhat, yhat_lower, yhat_upper
+
+
+def revenue_trend(con: duckdb.DuckDBPyConnection, as_of: date, days: int = 365) -> RevenueTrend | None:
+    if not has_rows(con, "marts", "fct_orders"):
+        return None
+    history = con.execute("""
+        select d.ds, coalesce(sum(o.net_amount), 0) as revenue
+        from (select unnest(generate_series(?::date - ?::integer + 1, ?::date, interval 1 day))::date as ds) d
+        left join marts.fct_orders o on o.order_date = d.ds and o.is_paid
+        group by d.ds order by d.ds
+    """, [as_of, days, as_of]).df()
+    forecast = None
+    if has_rows(con, "analytics", "sales_forecast"):
+        forecast = con.execute("""
+            select ds::date as ds, yhat, yhat_lower, yhat_upper from analytics.sales_forecast
+            where series_id = 'overall' and metric = 'revenue' and not is_history and ds > ?::date order by ds
+        """, [as_of]).df()
+        forecast = forecast if not forecast.empty else None
+    return RevenueTrend(history, forecast)
+
+
+def segments(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """Customers and revenue per RFM segment, largest revenue first."""
+    if not has_rows(con, "analytics", "rfm_segments"):
+        return None
+    return con.execute("""
+        select segment, count(*) as customers, sum(monetary) as revenue from analytics.rfm_segments
+        group by segment order by revenue desc, segment
+    """).df()
+
+
+def deciles(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    if not has_rows(con, "analytics", "spend_deciles"):
+        return None
+    return con.execute("""
+        select decile, customers, orders, revenue, revenue_share, cumulative_share, avg_ticket
+        from analytics.spend_deciles order by decile
+    """).df()
+
+
+def cohorts(con: duckdb.DuckDBPyConnection, months: int = COHORT_MONTHS) -> pd.DataFrame | None:
+    """Retention % as a matrix: one row per first-order month (the last `months`), one column per month since."""
+    if not has_rows(con, "analytics", "cohort_retention"):
+        return None
+    long = con.execute("""
+        select strftime(cohort_month, '%Y-%m') as cohort, months_since, retention_pct
+        from analytics.cohort_retention
+        where cohort_month >= (select max(cohort_month) from analytics.cohort_retention) - to_months(?::integer - 1)
+          and months_since <= ?
+    """, [months, months]).df()
+    return long.pivot(index="cohort", columns="months_since", values="retention_pct").sort_index()
+
+
+@dataclass(frozen=True)
+class Funnel:
+    stages: pd.DataFrame  # stage, reached, conversion_to_next (open stages to won, in order)
+    win_rate: float | None
+    median_cycle_days: float | None
+
+
+def funnel(con: duckdb.DuckDBPyConnection) -> Funnel | None:
+    if not has_rows(con, "analytics", "funnel_stages"):
+        return None
+    stages = con.execute("""
+        select stage, reached, conversion_to_next from analytics.funnel_stages
+        where dimension = 'overall' and stage <> 'lost' order by stage_order
+    """).df()
+    if stages.empty or stages["reached"].sum() == 0:
+        return None
+    overall = con.execute("""
+        select win_rate, median_sales_cycle_days from analytics.funnel_conversion where dimension = 'overall'
+    """).fetchone() if has_rows(con, "analytics", "funnel_conversion") else None
+    return Funnel(stages, *(overall or (None, None)))
+
+
+def campaigns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """Campaigns with a cost (ROI is undefined without one), best ROI first."""
+    if not has_rows(con, "analytics", "campaign_effectiveness"):
+        return None
+    table = con.execute("""
+        select campaign_name, channel, cost, attributed_revenue, roi from analytics.campaign_effectiveness
+        where cost > 0 and roi is not null order by roi desc, campaign_name
+    """).df()
+    return table if not table.empty else None
+
+
+def service(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
+    """Tickets and median first-response / resolution hours per month."""
+    if not has_rows(con, "analytics", "service_metrics"):
+        return None
+    table = con.execute("""
+        select period, tickets_opened, median_first_response_hours, median_resolution_hours
+        from analytics.service_metrics
+        where dimension = 'overall' and regexp_full_match(period, '\\d{4}-\\d{2}') order by period
+    """).df()
+    return table if not table.empty else None
+
+
+@dataclass(frozen=True)
+class Distribution:
+    bins: pd.DataFrame  # bin_start, bin_end, customers[, group]
+    total: float
+    median: float
+    open_ended: bool  # the last bin holds everything above its start (a long tail)
+
+
+def clv_distribution(con: duckdb.DuckDBPyConnection, bins: int = CLV_BINS) -> Distribution | None:
+    """Customers per 12-month-CLV bin, equal-width up to the 99th percentile; the last bin takes the tail."""
+    if not has_rows(con, "analytics", "customer_clv"):
+        return None
+    total, median, top = con.execute("""
+        select sum(clv_12m), median(clv_12m), quantile_cont(clv_12m, 0.99)
+        from analytics.customer_clv where clv_12m is not null
+    """).fetchone()
+    if total is None:
+        return None
+    width = (float(top) / bins) if top and top > 0 else 1.0
+    table = con.execute("""
+        select least(floor(greatest(clv_12m, 0) / ?)::integer, ? - 1) as bin, count(*) as customers
+        from analytics.customer_clv where clv_12m is not null group by bin order by bin
+    """, [width, bins]).df()
+    edges = np.arange(bins) * width
+    frame = pd.DataFrame({"bin_start": edges, "bin_end": edges + width})
+    frame["customers"] = table.set_index("bin")["customers"].reindex(range(bins), fill_value=0).to_numpy()
+    return Distribution(frame, float(total), float(median), open_ended=True)
+
+
+def churn_distribution(con: duckdb.DuckDBPyConnection, bins: int = 20) -> Distribution | None:
+    """Customers per churn-probability bin (0-1) and risk band."""
+    if not has_rows(con, "analytics", "churn_scores"):
+        return None
+    table = con.execute("""
+        select least(floor(churn_probability * ?)::integer, ? - 1) as bin, risk_band, count(*) as customers
+        from analytics.churn_scores where churn_probability is not null group by all order by bin, risk_band
+    """, [bins, bins]).df()
+    if table.empty:
+        return None
+    table["bin_start"] = table["bin"] / bins
+    table["bin_end"] = (table["bin"] + 1) / bins
+    total, median = con.execute(
+        "select count(*), median(churn_probability) from analytics.churn_scores").fetchone()
+    return Distribution(table.rename(columns={"risk_band": "group"}).drop(columns="bin"), float(total),
+                        float(median), open_ended=False)
+
+
+def watchlist(con: duckdb.DuckDBPyConnection, rows: int = WATCHLIST_ROWS) -> pd.DataFrame | None:
+    """The most value at risk first. Consent is already applied by the churn asset (docs/analytics.md)."""
+    if not has_rows(con, "analytics", "churn_scores"):
+        return None
+    if not has_rows(con, "analytics", "churn_watchlist"):
+        return pd.DataFrame(columns=["customer_key", "clv_12m", "churn_probability", "value_at_risk",
+                                     "main_driver", "suggested_action"])
+    return con.execute("""
+        select customer_key, clv_12m, churn_probability, value_at_risk, main_driver, suggested_action
+        from analytics.churn_watchlist order by value_at_risk desc, customer_key limit ?
+    """, [rows]).df()
+
+
+@dataclass(frozen=True)
+class Quality:
+    totals: dict[str, int]
+    by_entity: pd.DataFrame  # entity, files, rows_read, rows_landed, rows_quarantined, unaccounted
+    reasons: pd.DataFrame    # entity, reason, rows
+    checks: int | None       # checks recorded in the latest quality run; None when none are recorded
+    failing: pd.DataFrame    # suite, expectation, severity, observed_value
+
+
+def quality(con: duckdb.DuckDBPyConnection, reasons: int = 8) -> Quality | None:
+    if not has_rows(con, "marts", "fct_reconciliation"):
+        return None
+    columns = ("rows_read", "rows_landed", "rows_quarantined", "rows_merged", "unaccounted_rows")
+    totals = con.execute(f"select {', '.join(f'coalesce(sum({c}), 0)' for c in columns)} "
+                         "from marts.fct_reconciliation").fetchone()
+    by_entity = con.execute("""
+        select entity, count(*) as files, sum(rows_read)::bigint as rows_read,
+               sum(rows_landed)::bigint as rows_landed, sum(rows_quarantined)::bigint as rows_quarantined,
+               sum(unaccounted_rows)::bigint as unaccounted
+        from marts.fct_reconciliation group by entity order by rows_read desc, entity
+    """).df()
+    top_reasons = con.execute("""
+        select entity, reason, count(*) as rows from marts.fct_quarantined_rows
+        group by all order by rows desc, entity, reason limit ?
+    """, [reasons]).df() if has_rows(con, "marts", "fct_quarantined_rows") else pd.DataFrame(
+        columns=["entity", "reason", "rows"])
+    checks, failing = _quality_results(con)
+    return Quality(dict(zip(columns, map(int, totals))), by_entity, top_reasons, checks, failing)
+
+
+def _quality_results(con: duckdb.DuckDBPyConnection) -> tuple[int | None, pd.DataFrame]:
+    """Expectations of the latest refresh in quality.quality_results (the Great Expectations history, appended by
+    every refresh's checks, dagster_project/quality/results.py)."""
+    if not has_rows(con, "quality", "quality_results"):
+        return None, pd.DataFrame(columns=["suite", "expectation", "severity", "observed_value"])
+    latest = con.execute("select run_id from quality.quality_results order by checked_at desc limit 1").fetchone()[0]
+    checks = con.execute("select count(*) from quality.quality_results where run_id = ?", [latest]).fetchone()[0]
+    failing = con.execute("""
+        select suite, expectation_type || coalesce(' (' || column_name || ')', '') as expectation, severity,
+               cast(observed_value as varchar) as observed_value
+        from quality.quality_results where run_id = ? and not success order by suite, expectation
+    """, [latest]).df()
+    return checks, failing

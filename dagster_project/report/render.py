@@ -1,0 +1,330 @@
+"""The report as one self-contained HTML page: the sections' data and charts, plotly.js inlined once, no fetches."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+import duckdb
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+from dagster_project.report import charts, data
+from dagster_project.report.i18n import Translator
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class Section:
+    id: str
+    title: str
+    # None: the export lacks what the section needs; `missing` then names what.
+    body: str | None
+    missing: str = ""
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """Everything the report shows, read once and rendered in each language."""
+
+    as_of: date | None
+    refreshed: datetime
+    kpis: list[data.Kpi] | None
+    revenue_trend: data.RevenueTrend | None
+    segments: pd.DataFrame | None
+    deciles: pd.DataFrame | None
+    cohorts: pd.DataFrame | None
+    funnel: data.Funnel | None
+    campaigns: pd.DataFrame | None
+    service: pd.DataFrame | None
+    clv: data.Distribution | None
+    churn: data.Distribution | None
+    watchlist: pd.DataFrame | None
+    quality: data.Quality | None
+
+
+@dataclass(frozen=True)
+class Report:
+    html: str
+    # Ids of the sections this export cannot fill (they say so on the page).
+    unavailable: list[str]
+
+
+def collect(con: duckdb.DuckDBPyConnection) -> ReportData:
+    """Read every section's data from the warehouse behind `con` (marts, analytics, quality, meta)."""
+    as_of = data.as_of_date(con)
+    return ReportData(
+        as_of=as_of, refreshed=data.refreshed_at(con),
+        kpis=data.kpis(con, as_of) if as_of else None,
+        revenue_trend=data.revenue_trend(con, as_of) if as_of else None,
+        segments=data.segments(con), deciles=data.deciles(con), cohorts=data.cohorts(con), funnel=data.funnel(con),
+        campaigns=data.campaigns(con), service=data.service(con), clv=data.clv_distribution(con),
+        churn=data.churn_distribution(con), watchlist=data.watchlist(con), quality=data.quality(con),
+    )
+
+
+def render(report: ReportData, lang: str = "en", generated: datetime | None = None) -> Report:
+    """The page in `lang` ("en" or "zh"); `generated` is its time stamp (default now)."""
+    t = Translator(lang)
+    sections = [
+        _kpi_section(report.kpis, report.as_of, t),
+        _chart_section("revenue_trend", "what_orders", report.revenue_trend, t, charts.revenue_trend),
+        _chart_section("segments", "what_segments", report.segments, t, charts.segments),
+        _pareto_section(report.deciles, t),
+        _chart_section("cohorts", "what_cohorts", report.cohorts, t, charts.cohorts),
+        _funnel_section(report.funnel, t),
+        _chart_section("campaigns", "what_campaigns", report.campaigns, t, charts.campaigns),
+        _chart_section("service", "what_tickets", report.service, t, charts.service),
+        _clv_section(report.clv, t),
+        _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution),
+        _watchlist_section(report.watchlist, t),
+        _quality_section(report.quality, report.refreshed, t),
+    ]
+    page = _page(sections, t, report.as_of, report.refreshed, generated or datetime.now(timezone.utc))
+    return Report(page, [s.id for s in sections if s.body is None])
+
+
+def build_report(con: duckdb.DuckDBPyConnection, lang: str = "en") -> Report:
+    return render(collect(con), lang)
+
+
+# ------------------------------------------------------------------------------------------------- sections
+
+
+def _chart_section(key: str, missing: str, value, t: Translator, chart: Callable, notes: Sequence[str] = ()) -> Section:
+    if value is None:
+        return Section(key, t(key), None, missing)
+    body = _figure(chart(value, t), key) + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
+    return Section(key, t(key), body)
+
+
+def _kpi_section(figures: list[data.Kpi] | None, as_of: date | None, t: Translator) -> Section:
+    if figures is None:
+        return Section("kpis", t("kpis"), None, "what_orders")
+    cards = "".join(_kpi_card(k, t) for k in figures)
+    note = t("period_note", days=data.PERIOD_DAYS, as_of=as_of.isoformat())
+    return Section("kpis", t("kpis"), f'<div class="kpis">{cards}</div><p class="note">{html.escape(note)}</p>')
+
+
+def _kpi_card(kpi: data.Kpi, t: Translator) -> str:
+    value = _format(kpi.current, kpi.kind)
+    delta, tone = _delta(kpi, t) if kpi.current is not None else ("", "neutral")
+    compared = t("vs_last_days", days=kpi.baseline_days) if kpi.baseline_days else t("vs_previous")
+    change = (f'<div class="delta {tone}">{html.escape(delta)} <span>{html.escape(compared)}</span></div>'
+              if delta else "")
+    return (f'<div class="kpi" data-kpi="{kpi.key}"><div class="label">{html.escape(t(kpi.key))}</div>'
+            f'<div class="value">{html.escape(value)}</div>{change}</div>')
+
+
+def _delta(kpi: data.Kpi, t: Translator) -> tuple[str, str]:
+    """The change as text (% for amounts and counts, points for rates and NPS) and whether it is good news."""
+    if kpi.previous is None:
+        return "", "neutral"
+    difference = kpi.current - kpi.previous
+    if kpi.kind in ("rate", "score"):
+        text = (f"{difference * 100:+.1f} {t('percentage_points')}" if kpi.kind == "rate"
+                else f"{difference:+.1f} {t('points')}")
+    elif kpi.previous:
+        text = f"{difference / abs(kpi.previous):+.1%}"
+    else:
+        return "", "neutral"
+    arrow = "▲" if difference > 0 else "▼" if difference < 0 else "■"
+    tone = "neutral" if difference == 0 else "good" if (difference > 0) == kpi.higher_is_better else "bad"
+    return f"{arrow} {text}", tone
+
+
+def _pareto_section(deciles: pd.DataFrame | None, t: Translator) -> Section:
+    if deciles is None:
+        return Section("pareto", t("pareto"), None, "what_deciles")
+    top20 = deciles.loc[deciles["decile"] == 2, "cumulative_share"]
+    note = t("top20_share", share=f"{top20.iloc[0]:.0%}") if len(deciles) == 10 and not top20.empty else ""
+    table = _table(deciles, t, {
+        "decile": ("decile", str), "customers": ("customers", _int), "orders": ("orders", _int),
+        "revenue": ("revenue", _money), "revenue_share": ("revenue_share", _pct),
+        "cumulative_share": ("cumulative_share", _pct), "avg_ticket": ("avg_ticket", _money),
+    })
+    body = f'<div class="two">{_figure(charts.pareto(deciles, t), "pareto")}<div>{table}</div></div>'
+    if note:
+        body += f'<p class="note">{html.escape(note)}</p>'
+    return Section("pareto", t("pareto"), body)
+
+
+def _funnel_section(funnel: data.Funnel | None, t: Translator) -> Section:
+    if funnel is None:
+        return Section("funnel", t("funnel"), None, "what_opportunities")
+    notes = []
+    if funnel.win_rate is not None and funnel.median_cycle_days is not None:
+        notes.append(t("win_rate", rate=f"{funnel.win_rate:.1%}", days=f"{funnel.median_cycle_days:.0f}"))
+    table = _table(funnel.stages.assign(stage=[t.value("stage", s) for s in funnel.stages["stage"]]), t, {
+        "stage": ("stage", str), "reached": ("reached", _int), "conversion_to_next": ("conversion_to_next", _pct),
+    })
+    body = f'<div class="two">{_figure(charts.funnel(funnel, t), "funnel")}<div>{table}</div></div>'
+    body += "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
+    return Section("funnel", t("funnel"), body)
+
+
+def _clv_section(distribution: data.Distribution | None, t: Translator) -> Section:
+    notes = [t("clv_total", total=_money(distribution.total), median=_money(distribution.median))] \
+        if distribution else []
+    return _chart_section("clv", "what_clv", distribution, t, charts.clv_distribution, notes)
+
+
+def _watchlist_section(watchlist: pd.DataFrame | None, t: Translator) -> Section:
+    if watchlist is None:
+        return Section("watchlist", t("watchlist"), None, "what_churn")
+    note = f'<p class="note">{html.escape(t("watchlist_note"))}</p>'
+    if watchlist.empty:
+        return Section("watchlist", t("watchlist"), note + f'<p>{html.escape(t("watchlist_empty"))}</p>')
+    shown = watchlist.assign(suggested_action=[t.value("action", a) for a in watchlist["suggested_action"]])
+    return Section("watchlist", t("watchlist"), note + _table(shown, t, {
+        "customer_key": ("customer_key", str), "clv_12m": ("clv_12m", _money),
+        "churn_probability": ("churn_probability", _pct), "value_at_risk": ("value_at_risk", _money),
+        "main_driver": ("main_driver", str), "suggested_action": ("suggested_action", str),
+    }))
+
+
+def _quality_section(quality: data.Quality | None, refreshed: datetime, t: Translator) -> Section:
+    if quality is None:
+        return Section("quality", t("quality"), None, "what_reconciliation")
+    totals = quality.totals
+    stats = [("refreshed", _when(refreshed)), ("rows_read", _int(totals["rows_read"])),
+             ("rows_landed", _int(totals["rows_landed"])), ("rows_quarantined", _int(totals["rows_quarantined"])),
+             ("rows_merged", _int(totals["rows_merged"])), ("unaccounted", _int(totals["unaccounted_rows"]))]
+    body = '<div class="stats">' + "".join(
+        f'<div><span>{html.escape(t(k))}</span><b>{html.escape(v)}</b></div>' for k, v in stats) + "</div>"
+    by_entity = quality.by_entity.assign(entity=[t.value("entity", e) for e in quality.by_entity["entity"]])
+    body += '<div class="two"><div>' + _table(by_entity, t, {
+        "entity": ("entity", str), "files": ("files", _int), "rows_read": ("rows_read", _int),
+        "rows_landed": ("rows_landed", _int), "rows_quarantined": ("rows_quarantined", _int),
+        "unaccounted": ("unaccounted", _int),
+    }) + "</div><div>"
+    if not quality.reasons.empty:
+        reasons = quality.reasons.assign(entity=[t.value("entity", e) for e in quality.reasons["entity"]])
+        body += f"<h3>{html.escape(t('quarantine_reasons'))}</h3>" + _table(reasons, t, {
+            "entity": ("entity", str), "reason": ("reason", str), "rows": ("rows", _int)})
+    body += f"</div></div><h3>{html.escape(t('failing_checks'))}</h3>"
+    if quality.checks is None:
+        body += f'<p class="checks none">{html.escape(t("no_checks"))}</p>'
+    elif quality.failing.empty:
+        body += f'<p class="checks ok">{html.escape(t("no_failing_checks", count=quality.checks))}</p>'
+    else:
+        failing = quality.failing.assign(severity=[t.value("severity", v) for v in quality.failing["severity"]])
+        body += _table(failing, t, {"suite": ("suite", str), "expectation": ("expectation", str),
+                                    "severity": ("severity", str), "observed_value": ("observed", str)},
+                       css="checks failing")
+    return Section("quality", t("quality"), body)
+
+
+# ------------------------------------------------------------------------------------------------ rendering
+
+
+def _figure(figure: go.Figure, key: str) -> str:
+    return figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{key}", config=PLOTLY_CONFIG)
+
+
+def _table(frame: pd.DataFrame, t: Translator, columns: dict[str, tuple[str, Callable]], css: str = "") -> str:
+    """An HTML table of the given columns: {column: (label key, formatter)}; every cell escaped, text (formatter
+    `str`) left-aligned and numbers right-aligned."""
+    align = {c: ' class="text"' if fmt is str else "" for c, (_, fmt) in columns.items()}
+    head = "".join(f"<th{align[c]}>{html.escape(t(label))}</th>" for c, (label, _) in columns.items())
+    cells = {c: ["" if pd.isna(v) else html.escape(fmt(v)) for v in frame[c].tolist()]
+             for c, (_, fmt) in columns.items()}
+    rows = "".join("<tr>" + "".join(f"<td{align[c]}>{cells[c][i]}</td>" for c in columns) + "</tr>"
+                   for i in range(len(frame)))
+    # Wide tables scroll inside their box instead of widening the page.
+    return (f'<div class="table-wrap"><table class="{css}"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{rows}</tbody></table></div>")
+
+
+def _int(value) -> str:
+    return f"{int(value):,}"
+
+
+def _money(value) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def _pct(value) -> str:
+    return f"{value:.1%}"
+
+
+def _format(value, kind: str) -> str:
+    if value is None:
+        return "–"
+    return {"count": _int, "money": _money, "rate": _pct, "score": lambda v: f"{v:+.0f}"}[kind](value)
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed: datetime,
+          generated: datetime) -> str:
+    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
+    body = "".join(
+        f'<section id="{s.id}" class="{"" if s.body is not None else "not-available"}">'
+        f"<h2>{html.escape(s.title)}</h2>"
+        + (s.body if s.body is not None else f'<p class="na">{html.escape(t("not_available", what=t(s.missing)))}</p>')
+        + "</section>"
+        for s in sections)
+    facts = [(t("as_of"), as_of.isoformat() if as_of else "–"), (t("refreshed"), _when(refreshed)),
+             (t("generated"), _when(generated))]
+    header = " · ".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in facts)
+    lang = "zh-CN" if t.lang == "zh" else "en"
+    return f"""<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(t("title"))}</title>
+<style>{CSS}</style>
+<script type="text/javascript">{get_plotlyjs()}</script>
+</head>
+<body>
+<header><h1>{html.escape(t("title"))}</h1><p>{header}</p>
+<nav aria-label="{html.escape(t("contents"))}">{nav}</nav></header>
+<main>{body}</main>
+<footer><p>{html.escape(t("money_note"))}</p></footer>
+</body>
+</html>
+"""
+
+
+CSS = """
+body { margin: 0; background: #f8fafc; color: #0f172a;
+  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC",
+  sans-serif; }
+header { background: #0f172a; color: #f8fafc; padding: 16px 24px; }
+header h1 { margin: 0 0 4px; font-size: 22px; }
+header p { margin: 0 0 8px; color: #cbd5e1; }
+nav { display: flex; flex-wrap: wrap; gap: 2px 14px; }
+nav a { color: #93c5fd; text-decoration: none; white-space: nowrap; }
+main { max-width: 1280px; margin: 0 auto; padding: 8px 24px 24px; }
+section { background: #fff; border: 1px solid #e2e8f0; border-radius: 8px; margin: 16px 0; padding: 12px 16px; }
+section h2 { margin: 0 0 8px; font-size: 17px; }
+section h3 { margin: 12px 0 6px; font-size: 14px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px; }
+.kpi { border: 1px solid #e2e8f0; border-radius: 6px; padding: 10px 12px; }
+.kpi .label { color: #475569; font-size: 12px; }
+.kpi .value { font-size: 24px; font-weight: 600; }
+.delta { font-size: 12px; }
+.delta span { color: #64748b; }
+.good { color: #15803d; } .bad { color: #b91c1c; } .neutral { color: #475569; }
+.two { display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; align-items: start; }
+@media (max-width: 900px) { .two { grid-template-columns: 1fr; } }
+.stats { display: flex; flex-wrap: wrap; gap: 10px 24px; margin-bottom: 8px; }
+.stats span { display: block; color: #475569; font-size: 12px; }
+.table-wrap { overflow-x: auto; }
+table { border-collapse: collapse; width: 100%; font-size: 13px; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e2e8f0; text-align: right; }
+th.text, td.text { text-align: left; }
+th { color: #475569; font-weight: 600; }
+.note, .na { color: #475569; }
+.na { font-style: italic; }
+.checks.ok { color: #15803d; } .checks.failing td { color: #b91c1c; }
+footer { color: #64748b; text-align: center; padding: 8px; }
+"""

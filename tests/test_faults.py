@@ -1,0 +1,220 @@
+"""Faults: refreshes killed with SIGKILL, readers beside a running refresh, a second refresh, a full disk.
+
+The promise: a refresh either publishes a complete, checked warehouse or leaves the published one untouched, and the
+next refresh completes without manual clean-up.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import refresh
+from dagster_project.publish import PublishError, publish
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "crm-warehouse")
+
+# A reader as a BI tool is one: another process that opens the published file read-only, again and again, and checks
+# that everything it reads in one connection belongs to one publication.
+READER = textwrap.dedent("""
+    import json, sys, time
+    from pathlib import Path
+    import duckdb
+    warehouse, stop, out = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
+    reads, errors, runs = 0, [], []
+    while not stop.exists():
+        try:
+            with duckdb.connect(warehouse, read_only=True) as con:
+                run_id, total = con.execute("select run_id, total_rows from meta.publication").fetchone()
+                tables = con.execute("select schema_name, table_name from duckdb_tables() "
+                                     "where schema_name <> 'meta'").fetchall()
+                counted = sum(con.execute(f'select count(*) from "{s}"."{t}"').fetchone()[0] for s, t in tables)
+            if counted != total:
+                errors.append(f"run {run_id}: {counted} rows in its tables, {total} published")
+            if not runs or runs[-1] != run_id:
+                runs.append(run_id)
+            reads += 1
+        except Exception as error:
+            errors.append(repr(error))
+        time.sleep(0.05)
+    Path(out).write_text(json.dumps({"reads": reads, "errors": errors, "runs": runs}))
+""")
+
+
+@dataclass
+class Small:
+    exports: Path
+    held_back: Path
+    warehouse: Path
+
+
+def cli_env(small: Small) -> dict[str, str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_")}
+    environment.update(CRM_EXPORTS_DIR=str(small.exports), CRM_WAREHOUSE=str(small.warehouse),
+                       DAGSTER_HOME=str(small.warehouse.parent / "dagster_home"))
+    return environment
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def publication(warehouse: Path) -> tuple[str, int]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select run_id, total_rows from meta.publication").fetchone()
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory) -> Small:
+    """A small full export refreshed and published once; its last drop is held back to arrive later."""
+    from dagster_project.generator import generate
+
+    root = tmp_path_factory.mktemp("faults")
+    summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))
+    last_drop = sorted(p for p in summary.out_dir.iterdir() if p.is_dir())[-1]
+    held_back = root / "held_back" / last_drop.name
+    held_back.parent.mkdir()
+    shutil.move(last_drop, held_back)
+    warehouse = root / "warehouse" / "crm.duckdb"
+    refresh(summary.out_dir, warehouse)
+    return Small(summary.out_dir, held_back, warehouse)
+
+
+def start_refresh(small: Small) -> subprocess.Popen:
+    return subprocess.Popen([CLI, "refresh"], env=cli_env(small), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+def kill_when(process: subprocess.Popen, marker: str, delay: float) -> list[str]:
+    """SIGKILL the refresh `delay` seconds after its progress shows `marker` (only the refresh process: its dbt
+    child is orphaned, as with a real `kill -9`)."""
+    seen = []
+    for line in process.stdout:
+        seen.append(line.rstrip())
+        if marker in line:
+            time.sleep(delay)
+            process.send_signal(signal.SIGKILL)
+            process.wait()
+            return seen
+    raise AssertionError(f"the refresh ended before {marker!r}: {process.wait()} {process.stderr.read()[-2000:]}")
+
+
+def test_killed_refreshes_leave_the_published_warehouse_intact_and_the_next_one_completes(small, tmp_path):
+    published_bytes, (first_run, _) = sha256(small.warehouse), publication(small.warehouse)
+    orders_before = duckdb.connect(str(small.warehouse), read_only=True).execute(
+        "select count(*) from marts.fct_orders").fetchone()[0]
+    shutil.copytree(small.held_back, small.exports / small.held_back.name)  # a new drop arrives
+
+    for marker, delay in (("raw_exports: started", 0.5), ("crm_dbt_models: started", 4.0),
+                          ("analytics__customer_clv: started", 0.5)):
+        kill_when(start_refresh(small), marker, delay)
+        assert sha256(small.warehouse) == published_bytes, f"published file changed by a refresh killed at {marker}"
+        assert publication(small.warehouse)[0] == first_run
+
+    # The next refresh completes with no clean-up, while a BI reader hammers the published file and a second
+    # refresh is refused.
+    stop, report = tmp_path / "stop", tmp_path / "reader.json"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(small.warehouse), str(stop), str(report)])
+    completing = start_refresh(small)
+    for line in completing.stdout:
+        if "crm_dbt_models: started" in line:
+            break
+    second = subprocess.run([CLI, "refresh"], env=cli_env(small), capture_output=True, text=True, timeout=300)
+    assert second.returncode != 0
+    assert "already writing" in second.stderr and len(second.stderr.strip().splitlines()) == 1, second.stderr
+    rest, errors = completing.communicate(timeout=900)
+    assert completing.returncode == 0, errors[-3000:]
+    time.sleep(0.5)  # the reader sees the new publication on its next open
+    stop.touch()
+    reader.wait(timeout=60)
+
+    seen = json.loads(report.read_text())
+    new_run, _ = publication(small.warehouse)
+    assert seen["errors"] == [] and seen["reads"] > 10
+    assert seen["runs"][0] == first_run and seen["runs"][-1] == new_run != first_run
+    with duckdb.connect(str(small.warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > orders_before
+        assert con.execute("select sum(unaccounted_rows) from marts.fct_reconciliation").fetchone()[0] == 0
+        schemas = {row[0] for row in con.execute("select distinct schema_name from duckdb_tables()").fetchall()}
+    assert schemas <= {"marts", "analytics", "quality", "meta"}  # raw, staging and personal data stay behind
+    assert not list(small.warehouse.parent.glob(".*publishing*"))
+
+
+def work_database_with_big_mart(path: Path, rows: int) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(f"create table marts.big as select range as id, md5(range::varchar) as payload from range({rows})")
+        con.execute("create schema intermediate")
+        con.execute("create table intermediate.secret as select 'not for BI' as note")
+
+
+PUBLISH_IN_CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    import duckdb
+    from dagster_project.publish import publish
+    work, warehouse, parquet = sys.argv[1:4]
+    with duckdb.connect(work) as con:
+        publish(con, Path(warehouse), Path(parquet), "child-run", None)
+""")
+
+
+def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_they_were(tmp_path):
+    work, warehouse, parquet = tmp_path / "crm.work.duckdb", tmp_path / "crm.duckdb", tmp_path / "parquet"
+    work_database_with_big_mart(work, 3_000_000)
+    with duckdb.connect(str(work)) as con:
+        first = publish(con, warehouse, parquet, "first-run", None)
+    assert first.rows == {"marts.big": 3_000_000}
+    before = sha256(warehouse), sorted(p.name for p in parquet.iterdir())
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate'").fetchone()[0] == 0
+
+    child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), str(parquet)])
+    time.sleep(1.0)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
+    assert publication(warehouse)[0] == "first-run"
+
+    # A full disk: writes beyond the current file sizes fail (RLIMIT_FSIZE, as for root a full disk cannot be faked).
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    full = subprocess.run([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), str(parquet)],
+                          preexec_fn=small_disk, capture_output=True, text=True, timeout=300)
+    assert full.returncode != 0
+    message = full.stderr.strip().splitlines()[-1]
+    assert "PublishError" in message and "published warehouse is unchanged" in message and "too large" in message.lower()
+    assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
+
+    with duckdb.connect(str(work)) as con:  # and the next publish completes, clearing what the failures left
+        publish(con, warehouse, parquet, "next-run", None)
+    assert publication(warehouse)[0] == "next-run"
+    assert not list(tmp_path.glob(".*publishing*"))
+    assert len([p for p in tmp_path.glob(".parquet-*")]) == 2  # the current version and the previous one
+    assert (parquet / "marts.big.parquet").exists()
+    assert (tmp_path / "csv").is_symlink() and not list((tmp_path / "csv").iterdir())  # 3M rows: too big for a sheet
+
+
+def test_publish_refuses_an_empty_working_database(tmp_path):
+    with duckdb.connect(str(tmp_path / "empty.work.duckdb")) as con, pytest.raises(PublishError, match="no marts"):
+        publish(con, tmp_path / "crm.duckdb", tmp_path / "parquet", "run", None)
+    assert not (tmp_path / "crm.duckdb").exists()
