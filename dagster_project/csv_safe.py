@@ -74,7 +74,7 @@ def write_csv(data: pd.DataFrame | duckdb.DuckDBPyRelation, path: str | os.PathL
     finally:
         body.unlink(missing_ok=True)
         temporary.unlink(missing_ok=True)
-    _sync_directory(target.parent)
+    sync_path(target.parent)
     return neutral.aggregate("count(*)").fetchall()[0][0]
 
 
@@ -90,9 +90,9 @@ def _quoted(name) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _sync_directory(folder: Path) -> None:
-    """Make the rename itself durable (POSIX: a directory's entries are flushed through the directory)."""
-    descriptor = os.open(folder, os.O_RDONLY)
+def sync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (which makes a rename in it durable), to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)
     finally:

@@ -97,11 +97,11 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         )
     finally:
         con.execute("detach publishing")
-    _fsync(building)
+    csv_safe.sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
     os.replace(building, warehouse)
-    _fsync(warehouse.parent)
+    csv_safe.sync_path(warehouse.parent)
     return rows
 
 
@@ -112,7 +112,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     version.mkdir(parents=True)
     for schema, table in tables:
         write_one(con, schema, table, version)
-    _fsync(version)
+    csv_safe.sync_path(version)
     previous = folder.resolve() if folder.is_symlink() else None
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
@@ -120,7 +120,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     switch.unlink(missing_ok=True)
     switch.symlink_to(version.name)
     os.replace(switch, folder)
-    _fsync(folder.parent)
+    csv_safe.sync_path(folder.parent)
     # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
     # older versions or the remains of a killed publish.
     keep = {version.resolve(), previous}
@@ -140,11 +140,3 @@ def _csv_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: 
     relation = con.table(f"{qualified(schema, table)}")
     if relation.aggregate("count(*)").fetchall()[0][0] <= SPREADSHEET_MAX_ROWS:
         csv_safe.write_csv(relation, version / f"{schema}.{table}.csv")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
