@@ -1,37 +1,81 @@
 {#- The window that orders the versions of a key, the winner first: newest updated_at, then the newest drop, then
     the last row of the file (and of two files of one drop, the one named last, so the winner never depends on the
-    order the engine happens to read rows in). Quarantined rows are ranked apart. -#}
+    order the engine happens to read rows in). -#}
 {% macro versions_window(key_columns, updated_at) -%}
     over (
-        partition by _quarantine_reason is null, {{ key_columns | join(', ') }}
+        partition by {{ key_columns | join(', ') }}
         order by {{ updated_at }} desc nulls last, _drop_date desc, _source_file desc, _row_number desc
     )
 {%- endmacro %}
 
 
-{#- Rank of a valid row among the versions of its key: 1 is the version that wins. Quarantined rows get no rank:
-    they never win. -#}
-{% macro version_rank(key_columns, updated_at='updated_at') -%}
-    case when _quarantine_reason is null then row_number() {{ crm.versions_window(key_columns, updated_at) }} end
-{%- endmacro %}
-
-
-{#- Why a valid row that lost is a conflicting duplicate, else null: it has the same key, the same updated_at (or
-    version time) and the same drop as the winner, but other values, so which one is right is a guess. The winner
-    still lands (the last row, as for any tie); the loser is quarantined with this reason, so the conflict is seen
-    rather than silently resolved. `version` names updated_at in the message; the rows need a _content_hash. -#}
-{% macro conflicting_version(key_columns, updated_at='updated_at', version='updated_at') -%}
+{#- The rows of `relation` (a CTE of the model) with their _content_hash, _version_rank and _conflict_reason; emits
+    CTEs and the model's final select, so it closes the model's `with`.
+    _version_rank is the rank of a valid row among the versions of its key, 1 for the winner; quarantined rows get
+    none (they never win).
+    _conflict_reason says why a valid row that lost is a conflicting duplicate: it has the same key, the same
+    updated_at (or version time) and the same drop as the winner, but other values, so which one is right is a
+    guess. The winner still lands (the last row, as for any tie); the loser is quarantined with this reason, so the
+    conflict is seen rather than silently resolved. `version` names updated_at in the message.
+    Most keys have one version: only the keys with several valid rows are sorted (a window over every row costs a
+    sort of the whole table, the count per key a hash aggregate), the rest are rank 1 as they stand. -#}
+{% macro ranked_versions(relation, key_columns, updated_at='updated_at', version='updated_at') -%}
     {%- set w = crm.versions_window(key_columns, updated_at) -%}
+hashed as {{ crm.materialized_cte() }} (
+
+    select *, {{ crm.content_hash() }} as _content_hash from {{ relation }}
+
+),
+
+contested_keys as (
+
+    select {{ key_columns | join(', ') }}, true as _contested
+    from hashed
+    where _quarantine_reason is null
+    group by {{ key_columns | join(', ') }}
+    having count(*) > 1
+
+)
+
+select
+    hashed.*,
+    row_number() {{ w }} as _version_rank,
     case
-        when _quarantine_reason is null
-            and row_number() {{ w }} > 1
+        when row_number() {{ w }} > 1
             and {{ updated_at }} is not distinct from first_value({{ updated_at }}) {{ w }}
             and _drop_date = first_value(_drop_date) {{ w }}
             and _content_hash <> first_value(_content_hash) {{ w }}
         then 'conflicting duplicate: same {{ key_columns | join(' and ') }} and {{ version }} as row '
             || cast(first_value(_row_number) {{ w }} as {{ dbt.type_string() }}) || ' of '
             || first_value(_source_file) {{ w }} || ', which has other values and was kept'
-    end
+    end as _conflict_reason
+from hashed
+inner join contested_keys using ({{ key_columns | join(', ') }})
+where hashed._quarantine_reason is null
+
+union all
+
+select
+    hashed.*,
+    case when hashed._quarantine_reason is null then 1 end as _version_rank,
+    cast(null as {{ dbt.type_string() }}) as _conflict_reason
+from hashed
+left join contested_keys using ({{ key_columns | join(', ') }})
+where contested_keys._contested is null or hashed._quarantine_reason is not null
+{%- endmacro %}
+
+
+{#- A CTE read twice is computed once: `materialized` where the engine would otherwise inline it into each reader
+    (here it holds the parsing of every raw row). -#}
+{% macro materialized_cte() -%}
+    {{ return(adapter.dispatch('materialized_cte', 'crm')()) }}
+{%- endmacro %}
+
+{% macro duckdb__materialized_cte() -%}
+    materialized
+{%- endmacro %}
+
+{% macro default__materialized_cte() -%}
 {%- endmacro %}
 
 
@@ -50,15 +94,27 @@
 {%- endmacro %}
 
 
+{#- The rows of `relation` (a CTE of the model), each with _occurrence: where `id_expr` is null, the row's number
+    among the identical rows (same `columns`) of its file, in file order; null elsewhere. Only the rows without an id
+    are sorted: a window over every row would sort the whole table for the few rows that need it. -#}
+{% macro with_occurrences(relation, id_expr, columns) -%}
+    select *, row_number() over (partition by _source_file, {{ columns | join(', ') }} order by _row_number) as _occurrence
+    from {{ relation }}
+    where {{ id_expr }} is null
+    union all
+    select *, cast(null as bigint) as _occurrence
+    from {{ relation }}
+    where {{ id_expr }} is not null
+{%- endmacro %}
+
+
 {#- A stable id for exports that carry none (e.g. a bare order log): a hash of the row's content plus its
-    occurrence number among identical rows of the same file, so a snapshot delivered again maps to the same ids
-    (and merges as a new version) while two identical purchases in one file stay two rows. -#}
+    occurrence number among identical rows of the same file (with_occurrences), so a snapshot delivered again maps to
+    the same ids (and merges as a new version) while two identical purchases in one file stay two rows. -#}
 {% macro derived_id(prefix, columns) -%}
     {%- set parts = [] -%}
     {%- for c in columns -%}{%- do parts.append("coalesce(" ~ c ~ ", '')") -%}{%- endfor -%}
-    '{{ prefix }}-' || {{ dbt.hash(parts | join(" || '|' || ")) }} || '-' || cast(
-        row_number() over (partition by _source_file, {{ columns | join(', ') }} order by _row_number)
-        as {{ dbt.type_string() }})
+    '{{ prefix }}-' || {{ dbt.hash(parts | join(" || '|' || ")) }} || '-' || cast(_occurrence as {{ dbt.type_string() }})
 {%- endmacro %}
 
 

@@ -26,13 +26,13 @@ quarantined_orders as (
 
 ),
 
-{%- set simple_entities = {'products': 'product_id', 'campaigns': 'campaign_id', 'sales_reps': 'rep_id'} %}
+{%- set simple_entities = ['products', 'campaigns', 'sales_reps'] %}
 
 classified as (
 
-    {% for entity, key in simple_entities.items() %}
+    {% for entity in simple_entities %}
     select
-        '{{ entity }}' as entity, _source_file, _drop_date, _row_number, {{ key }} as record_key,
+        '{{ entity }}' as entity, _source_file, _drop_date, _row_number,
         case
             when _quarantine_reason is not null or _conflict_reason is not null then 'quarantined'
             when _version_rank > 1 then 'superseded'
@@ -45,7 +45,7 @@ classified as (
     {% endfor %}
 
     select
-        'customers', base._source_file, base._drop_date, base._row_number, base.customer_id,
+        'customers', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
@@ -62,7 +62,7 @@ classified as (
     union all
 
     select
-        'orders', base._source_file, base._drop_date, base._row_number, base.order_id,
+        'orders', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
@@ -77,7 +77,7 @@ classified as (
     union all
 
     select
-        'order_items', base._source_file, base._drop_date, base._row_number, base.order_id || '#' || cast(base.line_number as {{ dbt.type_string() }}),
+        'order_items', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
@@ -101,7 +101,7 @@ classified as (
     union all
 
     select
-        'opportunities', base._source_file, base._drop_date, base._row_number, base.opportunity_id,
+        'opportunities', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
@@ -119,7 +119,7 @@ classified as (
     union all
 
     select
-        '{{ entity }}', base._source_file, base._drop_date, base._row_number, base.{{ key }},
+        '{{ entity }}', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'

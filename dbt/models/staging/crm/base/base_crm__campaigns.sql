@@ -40,14 +40,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['campaign_id'], updated_at='_drop_date') }} as _version_rank,
-    {{ crm.conflicting_version(['campaign_id'], updated_at='_drop_date', version='drop') }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['campaign_id'], updated_at='_drop_date', version='drop') }}

@@ -4,6 +4,12 @@ with source as (
 
 ),
 
+numbered as (
+
+    {{ crm.with_occurrences('source', crm.clean_text('interaction_id'), ['customer_id', 'interaction_type', 'occurred_at', 'campaign_id']) }}
+
+),
+
 renamed as (
 
     select
@@ -32,7 +38,7 @@ renamed as (
         _row_number,
         _loaded_at
 
-    from source
+    from numbered
 
 ),
 
@@ -53,14 +59,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['interaction_id'], updated_at='_drop_date') }} as _version_rank,
-    {{ crm.conflicting_version(['interaction_id'], updated_at='_drop_date', version='drop') }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['interaction_id'], updated_at='_drop_date', version='drop') }}

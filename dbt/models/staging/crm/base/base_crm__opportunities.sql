@@ -56,15 +56,5 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
 -- Every version is one stage change; the newest stage change is the record's current state.
-select
-    *,
-    {{ crm.version_rank(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)') }} as _version_rank,
-    {{ crm.conflicting_version(['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)', version='stage_changed_at') }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)', version='stage_changed_at') }}

@@ -4,14 +4,17 @@ with source as (
 
 ),
 
+numbered as (
+
+    {{ crm.with_occurrences('source', crm.parse_integer('line_number'), ['order_id']) }}
+
+),
+
 renamed as (
 
     select
         {{ crm.clean_text('order_id') }} as order_id,
-        coalesce(
-            {{ crm.parse_integer('line_number') }},
-            row_number() over (partition by _source_file, order_id order by _row_number)
-        ) as line_number,
+        coalesce({{ crm.parse_integer('line_number') }}, _occurrence) as line_number,
         {{ crm.clean_text('product_id') }} as product_id,
         {{ crm.parse_number('quantity') }} as quantity,
         {{ crm.parse_amount('unit_price') }} as unit_price_original,
@@ -25,7 +28,7 @@ renamed as (
         _row_number,
         _loaded_at
 
-    from source
+    from numbered
 
 ),
 
@@ -52,14 +55,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['order_id', 'line_number']) }} as _version_rank,
-    {{ crm.conflicting_version(['order_id', 'line_number']) }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['order_id', 'line_number']) }}

@@ -4,6 +4,12 @@ with source as (
 
 ),
 
+numbered as (
+
+    {{ crm.with_occurrences('source', crm.clean_text('order_id'), ['customer_id', 'order_date', 'amount', 'currency']) }}
+
+),
+
 renamed as (
 
     select
@@ -34,7 +40,7 @@ renamed as (
         _row_number,
         _loaded_at
 
-    from source
+    from numbered
 
 ),
 
@@ -59,14 +65,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['order_id']) }} as _version_rank,
-    {{ crm.conflicting_version(['order_id']) }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['order_id']) }}

@@ -39,14 +39,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['product_id']) }} as _version_rank,
-    {{ crm.conflicting_version(['product_id']) }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['product_id']) }}

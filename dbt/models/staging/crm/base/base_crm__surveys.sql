@@ -4,6 +4,12 @@ with source as (
 
 ),
 
+numbered as (
+
+    {{ crm.with_occurrences('source', crm.clean_text('survey_id'), ['customer_id', 'answered_at']) }}
+
+),
+
 renamed as (
 
     select
@@ -20,7 +26,7 @@ renamed as (
         _row_number,
         _loaded_at
 
-    from source
+    from numbered
 
 ),
 
@@ -39,14 +45,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['survey_id'], updated_at='_drop_date') }} as _version_rank,
-    {{ crm.conflicting_version(['survey_id'], updated_at='_drop_date', version='drop') }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['survey_id'], updated_at='_drop_date', version='drop') }}

@@ -53,14 +53,4 @@ validated as (
 
 ),
 
-hashed as (
-
-    select *, {{ crm.content_hash() }} as _content_hash from validated
-
-)
-
-select
-    *,
-    {{ crm.version_rank(['ticket_id']) }} as _version_rank,
-    {{ crm.conflicting_version(['ticket_id']) }} as _conflict_reason
-from hashed
+{{ crm.ranked_versions('validated', ['ticket_id']) }}
