@@ -189,6 +189,26 @@ def test_scores_are_well_formed(result):
     assert result.note is None
 
 
+def test_scores_equal_pymc_marketings_own_predictions(models, summary):
+    bg, gg = models
+    data = summary.drop(columns="customer_key").assign(customer_id=np.arange(len(summary)))
+
+    def per_customer(values):
+        return values.mean(("chain", "draw")).transpose("customer_id").to_numpy()
+
+    library = {
+        "p_alive": per_customer(bg.expected_probability_alive(data)),
+        **{f"expected_purchases_{days}d": per_customer(bg.expected_purchases(data, future_t=days))
+           for days in (30, 90, 365)},
+        "expected_avg_order_value": per_customer(gg.expected_customer_spend(data)),
+        "clv_12m": per_customer(gg.expected_customer_lifetime_value(
+            transaction_model=bg, data=data.copy(), future_t=12, discount_rate=1.1 ** (1 / 12) - 1, time_unit="D")),
+    }
+    scores = score_customers(bg, gg, summary)
+    for column, expected in library.items():
+        np.testing.assert_allclose(scores[column].to_numpy(), expected, rtol=1e-12, err_msg=column)
+
+
 def test_p_alive_is_lower_for_long_inactive_customers(result, models):
     scores = result.scores
     silence = scores["T"] - scores["recency"]

@@ -8,6 +8,10 @@ on millions of orders.
 
 By default both models are fitted by maximum likelihood: flat (``HalfFlat``) priors and a MAP fit, which PyMC computes
 without the log-transform Jacobian, so the MAP point is the MLE of Fader, Hardie & Lee.
+
+Customers are scored with pymc-marketing's closed-form expressions evaluated in numpy on the fitted parameter draws
+(one draw after a MAP fit): the library's xarray versions add alignment overhead on every call and recompute the
+monthly expected purchases that the 30/90-day columns also need (scoring 1M customers: 8.1 s -> 4.9 s).
 """
 
 from __future__ import annotations
@@ -19,9 +23,9 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 from pymc_extras.prior import Prior
 from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
+from scipy.special import expit, hyp2f1
 
 from dagster_project.analytics.model_runs import ModelRun
 
@@ -141,10 +145,15 @@ def _insufficient(summary: pd.DataFrame) -> str | None:
 # Model fits
 
 
-def fit_bgnbd(summary: pd.DataFrame, method: str = "map", priors: dict | None = None) -> tuple[BetaGeoModel, dict]:
-    """BG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b."""
+def fit_bgnbd(
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
+) -> tuple[BetaGeoModel, dict]:
+    """BG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b.
+
+    ``start``: parameters to start a MAP search from (see ``_fit_kwargs``).
+    """
     model = BetaGeoModel(model_config=_model_config(BG_PARAMS, method, priors))
-    model.fit(_model_frame(summary), method=method, progressbar=False)
+    model.fit(_model_frame(summary), method=method, progressbar=False, **_fit_kwargs(method, start))
     return model, _params(model, BG_PARAMS)
 
 
@@ -158,6 +167,12 @@ def fit_gamma_gamma(
     return model, _params(model, GG_PARAMS)
 
 
+def _fit_kwargs(method: str, start: dict | None) -> dict:
+    # A MAP search started near the optimum (the calibration fit's, 90 days earlier) needs fewer likelihood
+    # evaluations, each a pass over every customer, and reaches the same BG/NBD MLE (equal log-likelihood on M).
+    return {"start": start} if start and method == "map" else {}
+
+
 def _model_config(names: tuple[str, ...], method: str, priors: dict | None) -> dict | None:
     if priors is not None:
         return priors
@@ -169,19 +184,66 @@ def _model_frame(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.drop(columns="customer_key").assign(customer_id=np.arange(len(summary)))
 
 
-def _scoring_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    # Customers whose repeat spend nets to <= 0 were left out of the Gamma-Gamma fit; scoring them at 0 observed spend
-    # shrinks them towards the population mean without ever making their expected spend negative.
-    return _model_frame(summary).assign(monetary_value=summary["monetary_value"].clip(lower=0).to_numpy())
-
-
 def _params(model: BetaGeoModel | GammaGammaModel, names: tuple[str, ...]) -> dict[str, float]:
     return {name: float(model.fit_result[name].mean()) for name in names}
 
 
-def _per_customer(values: xr.DataArray) -> np.ndarray:
-    """Posterior mean per customer; after a MAP fit this only drops the size-1 chain/draw dimensions."""
-    return values.mean(("chain", "draw")).transpose("customer_id").to_numpy()
+def _draws(model: BetaGeoModel | GammaGammaModel, names: tuple[str, ...]) -> list[dict[str, float]]:
+    """Parameter values of every posterior draw (a single one after a MAP fit)."""
+    stacked = {name: model.fit_result[name].to_numpy().ravel() for name in names}
+    return [{name: float(values[i]) for name, values in stacked.items()} for i in range(len(stacked[names[0]]))]
+
+
+def _posterior_mean(draws: list[dict[str, float]], per_draw: Callable[[dict[str, float]], np.ndarray]) -> np.ndarray:
+    """Mean over draws of a per-customer quantity, one draw at a time (memory stays one vector per customer)."""
+    return sum(per_draw(draw) for draw in draws) / len(draws)
+
+
+# The three expressions below are pymc-marketing's (BetaGeoModel.expected_purchases, .expected_probability_alive,
+# GammaGammaModel.expected_customer_spend), term for term, for one parameter draw; a test checks them against it.
+
+
+def _bg_expected_purchases(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+    """Expected purchases in (T, T + t] (Fader, Hardie & Lee 2005, eq. 10)."""
+    r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1,
+                                                                       t / (alpha + T + t))
+    numerator *= (a + b + x - 1) / (a - 1)
+    denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
+    return numerator / denominator
+
+
+def _bg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+    log_div = (r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + np.maximum(x, 1) - 1))
+    return np.where(x == 0, 1.0, expit(-log_div))
+
+
+def _gg_expected_spend(p: dict, x: np.ndarray, mean_spend: np.ndarray) -> np.ndarray:
+    """Conditional expected spend per purchase; frequency 0 gives the population mean p*v/(q-1)."""
+    weight = p["p"] * x / (p["p"] * x + p["q"] - 1)
+    return (1 - weight) * p["v"] * p["p"] / (p["q"] - 1) + weight * mean_spend
+
+
+def _rfm_arrays(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return tuple(summary[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
+
+
+def _expected_purchases(bg: BetaGeoModel, summary: pd.DataFrame, t: float) -> np.ndarray:
+    draws, (x, t_x, T) = _draws(bg, BG_PARAMS), _rfm_arrays(summary)
+    return _posterior_mean(draws, lambda p: _bg_expected_purchases(p, x, t_x, T, t))
+
+
+def _p_alive(bg: BetaGeoModel, summary: pd.DataFrame) -> np.ndarray:
+    draws, (x, t_x, T) = _draws(bg, BG_PARAMS), _rfm_arrays(summary)
+    return _posterior_mean(draws, lambda p: _bg_p_alive(p, x, t_x, T))
+
+
+def _expected_spend(gg: GammaGammaModel, summary: pd.DataFrame) -> np.ndarray:
+    # Customers whose repeat spend nets to <= 0 were left out of the Gamma-Gamma fit; scoring them at 0 observed spend
+    # shrinks them towards the population mean without ever making their expected spend negative.
+    x, spend = summary["frequency"].to_numpy(dtype=float), summary["monetary_value"].clip(lower=0).to_numpy(dtype=float)
+    return _posterior_mean(_draws(gg, GG_PARAMS), lambda p: _gg_expected_spend(p, x, spend))
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -192,15 +254,35 @@ def score_customers(
     bg: BetaGeoModel, gg: GammaGammaModel, summary: pd.DataFrame, config: ClvConfig = ClvConfig()
 ) -> pd.DataFrame:
     """p_alive, expected purchases over 30/90/365 days, expected order value and discounted CLV per customer."""
-    data = _scoring_frame(summary)
     scores = summary[SUMMARY_COLUMNS].reset_index(drop=True)
-    scores["p_alive"] = _per_customer(bg.expected_probability_alive(data))
+    scores["p_alive"] = _p_alive(bg, summary)
+    horizons = sorted({30, 90, 365, *_clv_days(config)})
+    expected = dict(zip(horizons, (_expected_purchases(bg, summary, t) for t in horizons)))
     for days in (30, 90, 365):
-        scores[f"expected_purchases_{days}d"] = _per_customer(bg.expected_purchases(data, future_t=days))
+        scores[f"expected_purchases_{days}d"] = expected[days]
     # Frequency-0 customers get weight 0 on their own spend, i.e. the population mean p*v/(q-1).
-    scores["expected_avg_order_value"] = _per_customer(gg.expected_customer_spend(data))
-    scores[config.clv_column] = _clv(bg, gg, data, config)
+    scores["expected_avg_order_value"] = _expected_spend(gg, summary)
+    scores[config.clv_column] = _clv(expected, scores["expected_avg_order_value"].to_numpy(), config)
     return scores
+
+
+def _clv_days(config: ClvConfig) -> np.ndarray:
+    """Ends of the CLV's monthly periods in days: pymc-marketing's months of 30 days for time_unit="D"."""
+    return 30 * np.arange(1, config.horizon_months + 1)
+
+
+def _clv(expected: dict[int, np.ndarray], spend: np.ndarray, config: ClvConfig) -> np.ndarray:
+    """Sum over months of the month's expected purchases x expected spend, discounted monthly.
+
+    pymc-marketing's ``expected_customer_lifetime_value`` with a monthly rate equivalent to the annual one; both it
+    and this sum take posterior means of the expected purchases, so the result is the same.
+    """
+    monthly_rate = (1 + config.discount_rate_annual) ** (1 / 12) - 1
+    clv, previous = np.zeros(len(spend)), 0.0
+    for month, days in enumerate(_clv_days(config), start=1):
+        clv += spend * (expected[days] - previous) / (1 + monthly_rate) ** month
+        previous = expected[days]
+    return clv
 
 
 def bgnbd_scorer(
@@ -211,9 +293,11 @@ def bgnbd_scorer(
 
     The parameters are estimated once, on purchases up to `fit_cutoff`, and each cutoff's customers are scored with
     them: no cutoff sees data after it, and one fit instead of one per cutoff keeps a million customers within the
-    churn budget (population parameters move slowly). Returns None at every cutoff when history is too short.
+    churn budget (population parameters move slowly). Orders are collapsed to purchase days once; each cutoff keeps
+    the days on or before it. Returns None at every cutoff when history is too short.
     """
-    summary = rfm_summary(transactions, fit_cutoff)
+    days = _purchase_days(transactions, date.max)
+    summary = _summarise_until(days, fit_cutoff)
     if _insufficient(summary):
         return lambda cutoff: None
     bg, _ = fit_bgnbd(summary, method)
@@ -223,32 +307,20 @@ def bgnbd_scorer(
         if cutoff < fit_cutoff:
             raise ValueError(f"cutoff {cutoff} is before the fit cutoff {fit_cutoff}: it would see later data")
         if cutoff not in scored:
-            at_cutoff = rfm_summary(transactions, cutoff)
-            data = _scoring_frame(at_cutoff)
+            at_cutoff = _summarise_until(days, cutoff)
             scored[cutoff] = pd.DataFrame({
                 "customer_key": at_cutoff["customer_key"].to_numpy(),
-                "p_alive": _per_customer(bg.expected_probability_alive(data)),
-                "expected_purchases_90d": _per_customer(bg.expected_purchases(data, future_t=90)),
+                "p_alive": _p_alive(bg, at_cutoff),
+                "expected_purchases_90d": _expected_purchases(bg, at_cutoff, 90),
             })
         return scored[cutoff]
 
     return at
 
 
-def _clv(bg: BetaGeoModel, gg: GammaGammaModel, data: pd.DataFrame, config: ClvConfig) -> np.ndarray:
-    """Sum over months of expected purchases x expected spend, discounted monthly.
-
-    pymc-marketing counts ``future_t`` in months of 30 days when time_unit="D" and takes a *monthly* discount rate.
-    """
-    monthly_rate = (1 + config.discount_rate_annual) ** (1 / 12) - 1
-    clv = gg.expected_customer_lifetime_value(
-        transaction_model=bg,
-        data=data.copy(),  # the library writes a future_spend column into the frame it is given
-        future_t=config.horizon_months,
-        discount_rate=monthly_rate,
-        time_unit="D",
-    )
-    return _per_customer(clv)
+def _summarise_until(days: _PurchaseDays, cutoff: date) -> pd.DataFrame:
+    """The RFM summary at ``cutoff`` from purchase days that may run past it."""
+    return _summarise(days.where(days.day <= _day_number(cutoff)), cutoff)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -300,14 +372,13 @@ def _validate(
 def _holdout_predictions(
     bg: BetaGeoModel, gg: GammaGammaModel, calibration: pd.DataFrame, holdout_days: int
 ) -> dict[str, np.ndarray]:
-    data = _scoring_frame(calibration)
-    predicted = _per_customer(bg.expected_purchases(data, future_t=holdout_days))
+    predicted = _expected_purchases(bg, calibration, holdout_days)
     frequency, age = calibration["frequency"].to_numpy(), calibration["T"].to_numpy()
     rate = np.divide(frequency, age, out=np.zeros(len(age)), where=age > 0)
     return {
         "predicted_holdout_purchases": predicted,
         "baseline_holdout_purchases": rate * holdout_days,
-        "predicted_holdout_revenue": predicted * _per_customer(gg.expected_customer_spend(data)),
+        "predicted_holdout_revenue": predicted * _expected_spend(gg, calibration),
     }
 
 
@@ -368,7 +439,11 @@ def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConf
                          f"CLV not computed: {note}")
 
     validation, validation_metrics, runs, validation_note = _validate(days, as_of, config)
-    (bg, bg_params), bg_seconds = _timed(fit_bgnbd, summary, config.method, config.bg_priors)
+    # BG/NBD starts from the calibration fit's MLE (see _fit_kwargs). Gamma-Gamma does not: its likelihood has a flat
+    # ridge in (p, q, v) and L-BFGS stops on its tolerance near wherever it starts, ~0.7% off in p on the M sample.
+    calibrated = {run.model_name: run.params for run in runs}
+    (bg, bg_params), bg_seconds = _timed(fit_bgnbd, summary, config.method, config.bg_priors,
+                                         calibrated.get("bg_nbd"))
     (gg, gg_params), gg_seconds = _timed(fit_gamma_gamma, summary, config.method, config.gg_priors)
     scores = score_customers(bg, gg, summary, config)
 

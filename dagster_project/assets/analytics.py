@@ -44,8 +44,13 @@ def paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
 
 def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Paid orders in the shape the CLV models take (customer_key, order_date, amount)."""
-    return paid_orders(con).rename(columns={"net_amount": "amount"})
+    """Paid orders in the shape the CLV models take (customer_key, order_date, amount).
+
+    Only those columns: at 9.8M orders, converting the unused order_id strings to pandas costs seconds.
+    """
+    return con.execute(
+        "select customer_key, order_date, net_amount as amount from marts.fct_orders where is_paid"
+    ).df()
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, tables: dict[str, pd.DataFrame]) -> dict:
