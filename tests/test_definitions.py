@@ -7,11 +7,13 @@ from pathlib import Path
 
 import yaml
 from dagster import AssetKey
+from dagster_dbt import DbtCliResource
 
+from dagster_project.assets.dbt import dbt_resource, keep_partial_parse
 from dagster_project.contract import ENTITIES
 from dagster_project.definitions import build_definitions
 from dagster_project.schedules import exports_fingerprint
-from dagster_project.settings import Settings
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -98,3 +100,21 @@ def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path
     resource = Warehouse(path=str(warehouse), work_path=str(tmp_path / "w.work.duckdb"), exports_dir=str(tmp_path))
     resource.setup_for_execution(None)  # free again once the holder is gone
     resource.teardown_after_execution(None)
+
+
+def test_dbt_resource_reports_the_version_dbt_itself_reports():
+    # The resource skips `dbt --version`; what it reports instead must be what that command says.
+    resource = dbt_resource()
+    assert resource._cli_version == DbtCliResource(project_dir=str(DBT_PROJECT_DIR),
+                                                   dbt_executable=resource.dbt_executable)._cli_version
+
+
+def test_a_builds_parse_state_becomes_the_projects(tmp_path):
+    invocation, project = tmp_path / "invocation", tmp_path / "project"
+    invocation.mkdir(), project.mkdir()
+    keep_partial_parse(invocation, project)  # a build that wrote no parse state leaves the project's alone
+    assert not (project / "partial_parse.msgpack").exists()
+    (invocation / "partial_parse.msgpack").write_bytes(b"state")
+    keep_partial_parse(invocation, project)
+    assert (project / "partial_parse.msgpack").read_bytes() == b"state"
+    assert [p.name for p in project.iterdir()] == ["partial_parse.msgpack"]
