@@ -17,7 +17,7 @@ monthly expected purchases that the 30/90-day columns also need (scoring 1M cust
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -229,9 +229,10 @@ def _rfm_arrays(summary: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return tuple(summary[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
 
 
-def _expected_purchases(bg: BetaGeoModel, summary: pd.DataFrame, t: float) -> np.ndarray:
+def _expected_purchases(bg: BetaGeoModel, summary: pd.DataFrame, horizons: Iterable[int]) -> dict[int, np.ndarray]:
+    """Expected purchases per customer over each horizon (days); draws and RFM columns are read once for all."""
     draws, (x, t_x, T) = _draws(bg, BG_PARAMS), _rfm_arrays(summary)
-    return _posterior_mean(draws, lambda p: _bg_expected_purchases(p, x, t_x, T, t))
+    return {t: _posterior_mean(draws, lambda p: _bg_expected_purchases(p, x, t_x, T, t)) for t in horizons}
 
 
 def _p_alive(bg: BetaGeoModel, summary: pd.DataFrame) -> np.ndarray:
@@ -256,8 +257,7 @@ def score_customers(
     """p_alive, expected purchases over 30/90/365 days, expected order value and discounted CLV per customer."""
     scores = summary[SUMMARY_COLUMNS].reset_index(drop=True)
     scores["p_alive"] = _p_alive(bg, summary)
-    horizons = sorted({30, 90, 365, *_clv_days(config)})
-    expected = dict(zip(horizons, (_expected_purchases(bg, summary, t) for t in horizons)))
+    expected = _expected_purchases(bg, summary, sorted({30, 90, 365, *_clv_days(config)}))
     for days in (30, 90, 365):
         scores[f"expected_purchases_{days}d"] = expected[days]
     # Frequency-0 customers get weight 0 on their own spend, i.e. the population mean p*v/(q-1).
@@ -311,7 +311,7 @@ def bgnbd_scorer(
             scored[cutoff] = pd.DataFrame({
                 "customer_key": at_cutoff["customer_key"].to_numpy(),
                 "p_alive": _p_alive(bg, at_cutoff),
-                "expected_purchases_90d": _expected_purchases(bg, at_cutoff, 90),
+                "expected_purchases_90d": _expected_purchases(bg, at_cutoff, [90])[90],
             })
         return scored[cutoff]
 
@@ -372,7 +372,7 @@ def _validate(
 def _holdout_predictions(
     bg: BetaGeoModel, gg: GammaGammaModel, calibration: pd.DataFrame, holdout_days: int
 ) -> dict[str, np.ndarray]:
-    predicted = _expected_purchases(bg, calibration, holdout_days)
+    predicted = _expected_purchases(bg, calibration, [holdout_days])[holdout_days]
     frequency, age = calibration["frequency"].to_numpy(), calibration["T"].to_numpy()
     rate = np.divide(frequency, age, out=np.zeros(len(age)), where=age > 0)
     return {

@@ -37,10 +37,12 @@ def _asset(*marts: str, deps: tuple = (), **kwargs):
 # --------------------------------------------------------------------------------------------------- helpers
 
 
+def _paid(con: duckdb.DuckDBPyConnection, columns: str) -> pd.DataFrame:
+    return con.execute(f"select {columns} from marts.fct_orders where is_paid").df()
+
+
 def paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    return con.execute(
-        "select customer_key, order_id, order_date, net_amount from marts.fct_orders where is_paid"
-    ).df()
+    return _paid(con, "customer_key, order_id, order_date, net_amount")
 
 
 def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
@@ -48,9 +50,7 @@ def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 
     Only those columns: at 9.8M orders, converting the unused order_id strings to pandas costs seconds.
     """
-    return con.execute(
-        "select customer_key, order_date, net_amount as amount from marts.fct_orders where is_paid"
-    ).df()
+    return _paid(con, "customer_key, order_date, net_amount as amount")
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, tables: dict[str, pd.DataFrame]) -> dict:
