@@ -17,65 +17,85 @@
     updated_at (or version time) and the same drop as the winner, but other values, so which one is right is a
     guess. The winner still lands (the last row, as for any tie); the loser is quarantined with this reason, so the
     conflict is seen rather than silently resolved. `version` names updated_at in the message.
-    Most keys have one version: only the keys with several valid rows are sorted (a window over every row costs a
-    sort of the whole table, the count per key a hash aggregate), the rest are rank 1 as they stand. -#}
+    Most keys have one version: only the rows of keys that occur several times are sorted (a window over every row
+    costs a sort of the whole table), and their ranks are joined back to the rest by raw row (_source_file,
+    _row_number). Keys are counted by their hash, a fixed-size group key: a collision only makes a key with one row
+    look contested, and ranking a lone row gives it rank 1, as not ranking it does.
+    `relation` and the CTEs it reads from must be inlined (crm.inlined_cte): read three times, the engine would
+    otherwise materialise every parsed row, which spills to disk at ten million rows. -#}
 {% macro ranked_versions(relation, key_columns, updated_at='updated_at', version='updated_at') -%}
     {%- set w = crm.versions_window(key_columns, updated_at) -%}
-hashed as {{ crm.materialized_cte() }} (
+    {%- set keys = key_columns | join(', ') -%}
+contested_keys as (
 
-    select *, {{ crm.content_hash() }} as _content_hash from {{ relation }}
+    select {{ crm.row_hash(key_columns) }} as _key_hash
+    from {{ relation }}
+    group by 1
+    having count(*) > 1
 
 ),
 
-contested_keys as (
+contested_versions as (
 
-    select {{ key_columns | join(', ') }}, true as _contested
-    from hashed
-    where _quarantine_reason is null
-    group by {{ key_columns | join(', ') }}
-    having count(*) > 1
+    select
+        _source_file,
+        _row_number,
+        row_number() {{ w }} as _version_rank,
+        case
+            when row_number() {{ w }} > 1
+                and {{ updated_at }} is not distinct from first_value({{ updated_at }}) {{ w }}
+                and _drop_date = first_value(_drop_date) {{ w }}
+                and _content_hash <> first_value(_content_hash) {{ w }}
+            then 'conflicting duplicate: same {{ key_columns | join(' and ') }} and {{ version }} as row '
+                || cast(first_value(_row_number) {{ w }} as {{ dbt.type_string() }}) || ' of '
+                || first_value(_source_file) {{ w }} || ', which has other values and was kept'
+        end as _conflict_reason
+    from (
+        select *, {{ crm.content_hash() }} as _content_hash
+        from {{ relation }}
+        where _quarantine_reason is null
+            and {{ crm.row_hash(key_columns) }} in (select _key_hash from contested_keys)
+    ) as contested_rows
 
 )
 
 select
-    hashed.*,
-    row_number() {{ w }} as _version_rank,
-    case
-        when row_number() {{ w }} > 1
-            and {{ updated_at }} is not distinct from first_value({{ updated_at }}) {{ w }}
-            and _drop_date = first_value(_drop_date) {{ w }}
-            and _content_hash <> first_value(_content_hash) {{ w }}
-        then 'conflicting duplicate: same {{ key_columns | join(' and ') }} and {{ version }} as row '
-            || cast(first_value(_row_number) {{ w }} as {{ dbt.type_string() }}) || ' of '
-            || first_value(_source_file) {{ w }} || ', which has other values and was kept'
-    end as _conflict_reason
-from hashed
-inner join contested_keys using ({{ key_columns | join(', ') }})
-where hashed._quarantine_reason is null
-
-union all
-
-select
-    hashed.*,
-    case when hashed._quarantine_reason is null then 1 end as _version_rank,
-    cast(null as {{ dbt.type_string() }}) as _conflict_reason
-from hashed
-left join contested_keys using ({{ key_columns | join(', ') }})
-where contested_keys._contested is null or hashed._quarantine_reason is not null
+    {{ relation }}.*,
+    {{ crm.content_hash() }} as _content_hash,
+    coalesce(contested_versions._version_rank, case when {{ relation }}._quarantine_reason is null then 1 end)
+        as _version_rank,
+    contested_versions._conflict_reason
+from {{ relation }}
+left join contested_versions using (_source_file, _row_number)
 {%- endmacro %}
 
 
-{#- A CTE read twice is computed once: `materialized` where the engine would otherwise inline it into each reader
-    (here it holds the parsing of every raw row). -#}
-{% macro materialized_cte() -%}
-    {{ return(adapter.dispatch('materialized_cte', 'crm')()) }}
+{#- A CTE read several times is inlined into each reader, not computed once and kept: where the engine would keep it
+    (DuckDB keeps a CTE read more than once), a table's worth of parsed rows is held in memory and spills to disk,
+    while each reader needs only some of its columns or rows. -#}
+{% macro inlined_cte() -%}
+    {{ return(adapter.dispatch('inlined_cte', 'crm')()) }}
 {%- endmacro %}
 
-{% macro duckdb__materialized_cte() -%}
-    materialized
+{% macro duckdb__inlined_cte() -%}
+    not materialized
 {%- endmacro %}
 
-{% macro default__materialized_cte() -%}
+{% macro default__inlined_cte() -%}
+{%- endmacro %}
+
+
+{#- One fixed-size hash of some columns' values, for counting keys cheaply. -#}
+{% macro row_hash(columns) -%}
+    {{ return(adapter.dispatch('row_hash', 'crm')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__row_hash(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro default__row_hash(columns) -%}
+    {{ exceptions.raise_compiler_error("crm.row_hash has no implementation for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
 
 

@@ -1,10 +1,10 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'campaigns') }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('campaign_id') }} as campaign_id,
@@ -24,7 +24,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         renamed.*,

@@ -1,16 +1,16 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'interactions') }}
 
 ),
 
-numbered as (
+numbered as {{ crm.inlined_cte() }} (
 
     {{ crm.with_occurrences('source', crm.clean_text('interaction_id'), ['customer_id', 'interaction_type', 'occurred_at', 'campaign_id']) }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         coalesce(
@@ -42,7 +42,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         *,

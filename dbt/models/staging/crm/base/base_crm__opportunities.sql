@@ -1,10 +1,10 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'opportunities') }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('opportunity_id') }} as opportunity_id,
@@ -35,7 +35,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         renamed.*,

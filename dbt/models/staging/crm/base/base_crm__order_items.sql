@@ -1,16 +1,16 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'order_items') }}
 
 ),
 
-numbered as (
+numbered as {{ crm.inlined_cte() }} (
 
     {{ crm.with_occurrences('source', crm.parse_integer('line_number'), ['order_id']) }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('order_id') }} as order_id,
@@ -32,7 +32,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         *,

@@ -1,16 +1,16 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'orders') }}
 
 ),
 
-numbered as (
+numbered as {{ crm.inlined_cte() }} (
 
     {{ crm.with_occurrences('source', crm.clean_text('order_id'), ['customer_id', 'order_date', 'amount', 'currency']) }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         coalesce(
@@ -44,7 +44,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         renamed.*,

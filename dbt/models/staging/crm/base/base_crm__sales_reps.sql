@@ -1,10 +1,10 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'sales_reps') }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('rep_id') }} as rep_id,
@@ -20,7 +20,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         *,

@@ -1,16 +1,16 @@
-with source as (
+with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'surveys') }}
 
 ),
 
-numbered as (
+numbered as {{ crm.inlined_cte() }} (
 
     {{ crm.with_occurrences('source', crm.clean_text('survey_id'), ['customer_id', 'answered_at']) }}
 
 ),
 
-renamed as (
+renamed as {{ crm.inlined_cte() }} (
 
     select
         coalesce(
@@ -30,7 +30,7 @@ renamed as (
 
 ),
 
-validated as (
+validated as {{ crm.inlined_cte() }} (
 
     select
         *,
