@@ -313,7 +313,7 @@ class _Fingerprint:
 def _fingerprint(path: Path, text: bool) -> _Fingerprint:
     """Hash the file and, for text, count invalid UTF-8 sequences, in one streaming pass.
 
-    Hashing runs in a second thread beside the decoding (hashlib releases the GIL), which halves the pass.
+    Hashing runs in a second thread beside the decoding (hashlib releases the GIL), so the two overlap.
     """
     sha = hashlib.sha256()
     errors = _Utf8Errors()

@@ -25,7 +25,6 @@
     otherwise materialise every parsed row, which spills to disk at ten million rows. -#}
 {% macro ranked_versions(relation, key_columns, updated_at='updated_at', version='updated_at') -%}
     {%- set w = crm.versions_window(key_columns, updated_at) -%}
-    {%- set keys = key_columns | join(', ') -%}
 contested_keys as (
 
     select {{ crm.row_hash(key_columns) }} as _key_hash
