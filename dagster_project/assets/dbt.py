@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -51,17 +52,42 @@ def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
                              dbt_executable=DBT_EXECUTABLE)
 
 
+def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
+    """Make this build's parse state the one the next invocation starts from.
+
+    dagster-dbt seeds each invocation with the project's `partial_parse.msgpack`, and dbt discards it when the profile
+    differs (the warehouse path is part of the profile): without this, a warehouse other than the one set-up parsed
+    for would be re-parsed in full on every refresh (6.5 s at M). The replace is atomic: parallel runs may race.
+    """
+    built = invocation_target / "partial_parse.msgpack"
+    if not built.exists():
+        return
+    staged = project_target / f".partial_parse.{os.getpid()}.msgpack"
+    shutil.copyfile(built, staged)
+    os.replace(staged, project_target / "partial_parse.msgpack")
+
+
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Run `dbt parse` when manifest.json is missing or older than any file of the dbt project.
 
     `@dbt_assets` reads the manifest at import, so a fresh checkout (or an edited model) must be parsed first.
+    Processes importing at the same time (`dagster dev` beside a refresh, test workers) may each parse: each parses
+    into a folder of its own and moves the manifest in with an atomic replace, so no reader sees a half-written one.
     """
     manifest = project.manifest_path
     sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".py", ".yml", ".csv"}
                and "target" not in p.parts and "logs" not in p.parts]
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
-        dbt_resource(project).cli(["parse", "--quiet"], target_path=project.target_path).wait()
+        project_target = manifest.parent
+        project_target.mkdir(parents=True, exist_ok=True)
+        own_target = Path(tempfile.mkdtemp(prefix=".parse-", dir=project_target))
+        try:
+            dbt_resource(project).cli(["parse", "--quiet"], target_path=own_target).wait()
+            keep_partial_parse(own_target, project_target)
+            os.replace(own_target / "manifest.json", manifest)
+        finally:
+            shutil.rmtree(own_target, ignore_errors=True)
     return manifest
 
 
@@ -99,21 +125,6 @@ def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
     yield from with_row_counts(invocation.stream(), invocation.manifest, warehouse)
     keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
-
-
-def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
-    """Make this build's parse state the one the next invocation starts from.
-
-    dagster-dbt seeds each invocation with the project's `partial_parse.msgpack`, and dbt discards it when the profile
-    differs (the warehouse path is part of the profile): without this, a warehouse other than the one set-up parsed
-    for would be re-parsed in full on every refresh (6.5 s at M). The replace is atomic: parallel runs may race.
-    """
-    built = invocation_target / "partial_parse.msgpack"
-    if not built.exists():
-        return
-    staged = project_target / f".partial_parse.{os.getpid()}.msgpack"
-    shutil.copyfile(built, staged)
-    os.replace(staged, project_target / "partial_parse.msgpack")
 
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query).
