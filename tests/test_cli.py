@@ -3,6 +3,7 @@ them: installed console scripts in subprocesses, from a working directory outsid
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -106,3 +107,22 @@ def test_the_command_prepares_the_dbt_manifest_itself_when_missing(tmp_path):
     project = DbtProject(project_dir=repo / "dbt", profiles_dir=repo / "dbt")
     manifest = ensure_manifest(project)
     assert manifest.exists() and '"model.crm.customer_360"' in manifest.read_text()
+
+
+def test_processes_preparing_the_manifest_at_once_never_leave_a_broken_one(tmp_path):
+    """After an edit, every process that imports the definitions parses; each must leave a whole manifest.json."""
+    repo = tmp_path / "repo"
+    shutil.copytree(Path(__file__).resolve().parent.parent / "dbt", repo / "dbt",
+                    ignore=shutil.ignore_patterns("target", "logs"))
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dagster_dbt import DbtProject
+
+    from dagster_project.assets.dbt import ensure_manifest
+
+    project = DbtProject(project_dir=repo / "dbt", profiles_dir=repo / "dbt")
+    with ThreadPoolExecutor(3) as pool:
+        manifests = list(pool.map(lambda _: ensure_manifest(project), range(3)))
+    assert len(set(manifests)) == 1
+    assert "model.crm.customer_360" in json.loads(manifests[0].read_text())["nodes"]
+    assert [p.name for p in manifests[0].parent.iterdir() if p.name.startswith(".")] == []
