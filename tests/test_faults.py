@@ -187,7 +187,13 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
         assert con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate'").fetchone()[0] == 0
 
     child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), str(parquet)])
-    time.sleep(1.0)
+    # Killed once the new file is being written (a fixed sleep lets a fast machine finish the publish first).
+    building = warehouse.with_name(f".{warehouse.name}.publishing")
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline and not (
+            building.exists() and building.stat().st_size > 1_000_000):
+        time.sleep(0.002)
+    assert child.poll() is None, "the publish ended before it could be killed midway"
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
