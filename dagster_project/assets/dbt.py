@@ -6,6 +6,7 @@ import os
 import shutil
 import sys
 import tempfile
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -62,7 +63,7 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
     built = invocation_target / "partial_parse.msgpack"
     if not built.exists():
         return
-    staged = project_target / f".partial_parse.{os.getpid()}.msgpack"
+    staged = project_target / f".partial_parse.{uuid.uuid4().hex}.msgpack"  # unique per thread too
     shutil.copyfile(built, staged)
     os.replace(staged, project_target / "partial_parse.msgpack")
 
