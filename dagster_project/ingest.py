@@ -21,11 +21,13 @@ import csv
 import hashlib
 import json
 import os
+import queue
 import re
 import tempfile
+import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -47,6 +49,8 @@ RAW_SCHEMA = "raw"
 DELIMITERS = (",", ";", "\t", "|")
 SUFFIXES = (".csv", ".parquet")
 CHUNK_BYTES = 8 << 20
+# Entities loaded at once: one per core of the 2-core machines this targets (a file's load uses one).
+INGEST_WORKERS = 2
 MAX_HEADER_BYTES = 1 << 20
 # A file with only this many lines that are neither UTF-8 nor GB18030 (or one per this many lines, if more) is read
 # and those lines are quarantined instead of rejecting the whole file.
@@ -255,6 +259,62 @@ def ingest_entity(
         for drop_date, path, entity in discover_drops(exports_dir)
         if entity.name == entity_name
     ]
+
+
+def ingest_entities(
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_names: Iterable[str], progress: Progress | None = None,
+    workers: int = INGEST_WORKERS,
+) -> Iterator[tuple[str, list[FileResult]]]:
+    """Load every drop of the given entities, several entities at once, each on its own connection; yields each
+    entity's results when it has finished.
+
+    A file's scan runs on one core (numbering rows in file order keeps DuckDB's CSV reader single-threaded), so
+    entities load side by side, largest first. Each entity's drops still load oldest first, each file in its own
+    transaction; progress is reported from the calling thread. After a failure no new entity starts, the running
+    ones finish (and are yielded), then the first error is raised: what was committed stays, as one at a time.
+    """
+    names = list(entity_names)
+    unknown = [name for name in names if name not in ENTITIES_BY_NAME]
+    if unknown:
+        raise ValueError(f"unknown entities {unknown!r}")
+    ensure_raw_schema(con)
+    drops = discover_drops(exports_dir)
+    files = {name: [drop for drop in drops if drop[2].name == name] for name in names}
+    finished: queue.SimpleQueue[FileResult] = queue.SimpleQueue()
+    failures: list[BaseException] = []  # in the order they happened
+    stopping = threading.Event()  # the caller stopped iterating: start no new entity
+
+    def load(name: str) -> list[FileResult] | None:
+        if failures or stopping.is_set():
+            return None
+        results = []
+        with con.cursor() as own:
+            for drop_date, path, entity in files[name]:
+                try:
+                    result = ingest_file(own, exports_dir, drop_date, path, entity)
+                except BaseException as exc:
+                    failures.append(exc)
+                    return None
+                finished.put(result)
+                results.append(result)
+        return results
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        largest_first = sorted(names, key=lambda name: -sum(path.stat().st_size for _, path, _ in files[name]))
+        entity_of = {pool.submit(load, name): name for name in largest_first}
+        running = set(entity_of)
+        try:
+            while running:
+                done, running = wait(running, timeout=0.2)
+                while progress is not None and not finished.empty():
+                    progress(finished.get())
+                for future in done:
+                    if (results := future.result()) is not None:
+                        yield entity_of[future], results
+        finally:
+            stopping.set()
+    if failures:
+        raise failures[0]
 
 
 def _ingest_reported(

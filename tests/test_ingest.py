@@ -368,6 +368,54 @@ def test_a_bad_file_of_one_entity_does_not_touch_another(con, exports):
     assert rows(con, "SELECT customer_id FROM raw.customers") == [("C1",)]
 
 
+
+def raw_contents(con) -> dict[str, list[tuple]]:
+    """Every raw table's rows in a fixed order, without the load timestamps (which differ from run to run)."""
+    contents = {}
+    for (table,) in rows(con, "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"):
+        columns = [c for (c,) in rows(con, "SELECT column_name FROM duckdb_columns() WHERE schema_name = 'raw' "
+                                           "AND table_name = ? ORDER BY column_index", [table])
+                   if c not in ("_loaded_at", "loaded_at", "quarantined_at")]
+        listed = ", ".join(f'"{c}"' for c in columns)
+        contents[table] = rows(con, f'SELECT {listed} FROM raw."{table}" ORDER BY ALL')
+    return contents
+
+
+def test_entities_loaded_side_by_side_land_as_they_do_one_at_a_time(con, exports, tmp_path):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV + "O3,C3,bad,\"1\n")
+    deliver(exports, "2026-10-29/orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,11\n")
+    deliver(exports, "2026-10-28/customers.csv", "customer_id,email\nC1,a@x.cn\nC2,b@x.cn\n")
+    deliver(exports, "2026-10-29/interactions.csv", "interaction_id,customer_id,type,occurred_at\nI1,C1,call,2026-10-02\n")
+    names = [entity.name for entity in ENTITIES]
+    progress = []
+
+    finished = dict(ingest.ingest_entities(con, exports, names, progress=progress.append, workers=3))
+
+    assert sorted(finished) == sorted(names)
+    assert sorted(r.source_file for r in progress) == sorted(r.source_file for rs in finished.values() for r in rs)
+    assert [r.drop_date for r in finished["orders"]] == [date(2026, 10, 28), date(2026, 10, 29)]
+    one_at_a_time = duckdb.connect(str(tmp_path / "serial.duckdb"))
+    ingest_all(one_at_a_time, exports)
+    assert raw_contents(con) == raw_contents(one_at_a_time)
+    assert rows(con, "SELECT entity, row_number FROM raw._quarantine") == [("orders", 3)]
+    one_at_a_time.close()
+
+
+def test_after_a_failing_entity_none_starts_and_finished_ones_stay(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV * 50)  # the largest: loads first
+    deliver(exports, "2026-10-28/customers.csv", "email\n" + "a@x.cn\n" * 20)  # next: no customer_id
+    deliver(exports, "2026-10-28/tickets.csv", "ticket_id,customer_id,opened_at\nT1,C1,2026-10-01\n")
+    finished = []
+
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/customers\.csv: missing required column 'customer_id'"):
+        for name, _ in ingest.ingest_entities(con, exports, ["customers", "orders", "tickets"], workers=1):
+            finished.append(name)
+
+    assert finished == ["orders"]
+    assert rows(con, "SELECT count(*) FROM raw.orders") == [(100,)]
+    assert rows(con, "SELECT entity FROM raw._ingest_log") == [("orders",)]
+    assert rows(con, "SELECT count(*) FROM raw.tickets") == [(0,)]
+
 # ------------------------------------------------------------------------------------------------ safety
 
 

@@ -46,9 +46,8 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
     for warning in ingest.find_drops(exports_dir)[1]:
         context.log.warning(warning)
     with warehouse.connect() as con:
-        ingest.ensure_raw_schema(con)
-        for name in selected:
-            results = ingest.ingest_entity(con, exports_dir, name, progress=lambda r: context.log.info(_describe(r)))
+        progress = lambda r: context.log.info(_describe(r))  # noqa: E731
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress):
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
