@@ -251,14 +251,8 @@ def ingest_entity(
     con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_name: str, progress: Progress | None = None
 ) -> list[FileResult]:
     """Load every drop of one entity, oldest first, each file in its own transaction."""
-    if entity_name not in ENTITIES_BY_NAME:
-        raise ValueError(f"unknown entity {entity_name!r}")
-    ensure_raw_schema(con)
-    return [
-        _ingest_reported(con, exports_dir, drop_date, path, entity, progress)
-        for drop_date, path, entity in discover_drops(exports_dir)
-        if entity.name == entity_name
-    ]
+    ((_, results),) = ingest_entities(con, exports_dir, [entity_name], progress, workers=1)
+    return results
 
 
 def ingest_entities(
