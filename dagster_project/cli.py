@@ -53,6 +53,24 @@ def _parser() -> argparse.ArgumentParser:
                          help="DuckDB file (default $CRM_WAREHOUSE, else warehouse/crm.duckdb)")
     refresh.add_argument("--as-of", default=None,
                          help="treat this date (YYYY-MM-DD) as today (default $CRM_AS_OF, else the latest order date)")
+    refresh.add_argument("--currency", metavar="CODE", default=None,
+                         help="ISO code of the currency every amount is reported in, one of dbt/seeds/"
+                              "currency_rates.csv (default $CRM_REPORTING_CURRENCY, else CNY)")
+    refresh.add_argument("--default-currency", metavar="CODE", default=None,
+                         help="currency of amounts with neither a currency column nor a symbol "
+                              "(default $CRM_DEFAULT_CURRENCY, else the reporting currency)")
+    refresh.add_argument("--holiday-country", metavar="CC", default=None,
+                         help="ISO country code of the public holidays the forecast models, or 'none' (default "
+                              "$CRM_HOLIDAY_COUNTRY, else the reporting currency's country: CNY CN, USD US, ...)")
+    refresh.add_argument("--currency-label", metavar="TEXT", default=None,
+                         help="how the report labels money (default $CRM_CURRENCY_LABEL, else the currency's "
+                              "symbol: ¥ $ € £, or its code)")
+    refresh.add_argument("--max-quarantine-share", metavar="FRACTION", default=None,
+                         help="largest share (0-1) of the rows that may be quarantined "
+                              "(default $CRM_MAX_QUARANTINE_SHARE, else 0.05)")
+    refresh.add_argument("--mapping", metavar="FILE", type=Path, default=None,
+                         help="column-mapping file (default $CRM_MAPPING, else mapping.yml in the exports folder "
+                              "when there is one)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -88,6 +106,11 @@ def _refresh(args: argparse.Namespace) -> int:
         os.environ["CRM_WAREHOUSE"] = str(args.warehouse)
     if args.as_of:
         os.environ["CRM_AS_OF"] = args.as_of
+    for value, key in ((args.currency, "CRM_REPORTING_CURRENCY"), (args.default_currency, "CRM_DEFAULT_CURRENCY"),
+                       (args.holiday_country, "CRM_HOLIDAY_COUNTRY"), (args.currency_label, "CRM_CURRENCY_LABEL"),
+                       (args.max_quarantine_share, "CRM_MAX_QUARANTINE_SHARE"), (args.mapping, "CRM_MAPPING")):
+        if value is not None:
+            os.environ[key] = str(value)
 
     from dagster_project.settings import Settings
 
@@ -159,16 +182,21 @@ def summary_lines(warehouse: Path, elapsed_seconds: float) -> list[str]:
             (schema, name): con.execute(f"select count(*) from {qualified(schema, name)}").fetchone()[0]
             for schema, name, _ in tables
         }
-        read, quarantined, unaccounted = con.execute(
-            "select sum(rows_read), sum(rows_quarantined), sum(unaccounted_rows) from marts.fct_reconciliation"
+        read, quarantined, unattributed, unaccounted = con.execute(
+            "select sum(rows_read), sum(rows_quarantined), sum(rows_unattributed), sum(unaccounted_rows) "
+            "from marts.fct_reconciliation"
         ).fetchone()
+        # The ingest step's progress line counted the rows the reader rejected; the models reject the rest.
+        at_ingest = con.execute("select count(*) from marts.fct_quarantined_rows where stage = 'ingest'").fetchone()[0]
         as_of = con.execute("select as_of_date from meta.publication").fetchone()[0]
     lines = [f"published {warehouse} as of {as_of} in {elapsed_seconds:.1f} s "
              f"(working database with raw, staging and restricted data: {work_database_path(warehouse).name})",
              f"{len(tables)} tables built:"]
     lines += [f"  {schema}.{name:<32} {counts[(schema, name)]:>12,} rows" for schema, name, _ in tables]
-    lines.append(f"rows read {read or 0:,}, quarantined {quarantined or 0:,} (see marts.fct_quarantined_rows), "
-                 f"unaccounted {unaccounted or 0:,}")
+    unattributed_text = f", unattributed (no customer id) {unattributed:,}" if unattributed else ""
+    lines.append(f"rows read {read or 0:,}, quarantined {quarantined or 0:,} ({at_ingest:,} at ingest, "
+                 f"{(quarantined or 0) - at_ingest:,} by the models; see marts.fct_quarantined_rows)"
+                 f"{unattributed_text}, unaccounted {unaccounted or 0:,}")
     return lines
 
 

@@ -4,13 +4,14 @@ from dagster import Definitions, in_process_executor
 
 from dagster_project.assets.analytics import ANALYTICS_ASSETS
 from dagster_project.assets.checks import QUALITY_CHECKS
+from dagster_project.assets.gate import publishable
 from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
 from dagster_project.assets.ingest import raw_exports
 from dagster_project.assets.publish import build_published_warehouse
 from dagster_project.assets.reporting import report
 from dagster_project.resources import Warehouse
 from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
-from dagster_project.settings import Settings
+from dagster_project.settings import NO_HOLIDAYS, Settings
 
 
 # Everything the refresh builds in the working database; publishing runs after all of it.
@@ -21,7 +22,7 @@ def build_definitions(settings: Settings) -> Definitions:
     settings.export_to_env()
     return Definitions(
         assets=[*WAREHOUSE_ASSETS, build_published_warehouse(WAREHOUSE_ASSETS)],
-        asset_checks=QUALITY_CHECKS,
+        asset_checks=[*QUALITY_CHECKS, publishable],
         jobs=[full_refresh_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],
@@ -31,6 +32,12 @@ def build_definitions(settings: Settings) -> Definitions:
                 work_path=str(settings.work_database),
                 exports_dir=str(settings.exports_dir),
                 as_of=settings.as_of.isoformat() if settings.as_of else None,
+                reporting_currency=settings.reporting_currency,
+                default_currency=settings.resolved_default_currency,
+                holiday_country=settings.resolved_holiday_country or NO_HOLIDAYS,
+                currency_label=settings.resolved_currency_label,
+                max_quarantine_share=settings.max_quarantine_share,
+                mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
             ),
             "dbt": dbt_resource(),
         },

@@ -618,6 +618,17 @@ def _csv_bytes(columns: list[pa.Array], newline: str) -> memoryview:
     return memoryview(data)[bounds[0]:bounds[-1]]
 
 
+# Contract columns the sample does not write: a marketplace's person id, and the order attributes only line-level
+# files carry on their lines (the sample's order lines come with an orders file).
+NOT_WRITTEN = {"customers": ("person_id",),
+               "order_items": ("line_amount", "customer_id", "order_date", "status", "currency", "channel", "rep_id")}
+
+
+def written_columns(entity: str) -> tuple[str, ...]:
+    """The columns of an entity's sample files, in contract order."""
+    return tuple(c for c in ENTITIES_BY_NAME[entity].column_names if c not in NOT_WRITTEN.get(entity, ()))
+
+
 class _DropWriter:
     """Appends rows to ``out_dir/<drop date>/<entity>.csv``, opening each file (and writing its header) lazily."""
 
@@ -631,7 +642,7 @@ class _DropWriter:
         return f"{self.drop_dates[drop].isoformat()}/{entity}.csv"
 
     def append(self, entity: str, columns: dict[str, pa.Array], drop: np.ndarray) -> None:
-        names = ENTITIES_BY_NAME[entity].column_names
+        names = written_columns(entity)
         for k in range(N_DROPS):
             index = np.flatnonzero(drop == k)
             if index.size == 0:
@@ -648,7 +659,7 @@ class _DropWriter:
             path = self.out_dir / self.path(drop, entity)
             path.parent.mkdir(parents=True, exist_ok=True)
             handle = path.open("wb", buffering=1 << 20)
-            headers = spec.headers or ENTITIES_BY_NAME[entity].column_names + spec.extra
+            headers = spec.headers or written_columns(entity) + spec.extra
             handle.write((",".join(headers) + spec.newline).encode(spec.encoding))
             self._handles[drop, entity] = handle
         return self._handles[drop, entity]

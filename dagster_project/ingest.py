@@ -4,10 +4,17 @@ Raw tables keep every value as text exactly as delivered (only trimmed, empty â†
 happens in dbt. Rows the CSV parser cannot read go to ``raw._quarantine``; every file load is logged in
 ``raw._ingest_log`` so that re-running is idempotent and a corrected re-delivery replaces its earlier rows.
 
-DuckDB does the parsing and loading (streaming, parallel); Python only hashes the file, checks its encoding in the
-same pass, reads the header line and, for GB18030 or UTF-16 files, transcodes to UTF-8 in chunks (line by line for a
-file mixing UTF-8 and GB18030 lines). Each file load is one transaction, so the connection must not already be
-inside one.
+DuckDB does the parsing and loading (streaming, parallel); Python only hashes the file, checks its encoding and line
+ends in the same pass, reads the header line and, for GB18030 or UTF-16 files, transcodes to UTF-8 in chunks (line by
+line for a file mixing UTF-8 and GB18030 lines). Files DuckDB's reader cannot take as they are (columns aligned with
+spaces, mixed LF / CR LF line ends) are rewritten line by line into a scratch copy first. Each file load is one
+transaction, so the connection must not already be inside one.
+
+What detection cannot know comes from the mapping file (dagster_project.mapping): column names, a header for a file
+without one, the delimiter, decimal mark, date format, currency and grain. An orders or order-lines file whose rows
+are order lines (an order id and a product on each row, and the order's customer or date) is loaded as order lines
+whichever name it was dropped under; dbt derives its orders. Dates and decimal commas are interpreted per column of
+each file after loading (dagster_project.ingest_values), and the choice is logged in ``raw._ingest_log``.
 
 Paths are data, never SQL or patterns: every value reaches DuckDB as a bound parameter, and DuckDB reads each file
 through a link with a plain name in a scratch folder, because its readers expand glob characters (``*``, ``?``,
@@ -35,6 +42,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project import ingest_values
 from dagster_project.contract import (
     ENTITIES,
     ENTITIES_BY_NAME,
@@ -44,10 +52,15 @@ from dagster_project.contract import (
     match_columns,
     normalise_header,
 )
+from dagster_project.mapping import MAPPING_FILE_NAME, Mapping, EntityMapping
 
 RAW_SCHEMA = "raw"
 DELIMITERS = (",", ";", "\t", "|")
-SUFFIXES = (".csv", ".parquet")
+WHITESPACE = "whitespace"
+TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
+SUFFIXES = (*TEXT_SUFFIXES, ".parquet")
+# Lines looked at to recognise columns aligned with spaces.
+SNIFF_LINES = 20
 CHUNK_BYTES = 8 << 20
 # Entities loaded at once: one per core of the 2-core machines this targets (a file's load uses one).
 INGEST_WORKERS = 2
@@ -84,6 +97,10 @@ INGEST_LOG_COLUMNS = (
     ("rows_loaded", "BIGINT"),
     ("rows_quarantined", "BIGINT"),
     ("loaded_at", "TIMESTAMP"),
+    ("dropped_as", "VARCHAR"),  # the entity the file's name says; `entity` is where its rows went (by grain)
+    ("date_formats", "VARCHAR"),  # JSON: date column -> how it was read and the value that decided it
+    ("decimal_mark", "VARCHAR"),
+    ("mapping_sha256", "VARCHAR"),  # the mapping file's section for this file when it was loaded
 )
 QUARANTINE_COLUMNS = (
     ("entity", "VARCHAR"),
@@ -93,7 +110,10 @@ QUARANTINE_COLUMNS = (
     ("reason", "VARCHAR"),
     ("raw_record", "VARCHAR"),
     ("quarantined_at", "TIMESTAMP"),
+    ("detail", "VARCHAR"),  # the column and, for a non-personal column, the value: safe to show
 )
+# The quarantine's columns an insert of rejected lines fills (detail is for rows quarantined by value).
+QUARANTINE_INSERT = "(entity, source_file, drop_date, row_number, reason, raw_record, quarantined_at)"
 # DuckDB's reject error types, as a reader of the quarantine would put them.
 REJECT_REASONS = {
     "MISSING COLUMNS": "wrong field count",
@@ -122,6 +142,7 @@ class FileResult:
     rows_quarantined: int = 0
     extra_columns: list[str] = field(default_factory=list)
     skipped: bool = False
+    notes: list[str] = field(default_factory=list)  # how dates and decimals were read, grain, doubts
 
 
 @dataclass
@@ -146,14 +167,19 @@ class IngestResult:
 # ---------------------------------------------------------------------------------------------------- discovery
 
 
-def find_drops(exports_dir: Path) -> tuple[list[Drop], list[str]]:
+def find_drops(exports_dir: Path, mapping: Mapping | None = None) -> tuple[list[Drop], list[str]]:
     """All entity files of all drop folders, sorted by drop date then entity, and warnings for what was skipped
-    (for the caller to report: the ingest asset logs them once per run)."""
+    (for the caller to report: the ingest asset logs them once per run).
+
+    The entity of a drop is where its rows go: an orders file of order lines is a drop of order_items."""
     if not exports_dir.is_dir():
         raise IngestError(f"{exports_dir}: exports folder not found")
+    mapping = mapping or Mapping()
     drops: list[Drop] = []
     warnings: list[str] = []
     for folder in _visible(exports_dir):
+        if folder.name == MAPPING_FILE_NAME and folder.is_file():
+            continue
         drop_date = _drop_date(folder.name) if folder.is_dir() else None
         if drop_date is None:
             warnings.append(f"{_display(exports_dir, folder)}: not a drop folder named YYYY-MM-DD, skipped")
@@ -161,19 +187,57 @@ def find_drops(exports_dir: Path) -> tuple[list[Drop], list[str]]:
         for path in _visible(folder):
             entity = entity_for_file(path.stem) if path.suffix.lower() in SUFFIXES else None
             if entity is not None and path.is_file():
-                drops.append((drop_date, path, entity))
+                drops.append((drop_date, path, _target_entity(exports_dir, path, entity, mapping.for_entity(entity))))
             elif entity is not None and path.is_symlink():
                 warnings.append(f"{_display(exports_dir, path)}: link whose target is missing or not a file, skipped")
             else:
                 warnings.append(
-                    f"{_display(exports_dir, path)}: not a .csv/.parquet file named after an entity, skipped"
+                    f"{_display(exports_dir, path)}: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped"
                 )
     drops.sort(key=lambda d: (d[0], d[2].name, d[1].name))
     return drops, warnings
 
 
-def discover_drops(exports_dir: Path) -> list[Drop]:
-    return find_drops(exports_dir)[0]
+def discover_drops(exports_dir: Path, mapping: Mapping | None = None) -> list[Drop]:
+    return find_drops(exports_dir, mapping)[0]
+
+
+def _target_entity(exports_dir: Path, path: Path, entity: Entity, mapping: EntityMapping) -> Entity:
+    """order_items for an orders file of order lines (the mapping's grain, else its header: an order id and a product
+    on each row, and the order's customer or date), else the entity the file is named after."""
+    lines, orders = ENTITIES_BY_NAME["order_items"], ENTITIES_BY_NAME["orders"]
+    if entity.name != "orders":
+        return entity
+    if mapping.grain:
+        return lines if mapping.grain == "line" else orders
+    try:
+        header = _routing_header(path, mapping)
+    except (OSError, ValueError, duckdb.Error):
+        return entity  # the load reports what is wrong with the file
+    mapped = set(match_columns(lines, header, mapping.columns)[0].values())
+    is_lines = {"order_id", "product_id"} <= mapped and bool(mapped & {"customer_id", "order_date"})
+    return lines if is_lines else entity
+
+
+def _routing_header(path: Path, mapping: EntityMapping) -> list[str]:
+    """A file's column names, read cheaply (no transcoding) to decide its grain."""
+    if mapping.header:
+        return list(mapping.header)
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet
+
+        return list(pyarrow.parquet.read_schema(path).names)
+    with path.open("rb") as f:
+        raw = f.readline(MAX_HEADER_BYTES)
+    if raw.startswith(UTF16_BOMS):
+        raw = raw.decode("utf-16", "replace").encode()
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        line = raw.decode("gb18030", "replace")
+    line = line.removeprefix("\ufeff").rstrip("\r\n")
+    delimiter = mapping.delimiter or _detect_delimiter(line)
+    return _split_header(line, delimiter)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -238,26 +302,29 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 # ---------------------------------------------------------------------------------------------------- entry points
 
 
-def ingest_all(con: duckdb.DuckDBPyConnection, exports_dir: Path, progress: Progress | None = None) -> IngestResult:
-    drops, warnings = find_drops(exports_dir)
+def ingest_all(con: duckdb.DuckDBPyConnection, exports_dir: Path, progress: Progress | None = None,
+               mapping: Mapping | None = None) -> IngestResult:
+    mapping = mapping or Mapping()
+    drops, warnings = find_drops(exports_dir, mapping)
     ensure_raw_schema(con)
     result = IngestResult(warnings=warnings)
     for drop_date, path, entity in drops:
-        result.files.append(_ingest_reported(con, exports_dir, drop_date, path, entity, progress))
+        result.files.append(_ingest_reported(con, exports_dir, drop_date, path, entity, progress, mapping))
     return result
 
 
 def ingest_entity(
-    con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_name: str, progress: Progress | None = None
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_name: str, progress: Progress | None = None,
+    mapping: Mapping | None = None,
 ) -> list[FileResult]:
     """Load every drop of one entity, oldest first, each file in its own transaction."""
-    ((_, results),) = ingest_entities(con, exports_dir, [entity_name], progress, workers=1)
+    ((_, results),) = ingest_entities(con, exports_dir, [entity_name], progress, workers=1, mapping=mapping)
     return results
 
 
 def ingest_entities(
     con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_names: Iterable[str], progress: Progress | None = None,
-    workers: int = INGEST_WORKERS,
+    workers: int = INGEST_WORKERS, mapping: Mapping | None = None,
 ) -> Iterator[tuple[str, list[FileResult]]]:
     """Load every drop of the given entities, several entities at once, each on its own connection; yields each
     entity's results when it has finished.
@@ -272,7 +339,8 @@ def ingest_entities(
     if unknown:
         raise ValueError(f"unknown entities {unknown!r}")
     ensure_raw_schema(con)
-    drops = discover_drops(exports_dir)
+    mapping = mapping or Mapping()
+    drops = discover_drops(exports_dir, mapping)
     files = {name: [drop for drop in drops if drop[2].name == name] for name in names}
     finished: queue.SimpleQueue[FileResult] = queue.SimpleQueue()
     failures: list[BaseException] = []  # in the order they happened
@@ -285,7 +353,7 @@ def ingest_entities(
         with con.cursor() as own:
             for drop_date, path, entity in files[name]:
                 try:
-                    result = ingest_file(own, exports_dir, drop_date, path, entity)
+                    result = ingest_file(own, exports_dir, drop_date, path, entity, _section(mapping, path))
                 except BaseException as exc:
                     failures.append(exc)
                     return None
@@ -311,23 +379,31 @@ def ingest_entities(
         raise failures[0]
 
 
+def _section(mapping: Mapping, path: Path) -> EntityMapping:
+    """The mapping section of the entity a file is named after (its rows may go to another by grain)."""
+    named = entity_for_file(path.stem)
+    return mapping.for_entity(named) if named is not None else EntityMapping()
+
+
 def _ingest_reported(
     con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity,
-    progress: Progress | None,
+    progress: Progress | None, mapping: Mapping,
 ) -> FileResult:
-    result = ingest_file(con, exports_dir, drop_date, path, entity)
+    result = ingest_file(con, exports_dir, drop_date, path, entity, _section(mapping, path))
     if progress is not None:
         progress(result)
     return result
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity
+    con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity,
+    mapping: EntityMapping | None = None,
 ) -> FileResult:
-    """Load one file into raw.<entity> in one transaction; skip it if this content is already loaded."""
+    """Load one file into raw.<entity> in one transaction; skip it if this content is already loaded under the same
+    mapping."""
     file = _ExportFile.locate(exports_dir, path)
     try:
-        return _ingest(con, file, drop_date, entity)
+        return _ingest(con, file, drop_date, entity, mapping or EntityMapping())
     except IngestError:
         raise
     except (duckdb.Error, OSError) as exc:
@@ -362,6 +438,13 @@ class _Fingerprint:
     bom: bool  # UTF-8 byte order mark
     utf16: bool  # UTF-16 byte order mark (Excel's "Unicode text" export)
     bad_utf8: int  # invalid UTF-8 sequences (0 for parquet, which is not checked)
+    line_ends: tuple[int, int, int] = (0, 0, 0)  # CR LF, lone LF, lone CR (text only)
+
+    @property
+    def mixed_line_ends(self) -> bool:
+        """More than one kind of line end (a header ending in LF above rows ending in CR LF), or old Mac CR ends:
+        DuckDB's reader stops on these."""
+        return sum(1 for n in self.line_ends if n) > 1 or self.line_ends[2] > 0
 
 
 def _fingerprint(path: Path, text: bool) -> _Fingerprint:
@@ -371,8 +454,8 @@ def _fingerprint(path: Path, text: bool) -> _Fingerprint:
     """
     sha = hashlib.sha256()
     errors = _Utf8Errors()
-    size = 0
-    bom = utf16 = False
+    size = crlf = lf = cr = 0
+    bom = utf16 = previous_cr = False
     with path.open("rb") as f, ThreadPoolExecutor(1) as hasher:
         while chunk := f.read(CHUNK_BYTES):
             if size == 0:
@@ -381,10 +464,16 @@ def _fingerprint(path: Path, text: bool) -> _Fingerprint:
             hashed = hasher.submit(sha.update, chunk)
             if text:
                 errors.feed(chunk)
+                joined = previous_cr and chunk.startswith(b"\n")  # a CR LF split across two chunks
+                pairs = chunk.count(b"\r\n") + joined
+                crlf += pairs
+                lf += chunk.count(b"\n") - pairs
+                cr += chunk.count(b"\r") - pairs + joined
+                previous_cr = chunk.endswith(b"\r")
             hashed.result()
     if text:
         errors.feed(b"", final=True)
-    return _Fingerprint(sha.hexdigest(), size, bom, utf16, errors.count)
+    return _Fingerprint(sha.hexdigest(), size, bom, utf16, errors.count, (crlf, lf, cr))
 
 
 class _Utf8Errors:
@@ -411,25 +500,27 @@ class _Utf8Errors:
         self.count += self._replacing.decode(chunk, final).count("\ufffd")
 
 
-def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, entity: Entity) -> FileResult:
+def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, entity: Entity,
+            mapping: EntityMapping) -> FileResult:
     is_csv = file.path.suffix.lower() != ".parquet"
     fp = _fingerprint(file.path, text=is_csv)
     if fp.size == 0:
         raise IngestError(f"{file.display}: empty file, no header")
     prior = con.execute(
-        f"SELECT content_sha256, encoding, delimiter, extra_columns FROM {_table('_ingest_log')} "
-        "WHERE source_file = $source_file",
+        f"SELECT content_sha256, encoding, delimiter, extra_columns, mapping_sha256, entity "
+        f"FROM {_table('_ingest_log')} WHERE source_file = $source_file",
         {"source_file": file.source_file},
     ).fetchone()
-    if prior is not None and prior[0] == fp.sha256:
+    if prior is not None and prior[0] == fp.sha256 and prior[4] == mapping.fingerprint:
         return FileResult(entity.name, file.source_file, drop_date, prior[1], prior[2],
                           extra_columns=json.loads(prior[3]), skipped=True)
-    with _csv_source(con, file, fp) if is_csv else _parquet_source(con, file) as source:
-        layout = _Layout.of(file, entity, source.header)
-        load = _Load(con, file, drop_date, entity, source, layout, fp)
-        counts = _in_transaction(con, lambda: load.run(replace=prior is not None))
+    with _csv_source(con, file, fp, mapping) if is_csv else _parquet_source(con, file) as source:
+        layout = _Layout.of(file, entity, source.header, mapping)
+        load = _Load(con, file, drop_date, entity, source, layout, fp, mapping)
+        replaces = None if prior is None else ENTITIES_BY_NAME.get(prior[5], entity)
+        counts = _in_transaction(con, lambda: load.run(replaces))
     return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,
-                      *counts, extra_columns=layout.extras)
+                      *counts, extra_columns=layout.extras, notes=load.notes)
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], tuple[int, int, int]]) -> tuple[int, int, int]:
@@ -455,33 +546,43 @@ class _Source:
     delimiter: str | None
     relation: str
     params: dict[str, object]
-    header_line: str | None = None  # CSV only, like rejects_table
-    rejects_table: str | None = None
+    header_line: str | None = None  # CSV with a header row only
+    rejects_table: str | None = None  # CSV only
     ends_with_line_break: bool = True
+    has_header: bool = True  # a file without a header row takes its column names from the mapping file
 
 
 @contextmanager
-def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerprint) -> Iterator[_Source]:
+def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerprint,
+                mapping: EntityMapping) -> Iterator[_Source]:
     with tempfile.TemporaryDirectory(prefix="crm-ingest-") as scratch:
         path, encoding = _utf8_file(file, fp, Path(scratch))
-        if path == file.path:
-            path = _plain_link(path, Path(scratch))
-        line = _header_line(path)
-        if not line.strip():
+        ends_with_line_break = _ends_with_line_break(path)
+        lines = _first_lines(path, SNIFF_LINES)
+        has_header = mapping.header is None
+        if has_header and not (lines and lines[0].strip()):
             raise IngestError(f"{file.display}: empty header line")
-        delimiter = _detect_delimiter(line)
-        header = [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter, quotechar='"'))]
+        if not lines:
+            raise IngestError(f"{file.display}: no rows")
+        delimiter = mapping.delimiter or _detect_delimiter(lines[0], lines[1:])
+        read_delimiter = "\t" if delimiter == WHITESPACE else delimiter
+        if delimiter == WHITESPACE or fp.mixed_line_ends:
+            path = _rewrite_lines(path, Path(scratch) / "normalised.csv", whitespace=delimiter == WHITESPACE)
+        elif path == file.path:
+            path = _plain_link(path, Path(scratch))
+        header_line = lines[0] if has_header else None
+        header = _split_header(lines[0], delimiter) if has_header else list(mapping.header)
         suffix = uuid.uuid4().hex
         rejects, scan = f"_ingest_rejects_{suffix}", f"_ingest_scan_{suffix}"
         columns = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
         relation = (
-            f"read_csv($path, columns={{{columns}}}, header=true, auto_detect=false, delim=$delim, quote='\"', "
-            f"escape='\"', store_rejects=true, rejects_table='{rejects}', rejects_scan='{scan}') "
-            f"WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
+            f"read_csv($path, columns={{{columns}}}, header={str(has_header).lower()}, auto_detect=false, "
+            f"delim=$delim, quote='\"', escape='\"', store_rejects=true, rejects_table='{rejects}', "
+            f"rejects_scan='{scan}') WITH ORDINALITY AS src({_positional(len(header))}, _ord)"
         )
         try:
-            yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": delimiter}, line, rejects,
-                          _ends_with_line_break(path))
+            yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": read_delimiter},
+                          header_line, rejects, ends_with_line_break, has_header)
         finally:
             # DuckDB creates these outside the load's transaction: they outlive a rollback.
             for table in (rejects, scan):
@@ -600,16 +701,45 @@ def _ends_with_line_break(path: Path) -> bool:
         return f.read(1) in (b"\n", b"\r")
 
 
-def _header_line(path: Path) -> str:
+def _first_lines(path: Path, n: int) -> list[str]:
+    """The first n lines of a UTF-8 file, without BOM and line ends (any of LF, CR LF, CR)."""
     with path.open("rb") as f:
-        raw = f.readline(MAX_HEADER_BYTES)
-    return raw.decode("utf-8", "replace").removeprefix("\ufeff").rstrip("\r\n")
+        head = f.read(MAX_HEADER_BYTES * 2)
+    lines = head.decode("utf-8", "replace").removeprefix("\ufeff").splitlines()
+    if len(head) == MAX_HEADER_BYTES * 2 and len(lines) > 1:
+        lines.pop()  # cut off mid-line
+    return lines[:n]
 
 
-def _detect_delimiter(header_line: str) -> str:
-    """The candidate occurring most often outside quotes; ties (and a one-column file) prefer the comma."""
+def _detect_delimiter(header_line: str, following: Iterable[str] = ()) -> str:
+    """The candidate occurring most often outside quotes; ties (and a one-column file) prefer the comma. A header
+    with none of them whose lines all split on runs of spaces into the same number (two or more) of fields is
+    aligned with spaces (an old transaction log)."""
     unquoted = re.sub(r'"[^"]*"', "", header_line)
-    return max(DELIMITERS, key=unquoted.count)
+    best = max(DELIMITERS, key=unquoted.count)
+    if unquoted.count(best):
+        return best
+    width = len(header_line.split())
+    if width >= 2 and all(len(line.split()) == width for line in following if line.strip()):
+        return WHITESPACE
+    return best
+
+
+def _split_header(line: str, delimiter: str) -> list[str]:
+    if delimiter == WHITESPACE:
+        return line.split()
+    return [cell.strip() for cell in next(csv.reader([line], delimiter=delimiter, quotechar='"'))]
+
+
+def _rewrite_lines(src: Path, dst: Path, whitespace: bool) -> Path:
+    """A copy with every line ending in LF and, for columns aligned with spaces, fields separated by one tab.
+
+    Bytes that are not UTF-8 pass through unchanged (for the reader to reject their lines)."""
+    with src.open(encoding="utf-8", errors="surrogateescape", newline=None) as fin, \
+            dst.open("w", encoding="utf-8", errors="surrogateescape", newline="\n") as fout:
+        for line in fin:
+            fout.write("\t".join(line.split()) + "\n" if whitespace else line)
+    return dst
 
 
 # ---------------------------------------------------------------------------------------------------- header
@@ -626,7 +756,7 @@ class _Layout:
     extra_positions: list[int]
 
     @classmethod
-    def of(cls, file: _ExportFile, entity: Entity, header: list[str]) -> _Layout:
+    def of(cls, file: _ExportFile, entity: Entity, header: list[str], mapping: EntityMapping) -> _Layout:
         names = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
         seen: set[str] = set()
         for name in names:
@@ -634,17 +764,21 @@ class _Layout:
             if key in seen:
                 raise IngestError(f"{file.display}: duplicated header column '{name}'")
             seen.add(key)
-        mapping, extras = match_columns(entity, names)
-        missing = [c for c in entity.required if c not in mapping.values()]
+        positions, extras = match_columns(entity, names, mapping.columns)
+        missing = [c for c in entity.required if c not in positions.values()]
         if missing:
             plural = "s" if len(missing) > 1 else ""
-            hint = "; only one column: is the delimiter one of , ; tab |?" if len(names) == 1 else ""
+            named = entity_for_file(file.path.stem) or entity
+            hint = ("; only one column: is the delimiter one of , ; tab | or whitespace? (set delimiter in mapping.yml)"
+                    if len(names) == 1 else
+                    f"; if the file calls it otherwise, say so in mapping.yml, e.g. {named.name}: columns: "
+                    f"{{<name in the file>: {missing[0]}}}")
             raise IngestError(
                 f"{file.display}: missing required column{plural} {', '.join(repr(c) for c in missing)} "
                 f"(found: {', '.join(names)}{hint})"
             )
-        extra_positions = [i for i in range(len(names)) if i not in mapping]
-        return cls(header, names, mapping, extras, extra_positions)
+        extra_positions = [i for i in range(len(names)) if i not in positions]
+        return cls(header, names, positions, extras, extra_positions)
 
     @property
     def column_map(self) -> dict[str, str]:
@@ -667,28 +801,34 @@ class _Load:
     source: _Source
     layout: _Layout
     fp: _Fingerprint
+    mapping: EntityMapping
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    notes: list[str] = field(default_factory=list)
+    interpretation: ingest_values.Interpretation = field(default_factory=ingest_values.Interpretation)
 
     @property
     def table(self) -> str:
         return _table(self.entity.name)
 
-    def run(self, replace: bool) -> tuple[int, int, int]:
-        """Load and log the file; returns (rows read, rows loaded, rows quarantined)."""
-        if replace:
-            self._forget_earlier_load()
+    def run(self, replaces: Entity | None) -> tuple[int, int, int]:
+        """Load and log the file (replacing what an earlier version of it loaded into `replaces`); returns (rows
+        read, rows loaded, rows quarantined)."""
+        if replaces is not None:
+            self._forget_earlier_load(replaces)
         inserted = self._insert_rows()
         rejected = self._quarantine_rejects(inserted)
         if rejected and not inserted:
             self._refuse_unreadable(rejected)
         repeated = self._quarantine_repeated_headers()
-        counts = (inserted + rejected, inserted - repeated, rejected + repeated)
+        ambiguous = self._interpret_values()
+        counts = (inserted + rejected, inserted - repeated - ambiguous, rejected + repeated + ambiguous)
         self._log(*counts)
         return counts
 
-    def _forget_earlier_load(self) -> None:
+    def _forget_earlier_load(self, replaces: Entity) -> None:
         params = {"source_file": self.file.source_file}
-        self.con.execute(f"DELETE FROM {self.table} WHERE _source_file = $source_file", params)
+        for table in {self.table, _table(replaces.name)}:
+            self.con.execute(f"DELETE FROM {table} WHERE _source_file = $source_file", params)
         for table in ("_quarantine", "_ingest_log"):
             self.con.execute(f"DELETE FROM {_table(table)} WHERE source_file = $source_file", params)
 
@@ -699,12 +839,79 @@ class _Load:
         select = [_value(pos) for pos, _ in mapped] + [
             "$source_file", "$drop_date", "_ord", "$loaded_at", extras_sql,
         ]
+        params: dict[str, object] = {}
+        # What the file leaves out: lines without a quantity column are one unit each; amounts that name no
+        # currency are in the mapping's currency.
+        if self.entity.name == "order_items" and "quantity" not in targets:
+            targets.append("quantity")
+            select.append("'1'")
+            self.notes.append("no quantity column: each line is one unit")
+        if self.mapping.currency and "currency" in self.entity.column_names:
+            params["currency"] = self.mapping.currency
+            if "currency" in targets:
+                select[targets.index("currency")] = f"coalesce({select[targets.index('currency')]}, $currency)"
+            else:
+                targets.append("currency")
+                select.append("$currency")
         (inserted,) = self.con.execute(
             f"INSERT INTO {self.table} ({', '.join(map(_ident, targets))}) "
             f"SELECT {', '.join(select)} FROM {self.source.relation}",
-            {**self.source.params, **self._lineage(), **extras_params},
+            {**self.source.params, **self._lineage(), **extras_params, **params},
         ).fetchone()
         return inserted
+
+    def _interpret_values(self) -> int:
+        """Read the file's date columns and decimal mark from all their values, rewrite what dbt would misread, and
+        quarantine rows whose date order cannot be decided; returns the number quarantined."""
+        delivered = set(self.layout.mapping.values())
+        columns = {c.name: c for c in self.entity.columns if c.name in delivered}
+        params = {"source_file": self.file.source_file}
+        numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
+        decimal, doubt = ingest_values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
+                                                    self.source.delimiter, self.mapping)
+        readings = ingest_values.read_dates(
+            self.con, self.table, self.file.source_file,
+            [(name, c.personal) for name, c in columns.items() if c.kind == "date"], self.mapping, self.drop_date)
+        self.interpretation = ingest_values.Interpretation(readings, decimal)
+        self.notes += [reading.describe() for reading in readings if reading.format != "ISO"]
+        if decimal == ",":
+            self.notes.append("decimal comma")
+        if doubt:
+            self.notes.append(doubt)
+        quarantined = 0
+        for reading in readings:
+            if reading.ambiguous is None:
+                continue
+            value = ("'(personal column: value withheld)'" if columns[reading.column].personal
+                     else _ident(reading.column))
+            quarantined += self._quarantine_where(
+                reading.ambiguous, "ambiguous date order",
+                f"'{reading.column} = ' || {value} || ': no value of the column decides day/month order; set "
+                f"date_format in mapping.yml'")
+        assignments = [f"{_ident(r.column)} = coalesce({r.expression}, {_ident(r.column)})"
+                       for r in readings if r.expression]
+        if decimal == ",":
+            assignments += [f"{_ident(c)} = {ingest_values.comma_decimal_expression(c)}" for c in numbers]
+        if assignments:
+            self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
+                             params)
+        return quarantined
+
+    def _quarantine_where(self, condition: str, reason: str, detail_sql: str) -> int:
+        """Move the file's rows matching `condition` to the quarantine with `reason`; returns how many."""
+        columns = [c for c in self.entity.column_names if c in set(self.layout.mapping.values())]
+        record = "json_object(" + ", ".join(f"'{c}', {_ident(c)}" for c in columns) + ")"
+        where = f"WHERE _source_file = $source_file AND {condition}"
+        (moved,) = self.con.execute(
+            f"INSERT INTO {_table('_quarantine')} (entity, source_file, drop_date, row_number, reason, raw_record, "
+            f"quarantined_at, detail) SELECT $entity, _source_file, _drop_date, _row_number, $reason, "
+            f"CAST({record} AS VARCHAR), $loaded_at, {detail_sql} FROM {self.table} {where}",
+            {"entity": self.entity.name, "reason": reason, "loaded_at": self.loaded_at,
+             "source_file": self.file.source_file},
+        ).fetchone()
+        if moved:
+            self.con.execute(f"DELETE FROM {self.table} {where}", {"source_file": self.file.source_file})
+        return moved
 
     def _lineage(self) -> dict[str, object]:
         return {"source_file": self.file.source_file, "drop_date": self.drop_date, "loaded_at": self.loaded_at}
@@ -754,7 +961,7 @@ class _Load:
                 )
             self._renumber_around(bad)
             self.con.execute(
-                f"INSERT INTO {_table('_quarantine')} SELECT $entity, $source_file, $drop_date, row_number, "
+                f"INSERT INTO {_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, $source_file, $drop_date, row_number, "
                 f"reason, raw_record, $loaded_at FROM temp.main.{_ident(bad)}",
                 {**self._lineage(), "entity": self.entity.name},
             )
@@ -801,7 +1008,7 @@ class _Load:
         params.update(source_file=self.file.source_file, bom="\ufeff")
         where = f"WHERE _source_file = $source_file AND {match}"
         (repeated,) = self.con.execute(
-            f"INSERT INTO {_table('_quarantine')} SELECT $entity, _source_file, _drop_date, _row_number, "
+            f"INSERT INTO {_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, _source_file, _drop_date, _row_number, "
             f"'repeated header row', $header_line, $loaded_at FROM {self.table} {where}",
             {**params, "entity": self.entity.name, "loaded_at": self.loaded_at,
              "header_line": self.source.header_line},
@@ -829,5 +1036,9 @@ class _Load:
                 "rows_loaded": rows_loaded,
                 "rows_quarantined": rows_quarantined,
                 "loaded_at": self.loaded_at,
+                "dropped_as": (entity_for_file(self.file.path.stem) or self.entity).name,
+                "date_formats": self.interpretation.log_json(),
+                "decimal_mark": self.interpretation.decimal,
+                "mapping_sha256": self.mapping.fingerprint,
             },
         )

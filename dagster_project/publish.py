@@ -21,12 +21,16 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import csv_safe
+from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY
 from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
 PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
 # Rows a spreadsheet sheet holds (Excel); larger tables are exported as Parquet only.
 SPREADSHEET_MAX_ROWS = 1_048_575
+# In the working database: the currencies its marts were last built with (written by the dbt asset after each
+# successful `dbt build`), so what is published and reported names the currency the amounts are really in.
+BUILD_SETTINGS = ("meta", "build_settings")
 
 
 class PublishError(Exception):
@@ -52,11 +56,37 @@ def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     ).fetchall()
 
 
+def record_build_settings(con: duckdb.DuckDBPyConnection, reporting_currency: str, default_currency: str,
+                          currency_label: str) -> None:
+    """Record in the working database which currencies its marts were just built with."""
+    schema, table = BUILD_SETTINGS
+    con.execute(f"create schema if not exists {identifier(schema)}")
+    con.execute(
+        f"create or replace table {qualified(schema, table)} as select ?::varchar as reporting_currency, "
+        "?::varchar as default_currency, ?::varchar as currency_label",
+        [reporting_currency, default_currency, currency_label],
+    )
+
+
+def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """(reporting currency, label) the working database's marts were built with; None if not recorded."""
+    schema, table = BUILD_SETTINGS
+    recorded = con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
+                           "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0]
+    if not recorded:
+        return None
+    row = con.execute(f"select reporting_currency, currency_label from {qualified(schema, table)}").fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, run_id: str,
-            as_of: date | None) -> Publication:
+            as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+            currency_label: str | None = None) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. Raises PublishError
-    (published state unchanged) on failure."""
+    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. `meta.publication` records
+    the run, the as-of date and the reporting currency with its label (default: the currency's usual symbol).
+    Raises PublishError (published state unchanged) on failure."""
+    currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
     csv_dir = parquet_dir.with_name("csv")
     con.execute("set enable_progress_bar = false")
     started = time.perf_counter()
@@ -64,7 +94,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, 
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
-        rows = _write_database(con, warehouse, tables, run_id, as_of)
+        rows = _write_database(con, warehouse, tables, run_id, as_of, currency)
         _write_exports(con, parquet_dir, tables, run_id, _parquet_file)
         _write_exports(con, csv_dir, tables, run_id, _csv_file)
     except (OSError, duckdb.Error) as error:
@@ -74,7 +104,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, 
 
 
 def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
-                    as_of: date | None) -> dict[str, int]:
+                    as_of: date | None, currency: tuple[str, str]) -> dict[str, int]:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     building = warehouse.with_name(f".{warehouse.name}.publishing")
     for leftover in (building, Path(f"{building}.wal")):
@@ -92,8 +122,9 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         con.execute("create schema publishing.meta")
         con.execute(
             "create table publishing.meta.publication as select ?::varchar as run_id, ?::timestamptz as published_at, "
-            "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows",
-            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values())],
+            "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows, "
+            "?::varchar as reporting_currency, ?::varchar as currency_label",
+            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency],
         )
     finally:
         con.execute("detach publishing")

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 from dagster import AssetCheckSeverity, DagsterInstance
 
+from dagster_project.assets.checks import STOP_FAILURES
 from dagster_project.definitions import build_definitions
+from dagster_project.quality.messages import summary
 from dagster_project.settings import Settings
 
 
@@ -108,17 +110,24 @@ class _FollowRunLog(threading.Thread):
 
 
 def failure_reason(result) -> str:
-    """Failing data checks by name, else the first step failure's own message without Dagster's wrapping."""
-    failed_checks = [
-        f"{event.asset_check_evaluation_data.check_name} on {event.asset_check_evaluation_data.asset_key.to_user_string()}"
-        for event in result.all_events
-        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.asset_check_evaluation_data.passed
+    """What failed, in one line: the failing data checks, each with what it found (`data check failed: suite
+    marts_fct_orders, rule expect_column_values_to_be_between(amount, min 0, max 10000000), column amount: 3 of 120
+    rows fail, e.g. 64794816.41`; the first few, then "and N more"), else the first step failure's own message
+    without Dagster's wrapping."""
+    lines: list[str] = []
+    total = 0
+    for event in result.all_events:
+        if event.event_type_value != "ASSET_CHECK_EVALUATION":
+            continue
+        evaluation = event.asset_check_evaluation_data
         # Warnings are reported in the run and the quality results; only errors fail a refresh.
-        and event.asset_check_evaluation_data.severity == AssetCheckSeverity.ERROR
-    ]
-    if failed_checks:
-        shown = ", ".join(failed_checks[:5]) + (f" and {len(failed_checks) - 5} more" if len(failed_checks) > 5 else "")
-        return f"{len(failed_checks)} data test(s) failed: {shown}"
+        if evaluation.passed or evaluation.severity != AssetCheckSeverity.ERROR:
+            continue
+        check_lines, count = _check_failure(evaluation)
+        lines += check_lines
+        total += count
+    if lines:
+        return summary(lines, total, shown=FAILURES_SHOWN)
     for event in result.all_events:
         if event.event_type_value == "RESOURCE_INIT_FAILURE":
             return _own_message(event.event_specific_data.error)
@@ -128,6 +137,36 @@ def failure_reason(result) -> str:
                 error = error.cause
             return f"{event.step_key}: {_own_message(error)}"
     return "the Dagster run did not succeed (see `dagster dev` for the run log)"
+
+
+# Failed checks named in a refresh's error message; the rest are counted ("and N more").
+FAILURES_SHOWN = 3
+
+
+def _check_failure(evaluation) -> tuple[list[str], int]:
+    """The lines a failed check contributes to the message, and how many failures it stands for.
+
+    - Our Great Expectations checks: one line per failed `stop` expectation, from the check's metadata
+      (dagster_project.assets.checks.STOP_FAILURES), counted by its `failed_stop`.
+    - dbt tests (asset checks from dagster-dbt): the test, its model and dbt's count of failing rows.
+    - Any other check: its name and asset."""
+    metadata = evaluation.metadata or {}
+    asset = evaluation.asset_key.to_user_string()
+    stop_lines = _metadata_value(metadata.get(STOP_FAILURES))
+    if isinstance(stop_lines, list) and stop_lines:
+        count = _metadata_value(metadata.get("failed_stop"))
+        return [str(line) for line in stop_lines], count if isinstance(count, int) else len(stop_lines)
+    failing_rows = _metadata_value(metadata.get("dagster_dbt/failed_row_count"))
+    if failing_rows is not None:
+        return [f"dbt test {evaluation.check_name} on model {asset}: {failing_rows} failing "
+                f"row{'' if failing_rows == 1 else 's'}"], 1
+    described = " ".join((evaluation.description or "").split())
+    return [f"{evaluation.check_name} on {asset}" + (f": {described}" if described else "")], 1
+
+
+def _metadata_value(entry):
+    """The plain value of a Dagster metadata entry (JSON, int, text), or None."""
+    return getattr(entry, "value", entry)
 
 
 def _own_message(error) -> str:

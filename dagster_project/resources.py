@@ -31,6 +31,19 @@ class Warehouse(ConfigurableResource):
     exports_dir: str
     # YYYY-MM-DD, or None for "the latest order date in the data".
     as_of: str | None = None
+    # Money and calendars, resolved from Settings (dagster_project/settings.py) by build_definitions; the defaults
+    # are those of a Settings with nothing set.
+    # ISO code every amount is reported in, and the one assumed for amounts that carry no currency.
+    reporting_currency: str = "CNY"
+    default_currency: str = "CNY"
+    # ISO country code of the forecast's public holidays, or "none" for no holidays.
+    holiday_country: str = "CN"
+    # How the report labels money ("¥", "$", or the code).
+    currency_label: str = "¥"
+    # Largest share (0-1) of an export's rows that may be quarantined.
+    max_quarantine_share: float = 0.05
+    # Column-mapping file (CRM_MAPPING, else <exports>/mapping.yml when it existed as the definitions loaded).
+    mapping_file: str | None = None
     # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
     work_lock_wait_seconds: float = 600.0
 

@@ -17,6 +17,8 @@ from dagster import (
     sensor,
 )
 
+from dagster_project.ingest import SUFFIXES
+from dagster_project.mapping import MAPPING_FILE_NAME
 from dagster_project.settings import Settings
 
 full_refresh_job = define_asset_job(
@@ -38,14 +40,16 @@ def daily_refresh_schedule(settings: Settings) -> ScheduleDefinition:
 
 
 def exports_fingerprint(exports_dir: Path) -> str:
-    """A hash of every export file's path, size and modification time: changes when a drop arrives or changes.
+    """A hash of every export file's path, size and modification time: changes when a drop arrives or changes, or
+    the mapping file changes.
 
     The sensor must not open the warehouse (a refresh may hold DuckDB's write lock), so it compares files only.
     """
     digest = hashlib.sha256()
     if exports_dir.is_dir():
-        for path in sorted(exports_dir.glob("*/*")):
-            if path.is_file() and path.suffix.lower() in {".csv", ".parquet"}:
+        # The drop files ingestion reads, and the mapping file that says how to read them.
+        for path in sorted([*exports_dir.glob("*/*"), exports_dir / MAPPING_FILE_NAME]):
+            if path.is_file() and (path.suffix.lower() in SUFFIXES or path.name == MAPPING_FILE_NAME):
                 stat = path.stat()
                 digest.update(f"{path.relative_to(exports_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()

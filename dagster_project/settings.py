@@ -7,13 +7,22 @@ materialize``, the daily schedule).
 Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, restricted
 personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing schemas and is
 replaced atomically at the end of a successful refresh, so readers never wait on or see a half-built warehouse.
+
+Money and calendars: the reporting currency every amount is converted to, the currency of amounts that carry no
+currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
+share of quarantined rows a refresh tolerates and the column-mapping file. Every setting has an environment variable
+(the `crm-warehouse refresh` flags write them), and every bad value is a one-line `SettingsError` naming both.
 """
 
 from __future__ import annotations
 
+import csv
+import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +30,25 @@ DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 
 DEFAULT_EXPORTS_DIR = "data/exports"
 DEFAULT_WAREHOUSE = "warehouse/crm.duckdb"
+DEFAULT_REPORTING_CURRENCY = "CNY"
+DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+# The mapping file a refresh uses when CRM_MAPPING is not set, if the exports folder has one.
+DEFAULT_MAPPING_NAME = "mapping.yml"
+# The rate table dbt converts with: the currencies it lists are the ones a setting may name.
+CURRENCY_RATES = DBT_PROJECT_DIR / "seeds" / "currency_rates.csv"
+
+# Whose public holidays the forecast models when CRM_HOLIDAY_COUNTRY is not set: the country of the reporting
+# currency. The euro has no single country; Germany, the largest euro economy, stands in. A currency not listed
+# here (a rate added to the seed later) gets no holidays until CRM_HOLIDAY_COUNTRY names a country.
+HOLIDAY_COUNTRY_BY_CURRENCY = {
+    "CNY": "CN", "USD": "US", "GBP": "GB", "EUR": "DE", "JPY": "JP", "HKD": "HK", "TWD": "TW", "SGD": "SG",
+    "KRW": "KR", "AUD": "AU", "CAD": "CA",
+}
+# How money is labelled in the report when CRM_CURRENCY_LABEL is not set; any other currency shows its ISO code.
+CURRENCY_LABELS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+# CRM_HOLIDAY_COUNTRY=none: a forecast without public holidays.
+NO_HOLIDAYS = "none"
+CURRENCY_LABEL_MAX_CHARS = 12
 
 # Nothing here may wait on the network: switch off usage tracking in every tool the refresh starts.
 TELEMETRY_OFF = {
@@ -47,19 +75,78 @@ class Settings:
     warehouse: Path
     as_of: date | None
     schedule_timezone: str
+    # ISO code of the currency every amount is reported in (a row of dbt/seeds/currency_rates.csv).
+    reporting_currency: str = DEFAULT_REPORTING_CURRENCY
+    # Currency of amounts with neither a currency column nor a symbol; None: the reporting currency.
+    default_currency: str | None = None
+    # ISO country code of the forecast's public holidays; None: derived from the reporting currency
+    # (HOLIDAY_COUNTRY_BY_CURRENCY); "none": no holidays.
+    holiday_country: str | None = None
+    # How the report labels money; None: derived from the reporting currency (CURRENCY_LABELS, else the code).
+    currency_label: str | None = None
+    # Largest share (0-1) of an export's rows that may be quarantined.
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    # Column-mapping file; None: <exports_dir>/mapping.yml when it exists (resolved_mapping_file).
+    mapping_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
+        or with dataclasses.replace."""
+        set_ = object.__setattr__
+        set_(self, "reporting_currency",
+             parse_currency(self.reporting_currency, REPORTING_CURRENCY) or DEFAULT_REPORTING_CURRENCY)
+        set_(self, "default_currency", parse_currency(self.default_currency, DEFAULT_CURRENCY))
+        set_(self, "holiday_country", parse_holiday_country(self.holiday_country))
+        set_(self, "currency_label", parse_currency_label(self.currency_label))
+        set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
+        if self.mapping_file is not None:
+            set_(self, "mapping_file", Path(self.mapping_file))
+            if not self.mapping_file.is_file():
+                problem = "is not a file" if self.mapping_file.exists() else "does not exist"
+                raise SettingsError(f"{MAPPING}: mapping file {str(self.mapping_file)!r} {problem}")
 
     @classmethod
     def from_env(cls) -> Settings:
+        mapping = os.environ.get("CRM_MAPPING")
         return cls(
             exports_dir=Path(os.environ.get("CRM_EXPORTS_DIR") or DEFAULT_EXPORTS_DIR).resolve(),
             warehouse=Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve(),
             as_of=parse_as_of(os.environ.get("CRM_AS_OF")),
             schedule_timezone=os.environ.get("CRM_SCHEDULE_TIMEZONE") or "Asia/Shanghai",
+            reporting_currency=os.environ.get("CRM_REPORTING_CURRENCY") or DEFAULT_REPORTING_CURRENCY,
+            default_currency=os.environ.get("CRM_DEFAULT_CURRENCY") or None,
+            holiday_country=os.environ.get("CRM_HOLIDAY_COUNTRY") or None,
+            currency_label=os.environ.get("CRM_CURRENCY_LABEL") or None,
+            max_quarantine_share=_env_share(os.environ.get("CRM_MAX_QUARANTINE_SHARE")),
+            mapping_file=Path(mapping).resolve() if mapping else None,
         )
 
     @property
     def work_database(self) -> Path:
         return work_database_path(self.warehouse)
+
+    @property
+    def resolved_default_currency(self) -> str:
+        return self.default_currency or self.reporting_currency
+
+    @property
+    def resolved_holiday_country(self) -> str | None:
+        """The forecast's holiday country, or None for no holidays."""
+        if self.holiday_country == NO_HOLIDAYS:
+            return None
+        return self.holiday_country or HOLIDAY_COUNTRY_BY_CURRENCY.get(self.reporting_currency)
+
+    @property
+    def resolved_currency_label(self) -> str:
+        return self.currency_label or CURRENCY_LABELS.get(self.reporting_currency, self.reporting_currency)
+
+    @property
+    def resolved_mapping_file(self) -> Path | None:
+        """The mapping file the refresh uses: the configured one, else <exports_dir>/mapping.yml if it exists."""
+        if self.mapping_file is not None:
+            return self.mapping_file
+        default = self.exports_dir / DEFAULT_MAPPING_NAME
+        return default if default.is_file() else None
 
     def export_to_env(self) -> None:
         """Publish the resolved values so child processes (dbt) see exactly these paths."""
@@ -70,6 +157,93 @@ class Settings:
             os.environ["CRM_AS_OF"] = self.as_of.isoformat()
         else:
             os.environ.pop("CRM_AS_OF", None)
+        os.environ["CRM_REPORTING_CURRENCY"] = self.reporting_currency
+        os.environ["CRM_MAX_QUARANTINE_SHARE"] = repr(self.max_quarantine_share)
+        # Unset stays unset, so what is derived from other settings is derived again by whoever reads them.
+        for key, value in (("CRM_DEFAULT_CURRENCY", self.default_currency),
+                           ("CRM_HOLIDAY_COUNTRY", self.holiday_country),
+                           ("CRM_CURRENCY_LABEL", self.currency_label),
+                           ("CRM_MAPPING", self.mapping_file)):
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = str(value)
+
+
+# How each setting is named in messages: the environment variable and the `crm-warehouse refresh` flag.
+REPORTING_CURRENCY = "CRM_REPORTING_CURRENCY / --currency"
+DEFAULT_CURRENCY = "CRM_DEFAULT_CURRENCY / --default-currency"
+HOLIDAY_COUNTRY = "CRM_HOLIDAY_COUNTRY / --holiday-country"
+CURRENCY_LABEL = "CRM_CURRENCY_LABEL / --currency-label"
+MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
+MAPPING = "CRM_MAPPING / --mapping"
+
+_CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+
+
+@cache
+def known_currencies() -> tuple[str, ...]:
+    """The currency codes of dbt/seeds/currency_rates.csv, sorted."""
+    with open(CURRENCY_RATES, newline="", encoding="utf-8") as rates:
+        return tuple(sorted({row["currency"].strip().upper() for row in csv.DictReader(rates)}))
+
+
+def is_currency_code(text: str) -> bool:
+    """Three upper-case letters: safe to write into SQL (dbt vars) and to compare with the rate table."""
+    return isinstance(text, str) and _CURRENCY_CODE.fullmatch(text) is not None
+
+
+def parse_currency(text: str | None, setting: str = REPORTING_CURRENCY) -> str | None:
+    """The upper-case ISO code of a currency of the rate table; None for None or blank."""
+    if text is None or not str(text).strip():
+        return None
+    code = str(text).strip().upper()
+    known = known_currencies()
+    if code not in known:
+        raise SettingsError(f"{setting}: unknown currency {str(text).strip()!r} (known: {', '.join(known)}; "
+                            f"another needs a rate in dbt/seeds/currency_rates.csv)")
+    return code
+
+
+def parse_holiday_country(text: str | None) -> str | None:
+    """An ISO country code the `holidays` package knows (upper-case), "none", or None (derive it)."""
+    if text is None or not str(text).strip():
+        return None
+    value = str(text).strip()
+    if value.lower() == NO_HOLIDAYS:
+        return NO_HOLIDAYS
+    import holidays  # only when a country is named: the CLI starts without it
+
+    code = value.upper()
+    if code not in holidays.list_supported_countries():
+        raise SettingsError(f"{HOLIDAY_COUNTRY}: {value!r} is not a country code the holidays package knows "
+                            f"(e.g. CN, US, GB, DE), nor 'none' for no holidays")
+    return code
+
+
+def parse_currency_label(text: str | None) -> str | None:
+    if text is None or not str(text).strip():
+        return None
+    label = str(text).strip()
+    if len(label) > CURRENCY_LABEL_MAX_CHARS or not label.isprintable():
+        raise SettingsError(f"{CURRENCY_LABEL}: {label!r} is not a label of 1-{CURRENCY_LABEL_MAX_CHARS} "
+                            "printable characters")
+    return label
+
+
+def parse_share(value) -> float:
+    """A fraction from 0 to 1 (0.05 = 5%)."""
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        share = math.nan
+    if isinstance(value, bool) or not 0.0 <= share <= 1.0:  # NaN fails the comparison too
+        raise SettingsError(f"{MAX_QUARANTINE_SHARE}: {value!r} is not a fraction from 0 to 1 (0.05 = 5%)")
+    return share
+
+
+def _env_share(text: str | None) -> float | str:
+    return text.strip() if text and text.strip() else DEFAULT_MAX_QUARANTINE_SHARE
 
 
 def work_database_path(warehouse: Path) -> Path:

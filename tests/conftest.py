@@ -58,14 +58,19 @@ class Refreshed:
 CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "restricted")
 
 
-def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None) -> dict[str, dict]:
+def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,
+            settings_overrides: dict | None = None) -> dict[str, dict]:
     """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default.
+    `settings_overrides` replaces Settings fields (e.g. {"reporting_currency": "USD"}).
     Returns the metadata of every asset it materialised."""
+    from dataclasses import replace
+
     from dagster import DagsterInstance
 
     from dagster_project.refresh import run_refresh
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
+    settings = replace(settings, **(settings_overrides or {}))
     with DagsterInstance.ephemeral() as instance:
         run_id = run_refresh(settings, instance, groups=groups).run_id
         return materialisation_metadata(instance, run_id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,13 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     assert "raw_exports: started" in out and "crm_dbt_models: done" in out  # progress lines
     assert "tables built" in out and "marts.fct_orders" in out and "quarantined" in out
     assert " s\n" in out.split("tables built")[0]  # elapsed time
+    # The ingest step's count and the closing summary agree: the summary splits the quarantine by stage.
+    at_ingest = re.search(r"ingested \d+ new file\(s\): [\d,]+ rows read, [\d,]+ loaded, ([\d,]+) quarantined at ingest",
+                          out)
+    summary = re.search(r"quarantined ([\d,]+) \(([\d,]+) at ingest, ([\d,]+) by the models", out)
+    assert at_ingest and summary, out
+    assert at_ingest.group(1) == summary.group(2)
+    assert int(summary.group(1).replace(",", "")) == sum(int(summary.group(i).replace(",", "")) for i in (2, 3))
     with duckdb.connect(str(tmp_path / "warehouse" / "crm.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 

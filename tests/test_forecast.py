@@ -73,6 +73,35 @@ def test_holiday_frame_gives_bridge_and_observed_days_their_holiday_name():
     assert (frame.loc[frame["holiday"] == "Singles' Day", "ds"] == pd.Timestamp("2024-11-11")).all()
 
 
+def test_holidays_follow_the_configured_country_and_none_means_no_holidays():
+    us = holiday_frame("US", [2024])
+    assert "Independence Day" in set(us["holiday"])
+    assert not us["holiday"].str.contains("Spring Festival|Singles").any()  # no Chinese days for a US forecast
+    assert holiday_frame(None, [2024]).empty
+    events_only = holiday_frame(None, [2024], extra_events=(("Singles' Day", "11-11"),))
+    assert events_only.to_dict("list") == {"holiday": ["Singles' Day"], "ds": [pd.Timestamp("2024-11-11")]}
+
+
+def test_the_forecast_asset_takes_its_holiday_country_from_the_resource():
+    from dagster_project.assets.analytics import forecast_config
+
+    series = long_frame("overall", "revenue", synthetic(days=60))
+    assert forecast_config(series, "US").country == "US"
+    assert forecast_config(series, "none").country is None and forecast_config(series, None).country is None
+    assert forecast_config(series, "US").extra_events == ()  # commercial peaks are never added for another market
+    assert ForecastConfig(country=None).params()["holiday_country"] == "none"
+
+
+def test_a_forecast_without_holidays_fits_and_records_it():
+    y = synthetic(days=400)
+    config = ForecastConfig(country=None, n_folds=1)
+    folded = fold_forecast(y, pd.Timestamp("2024-09-01"), config)
+    assert len(folded) == config.horizon_days and folded["prophet"].notna().all()
+    result = run_forecasts(long_frame("all", "revenue", y), AS_OF, config)
+    assert result.summary.iloc[0]["model"] == "prophet"
+    assert {run.params["holiday_country"] for run in result.runs} == {"none"}
+
+
 # --------------------------------------------------------------------------------------------------- backtest
 
 def test_fold_uses_no_data_after_its_origin():

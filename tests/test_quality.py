@@ -1,21 +1,37 @@
 """Great Expectations suites inside the refresh: every suite passes on the sample, results are stored and reported,
-a row-level raw failure warns, a structural raw failure stops before dbt, a failing mart check blocks publishing."""
+a row-level raw failure warns, a structural raw failure stops before dbt, a failing mart check blocks publishing; a
+failure says what failed (suite, rule, column, failing rows, an example, personal values withheld) and a rule on a
+column the export never delivered is not applicable."""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetCheckKey, AssetKey, DagsterInstance
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetSelection,
+    DagsterEventType,
+    DagsterInstance,
+    Definitions,
+    MetadataValue,
+    asset,
+    asset_check,
+    define_asset_job,
+)
 
 from conftest import CORE_GROUPS
 from dagster_project import ingest
-from dagster_project.assets.checks import CHECK_NAME
+from dagster_project.assets.checks import CHECK_NAME, check_result
 from dagster_project.contract import ENTITIES, LINEAGE_COLUMNS
 from dagster_project.definitions import build_definitions
+from dagster_project.quality import check_suites
+from dagster_project.quality.messages import WITHHELD, failure_line
 from dagster_project.quality.results import (
     ExpectationOutcome,
     RunContext,
@@ -24,7 +40,7 @@ from dagster_project.quality.results import (
     previous_row_counts,
 )
 from dagster_project.quality.suites import RowCountBounds, SuiteError, load_suite, load_suites
-from dagster_project.refresh import RefreshError, run_refresh
+from dagster_project.refresh import RefreshError, failure_reason, run_refresh
 from dagster_project.settings import Settings, work_database_path
 
 SUITES = load_suites()
@@ -40,6 +56,14 @@ def results(work: Path, where: str = "true", params=None) -> list[dict]:
 def run(exports: Path, warehouse: Path, instance: DagsterInstance, as_of: date | None = None, groups=CORE_GROUPS):
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     return run_refresh(settings, instance, groups=groups)
+
+
+def check_evaluations(instance: DagsterInstance, run_id: str) -> dict[str, object]:
+    """The asset check evaluations of a run by asset ("marts/fct_orders"), as the Dagster UI shows them."""
+    events = instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION)
+    return {e.dagster_event.asset_check_evaluation_data.asset_key.to_user_string():
+            e.dagster_event.asset_check_evaluation_data for e in events
+            if e.dagster_event.asset_check_evaluation_data.check_name == CHECK_NAME}
 
 
 # ------------------------------------------------------------------------------------------------ the suite files
@@ -78,6 +102,18 @@ def test_a_suite_with_an_unknown_on_failure_is_refused_naming_the_file(tmp_path)
     (tmp_path / "raw_x.json").write_text(json.dumps(document))
     with pytest.raises(SuiteError, match="raw_x.json.*explode"):
         load_suite(tmp_path / "raw_x.json")
+
+
+def test_a_source_column_must_name_a_column_of_the_export_contract(tmp_path):
+    document = {"name": "marts_x", "meta": {"table": "marts.x", "on_failure": "stop"},
+                "expectations": [{"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "channel"},
+                                  "meta": {"source_column": "orders.chanel"}}]}
+    (tmp_path / "marts_x.json").write_text(json.dumps(document))
+    with pytest.raises(SuiteError, match="marts_x.json.*orders.chanel"):
+        load_suite(tmp_path / "marts_x.json")
+    document["expectations"][0]["meta"]["source_column"] = "orders.channel"
+    (tmp_path / "marts_x.json").write_text(json.dumps(document))
+    assert load_suite(tmp_path / "marts_x.json").name == "marts_x"
 
 
 def test_every_suite_is_a_blocking_check_on_its_table(tmp_path):
@@ -122,6 +158,24 @@ def test_previous_row_count_is_the_latest_passing_run_not_later_than_the_as_of_d
         assert previous_row_counts(con, ["marts_fct_tickets"], "now", None) == {}
 
 
+def test_a_results_table_of_an_earlier_release_gains_status_filled_from_success():
+    suite = next(s for s in SUITES if s.name == "marts_fct_orders")
+    with duckdb.connect() as con:
+        con.execute("create schema quality")
+        con.execute("create table quality.quality_results (run_id varchar, checked_at timestamp, as_of_date date, "
+                    "suite varchar, asset_key varchar, expectation_type varchar, column_name varchar, kwargs json, "
+                    "observed_value json, unexpected_count bigint, unexpected_percent double, success boolean, "
+                    "severity varchar, details json, description varchar)")
+        con.execute("insert into quality.quality_results (run_id, suite, success, severity) values "
+                    "('old', 'marts_fct_orders', true, 'stop'), ('old', 'marts_fct_orders', false, 'warn')")
+        outcome = ExpectationOutcome("expect_column_values_to_not_be_null", "channel", {"column": "channel"}, None,
+                                     None, None, None, "warn", {"not_applicable": "why"}, None,
+                                     not_applicable="why")
+        append_results(con, RunContext("new", datetime(2026, 1, 1), None), [SuiteValidation(suite, [outcome], 0.1)])
+        assert con.execute("select run_id, success, status from quality.quality_results order by all").fetchall() == [
+            ("new", None, "not_applicable"), ("old", False, "failed"), ("old", True, "passed")]
+
+
 # ------------------------------------------------------------------------------------------------ in the refresh
 
 
@@ -130,7 +184,7 @@ def test_every_suite_passes_on_the_sample_and_is_recorded_and_reported(refreshed
     (run_id,) = {r["run_id"] for r in rows}
     assert {r["suite"] for r in rows} == {s.name for s in SUITES}
     failed = [(r["suite"], r["expectation_type"], r["column_name"], r["observed_value"], r["details"])
-              for r in rows if not r["success"]]
+              for r in rows if r["status"] not in ("passed", "not_applicable")]
     assert failed == []
     counts = {r["suite"]: int(r["observed_value"]) for r in rows
               if r["expectation_type"] == "expect_table_row_count_to_be_between"}
@@ -142,15 +196,18 @@ def test_every_suite_passes_on_the_sample_and_is_recorded_and_reported(refreshed
     assert run_id in report and all(f"id='{s.name}'" in report for s in SUITES) and "blocked" not in report
 
 
-def tiny_export(root: Path, bogus_every: int = 0) -> Path:
-    """30 customers and their orders from January to May 2026; every `bogus_every`-th order has an unknown status."""
+def tiny_export(root: Path, bogus_every: int = 0, huge_every: int = 0) -> Path:
+    """30 customers and their orders from January to May 2026, without city, acquisition channel, sales channel or
+    currency columns; every `bogus_every`-th order has an unknown status, every `huge_every`-th is of $9,000,000
+    (within dbt's max_order_amount in dollars, above it in yuan)."""
     drop = root / "exports" / "2026-05-31"
     drop.mkdir(parents=True)
     customers = ["customer_id,name,email,signup_date"] + [
         f"C{i},Person {i},p{i}@example.com,2025-12-{1 + i % 28:02d}" for i in range(30)]
     orders = ["order_id,customer_id,order_date,status,amount"] + [
         f"O{n},C{n % 30},2026-{1 + n % 5:02d}-{1 + n % 28:02d},"
-        f"{'lost_in_mail' if bogus_every and n % bogus_every == 0 else 'paid'},{20 + n}.50" for n in range(160)]
+        f"{'lost_in_mail' if bogus_every and n % bogus_every == 0 else 'paid'},"
+        f"{'$9000000' if huge_every and n % huge_every == 0 else f'{20 + n}.50'}" for n in range(160)]
     (drop / "customers.csv").write_text("\n".join(customers) + "\n")
     (drop / "orders.csv").write_text("\n".join(orders) + "\n")
     return drop.parent
@@ -161,8 +218,12 @@ def test_raw_values_outside_the_allowed_set_warn_and_a_stale_mart_blocks_publish
     warehouse = tmp_path / "warehouse" / "crm.duckdb"
     with DagsterInstance.ephemeral() as instance:
         # The newest order is of 2026-05-28, two months before the as-of date: fct_orders is stale (a stop rule).
-        with pytest.raises(RefreshError, match=f"{CHECK_NAME} on marts/fct_orders"):
+        with pytest.raises(RefreshError) as failed:
             run(exports, warehouse, instance, as_of=date(2026, 7, 31), groups=(*CORE_GROUPS, "publish"))
+        assert (
+            'suite marts_fct_orders, rule unexpected_rows_expectation "Freshness: the newest order_date is at most 7 '
+            'days before the as-of date.": query returned 1 offending row, e.g. newest=2026-05-28, '
+            "as_of_date=2026-07-31") in str(failed.value)
         assert instance.get_latest_materialization_event(AssetKey(["marts", "fct_orders"])) is not None
         assert instance.get_latest_materialization_event(AssetKey(["publish", "warehouse"])) is None
     assert not warehouse.exists()  # nothing published
@@ -192,7 +253,9 @@ def test_a_structural_raw_failure_stops_the_refresh_before_dbt(tmp_path):
         ingest.ensure_raw_schema(con)
         con.execute("alter table raw.orders add column legacy_flag varchar")
     with DagsterInstance.ephemeral() as instance:
-        with pytest.raises(RefreshError, match=f"{CHECK_NAME} on raw/orders"):
+        with pytest.raises(RefreshError, match="data check failed: suite raw_orders, rule "
+                                               r"expect_table_columns_to_match_set\(.*\): unexpected columns "
+                                               r"\[legacy_flag\]"):
             run(exports, warehouse, instance)
         assert instance.get_latest_materialization_event(AssetKey(["raw", "orders"])) is not None
         assert instance.get_latest_materialization_event(AssetKey(["staging", "base_crm__orders"])) is None
@@ -200,3 +263,148 @@ def test_a_structural_raw_failure_stops_the_refresh_before_dbt(tmp_path):
     assert (columns["suite"], columns["expectation_type"], columns["severity"]) == (
         "raw_orders", "expect_table_columns_to_match_set", "stop")
     assert "legacy_flag" in columns["observed_value"]
+
+
+# ------------------------------------------------------------------------------------------------ what a failure says
+
+
+def test_rules_on_columns_the_export_never_had_are_not_applicable(tmp_path):
+    exports = tiny_export(tmp_path)  # no city, acquisition channel, sales channel or currency column
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    with DagsterInstance.ephemeral() as instance:
+        run_id = run(exports, warehouse, instance).run_id  # succeeds
+        evaluations = check_evaluations(instance, run_id)
+
+    work = work_database_path(warehouse)
+    rows = {(r["suite"], r["expectation_type"], r["column_name"]): r for r in results(work)}
+    not_applicable = {key for key, r in rows.items() if r["status"] == "not_applicable"}
+    assert {("raw_orders", "expect_column_values_to_not_be_null", "channel"),
+            ("raw_orders", "expect_column_values_to_be_in_set", "currency"),
+            ("marts_fct_orders", "expect_column_values_to_not_be_null", "channel"),
+            ("marts_dim_customers", "expect_column_values_to_not_be_null", "city"),
+            ("marts_dim_customers", "expect_column_values_to_not_be_null", "acquisition_channel")} <= not_applicable
+    for key in not_applicable:
+        row = rows[key]
+        assert row["success"] is None and row["unexpected_count"] is None, key
+        assert "delivered" in json.loads(row["details"])["not_applicable"], key
+    assert json.loads(rows["marts_fct_orders", "expect_column_values_to_not_be_null", "channel"]["details"]) == {
+        "not_applicable": "comes from orders.channel: no orders file delivered it"}
+    # Rules on delivered columns ran; nothing about a column the export lacks is red.
+    assert rows["raw_orders", "expect_column_values_to_be_in_set", "status"]["status"] == "passed"
+    assert rows["marts_fct_orders", "expect_column_values_to_not_be_null", "amount"]["status"] == "passed"
+    assert not [key for key, r in rows.items() if r["status"] == "failed" and key[2] in {
+        "channel", "city", "acquisition_channel", "currency"}]
+
+    for asset_key in ("raw/orders", "marts/fct_orders", "marts/dim_customers"):
+        evaluation = evaluations[asset_key]
+        listed = {r["column"] for r in evaluation.metadata["not_applicable_rules"].value}
+        failed = {f["column"] for f in evaluation.metadata["failed"].value}
+        assert listed & {"channel", "city"} and not failed & {"channel", "city"}, asset_key
+        assert "not applicable" in evaluation.description, asset_key
+    report = (warehouse.parent / "quality" / "index.html").read_text(encoding="utf-8")
+    assert "not applicable" in report and "column channel: no orders file delivered it" in report
+    assert "class='failed-stop'" not in report
+
+
+def test_a_failing_stop_rule_says_suite_rule_column_failing_rows_and_an_example(tmp_path):
+    exports = tiny_export(tmp_path, huge_every=50)  # 4 orders of $9,000,000: above 10,000,000 once in yuan
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    with DagsterInstance.ephemeral() as instance:
+        with pytest.raises(RefreshError) as failed:
+            run(exports, warehouse, instance)
+    with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
+        (orders,) = con.execute("select count(*) from marts.fct_orders").fetchone()
+        huge = [a for (a,) in con.execute("select amount from marts.fct_orders where amount > 10000000").fetchall()]
+    assert len(huge) == 4
+    message = str(failed.value)
+    assert "\n" not in message
+    assert re.match(r"refresh failed: data check failed: suite marts_fct_orders, rule "
+                    r"expect_column_values_to_be_between\(amount, min -?\d+, max 10000000\), column amount: "
+                    f"4 of {orders} rows fail, e.g. ", message), message
+    assert str(huge[0]) in message
+    (row,) = results(work_database_path(warehouse), "status = 'failed' and severity = 'stop'")
+    assert (row["suite"], row["column_name"], row["unexpected_count"], row["element_count"]) == (
+        "marts_fct_orders", "amount", 4, orders)
+
+
+PERSONAL_VALUES = ("CRM-90210", "Ann Lee", "ann.lee@example.com", "+86 138 0013 8000", "1990-02-03")
+
+
+def test_a_failing_rule_on_a_personal_column_never_shows_its_values(tmp_path):
+    database = tmp_path / "w.duckdb"
+    with duckdb.connect(str(database)) as con:
+        con.execute("create schema raw")
+        con.execute("create table raw.customers as select * from (values "
+                    "('CRM-90210', 'Ann Lee', 'ann.lee@example.com', '+86 138 0013 8000', '1990-02-03', 'female'), "
+                    "(null, null, null, null, null, 'male')) t(customer_id, name, email, phone, birth_date, gender)")
+    document = {"name": "raw_people", "meta": {"table": "raw.customers", "on_failure": "stop"}, "expectations": [
+        {"type": "expect_column_value_lengths_to_be_between", "kwargs": {"column": "email", "max_value": 5}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "name", "value_set": ["nobody"]}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "customer_id", "value_set": ["x"]}},
+        {"type": "expect_column_value_lengths_to_equal", "kwargs": {"column": "phone", "value": 3}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "birth_date", "value_set": ["x"]}},
+        {"type": "expect_column_values_to_be_in_set", "kwargs": {"column": "gender", "value_set": ["male"]}},
+        {"type": "unexpected_rows_expectation", "description": "Women with an e-mail.", "kwargs": {
+            "unexpected_rows_query": "select customer_id, email, gender from {batch} where gender = 'female'"}},
+    ]}
+    (tmp_path / "raw_people.json").write_text(json.dumps(document))
+    suite = load_suite(tmp_path / "raw_people.json")
+    report = tmp_path / "quality" / "index.html"
+    (validation,) = check_suites(lambda: duckdb.connect(str(database)), [suite], "run-1", report, built_marts=False)
+
+    lines = {e.column: failure_line(suite.name, e) for e in validation.failures}
+    assert set(lines) == {"email", "name", "customer_id", "phone", "birth_date", "gender", None}
+    for column in ("email", "name", "customer_id", "phone", "birth_date"):
+        assert lines[column].endswith(f"1 of 2 rows fail, e.g. {WITHHELD}"), lines[column]
+    assert lines["gender"].endswith("1 of 2 rows fail, e.g. female")  # not personal: shown
+    assert f"customer_id={WITHHELD}, email={WITHHELD}, gender=female" in lines[None]
+
+    # The refresh's message, through a real Dagster run of the check result; the check as the UI shows it; the
+    # stored results and the report.
+    @asset(key=AssetKey(suite.asset_path))
+    def customers() -> None:
+        return None
+
+    @asset_check(asset=customers, name=CHECK_NAME, blocking=True)
+    def people_check():
+        return check_result(validation, report)
+
+    @asset_check(asset=customers, name="unique_customers_customer_id")
+    def dbt_like_test():  # what dagster-dbt reports for a failed dbt test
+        from dagster import AssetCheckResult, AssetCheckSeverity
+
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR,
+                                metadata={"status": "fail", "dagster_dbt/failed_row_count": 2})
+
+    job = define_asset_job("people", selection=AssetSelection.all(include_sources=False))
+    result = Definitions(assets=[customers], asset_checks=[people_check, dbt_like_test], jobs=[job]).resolve_job_def(
+        "people").execute_in_process(raise_on_error=False)
+    message = failure_reason(result)
+    assert message.startswith("8 data checks failed: suite raw_people, rule ") and message.endswith(" and 5 more")
+    assert WITHHELD in message
+    evaluation = check_result(validation, report)
+    shown = [message, evaluation.description, json.dumps({k: getattr(v, "value", v) for k, v in
+                                                          evaluation.metadata.items()}, default=str),
+             json.dumps(results(database), default=str), report.read_text(encoding="utf-8")]
+    for text in shown:
+        assert not [value for value in PERSONAL_VALUES if value in text], text
+    assert "female" in evaluation.description and WITHHELD in evaluation.description
+
+
+def test_a_failed_dbt_test_names_the_test_the_model_and_its_failing_rows():
+    @asset(key=AssetKey(["marts", "fct_orders"]))
+    def fct_orders() -> None:
+        return None
+
+    @asset_check(asset=fct_orders, name="unique_fct_orders_order_id")
+    def unique_order_id():
+        from dagster import AssetCheckResult, AssetCheckSeverity
+
+        return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR,
+                                metadata={"status": "fail", "dagster_dbt/failed_row_count": MetadataValue.int(2)})
+
+    job = define_asset_job("orders", selection=AssetSelection.all(include_sources=False))
+    result = Definitions(assets=[fct_orders], asset_checks=[unique_order_id], jobs=[job]).resolve_job_def(
+        "orders").execute_in_process(raise_on_error=False)
+    assert failure_reason(result) == (
+        "data check failed: dbt test unique_fct_orders_order_id on model marts/fct_orders: 2 failing rows")

@@ -116,7 +116,7 @@ def test_the_refresh_writes_a_report_in_each_language_that_draws_every_chart(ref
                             "join marts.dim_customers using (customer_key) order by value_at_risk desc limit 20"
                             ).fetchall()
         quarantined = con.execute("select sum(rows_quarantined) from marts.fct_reconciliation").fetchone()[0]
-    assert english.kpis["revenue"] == f"{revenue:,.0f}"
+    assert english.kpis["revenue"] == f"¥{revenue:,.0f}"  # the sample is reported in yuan, the default
     assert set(english.kpis) == {"active_customers", "revenue", "aov", "repeat_rate", "churn_rate", "nps",
                                  "forecast_30", "forecast_90"}
     assert all(value != "–" for value in english.kpis.values()), english.kpis
@@ -201,6 +201,39 @@ def test_a_warehouse_with_only_orders_renders_every_other_section_as_not_availab
     report = render(collect(order_book), "en", generated=datetime(2026, 4, 1))
     assert set(report.unavailable) == set(SECTIONS) - {"kpis", "revenue_trend"}
     assert report.html.count("Plotly.newPlot(") == 1
+
+
+def test_money_is_labelled_with_the_currency_the_warehouse_records(order_book):
+    order_book.execute("create schema meta")
+    # A warehouse published before currencies were recorded: yuan, as every refresh then reported in.
+    order_book.execute("create table meta.publication as select 'r1' as run_id, now() as published_at, "
+                       "date '2026-03-31' as as_of_date, 1 as tables, 5 as total_rows")
+    assert data.currency(order_book) == data.Currency("CNY", "¥")
+    page = render(collect(order_book), "en").html
+    assert "Amounts in <b>CNY</b> (¥)" in page and 'data-kpi="revenue"' in page and ">¥80.00<" in page
+
+    order_book.execute("create or replace table meta.publication as select 'r2' as run_id, now() as published_at, "
+                       "date '2026-03-31' as as_of_date, 1 as tables, 5 as total_rows, "
+                       "'USD' as reporting_currency, '$' as currency_label")
+    assert data.currency(order_book) == data.Currency("USD", "$")
+    for lang in LANGUAGES:
+        page = render(collect(order_book), lang).html
+        assert page.count('data-currency="USD"') == 1 and ">$80.00<" in page and ">$40.00<" in page, lang
+        assert "Revenue ($)" in page or "销售额 ($)" in page, lang  # the revenue chart's axis
+        assert not re.search("¥|元|yuan", page), lang
+
+    # A currency without a symbol of its own is shown with its code, and a label set by hand wins.
+    swiss = render(collect(order_book, data.Currency("CHF", "CHF")), "en").html
+    assert "Amounts in <b>CHF</b><" in swiss and ">CHF 80.00<" in swiss
+    assert data.Currency("EUR", "€").format("3.00", negative=True) == "-€3.00"
+
+
+def test_the_working_database_tells_the_report_the_currency_its_marts_were_built_in(order_book):
+    from dagster_project.publish import record_build_settings
+
+    record_build_settings(order_book, "GBP", "GBP", "£")
+    assert data.currency(order_book) == data.Currency("GBP", "£")
+    assert "Amounts in <b>GBP</b> (£)" in render(collect(order_book), "en").html
 
 
 def test_data_quality_shows_the_failures_of_the_latest_quality_run_only(order_book):

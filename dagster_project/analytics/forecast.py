@@ -55,7 +55,8 @@ BASELINE_WINS = "the seasonal-naive baseline wins"
 @dataclass(frozen=True)
 class ForecastConfig:
     horizon_days: int = 90
-    country: str = "CN"
+    # ISO code of the country whose public holidays are modelled (the `holidays` package); None: no holidays.
+    country: str | None = "CN"
     interval_width: float = 0.8
     n_folds: int = 3  # 0 disables the backtest
     fold_spacing_days: int = 30
@@ -67,14 +68,16 @@ class ForecastConfig:
     history_days_shown: int = 365
     seed: int = 0  # Prophet draws its intervals from NumPy's global RNG; seeding keeps refreshes reproducible
     # Recurring commercial peaks that are not public holidays, as (name, "MM-DD"), e.g. (("Singles' Day", "11-11"),).
+    # They belong to a market, not a calendar: set them only with that market's country (618 and Singles' Day: CN).
     extra_events: tuple[tuple[str, str], ...] = ()
 
     @property
     def min_history_days(self) -> int:
         return 2 * self.horizon_days
 
-    def params(self) -> dict[str, float]:
+    def params(self) -> dict[str, float | str]:
         return {
+            "holiday_country": self.country or "none",
             "changepoint_prior_scale": self.changepoint_prior_scale,
             "seasonality_prior_scale": self.seasonality_prior_scale,
             "horizon_days": self.horizon_days,
@@ -143,20 +146,24 @@ def seasonal_naive(history: pd.Series, horizon: int, season: int = SEASON) -> np
 # --- holidays ------------------------------------------------------------------------------------------------
 
 
-def holiday_frame(country: str, years, extra_events: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
-    """Prophet ``holidays`` frame (holiday, ds) built from the ``holidays`` package, so Prophet fetches nothing.
+def holiday_frame(country: str | None, years, extra_events: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
+    """Prophet ``holidays`` frame (holiday, ds) built from the ``holidays`` package, so Prophet fetches nothing;
+    ``country`` None gives the extra events only.
 
     The package names observed days and bridge days ("Day off (substituted from 01/28/2023)") individually, which
     would give Prophet a one-off column per year that never recurs in the forecast. Observed days keep their
     holiday's name and each bridge day takes the name of the nearest proper holiday (the Spring Festival week is
     all "Chinese New Year (Spring Festival)").
     """
-    calendar = holidays.country_holidays(country, years=list(years), language="en_US")
-    dates = pd.to_datetime(sorted(calendar))
-    names = [calendar.get_list(d.date())[0].replace(" (observed)", "") for d in dates]
-    frame = pd.DataFrame({"ds": dates, "holiday": names})
-    proper = frame[~frame["holiday"].str.startswith("Day off")]
-    frame = pd.merge_asof(frame[["ds"]], proper, on="ds", direction="nearest")
+    frame = pd.DataFrame({"ds": pd.Series(dtype="datetime64[ns]"), "holiday": pd.Series(dtype="str")})
+    if country is not None:
+        calendar = holidays.country_holidays(country, years=list(years), language="en_US")
+        dates = pd.to_datetime(sorted(calendar))
+        names = [calendar.get_list(d.date())[0].replace(" (observed)", "") for d in dates]
+        frame = pd.DataFrame({"ds": dates, "holiday": names})
+        proper = frame[~frame["holiday"].str.startswith("Day off")]
+        if not proper.empty:
+            frame = pd.merge_asof(frame[["ds"]], proper, on="ds", direction="nearest")
     events = pd.DataFrame(
         [(name, pd.Timestamp(f"{year}-{month_day}")) for year in years for name, month_day in extra_events],
         columns=["holiday", "ds"],
@@ -168,7 +175,7 @@ def holiday_frame(country: str, years, extra_events: tuple[tuple[str, str], ...]
 
 
 def _prophet_forecast(
-    train: pd.Series, horizon: int, config: ForecastConfig, holiday_df: pd.DataFrame, uncertainty_samples: int,
+    train: pd.Series, horizon: int, config: ForecastConfig, holiday_df: pd.DataFrame | None, uncertainty_samples: int,
 ) -> pd.DataFrame:
     """Fit Prophet (MAP, no MCMC) on ``train`` and forecast the next ``horizon`` days, clipped at 0."""
     model = Prophet(
@@ -229,9 +236,11 @@ def fold_forecast(
     return pd.DataFrame({"prophet": prophet, "seasonal_naive": seasonal_naive(train, config.horizon_days)})
 
 
-def _holidays_for(first: pd.Timestamp, last: pd.Timestamp, config: ForecastConfig) -> pd.DataFrame:
+def _holidays_for(first: pd.Timestamp, last: pd.Timestamp, config: ForecastConfig) -> pd.DataFrame | None:
+    """The holidays of the training window and horizon; None (Prophet's "no holidays") when there are none."""
     end = last + pd.Timedelta(days=config.horizon_days)
-    return holiday_frame(config.country, range(first.year, end.year + 1), config.extra_events)
+    frame = holiday_frame(config.country, range(first.year, end.year + 1), config.extra_events)
+    return frame if not frame.empty else None
 
 
 def _buckets(horizon: int) -> list[tuple[str, int, int]]:
@@ -265,7 +274,9 @@ def _prophet_ready(y: pd.Series, config: ForecastConfig) -> bool:
     return len(y) >= config.min_history_days and int((y > 0).sum()) >= config.min_nonzero_days
 
 
-def _backtest(y: pd.Series, as_of: pd.Timestamp, config: ForecastConfig, holiday_df: pd.DataFrame) -> pd.DataFrame:
+def _backtest(
+    y: pd.Series, as_of: pd.Timestamp, config: ForecastConfig, holiday_df: pd.DataFrame | None,
+) -> pd.DataFrame:
     """Score every fold whose training window is long enough for Prophet; shorter folds are left out."""
     rows = []
     for origin in _fold_origins(as_of, config):
@@ -281,7 +292,7 @@ def _backtest(y: pd.Series, as_of: pd.Timestamp, config: ForecastConfig, holiday
     return pd.DataFrame(rows, columns=BACKTEST_COLUMNS[2:])
 
 
-def _production(y: pd.Series, config: ForecastConfig, holiday_df: pd.DataFrame):
+def _production(y: pd.Series, config: ForecastConfig, holiday_df: pd.DataFrame | None):
     """(model, future frame or None, note): Prophet when the history allows, else seasonal-naive, else skip."""
     if y.empty:
         return None, None, "skipped: no non-zero values on or before as_of"
@@ -343,7 +354,7 @@ class _Outcome:
 
 def _forecast_series(
     series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp, config: ForecastConfig,
-    holiday_df: pd.DataFrame,
+    holiday_df: pd.DataFrame | None,
 ) -> _Outcome:
     """Everything for one series; runs in a worker process."""
     started = time.perf_counter()

@@ -19,6 +19,7 @@ from dagster_project.assets.dbt import crm_dbt_models
 from dagster_project.assets.ingest import WRITER_POOL
 from dagster_project.report import metadata_charts
 from dagster_project.resources import Warehouse
+from dagster_project.settings import NO_HOLIDAYS
 
 SCHEMA = "analytics"
 GROUP = "analytics"
@@ -276,27 +277,31 @@ def forecast_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
 MANY_SERIES = 120
 
 
-def forecast_config(series: pd.DataFrame) -> forecast.ForecastConfig:
+def forecast_config(series: pd.DataFrame, holiday_country: str | None = "CN") -> forecast.ForecastConfig:
+    """`holiday_country`: the Warehouse resource's ISO code, or "none" / None for a forecast without holidays."""
     n_series = series[["series_id", "metric"]].drop_duplicates().shape[0]
-    return forecast.ForecastConfig(n_folds=3 if n_series <= MANY_SERIES else 1)
+    country = None if not holiday_country or holiday_country.lower() == NO_HOLIDAYS else holiday_country
+    return forecast.ForecastConfig(n_folds=3 if n_series <= MANY_SERIES else 1, country=country)
 
 
 @_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
 def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Prophet 90-day forecasts of daily revenue and orders (overall, per region, per category) with intervals and
-    CN holidays; rolling-origin backtest (MAPE, sMAPE, MASE per horizon) against seasonal-naive."""
+    the public holidays of the configured country (CRM_HOLIDAY_COUNTRY, by default the reporting currency's);
+    rolling-origin backtest (MAPE, sMAPE, MASE per horizon) against seasonal-naive."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
         series = forecast_series(con)
         started = time.perf_counter()
-        result = forecast.run_forecasts(series, as_of, forecast_config(series))
+        result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country))
         context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s")
         metadata = write_tables(con, warehouse, {
             "sales_forecast": result.forecasts, "forecast_backtest": result.backtest,
             "forecast_summary": result.summary,
         })
         append_model_runs(con, result.runs)
-    return _result(metadata, result.summary, result.note, **forecast_metadata(result))
+    return _result(metadata, result.summary, result.note, holiday_country=warehouse.holiday_country,
+                   **forecast_metadata(result))
 
 
 def forecast_metadata(result: forecast.ForecastResult) -> dict:

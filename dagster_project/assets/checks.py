@@ -6,7 +6,13 @@ Each step validates all its suites in one GE context against the working databas
 
 Every check is blocking: a failed expectation whose ``on_failure`` is ``stop`` fails its check with ERROR severity,
 which keeps everything downstream of that table from running (dbt for a raw table; analytics and publishing for a
-mart). ``warn`` failures fail the check with WARN severity: recorded and shown, nothing blocked.
+mart). ``warn`` failures fail the check with WARN severity: recorded and shown, nothing blocked. Rules on columns the
+export never delivered are *not applicable*: listed, but neither failures nor warnings.
+
+A failed check says what failed, one line per expectation (``dagster_project.quality.messages``): suite, rule,
+column, failing rows of rows checked and example values (personal values withheld). The lines of the ``stop``
+failures are also in the metadata entry ``stop_failures``, which the refresh's error message is made of
+(``dagster_project.refresh.failure_reason``).
 """
 
 from pathlib import Path
@@ -24,6 +30,7 @@ from dagster import (
 
 from dagster_project.assets.ingest import WRITER_POOL
 from dagster_project.quality import check_suites
+from dagster_project.quality.messages import failure_line, result_text, rule_text
 from dagster_project.quality.results import SuiteValidation
 from dagster_project.quality.suites import Suite, load_suites
 from dagster_project.resources import Warehouse
@@ -31,6 +38,8 @@ from dagster_project.resources import Warehouse
 CHECK_NAME = "great_expectations"
 # Failures listed in a check's metadata (all of them are in quality.quality_results and the report).
 LISTED_FAILURES = 20
+# Metadata entry of a failed check: the one-line messages of its failed `stop` expectations (a JSON list).
+STOP_FAILURES = "stop_failures"
 
 
 def report_path(warehouse: Warehouse) -> Path:
@@ -63,23 +72,41 @@ def suite_checks(name: str, suites: list[Suite], built_marts: bool, description:
 
 
 def check_result(validation: SuiteValidation, report: Path) -> AssetCheckResult:
-    failures = validation.failures
+    suite = validation.suite.name
+    # Stop failures first: they are why a check blocks.
+    failures = sorted(validation.failures, key=lambda e: e.severity != "stop")
+    not_applicable = validation.not_applicable
+    applicable = len(validation.expectations) - len(not_applicable)
+    skipped = f"; {len(not_applicable)} not applicable (column not delivered)" if not_applicable else ""
+    if failures:
+        listed = failures[:LISTED_FAILURES]
+        description = "\n".join(
+            [f"{len(failures)} of {applicable} expectations failed{skipped}:"]
+            + [f"[{e.severity}] {failure_line(suite, e)}" for e in listed]
+            + ([f"and {len(failures) - len(listed)} more (see the report)"] if len(failures) > len(listed) else []))
+    else:
+        description = f"all {applicable} expectations passed{skipped}"
     return AssetCheckResult(
         asset_key=AssetKey(validation.suite.asset_path),
         check_name=CHECK_NAME,
         passed=not failures,
         severity=AssetCheckSeverity.ERROR if validation.stops else AssetCheckSeverity.WARN,
-        description=(f"{len(failures)} of {len(validation.expectations)} expectations failed: "
-                     + ", ".join(f"{e.label} [{e.severity}]" for e in failures[:LISTED_FAILURES])
-                     if failures else f"all {len(validation.expectations)} expectations passed"),
+        description=description,
         metadata={
-            "suite": validation.suite.name,
+            "suite": suite,
             "expectations": len(validation.expectations),
             "failed_stop": sum(1 for e in failures if e.severity == "stop"),
             "failed_warn": sum(1 for e in failures if e.severity == "warn"),
+            "not_applicable": len(not_applicable),
             "failed": MetadataValue.json([
-                {"expectation": e.label, "severity": e.severity, "observed": e.observed_value,
-                 "unexpected_percent": e.unexpected_percent} for e in failures[:LISTED_FAILURES]]),
+                {"expectation": e.label, "rule": rule_text(e), "column": e.column, "severity": e.severity,
+                 "unexpected_count": e.unexpected_count, "element_count": e.element_count,
+                 "unexpected_percent": e.unexpected_percent, "observed": e.observed_value,
+                 "message": result_text(e)} for e in failures[:LISTED_FAILURES]]),
+            STOP_FAILURES: MetadataValue.json(
+                [failure_line(suite, e) for e in failures if e.severity == "stop"][:LISTED_FAILURES]),
+            "not_applicable_rules": MetadataValue.json([
+                {"expectation": e.label, "column": e.column, "reason": e.not_applicable} for e in not_applicable]),
             "seconds": round(validation.seconds, 3),
             "report": MetadataValue.path(str(report)),
         },

@@ -16,9 +16,12 @@ from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Outpu
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 from packaging import version
 
+from dagster_project import publish
 from dagster_project.assets.ingest import WRITER_POOL
 from dagster_project.resources import Warehouse
-from dagster_project.settings import DBT_PROJECT_DIR, parse_as_of
+from dagster_project.settings import (
+    DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of, parse_currency,
+)
 from dagster_project.sql import qualified
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
@@ -53,6 +56,10 @@ def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
                              dbt_executable=DBT_EXECUTABLE)
 
 
+# `dbt build`'s --vars when nothing is set (build_vars of a Warehouse with its defaults).
+DEFAULT_VARS = {"reporting_currency": DEFAULT_REPORTING_CURRENCY, "default_currency": DEFAULT_REPORTING_CURRENCY}
+
+
 def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
     """Make this build's parse state the one the next invocation starts from.
 
@@ -84,7 +91,9 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
         project_target.mkdir(parents=True, exist_ok=True)
         own_target = Path(tempfile.mkdtemp(prefix=".parse-", dir=project_target))
         try:
-            dbt_resource(project).cli(["parse", "--quiet"], target_path=own_target).wait()
+            # With the vars of a refresh with default settings: dbt keeps a parse state only for the same vars.
+            dbt_resource(project).cli(["parse", "--quiet", "--vars", json.dumps(DEFAULT_VARS, sort_keys=True)],
+                                      target_path=own_target).wait()
             keep_partial_parse(own_target, project_target)
             os.replace(own_target / "manifest.json", manifest)
         finally:
@@ -115,17 +124,39 @@ ensure_manifest()
 
 @dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, pool=WRITER_POOL)
 def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set."""
-    # int_as_of writes the var into SQL, and resource config is user input: only a parsed date may pass.
-    as_of = parse_as_of(warehouse.as_of)
-    dbt_vars = {"as_of": as_of.isoformat()} if as_of else {}
+    """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
+    reporting and default currencies."""
+    dbt_vars = build_vars(warehouse)
     if not os.environ.get("CRM_PSEUDONYM_KEY"):
         # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars)], context=context)
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
     yield from with_row_counts(invocation.stream(), invocation.manifest, warehouse)
     keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    record_build_settings(warehouse)
+
+
+def build_vars(warehouse: Warehouse) -> dict[str, str]:
+    """The `--vars` of `dbt build`. dbt writes them into SQL, and resource config is user input: only a parsed date
+    and currency codes of the rate table may pass."""
+    as_of = parse_as_of(warehouse.as_of)
+    dbt_vars = {"reporting_currency": _currency(warehouse.reporting_currency, "reporting_currency"),
+                "default_currency": _currency(warehouse.default_currency, "default_currency")}
+    return dbt_vars | ({"as_of": as_of.isoformat()} if as_of else {})
+
+
+def _currency(code: str, field: str) -> str:
+    if not is_currency_code(code):
+        raise SettingsError(f"warehouse resource {field} {code!r} is not a 3-letter upper-case currency code")
+    return parse_currency(code, f"warehouse resource {field}")
+
+
+def record_build_settings(warehouse: Warehouse) -> None:
+    """The currencies the marts were just built with, for the report asset and the publish step."""
+    with warehouse.connect() as con:
+        publish.record_build_settings(con, warehouse.reporting_currency, warehouse.default_currency,
+                                      warehouse.currency_label)
 
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query).

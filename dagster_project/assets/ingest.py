@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES
+from dagster_project.mapping import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.resources import Warehouse
 
 WRITER_POOL = "duckdb_writer"
@@ -43,11 +44,14 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
     exports_dir = Path(warehouse.exports_dir)
-    for warning in ingest.find_drops(exports_dir)[1]:
+    mapping = _mapping(warehouse, exports_dir)
+    if mapping.path is not None:
+        context.log.info(f"mapping file {mapping.path}: {', '.join(mapping.entities) or 'empty'}")
+    for warning in ingest.find_drops(exports_dir, mapping)[1]:
         context.log.warning(warning)
     with warehouse.connect() as con:
         progress = lambda r: context.log.info(_describe(r))  # noqa: E731
-        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress):
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping):
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -71,18 +75,38 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
                     asset_key=key,
                     metadata={"dagster/row_count": con.execute(f"select count(*) from raw.{table}").fetchone()[0]},
                 )
+    # Only what the reader rejected is known here; the models quarantine more, and the refresh's summary adds both.
     context.log.info(
-        f"ingested {totals['files']} new file(s): {totals['read']} rows read, {totals['loaded']} loaded, "
-        f"{totals['quarantined']} quarantined"
+        f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
+        f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
     )
+
+
+def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
+    """The mapping file named by the settings, else mapping.yml in the exports folder if there is one (looked for at
+    every run: a long-running daemon sees a mapping file added after it started)."""
+    default = exports_dir / MAPPING_FILE_NAME
+    path = Path(warehouse.mapping_file) if warehouse.mapping_file else default
+    if path == default and not path.is_file():
+        return Mapping()
+    try:
+        return load_mapping(path)
+    except MappingError as error:
+        raise ingest.IngestError(str(error)) from None
 
 
 def _describe(result: ingest.FileResult) -> str:
     if result.skipped:
         return f"{result.source_file}: already loaded"
     extra = f", extra columns kept: {', '.join(result.extra_columns)}" if result.extra_columns else ""
-    return (f"{result.source_file}: {result.rows_loaded:,} rows loaded, {result.rows_quarantined:,} quarantined "
-            f"({result.encoding}){extra}")
+    grain = " as order lines" if result.entity == "order_items" and "order_items" not in result.source_file else ""
+    notes = f"; {'; '.join(result.notes)}" if result.notes else ""
+    return (f"{result.source_file}: {result.rows_loaded:,} rows loaded{grain}, {result.rows_quarantined:,} quarantined "
+            f"at ingest ({result.encoding}, {_delimiter_name(result.delimiter)}){extra}{notes}")
+
+
+def _delimiter_name(delimiter: str | None) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", None: "parquet"}.get(delimiter, str(delimiter))
 
 
 def _files_table(results) -> str:

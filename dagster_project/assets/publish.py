@@ -21,9 +21,13 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
         """The published warehouse BI tools read (schemas marts, analytics, quality, meta) and one Parquet file per
         table, each replaced as a whole: readers see yesterday's complete state until the new one is complete."""
         with warehouse.connect() as con:
+            # The currency the marts were built in, which is the configured one unless dbt has not run since the
+            # settings changed.
+            reporting_currency, label = (publish.built_currency(con)
+                                         or (warehouse.reporting_currency, warehouse.currency_label))
             try:
                 done = publish.publish(con, warehouse.published_path, warehouse.parquet_dir, context.run_id,
-                                       warehouse.resolved_as_of(con))
+                                       warehouse.resolved_as_of(con), reporting_currency, label)
             except publish.PublishError as error:
                 raise Failure(str(error)) from None
         context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s")
@@ -34,6 +38,7 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             "dagster/row_count": sum(done.rows.values()),
             "rows": MetadataValue.json(done.rows),
             "publish_seconds": round(done.seconds, 2),
+            "reporting_currency": reporting_currency,
         })
 
     return published_warehouse

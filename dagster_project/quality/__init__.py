@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.quality.applicability import delivered_columns
 from dagster_project.quality.report import write_report
 from dagster_project.quality.results import (
     RunContext,
@@ -29,15 +30,18 @@ def check_suites(connect: Connect, suites: Sequence[Suite], run_id: str, report:
                  built_marts: bool) -> list[SuiteValidation]:
     """Validate `suites` against the database `connect` opens, append the results and rewrite the report.
 
-    `built_marts`: the suites run after dbt, so the as-of date it resolved applies (raw suites run before it)."""
+    `built_marts`: the suites run after dbt, so the as-of date it resolved applies (raw suites run before it).
+    Rules on columns the export never delivered (per the ingest log) are recorded as not applicable, not run."""
     with connect() as con:
         database = database_file(con)
         as_of = resolved_as_of(con) if built_marts else None
         previous = previous_row_counts(con, [s.name for s in suites], run_id, as_of)
+        delivered = delivered_columns(con)
     # Imported here: Great Expectations takes seconds to import, which only a check run should pay.
     from dagster_project.quality import gx
 
-    validations = gx.validate(database, suites, {s.name: row_count_parameters(s, previous.get(s.name)) for s in suites})
+    validations = gx.validate(database, suites, {s.name: row_count_parameters(s, previous.get(s.name)) for s in suites},
+                              delivered)
     with connect() as con:
         append_results(con, RunContext(run_id, datetime.now(timezone.utc).replace(tzinfo=None), as_of), validations)
         write_report(con, report, run_id)

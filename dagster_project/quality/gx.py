@@ -27,8 +27,10 @@ from great_expectations.data_context.types.base import (
 )
 from sqlalchemy.dialects import registry
 
+from dagster_project.quality.applicability import Delivered, not_applicable_reason
+from dagster_project.quality.messages import redact_observed, redact_rows, redact_values
 from dagster_project.quality.results import ExpectationOutcome, SuiteValidation
-from dagster_project.quality.suites import Suite, SuiteError
+from dagster_project.quality.suites import Suite, SuiteError, expectation_column
 
 # GE knows no DuckDB type module and logs so for every type expectation; it then compares with SQLAlchemy's own
 # types, which is what the dialect below reflects DuckDB's columns as.
@@ -106,10 +108,11 @@ def _release_duckdb_type_constants() -> None:
 atexit.register(_release_duckdb_type_constants)
 
 
-def validate(database: Path, suites: Sequence[Suite],
-             parameters: Mapping[str, Mapping[str, Any]]) -> list[SuiteValidation]:
+def validate(database: Path, suites: Sequence[Suite], parameters: Mapping[str, Mapping[str, Any]],
+             delivered: Delivered | None = None) -> list[SuiteValidation]:
     """Validate each suite against its table in the DuckDB file `database`; `parameters[suite.name]` fills the
-    suite's parameters (the row-count bounds)."""
+    suite's parameters (the row-count bounds). Rules on columns the export never `delivered` are not run: their
+    outcome says they are not applicable (dagster_project.quality.applicability)."""
     context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),
@@ -121,7 +124,7 @@ def validate(database: Path, suites: Sequence[Suite],
         name="warehouse", connection_string="duckdb+validation:///", create_temp_table=False,
         kwargs={"connect_args": {"database": str(database), "config": {"access_mode": "read_only"}}})
     try:
-        return [_validate_suite(source, suite, parameters.get(suite.name, {})) for suite in suites]
+        return [_validate_suite(source, suite, parameters.get(suite.name, {}), delivered) for suite in suites]
     finally:
         # Close DuckDB's file before the caller reopens it to store the results (DuckDB refuses a second connection
         # to a file with another configuration in the same process). The execution engine has its own SQLAlchemy
@@ -130,7 +133,8 @@ def validate(database: Path, suites: Sequence[Suite],
         source.get_engine().dispose()
 
 
-def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any]) -> SuiteValidation:
+def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any],
+                    delivered: Delivered | None) -> SuiteValidation:
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -141,14 +145,19 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any]) -> Suit
         batch = asset.add_batch_definition_whole_table("whole table").get_batch()
     except Exception as error:  # GE wraps a missing table in several exception types
         raise SuiteError(f"suite {suite.name}: cannot read table {suite.relation}: {error}") from error
-    expectations = suite.document.get("expectations", [])
+    expectations, outcomes = [], []
+    for expectation in suite.document.get("expectations", []):
+        reason = not_applicable_reason(suite, expectation, delivered)
+        if reason:
+            outcomes.append(_not_applicable(suite, expectation, reason))
+        else:
+            expectations.append(expectation)
     by_format = {
         # Column and table expectations: counts plus a few unexpected values (COMPLETE would fetch every one).
         "BASIC": [e for e in expectations if e.get("type") != SQL_EXPECTATION],
         # SQL expectations: the offending rows, which GE has fetched anyway (up to 200) to count them.
         "COMPLETE": [e for e in expectations if e.get("type") == SQL_EXPECTATION],
     }
-    outcomes: list[ExpectationOutcome] = []
     for result_format, part_expectations in by_format.items():
         if not part_expectations:
             continue
@@ -161,25 +170,51 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any]) -> Suit
 
 
 def _outcome(suite: Suite, result) -> ExpectationOutcome:
+    """One GE result as we keep it. The counts and the sample are GE's (`unexpected_count`, `element_count`,
+    `partial_unexpected_list`, the rows of an unexpected_rows_expectation); values of personal columns are withheld
+    here, before anything stores or shows them."""
     config = result.expectation_config
     kwargs = {k: v for k, v in config.kwargs.items() if k not in {"batch_id", "result_format"}}
-    details = (result.result.get("partial_unexpected_list")
-               or (result.result.get("details") or {}).get("unexpected_rows"))
+    column = (kwargs.get("column") or ", ".join(kwargs.get("column_list") or [])
+              or (config.meta or {}).get("column") or None)
+    found = result.result or {}
+    ge_details = found.get("details") or {}
+    values = found.get("partial_unexpected_list")
+    details: Any = redact_values(column, values) if values else redact_rows(ge_details.get("unexpected_rows"))
     if not any(value is not None for value in details or []):
         details = None  # nothing unexpected, or only nulls (a null-rate expectation): nothing worth showing
+    if details is None and ge_details.get("mismatched"):
+        details = {"mismatched": ge_details["mismatched"]}  # a column set: the columns unexpected and missing
     error = _error_message(result.exception_info or {})
-    column = kwargs.get("column") or ", ".join(kwargs.get("column_list") or []) or None
     return ExpectationOutcome(
         expectation_type=config.type,
         column=column,
         kwargs=_plain(kwargs),
-        observed_value=_plain(result.result.get("observed_value")),
-        unexpected_count=result.result.get("unexpected_count"),
-        unexpected_percent=result.result.get("unexpected_percent"),
+        observed_value=_plain(redact_observed(column, found.get("observed_value"))),
+        unexpected_count=found.get("unexpected_count"),
+        unexpected_percent=found.get("unexpected_percent"),
         success=bool(result.success),
         severity=suite.on_failure_of(config.meta),
         details={"error": error} if error else _plain(details),
         description=config.description,
+        element_count=found.get("element_count"),
+    )
+
+
+def _not_applicable(suite: Suite, expectation: Mapping[str, Any], reason: str) -> ExpectationOutcome:
+    """A rule not run because the export never delivered its column."""
+    return ExpectationOutcome(
+        expectation_type=expectation.get("type"),
+        column=expectation_column(expectation),
+        kwargs=_plain(dict(expectation.get("kwargs") or {})),
+        observed_value=None,
+        unexpected_count=None,
+        unexpected_percent=None,
+        success=None,
+        severity=suite.on_failure_of(expectation.get("meta")),
+        details={"not_applicable": reason},
+        description=expectation.get("description"),
+        not_applicable=reason,
     )
 
 

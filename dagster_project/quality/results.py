@@ -36,7 +36,13 @@ COLUMNS = (
     ("severity", "VARCHAR"),
     ("details", "JSON"),
     ("description", "VARCHAR"),
+    # 'passed', 'failed' or 'not_applicable' (a rule on a column the export never delivered: not run, success null,
+    # the reason in details). Added after the first release: older rows are filled from success.
+    ("status", "VARCHAR"),
+    # Rows GE checked for a column expectation (the 120 of "3 of 120 rows fail"); null for other rules.
+    ("element_count", "BIGINT"),
 )
+PASSED, FAILED, NOT_APPLICABLE = "passed", "failed", "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -54,16 +60,28 @@ class ExpectationOutcome:
     observed_value: Any
     unexpected_count: int | None
     unexpected_percent: float | None
-    success: bool
+    # None when the rule was not applicable (not run).
+    success: bool | None
     # What a failure does: "warn" or "stop" (the suite's on_failure or the expectation's own).
     severity: str
-    # A sample of unexpected values or rows, or the error GE met while computing the expectation.
+    # A sample of unexpected values or rows (personal values withheld), the error GE met while computing the
+    # expectation, or why it was not applicable.
     details: Any
     description: str | None
+    # Rows GE checked (column expectations); the "120" of "3 of 120 rows fail".
+    element_count: int | None = None
+    # Why the rule does not apply to this export (dagster_project.quality.applicability); None when it was run.
+    not_applicable: str | None = None
+
+    @property
+    def status(self) -> str:
+        if self.not_applicable:
+            return NOT_APPLICABLE
+        return PASSED if self.success else FAILED
 
     @property
     def label(self) -> str:
-        if self.column:
+        if self.column and self.expectation_type != "unexpected_rows_expectation":
             return f"{self.expectation_type}({self.column})"
         # A SQL expectation is known by what it checks.
         return f"{self.expectation_type}: {self.description}" if self.description else self.expectation_type
@@ -77,7 +95,11 @@ class SuiteValidation:
 
     @property
     def failures(self) -> list[ExpectationOutcome]:
-        return [e for e in self.expectations if not e.success]
+        return [e for e in self.expectations if e.status == FAILED]
+
+    @property
+    def not_applicable(self) -> list[ExpectationOutcome]:
+        return [e for e in self.expectations if e.status == NOT_APPLICABLE]
 
     @property
     def stops(self) -> bool:
@@ -101,6 +123,14 @@ def resolved_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
 def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")
     con.execute(f"create table if not exists {RESULTS} ({', '.join(f'{c} {t}' for c, t in COLUMNS)})")
+    existing = {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+        [SCHEMA, TABLE]).fetchall()}
+    for column, column_type in COLUMNS:
+        if column not in existing:  # a results table of an earlier release
+            con.execute(f"alter table {RESULTS} add column {column} {column_type}")
+            if column == "status":
+                con.execute(f"update {RESULTS} set status = case when success then '{PASSED}' else '{FAILED}' end")
 
 
 def append_results(con: duckdb.DuckDBPyConnection, run: RunContext, validations: Iterable[SuiteValidation]) -> int:
@@ -115,7 +145,8 @@ def _row(run: RunContext, validation: SuiteValidation, e: ExpectationOutcome) ->
     suite = validation.suite
     return (run.run_id, run.checked_at, None if suite.schema == "raw" else run.as_of_date, suite.name,
             "/".join(suite.asset_path), e.expectation_type, e.column, _json(e.kwargs), _json(e.observed_value),
-            e.unexpected_count, e.unexpected_percent, e.success, e.severity, _json(e.details), e.description)
+            e.unexpected_count, e.unexpected_percent, e.success, e.severity, _json(e.details), e.description,
+            e.status, e.element_count)
 
 
 def _json(value) -> str | None:
@@ -148,19 +179,23 @@ def previous_row_counts(con: duckdb.DuckDBPyConnection, suites: Sequence[str], r
 
 
 def latest_results(con: duckdb.DuckDBPyConnection, run_id: str) -> list[dict]:
-    """Every result row of one run, as dicts, suites in name order."""
-    cursor = con.execute(f"select * from {RESULTS} where run_id = ? order by suite, success, expectation_type, "
+    """Every result row of one run, as dicts, suites in name order; in a suite failures first, rules not applicable
+    last."""
+    cursor = con.execute(f"select * from {RESULTS} where run_id = ? order by suite, "
+                         f"case status when '{FAILED}' then 0 when '{PASSED}' then 1 else 2 end, expectation_type, "
                          "column_name", [run_id])
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def suite_history(con: duckdb.DuckDBPyConnection, runs: int) -> list[tuple]:
-    """(run_id, checked_at, suites, expectations, failed stop, failed warn) for the latest `runs` runs."""
+    """(run_id, checked_at, suites, expectations, failed stop, failed warn, not applicable) for the latest `runs`
+    runs."""
     return con.execute(f"""
         select run_id, max(checked_at) as checked_at, count(distinct suite), count(*),
-               count(*) filter (where not success and severity = 'stop'),
-               count(*) filter (where not success and severity = 'warn')
+               count(*) filter (where status = '{FAILED}' and severity = 'stop'),
+               count(*) filter (where status = '{FAILED}' and severity = 'warn'),
+               count(*) filter (where status = '{NOT_APPLICABLE}')
         from {RESULTS} group by run_id order by checked_at desc limit ?
     """, [runs]).fetchall()
 

@@ -9,6 +9,13 @@ with our settings in the suite's ``meta``:
   ``expect_table_row_count_to_be_between`` expectation whose bounds are the suite parameters ``row_count_min`` and
   ``row_count_max``.
 
+And in an expectation's ``meta``, besides its own ``on_failure``:
+
+- ``source_column`` (mart suites): ``entity.column``, the raw export column the checked mart column comes straight
+  from; the rule is *not applicable* when no file of that entity delivered it
+  (``dagster_project.quality.applicability``);
+- ``column``: the column a rule without a ``column`` argument (an ``unexpected_rows_expectation``) is about.
+
 Reading a suite needs no Great Expectations import (that costs seconds); the runner builds the GE objects.
 """
 
@@ -21,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dagster_project.contract import ENTITIES_BY_NAME
 from dagster_project.settings import PROJECT_ROOT
 
 EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
@@ -93,12 +101,34 @@ def load_suite(path: Path) -> Suite:
         if override not in ON_FAILURE:
             raise SuiteError(f"{path.name}: expectation {index} ({expectation.get('type')}) has meta.on_failure "
                              f"{override!r}, not one of {ON_FAILURE}")
+        source = source_column(expectation)
+        if source is not None:
+            entity = ENTITIES_BY_NAME.get(source[0])
+            if entity is None or source[1] not in entity.column_names:
+                raise SuiteError(f"{path.name}: expectation {index} ({expectation.get('type')}) has meta.source_column "
+                                 f"{(expectation.get('meta') or {}).get('source_column')!r}, not 'entity.column' of a "
+                                 "column of the export contract")
     bounds = meta.get("row_count_bounds")
     try:
         row_count = RowCountBounds(**bounds) if bounds is not None else None
     except TypeError as error:
         raise SuiteError(f"{path.name}: meta.row_count_bounds: {error}") from None
     return Suite(name=name, schema=schema, table=table, on_failure=on_failure, row_count=row_count, document=document)
+
+
+def expectation_column(expectation: Mapping[str, Any]) -> str | None:
+    """The column an expectation (as in the suite file) is about: its `column` argument, else `meta.column`."""
+    kwargs = expectation.get("kwargs") or {}
+    return kwargs.get("column") or (expectation.get("meta") or {}).get("column") or None
+
+
+def source_column(expectation: Mapping[str, Any]) -> tuple[str, str] | None:
+    """`meta.source_column` as (entity, column); ('', '') when it is not of the form 'entity.column'."""
+    value = (expectation.get("meta") or {}).get("source_column")
+    if value is None:
+        return None
+    entity, dot, column = str(value).partition(".")
+    return (entity, column) if dot and entity and column else ("", "")
 
 
 def load_suites(directory: Path = EXPECTATIONS_DIR) -> list[Suite]:

@@ -1,6 +1,7 @@
 """The report's charts as plotly figures: pure functions from the section data to a figure, labelled in one language.
 
-Every figure gets the same look (`_style`); plotly.js itself is inlined once per page by the renderer.
+Every figure gets the same look (`_style`); plotly.js itself is inlined once per page by the renderer. Charts of money
+take the currency label (`unit`, "¥", "$", or an ISO code) and name it in the axis title.
 """
 
 from __future__ import annotations
@@ -25,7 +26,11 @@ def _style(figure: go.Figure, height: int = 360) -> go.Figure:
     return figure
 
 
-def revenue_trend(trend: data.RevenueTrend, t: Translator) -> go.Figure:
+def _in(title: str, unit: str) -> str:
+    return f"{title} ({unit})"
+
+
+def revenue_trend(trend: data.RevenueTrend, t: Translator, unit: str) -> go.Figure:
     history = trend.history
     figure = go.Figure()
     figure.add_trace(go.Scatter(x=history["ds"], y=history["revenue"], name=t("actual"), mode="lines",
@@ -42,15 +47,15 @@ def revenue_trend(trend: data.RevenueTrend, t: Translator) -> go.Figure:
         figure.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=t("forecast"), mode="lines",
                                     line=dict(color=ORANGE, width=2, dash="dash")))
     figure.update_xaxes(title_text=t("date"))
-    figure.update_yaxes(title_text=t("revenue"), rangemode="tozero")
+    figure.update_yaxes(title_text=_in(t("revenue"), unit), rangemode="tozero")
     return _style(figure)
 
 
-def segments(table: pd.DataFrame, t: Translator) -> go.Figure:
+def segments(table: pd.DataFrame, t: Translator, unit: str) -> go.Figure:
     """Customers and revenue per segment side by side, in the same order (largest revenue on top)."""
     labels = [t.value("segment", s) for s in table["segment"]][::-1]
     figure = make_subplots(rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.04,
-                           subplot_titles=(t("customers"), t("revenue")))
+                           subplot_titles=(t("customers"), _in(t("revenue"), unit)))
     figure.add_trace(go.Bar(y=labels, x=table["customers"][::-1], orientation="h", marker_color=BLUE,
                             name=t("customers"), text=table["customers"][::-1], textposition="auto"), 1, 1)
     figure.add_trace(go.Bar(y=labels, x=table["revenue"][::-1], orientation="h", marker_color=GREEN,
@@ -92,13 +97,14 @@ def funnel(result: data.Funnel, t: Translator) -> go.Figure:
     return _style(figure)
 
 
-def campaigns(table: pd.DataFrame, t: Translator) -> go.Figure:
+def campaigns(table: pd.DataFrame, t: Translator, money: data.Currency) -> go.Figure:
     colours = [GREEN if roi >= 0 else RED for roi in table["roi"]]
+    cost, revenue = (money.format(f"%{{customdata[{i}]:,.0f}}") for i in (0, 1))
     figure = go.Figure(go.Bar(
         x=table["roi"], y=table["campaign_name"], orientation="h", marker_color=colours,
         customdata=table[["cost", "attributed_revenue", "channel"]].to_numpy(),
-        hovertemplate=(f"%{{y}} (%{{customdata[2]}})<br>ROI %{{x:.0%}}<br>{t('cost')} %{{customdata[0]:,.0f}}"
-                       f"<br>{t('attributed_revenue')} %{{customdata[1]:,.0f}}<extra></extra>"),
+        hovertemplate=(f"%{{y}} (%{{customdata[2]}})<br>ROI %{{x:.0%}}<br>{t('cost')} {cost}"
+                       f"<br>{t('attributed_revenue')} {revenue}<extra></extra>"),
     ))
     figure.update_xaxes(title_text=t("roi"), tickformat=".0%")
     figure.update_yaxes(autorange="reversed")
@@ -119,7 +125,7 @@ def service(table: pd.DataFrame, t: Translator) -> go.Figure:
     return _style(figure)
 
 
-def clv_distribution(result: data.Distribution, t: Translator) -> go.Figure:
+def clv_distribution(result: data.Distribution, t: Translator, unit: str) -> go.Figure:
     bins = result.bins
     labels = [f"{start:,.0f}–{end:,.0f}" for start, end in zip(bins["bin_start"], bins["bin_end"])]
     if result.open_ended:
@@ -129,7 +135,7 @@ def clv_distribution(result: data.Distribution, t: Translator) -> go.Figure:
         marker=dict(color=BLUE, line=dict(color="white", width=1)), customdata=labels, name=t("customers"),
         hovertemplate=f"%{{customdata}}<br>{t('customers')} %{{y:,}}<extra></extra>",
     ))
-    figure.update_xaxes(title_text=t("clv_12m"))
+    figure.update_xaxes(title_text=_in(t("clv_12m"), unit))
     figure.update_yaxes(title_text=t("customers"))
     return _style(figure)
 

@@ -16,6 +16,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from dagster_project.publish import BUILD_SETTINGS
+from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY
 from dagster_project.sql import qualified
 
 # Headline figures compare the last PERIOD_DAYS days to the PERIOD_DAYS before.
@@ -47,6 +49,38 @@ def as_of_date(con: duckdb.DuckDBPyConnection) -> date | None:
     if has_rows(con, "marts", "fct_orders"):
         return con.execute("select max(order_date) from marts.fct_orders").fetchone()[0]
     return None
+
+
+@dataclass(frozen=True)
+class Currency:
+    """The reporting currency every amount is in: its ISO code and the label money is shown with."""
+
+    code: str = DEFAULT_REPORTING_CURRENCY
+    label: str = CURRENCY_LABELS[DEFAULT_REPORTING_CURRENCY]
+
+    def format(self, amount: str, negative: bool = False) -> str:
+        """A formatted amount with the label: "¥1,234", "$12.50", "-€3.00", "CHF 1,234" (a space after a label
+        that ends in a letter or digit)."""
+        space = " " if self.label[-1:].isalnum() else ""
+        return f"{'-' if negative else ''}{self.label}{space}{amount}"
+
+
+def currency(con: duckdb.DuckDBPyConnection) -> Currency:
+    """The reporting currency recorded with the data: the published warehouse's meta.publication, else what the
+    working database's marts were built with (meta.build_settings); CNY / ¥ for a warehouse published before
+    currencies were recorded."""
+    for schema, table in (("meta", "publication"), BUILD_SETTINGS):
+        if not has_rows(con, schema, table):
+            continue
+        columns = {c for (c,) in con.execute(
+            "select column_name from duckdb_columns() where database_name = current_database() "
+            "and schema_name = ? and table_name = ?", [schema, table]).fetchall()}
+        if {"reporting_currency", "currency_label"} <= columns:
+            code, label = con.execute(
+                f"select reporting_currency, currency_label from {qualified(schema, table)} limit 1").fetchone()
+            if code:
+                return Currency(code, label or CURRENCY_LABELS.get(code, code))
+    return Currency()
 
 
 def refreshed_at(con: duckdb.DuckDBPyConnection) -> datetime:

@@ -16,7 +16,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "generated": ("Report generated", "报告生成时间"),
     "period_note": ("Changes compare the {days} days to {as_of} with the {days} days before.",
                     "变化为截至 {as_of} 的最近 {days} 天与之前 {days} 天的对比。"),
-    "money_note": ("Amounts are in the reporting currency.", "金额均为报告币种。"),
+    "amounts_in": ("Amounts in", "金额币种"),
+    "money_note": ("Amounts recorded in another currency are converted at the warehouse's exchange-rate table.",
+                   "以其他币种记录的金额已按数据仓库的汇率表换算。"),
     "not_available": ("Not available for this export (it has no {what}).", "此导出数据不支持该部分（缺少{what}）。"),
     "contents": ("Contents", "目录"),
     # KPIs

@@ -6,6 +6,7 @@ import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from functools import partial
 
 import duckdb
 import pandas as pd
@@ -45,6 +46,8 @@ class ReportData:
     churn: data.Distribution | None
     watchlist: pd.DataFrame | None
     quality: data.Quality | None
+    # What every amount is in (named at the top of the page; money is shown with its label).
+    currency: data.Currency = data.Currency()
 
 
 @dataclass(frozen=True)
@@ -54,11 +57,12 @@ class Report:
     unavailable: list[str]
 
 
-def collect(con: duckdb.DuckDBPyConnection) -> ReportData:
-    """Read every section's data from the warehouse behind `con` (marts, analytics, quality, meta)."""
+def collect(con: duckdb.DuckDBPyConnection, currency: data.Currency | None = None) -> ReportData:
+    """Read every section's data from the warehouse behind `con` (marts, analytics, quality, meta). The currency is
+    the one recorded in the warehouse unless given."""
     as_of = data.as_of_date(con)
     return ReportData(
-        as_of=as_of, refreshed=data.refreshed_at(con),
+        as_of=as_of, refreshed=data.refreshed_at(con), currency=currency or data.currency(con),
         kpis=data.kpis(con, as_of) if as_of else None,
         revenue_trend=data.revenue_trend(con, as_of) if as_of else None,
         segments=data.segments(con), deciles=data.deciles(con), cohorts=data.cohorts(con), funnel=data.funnel(con),
@@ -70,21 +74,23 @@ def collect(con: duckdb.DuckDBPyConnection) -> ReportData:
 def render(report: ReportData, lang: str = "en", generated: datetime | None = None) -> Report:
     """The page in `lang` ("en" or "zh"); `generated` is its time stamp (default now)."""
     t = Translator(lang)
+    money = report.currency
     sections = [
-        _kpi_section(report.kpis, report.as_of, t),
-        _chart_section("revenue_trend", "what_orders", report.revenue_trend, t, charts.revenue_trend),
-        _chart_section("segments", "what_segments", report.segments, t, charts.segments),
-        _pareto_section(report.deciles, t),
+        _kpi_section(report.kpis, report.as_of, t, money),
+        _chart_section("revenue_trend", "what_orders", report.revenue_trend, t,
+                       partial(charts.revenue_trend, unit=money.label)),
+        _chart_section("segments", "what_segments", report.segments, t, partial(charts.segments, unit=money.label)),
+        _pareto_section(report.deciles, t, money),
         _chart_section("cohorts", "what_cohorts", report.cohorts, t, charts.cohorts),
         _funnel_section(report.funnel, t),
-        _chart_section("campaigns", "what_campaigns", report.campaigns, t, charts.campaigns),
+        _chart_section("campaigns", "what_campaigns", report.campaigns, t, partial(charts.campaigns, money=money)),
         _chart_section("service", "what_tickets", report.service, t, charts.service),
-        _clv_section(report.clv, t),
+        _clv_section(report.clv, t, money),
         _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution),
-        _watchlist_section(report.watchlist, t),
+        _watchlist_section(report.watchlist, t, money),
         _quality_section(report.quality, report.refreshed, t),
     ]
-    page = _page(sections, t, report.as_of, report.refreshed, generated or datetime.now(timezone.utc))
+    page = _page(sections, t, report.as_of, report.refreshed, generated or datetime.now(timezone.utc), money)
     return Report(page, [s.id for s in sections if s.body is None])
 
 
@@ -102,16 +108,17 @@ def _chart_section(key: str, missing: str, value, t: Translator, chart: Callable
     return Section(key, t(key), body)
 
 
-def _kpi_section(figures: list[data.Kpi] | None, as_of: date | None, t: Translator) -> Section:
+def _kpi_section(figures: list[data.Kpi] | None, as_of: date | None, t: Translator, money: data.Currency
+                 ) -> Section:
     if figures is None:
         return Section("kpis", t("kpis"), None, "what_orders")
-    cards = "".join(_kpi_card(k, t) for k in figures)
+    cards = "".join(_kpi_card(k, t, money) for k in figures)
     note = t("period_note", days=data.PERIOD_DAYS, as_of=as_of.isoformat())
     return Section("kpis", t("kpis"), f'<div class="kpis">{cards}</div><p class="note">{html.escape(note)}</p>')
 
 
-def _kpi_card(kpi: data.Kpi, t: Translator) -> str:
-    value = _format(kpi.current, kpi.kind)
+def _kpi_card(kpi: data.Kpi, t: Translator, money: data.Currency) -> str:
+    value = _format(kpi.current, kpi.kind, money)
     delta, tone = _delta(kpi, t) if kpi.current is not None else ("", "neutral")
     compared = t("vs_last_days", days=kpi.baseline_days) if kpi.baseline_days else t("vs_previous")
     change = (f'<div class="delta {tone}">{html.escape(delta)} <span>{html.escape(compared)}</span></div>'
@@ -137,7 +144,7 @@ def _delta(kpi: data.Kpi, t: Translator) -> tuple[str, str]:
     return f"{arrow} {text}", tone
 
 
-def _pareto_section(deciles: pd.DataFrame | None, t: Translator) -> Section:
+def _pareto_section(deciles: pd.DataFrame | None, t: Translator, money: data.Currency) -> Section:
     if deciles is None:
         return Section("pareto", t("pareto"), None, "what_deciles")
     top20 = deciles.loc[deciles["decile"] == 2, "cumulative_share"]
@@ -146,7 +153,7 @@ def _pareto_section(deciles: pd.DataFrame | None, t: Translator) -> Section:
         "decile": ("decile", str), "customers": ("customers", _int), "orders": ("orders", _int),
         "revenue": ("revenue", _money), "revenue_share": ("revenue_share", _pct),
         "cumulative_share": ("cumulative_share", _pct), "avg_ticket": ("avg_ticket", _money),
-    })
+    }, money=money)
     body = f'<div class="two">{_figure(charts.pareto(deciles, t), "pareto")}<div>{table}</div></div>'
     if note:
         body += f'<p class="note">{html.escape(note)}</p>'
@@ -167,13 +174,14 @@ def _funnel_section(funnel: data.Funnel | None, t: Translator) -> Section:
     return Section("funnel", t("funnel"), body)
 
 
-def _clv_section(distribution: data.Distribution | None, t: Translator) -> Section:
-    notes = [t("clv_total", total=_money(distribution.total), median=_money(distribution.median))] \
-        if distribution else []
-    return _chart_section("clv", "what_clv", distribution, t, charts.clv_distribution, notes)
+def _clv_section(distribution: data.Distribution | None, t: Translator, money: data.Currency) -> Section:
+    notes = [t("clv_total", total=_money_text(distribution.total, money),
+               median=_money_text(distribution.median, money))] if distribution else []
+    return _chart_section("clv", "what_clv", distribution, t, partial(charts.clv_distribution, unit=money.label),
+                          notes)
 
 
-def _watchlist_section(watchlist: pd.DataFrame | None, t: Translator) -> Section:
+def _watchlist_section(watchlist: pd.DataFrame | None, t: Translator, money: data.Currency) -> Section:
     if watchlist is None:
         return Section("watchlist", t("watchlist"), None, "what_churn")
     note = f'<p class="note">{html.escape(t("watchlist_note"))}</p>'
@@ -184,7 +192,7 @@ def _watchlist_section(watchlist: pd.DataFrame | None, t: Translator) -> Section
         "customer_key": ("customer_key", str), "clv_12m": ("clv_12m", _money),
         "churn_probability": ("churn_probability", _pct), "value_at_risk": ("value_at_risk", _money),
         "main_driver": ("main_driver", str), "suggested_action": ("suggested_action", str),
-    }))
+    }, money=money))
 
 
 def _quality_section(quality: data.Quality | None, refreshed: datetime, t: Translator) -> Section:
@@ -226,11 +234,13 @@ def _figure(figure: go.Figure, key: str) -> str:
     return figure.to_html(full_html=False, include_plotlyjs=False, div_id=f"chart-{key}", config=PLOTLY_CONFIG)
 
 
-def _table(frame: pd.DataFrame, t: Translator, columns: dict[str, tuple[str, Callable]], css: str = "") -> str:
+def _table(frame: pd.DataFrame, t: Translator, columns: dict[str, tuple[str, Callable]], css: str = "",
+           money: data.Currency | None = None) -> str:
     """An HTML table of the given columns: {column: (label key, formatter)}; every cell escaped, text (formatter
-    `str`) left-aligned and numbers right-aligned."""
+    `str`) left-aligned and numbers right-aligned; money (formatter `_money`) headed with the currency label."""
     align = {c: ' class="text"' if fmt is str else "" for c, (_, fmt) in columns.items()}
-    head = "".join(f"<th{align[c]}>{html.escape(t(label))}</th>" for c, (label, _) in columns.items())
+    head = "".join(f"<th{align[c]}>{html.escape(_heading(t(label), fmt, money))}</th>"
+                   for c, (label, fmt) in columns.items())
     cells = {c: ["" if pd.isna(v) else html.escape(fmt(v)) for v in frame[c].tolist()]
              for c, (_, fmt) in columns.items()}
     rows = "".join("<tr>" + "".join(f"<td{align[c]}>{cells[c][i]}</td>" for c in columns) + "</tr>"
@@ -240,22 +250,33 @@ def _table(frame: pd.DataFrame, t: Translator, columns: dict[str, tuple[str, Cal
             f"<tbody>{rows}</tbody></table></div>")
 
 
+def _heading(text: str, formatter: Callable, money: data.Currency | None) -> str:
+    return f"{text} ({money.label})" if formatter is _money and money is not None else text
+
+
 def _int(value) -> str:
     return f"{int(value):,}"
 
 
 def _money(value) -> str:
+    """An amount without its currency (table cells, under a heading that names it)."""
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.2f}"
+
+
+def _money_text(value, money: data.Currency) -> str:
+    """An amount on its own, with the currency label: "¥1,234", "-$12.50"."""
+    return money.format(_money(abs(value)), negative=value < 0)
 
 
 def _pct(value) -> str:
     return f"{value:.1%}"
 
 
-def _format(value, kind: str) -> str:
+def _format(value, kind: str, money: data.Currency) -> str:
     if value is None:
         return "–"
-    return {"count": _int, "money": _money, "rate": _pct, "score": lambda v: f"{v:+.0f}"}[kind](value)
+    return {"count": _int, "money": partial(_money_text, money=money), "rate": _pct,
+            "score": lambda v: f"{v:+.0f}"}[kind](value)
 
 
 def _when(moment: datetime) -> str:
@@ -263,7 +284,7 @@ def _when(moment: datetime) -> str:
 
 
 def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed: datetime,
-          generated: datetime) -> str:
+          generated: datetime, money: data.Currency) -> str:
     nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
     body = "".join(
         f'<section id="{s.id}" class="{"" if s.body is not None else "not-available"}">'
@@ -274,6 +295,10 @@ def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed:
     facts = [(t("as_of"), as_of.isoformat() if as_of else "–"), (t("refreshed"), _when(refreshed)),
              (t("generated"), _when(generated))]
     header = " · ".join(f"{html.escape(k)}: <b>{html.escape(v)}</b>" for k, v in facts)
+    # The one place the page names the currency; every amount below is in it.
+    label = f" ({html.escape(money.label)})" if money.label != money.code else ""
+    header += (f' · <span class="currency" data-currency="{html.escape(money.code)}">'
+               f"{html.escape(t('amounts_in'))} <b>{html.escape(money.code)}</b>{label}</span>")
     lang = "zh-CN" if t.lang == "zh" else "en"
     return f"""<!DOCTYPE html>
 <html lang="{lang}">

@@ -177,6 +177,22 @@
 {%- endmacro %}
 
 
+{#- Order status folded to paid / cancelled / refunded; null (quarantined as unknown) for anything else. An empty
+    status is paid. Marketplace states of an order being fulfilled (approved, invoiced, processing) are paid. -#}
+{% macro order_status(expr) -%}
+    case
+        when {{ expr }} is null then 'paid'
+        when {{ crm.clean_code(expr) }} in ('paid', 'completed', 'complete', 'success', 'succeeded', 'approved',
+            'invoiced', 'processing', 'shipped', 'delivered', 'closed', 'fulfilled', '已支付', '已完成', '完成',
+            '已发货', '已收货') then 'paid'
+        when {{ crm.clean_code(expr) }} in ('cancelled', 'canceled', 'void', 'voided', 'unavailable', '已取消',
+            '取消') then 'cancelled'
+        when {{ crm.clean_code(expr) }} in ('refunded', 'refund', 'returned', 'return', '已退款', '退款', '已退货')
+            then 'refunded'
+    end
+{%- endmacro %}
+
+
 {% macro parse_boolean(expr) -%}
     case
         when lower(trim({{ expr }})) in ('true', 't', 'yes', 'y', '1', '是', '同意') then true
@@ -188,6 +204,16 @@
 {#- Trimmed text, empty as null, title-cased words kept as delivered. -#}
 {% macro clean_text(expr) -%}
     nullif(trim({{ expr }}), '')
+{%- endmacro %}
+
+
+{#- An id as text, trimmed; a numeric id written as a float by a spreadsheet or pandas ('17850.0') is the integer id
+    ('17850'), so that it matches the same id written plainly in another file. -#}
+{% macro clean_id(expr) -%}
+    case
+        when {{ expr }} like '%.0' then {{ crm.replace_pattern('trim(' ~ expr ~ ')', '^([0-9]+)\\.0+$', '\\1') }}
+        else {{ crm.clean_text(expr) }}
+    end
 {%- endmacro %}
 
 

@@ -13,10 +13,11 @@
     CTEs and the model's final select, so it closes the model's `with`.
     _version_rank is the rank of a valid row among the versions of its key, 1 for the winner; quarantined rows get
     none (they never win).
-    _conflict_reason says why a valid row that lost is a conflicting duplicate: it has the same key, the same
+    _conflict_reason is 'conflicting duplicate' for a valid row that lost though it has the same key, the same
     updated_at (or version time) and the same drop as the winner, but other values, so which one is right is a
-    guess. The winner still lands (the last row, as for any tie); the loser is quarantined with this reason, so the
-    conflict is seen rather than silently resolved. `version` names updated_at in the message.
+    guess; _conflict_detail names the row that was kept. The winner still lands (the last row, as for any tie); the
+    loser is quarantined with this reason, so the conflict is seen rather than silently resolved. `version` names
+    updated_at in the detail.
     Most keys have one version: only the rows of keys that occur several times are sorted (a window over every row
     costs a sort of the whole table), and their ranks are joined back to the rest by raw row (_source_file,
     _row_number). Keys are counted by their hash, a fixed-size group key: a collision only makes a key with one row
@@ -45,10 +46,10 @@ contested_versions as (
                 and {{ updated_at }} is not distinct from first_value({{ updated_at }}) {{ w }}
                 and _drop_date = first_value(_drop_date) {{ w }}
                 and _content_hash <> first_value(_content_hash) {{ w }}
-            then 'conflicting duplicate: same {{ key_columns | join(' and ') }} and {{ version }} as row '
+            then 'same {{ key_columns | join(' and ') }} and {{ version }} as row '
                 || cast(first_value(_row_number) {{ w }} as {{ dbt.type_string() }}) || ' of '
                 || first_value(_source_file) {{ w }} || ', which has other values and was kept'
-        end as _conflict_reason
+        end as _conflict_detail
     from (
         select *, {{ crm.content_hash() }} as _content_hash
         from {{ relation }}
@@ -63,7 +64,8 @@ select
     {{ crm.content_hash() }} as _content_hash,
     coalesce(contested_versions._version_rank, case when {{ relation }}._quarantine_reason is null then 1 end)
         as _version_rank,
-    contested_versions._conflict_reason
+    case when contested_versions._conflict_detail is not null then 'conflicting duplicate' end as _conflict_reason,
+    contested_versions._conflict_detail
 from {{ relation }}
 left join contested_versions using (_source_file, _row_number)
 {%- endmacro %}

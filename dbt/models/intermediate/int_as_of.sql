@@ -1,7 +1,7 @@
 -- The date every downstream model treats as "today": the as_of var when given, else the latest valid order date.
 with orders as (
 
-    select * from {{ ref('stg_crm__orders') }}
+    select * from {{ ref('int_orders_combined') }}
 
 )
 

@@ -1,7 +1,7 @@
 {#-
-  Identity resolution: which CRM ids are the same person. Two ids are linked when they share a normalised
-  e-mail, or a normalised phone together with the same normalised name (a shared phone alone is too weak:
-  households share landlines). Linked ids form connected components via min-label propagation: each round
+  Identity resolution: which CRM ids are the same person. Two ids are linked when they name the same person id
+  (a marketplace's customer_unique_id), share a normalised e-mail, or share a normalised phone together with the
+  same normalised name (a shared phone alone is too weak: households share landlines). Linked ids form connected components via min-label propagation: each round
   gives every id the smallest id reachable through one more shared key. `identity_resolution_rounds` rounds
   resolve chains of that many hops, which covers real duplicate clusters (2-3 ids). The golden customer_key is
   the smallest id of the component, so it is stable while the component does not change.
@@ -15,7 +15,7 @@ with customers as (
 
 orders as (
 
-    select * from {{ ref('stg_crm__orders') }}
+    select * from {{ ref('int_orders_combined') }}
 
 ),
 
@@ -31,6 +31,9 @@ ids as (
 
 match_keys as (
 
+    {#- The person behind per-order customer ids (a marketplace's customer_unique_id) links them whatever else. #}
+    select customer_id, 'person:' || person_id as match_key from customers where person_id is not null
+    union all
     select customer_id, 'email:' || email as match_key from customers where email is not null
     union all
     select customer_id, 'phone:' || phone || '|' || name_match_key

@@ -6,7 +6,10 @@
     merged       a duplicate folded into another record (same person under another id, double-submitted order,
                  an event recorded twice)
     deferred     dated after the as-of date: kept in raw, used by a later as-of
+    unattributed a line of a line-level file without a customer id (a walk-in or guest sale): in no customer's order
     landed       in a mart
+  `reason` is a stable category (counted by the quality page and the publication gate); `detail` says more (which
+  row was kept, which attribute differs) and never carries a personal value.
 -#}
 with as_of as (
 
@@ -39,7 +42,8 @@ classified as (
             {% if entity == 'campaigns' %}when start_date > (select as_of_date from as_of) then 'deferred'{% endif %}
             else 'landed'
         end as outcome,
-        coalesce(_quarantine_reason, _conflict_reason) as reason
+        coalesce(_quarantine_reason, _conflict_reason) as reason,
+        _conflict_detail as detail
     from {{ ref('base_crm__' ~ entity) }}
     union all
     {% endfor %}
@@ -53,7 +57,8 @@ classified as (
             when dim.customer_key is null then 'deferred'
             else 'landed'
         end,
-        coalesce(base._quarantine_reason, base._conflict_reason)
+        coalesce(base._quarantine_reason, base._conflict_reason),
+        base._conflict_detail
     from {{ ref('base_crm__customers') }} as base
     left join identities on base.customer_id = identities.source_customer_id
     left join {{ ref('int_customer_keys_pseudonymised') }} as keys on base.customer_id = keys.golden_customer_id
@@ -66,12 +71,23 @@ classified as (
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
+            when priced.order_id is null then 'quarantined'
             when deduplicated.order_id is null then 'deferred'
             when deduplicated.is_duplicate then 'merged'
             else 'landed'
         end,
-        coalesce(base._quarantine_reason, base._conflict_reason)
+        case
+            when base._quarantine_reason is not null or base._conflict_reason is not null
+                then coalesce(base._quarantine_reason, base._conflict_reason)
+            when base._version_rank = 1 and priced.order_id is null then 'missing amount'
+        end,
+        case
+            when base._conflict_detail is not null then base._conflict_detail
+            when base._quarantine_reason is null and base._version_rank = 1 and priced.order_id is null
+                then 'no amount in the order file and no lines for the order'
+        end
     from {{ ref('base_crm__orders') }} as base
+    left join {{ ref('int_orders_combined') }} as priced on base.order_id = priced.order_id
     left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
 
     union all
@@ -81,6 +97,8 @@ classified as (
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
             when base._version_rank > 1 then 'superseded'
+            when checked._order_conflict_reason is not null then 'quarantined'
+            when checked.is_unattributed then 'unattributed'
             when deduplicated.is_duplicate then 'merged'
             when deduplicated.order_id is not null then 'landed'
             when valid_orders.order_id is not null then 'deferred'
@@ -89,13 +107,19 @@ classified as (
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null
                 then coalesce(base._quarantine_reason, base._conflict_reason)
-            when base._version_rank > 1 or deduplicated.order_id is not null or valid_orders.order_id is not null then null
+            when base._version_rank > 1 then null
+            when checked._order_conflict_reason is not null then checked._order_conflict_reason
+            when checked.is_unattributed then 'missing customer_id'
+            when deduplicated.order_id is not null or valid_orders.order_id is not null then null
             when quarantined_orders.order_id is not null then 'its order is quarantined'
             else 'orphan: order_id not found in orders'
-        end
+        end,
+        coalesce(base._conflict_detail, checked._order_conflict_detail)
     from {{ ref('base_crm__order_items') }} as base
+    left join {{ ref('int_order_lines_checked') }} as checked
+        on base._source_file = checked._source_file and base._row_number = checked._row_number
     left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
-    left join {{ ref('stg_crm__orders') }} as valid_orders on base.order_id = valid_orders.order_id
+    left join {{ ref('int_orders_combined') }} as valid_orders on base.order_id = valid_orders.order_id
     left join quarantined_orders on base.order_id = quarantined_orders.order_id
 
     union all
@@ -108,7 +132,8 @@ classified as (
             when fct.opportunity_id is null then 'deferred'
             else 'landed'
         end,
-        coalesce(base._quarantine_reason, base._conflict_reason)
+        coalesce(base._quarantine_reason, base._conflict_reason),
+        base._conflict_detail
     from {{ ref('base_crm__opportunities') }} as base
     left join {{ ref('fct_opportunities') }} as fct on base.opportunity_id = fct.opportunity_id
 
@@ -132,7 +157,8 @@ classified as (
             when base._quarantine_reason is not null or base._conflict_reason is not null
                 then coalesce(base._quarantine_reason, base._conflict_reason)
             when base._version_rank = 1 and identities.source_customer_id is null then 'orphan: customer_id not found in customers or orders'
-        end
+        end,
+        base._conflict_detail
     from {{ ref('base_crm__' ~ entity) }} as base
     left join identities on base.customer_id = identities.source_customer_id
     left join {{ ref(fact) }} as fct on base.{{ key }} = fct.{{ key }}

@@ -1,7 +1,8 @@
 -- Order lines of the orders in fct_orders, priced in the order's currency and converted to the reporting one.
 with items as (
 
-    select * from {{ ref('stg_crm__order_items') }}
+    select * from {{ ref('int_order_lines_checked') }}
+    where not is_unattributed and _order_conflict_reason is null
 
 ),
 
@@ -30,8 +31,7 @@ select
     cast(items.quantity as double) as quantity,
     cast(items.unit_price_original * rates.usd_per_unit / reporting.usd_per_unit as double) as unit_price,
     cast(items.discount_original * rates.usd_per_unit / reporting.usd_per_unit as double) as discount,
-    {{ crm.to_cents('(items.quantity * coalesce(items.unit_price_original, 0) - items.discount_original)
-         * rates.usd_per_unit / reporting.usd_per_unit') }} as line_amount,
+    {{ crm.to_cents('items.line_amount_original * rates.usd_per_unit / reporting.usd_per_unit') }} as line_amount,
     cast(orders.customer_key as varchar) as customer_key,
     cast(orders.order_date as date) as order_date,
     cast(orders.status as varchar) as status

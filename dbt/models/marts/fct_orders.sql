@@ -21,7 +21,8 @@ select
     cast(currency as varchar) as currency,
     cast(amount_original as double) as amount_original,
     {{ crm.to_cents('amount') }} as amount,
-    {{ crm.to_cents("case when status = 'paid' then amount else 0 end") }} as net_amount,
+    {#- Revenue: a paid order counts, a credit note (a negative order of a line-level file) nets out. #}
+    {{ crm.to_cents("case when status = 'paid' or amount < 0 then amount else 0 end") }} as net_amount,
     cast(status = 'paid' as boolean) as is_paid,
     cast(channel as varchar) as channel,
     cast(rep_id as varchar) as rep_id

@@ -4,14 +4,14 @@
 -- raw.<entity>), found by source_file and row_number; this BI-facing mart carries only where and why.
 with rejected_at_ingest as (
 
-    select entity, source_file, drop_date, row_number, 'ingest' as stage, reason
+    select entity, source_file, drop_date, row_number, 'ingest' as stage, reason, detail
     from {{ source('crm', '_quarantine') }}
 
 ),
 
 rejected_by_models as (
 
-    select entity, _source_file, _drop_date, _row_number, 'model', reason
+    select entity, _source_file, _drop_date, _row_number, 'model', reason, detail
     from {{ ref('int_raw_rows_classified') }}
     where outcome = 'quarantined'
 
@@ -31,5 +31,6 @@ select
     cast(drop_date as date) as drop_date,
     cast(row_number as bigint) as row_number,
     cast(stage as varchar) as stage,
-    cast(reason as varchar) as reason
+    cast(reason as varchar) as reason,
+    cast(detail as varchar) as detail
 from quarantined

@@ -9,6 +9,7 @@ latest as (
 
     select
         customer_id,
+        person_id,
         customer_name,
         name_match_key,
         email,

@@ -33,7 +33,7 @@ validated as {{ crm.inlined_cte() }} (
             when cost_text is not null and cost_original is null then 'unparseable cost'
             when cost_original < 0 then 'negative cost'
             when end_date < start_date then 'end_date before start_date'
-            when rates.currency is null then 'unknown currency ' || renamed.currency
+            when rates.currency is null then 'unknown currency'
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency

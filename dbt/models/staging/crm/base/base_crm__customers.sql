@@ -7,7 +7,8 @@ with source as {{ crm.inlined_cte() }} (
 renamed as {{ crm.inlined_cte() }} (
 
     select
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
+        {{ crm.clean_text('person_id') }} as person_id,
         {{ crm.clean_text('name') }} as customer_name,
         {{ crm.normalise_name('name') }} as name_match_key,
         {{ crm.normalise_email('email') }} as email,

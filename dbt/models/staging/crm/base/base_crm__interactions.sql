@@ -17,7 +17,7 @@ renamed as {{ crm.inlined_cte() }} (
             {{ crm.clean_text('interaction_id') }},
             {{ crm.derived_id('i', ['customer_id', 'interaction_type', 'occurred_at', 'campaign_id']) }}
         ) as interaction_id,
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
         case {{ crm.clean_code('interaction_type') }}
             when 'email' then 'email_sent'
             when 'email_opened' then 'email_open'
@@ -50,7 +50,7 @@ validated as {{ crm.inlined_cte() }} (
             when customer_id is null then 'missing customer_id'
             when interaction_type is null then 'missing interaction_type'
             when interaction_type not in ('email_sent', 'email_open', 'email_click', 'call', 'meeting', 'web_visit', 'chat', 'sms')
-                then 'unknown interaction_type ' || interaction_type
+                then 'unknown interaction_type'
             when occurred_at_text is null then 'missing occurred_at'
             when occurred_at is null then 'unparseable occurred_at'
             when cast(occurred_at as date) > _drop_date then 'occurred_at after its export drop'

@@ -8,7 +8,7 @@ renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('opportunity_id') }} as opportunity_id,
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
         {{ crm.parse_timestamp('created_at') }} as created_at,
         {{ crm.clean_code('source') }} as source,
         {{ crm.clean_text('campaign_id') }} as campaign_id,
@@ -43,13 +43,13 @@ validated as {{ crm.inlined_cte() }} (
             when opportunity_id is null then 'missing opportunity_id'
             when stage is null then 'missing stage'
             when stage not in ('new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost')
-                then 'unknown stage ' || stage
+                then 'unknown stage'
             when coalesce(stage_changed_at, created_at) is null then 'no parseable stage_changed_at or created_at'
             when cast(coalesce(stage_changed_at, created_at) as date) > _drop_date then 'stage_changed_at after its export drop'
             when amount_text is not null and amount_original is null then 'unparseable amount'
             when amount_original < 0 then 'negative amount'
             when amount_original > {{ var('max_order_amount') }} then 'amount above max_order_amount'
-            when rates.currency is null then 'unknown currency ' || renamed.currency
+            when rates.currency is null then 'unknown currency'
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency

@@ -18,15 +18,9 @@ renamed as {{ crm.inlined_cte() }} (
             {{ crm.derived_id('o', ['customer_id', 'order_date', 'amount', 'currency']) }}
         ) as order_id,
         order_id is null as has_derived_id,
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
         {{ crm.parse_timestamp('order_date') }} as order_at,
-        case
-            when status is null then 'paid'
-            when {{ crm.clean_code('status') }} in ('paid', 'completed', 'complete', 'success', 'succeeded',
-                'shipped', 'delivered', 'closed', 'fulfilled', '已支付', '已完成', '完成') then 'paid'
-            when {{ crm.clean_code('status') }} in ('cancelled', 'canceled', 'void', 'voided', '已取消', '取消') then 'cancelled'
-            when {{ crm.clean_code('status') }} in ('refunded', 'refund', 'returned', 'return', '已退款', '退款') then 'refunded'
-        end as status,
+        {{ crm.order_status('status') }} as status,
         {{ crm.parse_amount('amount') }} as amount_original,
         {{ crm.resolve_currency('currency', 'amount') }} as currency,
         {{ crm.clean_code('channel') }} as channel,
@@ -53,12 +47,13 @@ validated as {{ crm.inlined_cte() }} (
             when order_date_text is null then 'missing order_date'
             when order_at is null then 'unparseable order_date'
             when cast(order_at as date) > _drop_date then 'order_date after its export drop'
-            when amount_text is null then 'missing amount'
-            when amount_original is null then 'unparseable amount'
+            when year(order_at) < 1900 then 'order_date before 1900'
+            {#- An order without an amount takes the sum of its lines (int_orders_combined). #}
+            when amount_text is not null and amount_original is null then 'unparseable amount'
             when amount_original < 0 then 'negative amount'
             when amount_original > {{ var('max_order_amount') }} then 'amount above max_order_amount'
-            when status is null then 'unknown status ' || status_text
-            when rates.currency is null then 'unknown currency ' || renamed.currency
+            when status is null then 'unknown status'
+            when rates.currency is null then 'unknown currency'
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency

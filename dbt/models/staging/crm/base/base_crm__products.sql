@@ -32,7 +32,7 @@ validated as {{ crm.inlined_cte() }} (
             when list_price_text is not null and list_price_original is null then 'unparseable list_price'
             when list_price_original < 0 then 'negative list_price'
             when list_price_original > {{ var('max_order_amount') }} then 'list_price above max_order_amount'
-            when rates.currency is null then 'unknown currency ' || renamed.currency
+            when rates.currency is null then 'unknown currency'
         end as _quarantine_reason
     from renamed
     left join {{ ref('currency_rates') }} as rates on renamed.currency = rates.currency

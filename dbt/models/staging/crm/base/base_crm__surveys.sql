@@ -17,7 +17,7 @@ renamed as {{ crm.inlined_cte() }} (
             {{ crm.clean_text('survey_id') }},
             {{ crm.derived_id('s', ['customer_id', 'answered_at']) }}
         ) as survey_id,
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
         {{ crm.parse_timestamp('answered_at') }} as answered_at,
         {{ crm.parse_integer('nps') }} as nps,
         answered_at as answered_at_text,

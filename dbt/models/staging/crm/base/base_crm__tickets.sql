@@ -8,7 +8,7 @@ renamed as {{ crm.inlined_cte() }} (
 
     select
         {{ crm.clean_text('ticket_id') }} as ticket_id,
-        {{ crm.clean_text('customer_id') }} as customer_id,
+        {{ crm.clean_id('customer_id') }} as customer_id,
         {{ crm.parse_timestamp('opened_at') }} as opened_at,
         {{ crm.parse_timestamp('first_response_at') }} as first_response_at,
         {{ crm.parse_timestamp('resolved_at') }} as resolved_at,

@@ -1,0 +1,230 @@
+"""How a file writes its dates and decimals, decided once per column by evidence over the whole column.
+
+A value such as ``03/01/19`` means nothing alone: 3 January or 1 March, 2019 or 1919. The file's other values
+decide: a first field above 12 makes the column day-first, a second field above 12 month-first. A column that never
+decides takes the mapping file's ``date_format``; without one its undecidable rows are quarantined as "ambiguous
+date order" (never guessed). The decision, with the value that decided it, is logged per file.
+
+Dates that dbt reads as they are (ISO ``2025-08-27``, ``2025/8/27``, ``2025年8月27日``, with or without a time) stay
+as delivered; the others are rewritten to ISO text in the raw table, inside the file's load transaction:
+
+| written as | read as |
+|---|---|
+| ``D/M/YYYY``, ``M/D/YYYY`` (also ``-`` or ``.``), with ``H:MM[:SS]`` and AM/PM | by the column's evidence |
+| two-digit years ``D/M/YY`` | the year in the 100 years ending 20 years after the drop's year |
+| ``YYYYMMDD`` | year, month, day |
+| ``YYYY.MM.DD`` | year, month, day |
+| a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
+
+Amount and number columns of a file that writes decimal commas (``1.234,50``, ``12,5``: a comma followed by one or
+two digits, and no value with a decimal point) are rewritten with a decimal point, so ``12,5`` is never read as 125.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+
+import duckdb
+
+from dagster_project.mapping import EntityMapping
+
+# A year written with two digits is read in the 100 years that end this many years after the drop's year.
+TWO_DIGIT_YEAR_LOOKAHEAD = 20
+EXCEL_SERIAL_RANGE = (20000, 80000)  # 1954-10-03 .. 2119-01-08
+
+_TIME = r"(?:[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*([AaPp][Mm])?)?"
+_DAY_MONTH = r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4}|\d{2})"
+# The same patterns as Python sees them (to classify distinct date parts) and as DuckDB applies them (to rewrite).
+DAY_MONTH_VALUE = "^" + _DAY_MONTH + _TIME + "$"
+COMPACT_VALUE = r"^(\d{4})(\d{2})(\d{2})" + _TIME + "$"
+DOTTED_YMD_VALUE = r"^(\d{4})\.(\d{1,2})\.(\d{1,2})" + _TIME + "$"
+SERIAL_VALUE = r"^\d{5}(\.\d+)?$"
+NATIVE_PART = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}$|^\d{4}年\d{1,2}月\d{1,2}日?$")
+
+
+@dataclass(frozen=True)
+class DateReading:
+    """How one date column of one file is read."""
+
+    column: str
+    format: str  # e.g. "DD/MM/YY", "ISO", "mapping %d/%m/%Y", "ambiguous"
+    evidence: str | None  # the value that decided it, when one had to (None for personal columns)
+    expression: str | None  # SQL giving ISO text from the column, None when dbt reads the values as they are
+    ambiguous: str | None = None  # SQL condition of the rows to quarantine as "ambiguous date order"
+
+    def describe(self) -> str:
+        because = f" (decided by {self.evidence!r})" if self.evidence else ""
+        return f"{self.column} read as {self.format}{because}"
+
+
+@dataclass
+class Interpretation:
+    dates: list[DateReading] = field(default_factory=list)
+    decimal: str = "."
+    notes: list[str] = field(default_factory=list)
+
+    def log_json(self) -> str:
+        return json.dumps({r.column: {"format": r.format, "evidence": r.evidence} for r in self.dates},
+                          ensure_ascii=False)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+# ---------------------------------------------------------------------------------------------------- dates
+
+
+def classify(part: str) -> str:
+    """The family of a date part: native, day_month, compact, dotted_ymd, serial or unknown."""
+    if NATIVE_PART.match(part):
+        return "native"
+    if re.match(r"^" + _DAY_MONTH + "$", part):
+        return "day_month"
+    if re.fullmatch(r"\d{8}", part):
+        y, m, d = int(part[:4]), int(part[4:6]), int(part[6:])
+        return "compact" if 1800 <= y <= 2200 and 1 <= m <= 12 and 1 <= d <= 31 else "unknown"
+    if re.fullmatch(r"\d{4}\.\d{1,2}\.\d{1,2}", part):
+        return "dotted_ymd"
+    if re.fullmatch(SERIAL_VALUE.strip("^$"), part):
+        return "serial" if EXCEL_SERIAL_RANGE[0] <= float(part) <= EXCEL_SERIAL_RANGE[1] else "unknown"
+    return "unknown"
+
+
+def decide_day_month(parts: Counter) -> tuple[str | None, str | None]:
+    """'day' or 'month' (which comes first) and the deciding value, from the day_month parts of a column;
+    (None, None) when no value decides, ('mixed', example) when values decide both ways."""
+    day_first = month_first = None
+    for part in sorted(parts):
+        if classify(part) != "day_month":
+            continue
+        a, b, _ = re.split(r"[-/.]", part)
+        if int(a) > 12 and int(b) <= 12:
+            day_first = day_first or part
+        elif int(b) > 12 and int(a) <= 12:
+            month_first = month_first or part
+    if day_first and month_first:
+        return "mixed", f"{day_first}, {month_first}"
+    if day_first:
+        return "day", day_first
+    if month_first:
+        return "month", month_first
+    return None, None
+
+
+def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
+                     personal: bool) -> DateReading:
+    """Decide how a date column is read from the distinct date parts of its values (with their counts)."""
+    value = f"trim({_ident(column)})"
+    if mapping.date_format:
+        fmt = mapping.date_format
+        return DateReading(column, f"mapping {fmt}", None,
+                           f"strftime(try_strptime({value}, {_sql_text(fmt)}), '%Y-%m-%d %H:%M:%S')")
+    families = Counter()
+    for part, count in parts.items():
+        families[classify(part)] += count
+    expressions: list[tuple[str, str]] = []  # (pattern, ISO expression)
+    evidence: str | None = None
+    formats: list[str] = []
+    ambiguous = None
+    if families["day_month"]:
+        order, evidence = decide_day_month(parts)
+        two_digit = any(len(re.split(r"[-/.]", p)[2]) == 2 for p in parts if classify(p) == "day_month")
+        year_text = "YY" if two_digit else "YYYY"
+        if order in ("day", "month"):
+            day, month = (1, 2) if order == "day" else (2, 1)
+            expressions.append((DAY_MONTH_VALUE, _iso(value, DAY_MONTH_VALUE, year=3, month=month, day=day,
+                                                      time_from=4, drop_date=drop_date)))
+            formats.append(("DD/MM/" if order == "day" else "MM/DD/") + year_text)
+        else:
+            ambiguous = f"regexp_full_match({value}, {_sql_text(DAY_MONTH_VALUE)})"
+            formats.append("ambiguous date order" + (" (day-first and month-first values)" if order else ""))
+    if families["compact"]:
+        expressions.append((COMPACT_VALUE, _iso(value, COMPACT_VALUE, 1, 2, 3, 4, drop_date)))
+        formats.append("YYYYMMDD")
+    if families["dotted_ymd"]:
+        expressions.append((DOTTED_YMD_VALUE, _iso(value, DOTTED_YMD_VALUE, 1, 2, 3, 4, drop_date)))
+        formats.append("YYYY.MM.DD")
+    if families["serial"]:
+        expressions.append((SERIAL_VALUE, "strftime(timestamp '1899-12-30' + to_microseconds(cast(round(cast("
+                            f"{value} as double) * 86400000000) as bigint)), '%Y-%m-%d %H:%M:%S')"))
+        formats.append("Excel serial days")
+    if families["native"] or not formats:
+        formats.insert(0, "ISO")
+    expression = None
+    if expressions:
+        cases = " ".join(f"when regexp_full_match({value}, {_sql_text(p)}) then {e}" for p, e in expressions)
+        expression = f"case {cases} end"
+    return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous)
+
+
+def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date) -> str:
+    """SQL: the ISO timestamp text of a value matching `pattern`, from its numbered groups."""
+    def group(i: int) -> str:
+        return f"regexp_extract({value}, {_sql_text(pattern)}, {i})"
+
+    def number(i: int, default: str = "0") -> str:
+        return f"coalesce(try_cast(nullif({group(i)}, '') as integer), {default})"
+
+    window_end = drop_date.year + TWO_DIGIT_YEAR_LOOKAHEAD
+    y = f"(case when length({group(year)}) = 2 then {window_end} - (({window_end} - {number(year)}) % 100) " \
+        f"else {number(year)} end)"
+    hour = number(time_from)
+    ampm = f"lower({group(time_from + 3)})"
+    hour = f"(case when {ampm} = 'pm' then {hour} % 12 + 12 when {ampm} = 'am' then {hour} % 12 else {hour} end)"
+    return (f"printf('%04d-%02d-%02d %02d:%02d:%02d', {y}, {number(month)}, {number(day)}, {hour}, "
+            f"{number(time_from + 1)}, {number(time_from + 2)})")
+
+
+def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, columns: list[tuple[str, bool]],
+               mapping: EntityMapping, drop_date: date) -> list[DateReading]:
+    """How each (date column, is personal) of the file's rows in `table` is read."""
+    readings = []
+    for column, personal in columns:
+        rows = con.execute(
+            f"select regexp_extract(trim({_ident(column)}), '^[^\\sT]+') as part, count(*) from {table} "
+            f"where _source_file = $f and {_ident(column)} is not null group by 1",
+            {"f": source_file},
+        ).fetchall()
+        readings.append(read_date_column(column, Counter(dict(rows)), mapping, drop_date, personal))
+    return readings
+
+
+# ---------------------------------------------------------------------------------------------------- decimals
+
+_COMMA_DECIMAL = r",\d{1,2}\D*$"
+_POINT_DECIMAL = r"\.\d{1,2}\D*$"
+
+
+def decimal_mark(con: duckdb.DuckDBPyConnection, table: str, source_file: str, columns: list[str],
+                 delimiter: str | None, mapping: EntityMapping) -> tuple[str, str | None]:
+    """The file's decimal mark and, when the evidence contradicts itself, a note saying so."""
+    if mapping.decimal:
+        return mapping.decimal, None
+    if not columns or delimiter in (None, ","):  # a comma-separated file writes decimal points (or quotes)
+        return ".", None
+    counts = ", ".join(
+        f"count(*) filter (where regexp_matches({_ident(c)}, '{pattern}'))"
+        for c in columns for pattern in (_COMMA_DECIMAL, _POINT_DECIMAL)
+    )
+    values = con.execute(f"select {counts} from {table} where _source_file = $f", {"f": source_file}).fetchone()
+    comma, point = sum(values[0::2]), sum(values[1::2])
+    if comma and not point:
+        return ",", None
+    if comma and point:
+        return ".", (f"{comma} amount(s) look like decimal commas and {point} like decimal points: read with "
+                     "decimal points; set decimal in mapping.yml if that is wrong")
+    return ".", None
+
+
+def comma_decimal_expression(column: str) -> str:
+    """SQL: a decimal-comma number rewritten with a decimal point ('1.234,50' -> '1234.50')."""
+    return f"replace(replace({_ident(column)}, '.', ''), ',', '.')"

@@ -1,0 +1,190 @@
+"""The mapping file: what detection cannot know about an export, written down once by the user.
+
+``mapping.yml`` at the root of the exports folder (or the file named by ``--mapping`` / ``CRM_MAPPING``) holds one
+section per entity, named as the files are (``orders``, ``sales``, ``customers`` ...)::
+
+    orders:
+      header: [customer_id, date, number_of_cds, dollar_value]   # the file has no header row: these are its columns
+      delimiter: whitespace            # , ; tab | or whitespace (columns aligned with spaces)
+      decimal: "."                     # or "," (1.234,50)
+      date_format: "%Y%m%d"            # strftime, for every date column of the entity's files
+      currency: USD                    # currency of amounts that name none
+      grain: order                     # or line: one row per order line (detected when absent)
+      columns:                         # name in the file: name in the contract
+        dollar_value: amount
+        date: order_date
+
+Every problem stops the refresh with the file, the line and what is wrong, before anything is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from dagster_project.contract import ENTITIES_BY_NAME, Entity, entity_for_file, normalise_header
+
+MAPPING_FILE_NAME = "mapping.yml"
+DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace": "whitespace"}
+DECIMALS = (".", ",")
+GRAINS = ("line", "order")
+KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain")
+# Entities a file may be routed between by its grain: a mapping's columns may name either's columns.
+ORDER_ENTITIES = ("orders", "order_items")
+# strftime directives a date_format may use (what DuckDB's strptime reads).
+DATE_DIRECTIVES = set("YymdHMSfpbBjIe%zZaAU")
+
+
+class MappingError(ValueError):
+    """The mapping file cannot be used; the message names the file, the line and the problem."""
+
+
+@dataclass(frozen=True)
+class EntityMapping:
+    """What the mapping file says about one entity's files; every field optional."""
+
+    columns: dict[str, str] = field(default_factory=dict)  # folded file header -> contract column
+    header: tuple[str, ...] | None = None
+    date_format: str | None = None
+    delimiter: str | None = None  # one character, or "whitespace"
+    decimal: str | None = None
+    currency: str | None = None
+    grain: str | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the section: a file loaded under another mapping is loaded again."""
+        text = json.dumps(self.__dict__, sort_keys=True, default=list, ensure_ascii=False)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+NO_MAPPING = EntityMapping()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    path: Path | None = None
+    entities: dict[str, EntityMapping] = field(default_factory=dict)
+
+    def for_entity(self, entity: Entity) -> EntityMapping:
+        return self.entities.get(entity.name, NO_MAPPING)
+
+
+def load_mapping(path: Path | None) -> Mapping:
+    """The mapping in `path` (None or a missing default file: no mapping)."""
+    if path is None:
+        return Mapping()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise MappingError(f"{path}: mapping file not found") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise MappingError(f"{path}: cannot read the mapping file: {error}") from None
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error)
+        raise MappingError(f"{path}{where}: not valid YAML: {problem}") from None
+    if root is None:
+        return Mapping(path)
+    _expect(path, root, yaml.MappingNode, "the mapping file must map entity names to settings")
+    entities: dict[str, EntityMapping] = {}
+    for key_node, section in root.value:
+        name = _scalar(path, key_node)
+        entity = ENTITIES_BY_NAME.get(name) or entity_for_file(name)
+        if entity is None:
+            known = ", ".join(ENTITIES_BY_NAME)
+            raise MappingError(f"{path}:{_line(key_node)}: unknown entity '{name}' (known: {known})")
+        if entity.name in entities:
+            raise MappingError(f"{path}:{_line(key_node)}: entity '{entity.name}' is mapped twice")
+        entities[entity.name] = _entity_mapping(path, entity, section)
+    return Mapping(path, entities)
+
+
+def _entity_mapping(path: Path, entity: Entity, node) -> EntityMapping:
+    _expect(path, node, yaml.MappingNode, f"the settings of '{entity.name}' must be a mapping of {', '.join(KEYS)}")
+    values: dict[str, object] = {}
+    for key_node, value in node.value:
+        key = _scalar(path, key_node)
+        if key not in KEYS:
+            raise MappingError(f"{path}:{_line(key_node)}: unknown setting '{key}' for '{entity.name}' "
+                               f"(known: {', '.join(KEYS)})")
+        values[key] = _setting(path, entity, key, value)
+    return EntityMapping(**values)
+
+
+def _setting(path: Path, entity: Entity, key: str, node) -> object:
+    where = f"{path}:{_line(node)}"
+    if key == "columns":
+        _expect(path, node, yaml.MappingNode, "columns must map a file's column name to a contract column name")
+        allowed = _contract_columns(entity)
+        columns: dict[str, str] = {}
+        for name_node, target_node in node.value:
+            source, target = _scalar(path, name_node), _scalar(path, target_node)
+            if target not in allowed:
+                raise MappingError(f"{path}:{_line(target_node)}: '{target}' is not a column of {entity.name} "
+                                   f"(columns: {', '.join(sorted(allowed))})")
+            if target in columns.values():
+                raise MappingError(f"{path}:{_line(target_node)}: two file columns are mapped to '{target}'")
+            columns[normalise_header(source)] = target
+        return columns
+    if key == "header":
+        _expect(path, node, yaml.SequenceNode, "header must be a list of column names, e.g. [customer_id, date]")
+        header = tuple(_scalar(path, item) for item in node.value)
+        if not header or any(not name.strip() for name in header):
+            raise MappingError(f"{where}: header must list at least one non-empty column name")
+        return header
+    value = _scalar(path, node)
+    if key == "delimiter":
+        if value not in DELIMITERS:
+            raise MappingError(f"{where}: delimiter '{value}' is not one of , ; | tab whitespace")
+        return DELIMITERS[value]
+    if key == "decimal":
+        if value not in DECIMALS:
+            raise MappingError(f"{where}: decimal must be \".\" or \",\", not '{value}'")
+        return value
+    if key == "grain":
+        if value not in GRAINS:
+            raise MappingError(f"{where}: grain must be line or order, not '{value}'")
+        if entity.name not in ORDER_ENTITIES:
+            raise MappingError(f"{where}: grain applies to orders and order lines, not to {entity.name}")
+        return value
+    if key == "currency":
+        if not re.fullmatch(r"[A-Za-z]{3}", value):
+            raise MappingError(f"{where}: currency must be a three-letter ISO code such as USD, not '{value}'")
+        return value.upper()
+    if key == "date_format":
+        directives = set(re.findall(r"%(.)", value))
+        if not directives or not directives <= DATE_DIRECTIVES or "'" in value:
+            raise MappingError(f"{where}: date_format '{value}' is not a strftime format such as %d/%m/%Y")
+        return value
+    raise AssertionError(key)
+
+
+def _contract_columns(entity: Entity) -> set[str]:
+    names = set(entity.column_names)
+    if entity.name in ORDER_ENTITIES:
+        for other in ORDER_ENTITIES:
+            names |= set(ENTITIES_BY_NAME[other].column_names)
+    return names
+
+
+def _scalar(path: Path, node) -> str:
+    _expect(path, node, yaml.ScalarNode, "expected a single value here")
+    return str(node.value)
+
+
+def _expect(path: Path, node, kind, problem: str) -> None:
+    if not isinstance(node, kind):
+        raise MappingError(f"{path}:{_line(node)}: {problem}")
+
+
+def _line(node) -> int:
+    return node.start_mark.line + 1

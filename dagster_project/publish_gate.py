@@ -1,0 +1,93 @@
+"""Whether a refresh's marts are fit to publish: never publish a number we cannot stand behind.
+
+Two rules, checked after dbt and before anything downstream (analytics, report, publication) runs:
+- some paid order must land: a warehouse without one is an export that was misread (dates, columns, delimiter),
+  not a business with no sales;
+- no export file may lose more than a set share of its rows to the quarantine (default 5%): a file that mostly fails
+  is misread, and what landed of it would be a biased sample.
+Each problem is one line naming the file, the share and the top reasons, each with an example: the detail the
+quarantine recorded or the raw value of the column the reason names, never a value of a personal column.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import duckdb
+
+from dagster_project.contract import ENTITIES_BY_NAME
+
+# Reasons shown per file.
+TOP_REASONS = 3
+_REASON_COLUMN = re.compile(
+    r"^(?:missing|unparseable|negative|non-numeric|non-positive|unknown) (\w+)|^(\w+) (?:after|before|above) ")
+
+
+@dataclass(frozen=True)
+class FileShare:
+    source_file: str
+    entity: str
+    rows_read: int
+    rows_quarantined: int
+
+    @property
+    def share(self) -> float:
+        return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
+
+
+def publication_problems(con: duckdb.DuckDBPyConnection, max_quarantine_share: float) -> list[str]:
+    """One line per reason not to publish; empty when the marts may be published."""
+    problems = [_describe_file(con, f, max_quarantine_share) for f in _files_over(con, max_quarantine_share)]
+    (paid,) = con.execute("select count(*) from marts.fct_orders where is_paid").fetchone()
+    if paid == 0:
+        (orders_read,) = con.execute(
+            "select coalesce(sum(rows_read), 0) from marts.fct_reconciliation where entity in ('orders', 'order_items')"
+        ).fetchone()
+        problems.append(f"no paid order would be published ({orders_read:,} order and order-line rows read): the "
+                        "export was misread or holds no sales; fix the export or mapping.yml and refresh again")
+    return problems
+
+
+def _files_over(con: duckdb.DuckDBPyConnection, max_share: float) -> list[FileShare]:
+    rows = con.execute(
+        "select source_file, entity, rows_read, rows_quarantined from marts.fct_reconciliation "
+        "where rows_read > 0 and rows_quarantined > rows_read * $share "
+        "order by rows_quarantined / rows_read desc, source_file",
+        {"share": max_share},
+    ).fetchall()
+    return [FileShare(*row) for row in rows]
+
+
+def _describe_file(con: duckdb.DuckDBPyConnection, file: FileShare, max_share: float) -> str:
+    reasons = con.execute(
+        "select reason, count(*) as n, arg_min(row_number, row_number), arg_min(detail, row_number) "
+        "from marts.fct_quarantined_rows where source_file = $f group by reason order by n desc, reason limit $k",
+        {"f": file.source_file, "k": TOP_REASONS},
+    ).fetchall()
+    shown = "; ".join(
+        f"{reason} {n:,} (e.g. {_example(con, file, reason, row_number, detail)})"
+        for reason, n, row_number, detail in reasons
+    )
+    return (f"{file.source_file}: {file.share:.0%} of {file.rows_read:,} rows quarantined (limit {max_share:.0%}, "
+            f"CRM_MAX_QUARANTINE_SHARE): {shown}")
+
+
+def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_number: int, detail: str | None) -> str:
+    """An example of a reason: the quarantine's detail, else the raw value of the column the reason names (withheld
+    for personal columns), else the row number."""
+    if detail:
+        return f"row {row_number}: {detail}"
+    match = _REASON_COLUMN.match(reason)
+    entity = ENTITIES_BY_NAME.get(file.entity)
+    column = next((c for c in entity.columns if match and c.name in match.groups()), None) if entity else None
+    if column is None:
+        return f"row {row_number}"
+    if column.personal:
+        return f"row {row_number}, {column.name}: personal column, value withheld"
+    value = con.execute(
+        f'select "{column.name}" from raw."{entity.name}" where _source_file = $f and _row_number = $r',
+        {"f": file.source_file, "r": row_number},
+    ).fetchone()
+    shown = "empty" if value is None or value[0] is None else repr(value[0])
+    return f"row {row_number}, {column.name} = {shown}"

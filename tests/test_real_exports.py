@@ -1,0 +1,311 @@
+"""Real-world export shapes through the real refresh, with hand-checked figures (tests/real_exports/*/expected.json,
+written by each fixture's expected.py from the file with the rules spelled out, not by this project).
+
+The shapes that need no mapping file are refreshed together (each has its own drop date and ids); the ones that need
+one, or that must stop the refresh, run on their own. The real public transaction log (CDNOW, as the lifetimes wheel
+ships it) runs the whole refresh through the command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import CORE_GROUPS, Refreshed, copy_of, refresh
+from dagster_project import ingest
+from dagster_project.mapping import MappingError, load_mapping
+from dagster_project.refresh import RefreshError
+
+pytestmark = pytest.mark.slow
+
+FIXTURES = Path(__file__).parent / "real_exports"
+TOGETHER = ["superstore_lines", "online_retail_invoices", "marketplace_olist", "chinese_crm", "mixed_line_endings",
+            "decimal_comma"]
+
+
+def expected(name: str) -> dict:
+    return json.loads((FIXTURES / name / "expected.json").read_text())
+
+
+def drop_of(name: str) -> str:
+    (folder,) = [p.name for p in (FIXTURES / name / "exports").iterdir() if p.is_dir()]
+    return folder
+
+
+@pytest.fixture(scope="module")
+def together(tmp_path_factory) -> Refreshed:
+    root = tmp_path_factory.mktemp("real_exports")
+    for name in TOGETHER:
+        shutil.copytree(FIXTURES / name / "exports", root / "exports", dirs_exist_ok=True)
+    warehouse = root / "warehouse" / "crm.duckdb"
+    return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse, groups=CORE_GROUPS))
+
+
+def orders_of(refreshed: Refreshed, name: str) -> dict:
+    """The fixture's orders as the marts have them (its drop folder tells its rows apart)."""
+    (orders, paid, credit_notes, cancelled, refunded, revenue, gross, customers, first, last) = refreshed.query(
+        "select count(*), count(*) filter (where o.is_paid), count(*) filter (where o.amount < 0), "
+        "count(*) filter (where o.status = 'cancelled'), count(*) filter (where o.status = 'refunded' and o.amount > 0), "
+        "cast(sum(o.net_amount) as decimal(18, 2)), cast(sum(o.amount) filter (where o.is_paid) as decimal(18, 2)), "
+        "count(distinct o.customer_key) filter (where o.is_paid), min(o.order_date), max(o.order_date) "
+        "from marts.fct_orders as o join intermediate.int_orders_deduplicated as d using (order_id) "
+        "where cast(d._drop_date as varchar) = $drop", {"drop": drop_of(name)})[0]
+    return dict(orders=orders, paid=paid, credit_notes=credit_notes, cancelled=cancelled, refunded=refunded,
+                revenue=float(revenue), gross=float(gross or 0), customers=customers, first=first.isoformat(),
+                last=last.isoformat())
+
+
+def order_amount(refreshed: Refreshed, order_id: str) -> float:
+    return refreshed.scalar("select amount from marts.fct_orders where order_id = $id", {"id": order_id})
+
+
+def reconciliation(refreshed: Refreshed, name: str) -> list[tuple]:
+    return refreshed.query(
+        "select entity, rows_read, rows_landed, rows_quarantined, rows_unattributed, unaccounted_rows "
+        "from marts.fct_reconciliation where source_file like $drop || '/%' order by entity",
+        {"drop": drop_of(name)})
+
+
+def test_a_line_level_sales_file_dropped_as_orders_lands_as_lines_and_derived_orders(together):
+    want = expected("superstore_lines")
+    got = orders_of(together, "superstore_lines")
+    assert (got["orders"], got["paid"], got["customers"], got["revenue"]) == (
+        want["orders"], want["orders"], want["customers"], want["revenue"])
+    # DD/MM/YY: the year is 2019, never 0003, and a day above 12 decided the order.
+    assert (got["first"], got["last"]) == (want["first_order_date"], want["last_order_date"])
+    for order_id, amount in want["order_amounts"].items():
+        assert order_amount(together, order_id) == pytest.approx(amount, abs=0.005)
+    # Every line lands: none quarantined as a conflicting duplicate of its order's other lines.
+    assert reconciliation(together, "superstore_lines") == [("order_items", want["lines"], want["lines"], 0, 0, 0)]
+    lines = together.query(
+        "select count(*), cast(sum(line_amount) as double), count(*) filter (where line_amount <= 0), "
+        "count(*) filter (where discount < 0) from marts.fct_order_items as i "
+        "join intermediate.int_orders_deduplicated as d using (order_id) where cast(d._drop_date as varchar) = $drop",
+        {"drop": drop_of("superstore_lines")})[0]
+    # The Discount column is a rate: the line amount is the file's Sales, never quantity x price - 0.2.
+    assert lines == (want["lines"], pytest.approx(want["revenue"]), 0, 0)
+    (log,) = together.query("select entity, dropped_as, date_formats from raw._ingest_log "
+                            "where source_file like '2020-01-05/%'")
+    assert log[:2] == ("order_items", "orders")
+    assert json.loads(log[2])["order_date"]["format"] == "DD/MM/YY"
+    for customer, count in want["orders_per_customer"].items():
+        assert together.scalar(
+            "select count(*) from intermediate.int_orders_deduplicated where source_customer_id = $c", {"c": customer}
+        ) == count
+
+
+def test_an_invoice_log_nets_cancellations_and_counts_lines_without_a_customer(together):
+    want = expected("online_retail_invoices")
+    got = orders_of(together, "online_retail_invoices")
+    assert (got["orders"], got["paid"], got["credit_notes"], got["customers"]) == (
+        want["orders"], want["paid_orders"], want["credit_notes"], want["customers"])
+    assert (got["revenue"], got["gross"]) == (want["revenue"], want["gross_revenue"])
+    for order_id, amount in want["order_amounts"].items():
+        assert order_amount(together, order_id) == pytest.approx(amount, abs=0.005)
+    # M/D/YYYY H:MM, decided by 12/13/2010.
+    assert (got["first"], got["last"]) == ("2010-12-01", "2011-01-07")
+    # Guest lines are counted, not lost, and are no customer's order.
+    landed = want["lines"] - want["lines_without_customer"]
+    assert reconciliation(together, "online_retail_invoices") == [
+        ("order_items", want["lines"], landed, 0, want["lines_without_customer"], 0)]
+    # A customer id a spreadsheet wrote as 17850.0 is customer 17850.
+    assert together.scalar("select count(*) from intermediate.int_orders_deduplicated "
+                           "where source_customer_id = '17850'") > 0
+    # Credit notes net out of the customer's revenue, measured where every report reads it.
+    assert together.scalar("select cast(sum(revenue) as double) from marts.customer_360 where customer_key in "
+                           "(select o.customer_key from marts.fct_orders as o join intermediate.int_orders_deduplicated "
+                           "as d using (order_id) where cast(d._drop_date as varchar) = '2011-01-10')"
+                           ) == pytest.approx(want["revenue"])
+
+
+def test_a_marketplace_export_resolves_per_order_customer_ids_to_the_person(together):
+    want = expected("marketplace_olist")
+    got = orders_of(together, "marketplace_olist")
+    assert (got["orders"], got["paid"], got["cancelled"], got["customers"], got["revenue"]) == (
+        want["orders"], want["paid_orders"], want["cancelled_orders"], want["customers"], want["revenue"])
+    (person, orders) = next(iter(want["orders_per_person"].items()))
+    assert together.scalar(
+        "select count(*) from intermediate.int_orders_deduplicated where customer_key in ("
+        "  select i.customer_key from intermediate.int_customer_identities_resolved as i"
+        "  join staging.stg_crm__customers as c on c.customer_id = i.source_customer_id where c.person_id = $p)",
+        {"p": person}) == orders
+    assert together.scalar("select count(distinct customer_key) from intermediate.int_customer_identities_resolved "
+                           "where source_customer_id in (select customer_id from staging.stg_crm__customers "
+                           "where person_id is not null)") == want["persons"]
+    # The order file has no amount: each order's amount is the sum of its items' prices (freight is not revenue).
+    assert [row[0] for row in reconciliation(together, "marketplace_olist")] == ["customers", "order_items", "orders"]
+    assert all(row[3] == 0 and row[5] == 0 for row in reconciliation(together, "marketplace_olist"))
+
+
+def test_a_chinese_crm_export_in_gb18030(together):
+    want = expected("chinese_crm")
+    got = orders_of(together, "chinese_crm")
+    assert (got["orders"], got["paid"], got["cancelled"], got["refunded"], got["customers"], got["revenue"]) == (
+        want["orders"], want["paid_orders"], want["cancelled_orders"], want["refunded_orders"], want["customers"],
+        want["revenue"])
+
+
+@pytest.mark.parametrize("name", ["mixed_line_endings", "decimal_comma"])
+def test_text_file_variants_read_to_the_cent(together, name):
+    want = expected(name)
+    got = orders_of(together, name)
+    assert (got["orders"], got["customers"], got["revenue"]) == (want["orders"], want["customers"], want["revenue"])
+    if "first_order_date" in want:
+        assert (got["first"], got["last"]) == (want["first_order_date"], want["last_order_date"])
+
+
+def test_the_progress_line_and_the_ingest_log_say_how_each_file_was_read(together):
+    logs = dict(together.query("select source_file, date_formats from raw._ingest_log"))
+    decimal = together.query("select decimal_mark, delimiter from raw._ingest_log where source_file like '2026-03-01/%'")
+    assert decimal == [(",", ";")]
+    assert json.loads(logs["2026-03-01/orders.csv"])["order_date"] == {"format": "DD/MM/YYYY", "evidence": "13.01.2026"}
+    assert json.loads(logs["2011-01-10/orders.csv"])["order_date"]["format"] == "MM/DD/YYYY"
+
+
+# ---------------------------------------------------------------------------------------------------- ingest only
+
+
+def load(tmp_path: Path, name: str) -> tuple[duckdb.DuckDBPyConnection, ingest.IngestResult]:
+    exports = tmp_path / "exports"
+    shutil.copytree(FIXTURES / name / "exports", exports)
+    con = duckdb.connect(str(tmp_path / "w.duckdb"))
+    mapping = load_mapping(exports / "mapping.yml") if (exports / "mapping.yml").exists() else None
+    return con, ingest.ingest_all(con, exports, mapping=mapping)
+
+
+def test_a_whitespace_aligned_log_without_header_reads_with_a_mapping_file(tmp_path):
+    want = expected("whitespace_log")
+    con, result = load(tmp_path, "whitespace_log")
+    (file,) = result.files
+    assert (file.delimiter, file.rows_read, file.rows_loaded, file.rows_quarantined) == ("whitespace", 41, 41, 0)
+    assert con.execute("select count(distinct customer_id), cast(sum(cast(amount as decimal(18, 2))) as double), "
+                       "min(order_date), max(order_date) from raw.orders").fetchone() == (
+        want["customers"], pytest.approx(want["revenue"]), want["first_order_date"] + " 00:00:00",
+        want["last_order_date"] + " 00:00:00")
+    assert "order_date read as YYYYMMDD" in file.notes
+
+
+def test_a_file_without_its_mapping_file_stops_naming_what_to_map(tmp_path):
+    exports = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "whitespace_log" / "exports", exports)
+    (exports / "mapping.yml").unlink()
+    with pytest.raises(ingest.IngestError, match=r"1998-07-01/orders.txt: missing required columns 'customer_id', "
+                                                 r"'order_date' .*mapping.yml"):
+        ingest.ingest_all(duckdb.connect(), exports)
+
+
+def test_a_date_column_that_never_decides_is_quarantined_as_ambiguous(tmp_path):
+    con, result = load(tmp_path, "ambiguous_dates")
+    (file,) = result.files
+    assert (file.rows_read, file.rows_loaded, file.rows_quarantined) == (10, 0, 10)
+    reasons = con.execute("select distinct reason, detail like 'order_date = __/__/2025: %' or "
+                          "detail like 'order_date = __/__/2026: %' from raw._quarantine").fetchall()
+    assert reasons == [("ambiguous date order", True)]
+
+
+def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
+    want = expected("ambiguous_dates_mapped")
+    con, result = load(tmp_path, "ambiguous_dates_mapped")
+    assert result.files[0].rows_loaded == want["orders"]
+    assert con.execute("select min(order_date), max(order_date) from raw.orders").fetchone() == (
+        want["first_order_date"] + " 00:00:00", want["last_order_date"] + " 00:00:00")
+
+
+@pytest.mark.parametrize("text, error", [
+    ("orders:\n  columns:\n    dollar_value: amunt\n", r"mapping.yml:3: 'amunt' is not a column of orders"),
+    ("orderz:\n  delimiter: ','\n", r"mapping.yml:1: unknown entity 'orderz'"),
+    ("orders:\n  delimiter: '#'\n", r"mapping.yml:2: delimiter '#' is not one of"),
+    ("orders:\n  date_format: 'dd/mm/yyyy'\n", r"mapping.yml:2: date_format 'dd/mm/yyyy' is not a strftime format"),
+    ("orders:\n  grain: lines\n", r"mapping.yml:2: grain must be line or order"),
+    ("orders:\n  header: customer_id\n", r"mapping.yml:2: header must be a list"),
+    ("orders:\n  sheet: 1\n", r"mapping.yml:2: unknown setting 'sheet'"),
+    ("orders: [\n", r"mapping.yml:2: not valid YAML"),
+])
+def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):
+    (tmp_path / "mapping.yml").write_text(text)
+    with pytest.raises(MappingError, match=error):
+        load_mapping(tmp_path / "mapping.yml")
+
+
+# ---------------------------------------------------------------------------------------------------- stopping
+
+
+def test_a_refresh_that_would_publish_nonsense_stops_and_keeps_the_publication(refreshed, tmp_path):
+    """Every order row quarantined (dates that never decide their order): the refresh fails before publishing,
+    naming the file, the share and the reason with an example, and yesterday's warehouse stays."""
+    copy = copy_of(refreshed, tmp_path)
+    published = copy.warehouse.read_bytes()
+    drop = copy.exports / "2026-11-02"
+    shutil.copytree(FIXTURES / "ambiguous_dates" / "exports" / "2026-02-01", drop)
+    with pytest.raises(RefreshError) as error:
+        refresh(copy.exports, copy.warehouse, as_of=date(2026, 10, 31))
+    message = str(error.value)
+    assert "2026-11-02/orders.csv: 100% of 10 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): " \
+           "ambiguous date order 10 (e.g. row 1: order_date = 03/01/2025" in message
+    assert copy.warehouse.read_bytes() == published
+
+
+def test_a_refresh_with_no_paid_order_fails_instead_of_publishing_an_empty_warehouse(tmp_path):
+    exports = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "ambiguous_dates" / "exports", exports)
+    with pytest.raises(RefreshError, match="no paid order would be published"):
+        refresh(exports, tmp_path / "warehouse" / "crm.duckdb", groups=CORE_GROUPS)
+
+
+# ---------------------------------------------------------------------------------------------------- CDNOW
+
+CDNOW_MAPPING = """\
+orders:
+  header: [customer_id, customer_index, date, number_of_cds, dollar_value]
+  delimiter: whitespace
+  columns:
+    dollar_value: amount
+    date: order_date
+"""
+
+
+def cdnow_sample(cache: Path) -> bytes:
+    """CDNOW_sample.txt from the lifetimes 0.11.3 wheel (downloaded once into the tests' temp root)."""
+    wheels = list(cache.glob("*.whl"))
+    if not wheels:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "lifetimes==0.11.3",
+                               "-d", str(cache)], capture_output=True, text=True, timeout=300)
+        wheels = list(cache.glob("*.whl"))
+        if done.returncode or not wheels:
+            pytest.fail(f"cannot download the lifetimes 0.11.3 wheel that ships the CDNOW sample: {done.stderr}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        return wheel.read("lifetimes/datasets/CDNOW_sample.txt")
+
+
+def test_the_cdnow_transaction_log_as_published_runs_end_to_end(tmp_path_factory, tmp_path):
+    sample = cdnow_sample(tmp_path_factory.getbasetemp() / "lifetimes_wheel")
+    assert sample.count(b"\r\n") == 6919  # dropped as it is: no header, aligned with spaces, CR LF
+    drop = tmp_path / "exports" / "1998-07-01"
+    drop.mkdir(parents=True)
+    (drop / "orders.txt").write_bytes(sample)
+    (tmp_path / "exports" / "mapping.yml").write_text(CDNOW_MAPPING)
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    # As a new user runs it: no setting left in the environment by the refreshes this process ran before.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CRM_") or k == "CRM_PSEUDONYM_KEY"}
+    env["DAGSTER_HOME"] = str(tmp_path / "dagster_home")
+    (tmp_path / "dagster_home").mkdir()
+    done = subprocess.run([str(Path(sys.executable).with_name("crm-warehouse")), "refresh", "--exports",
+                           str(tmp_path / "exports"), "--warehouse", str(warehouse), "--currency", "USD"],
+                          capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, done.stderr
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute("select count(*), count(distinct customer_key), cast(sum(net_amount) as double), "
+                           "min(order_date), max(order_date) from marts.fct_orders").fetchone() == (
+            6919, 2357, pytest.approx(244091.94), date(1997, 1, 1), date(1998, 6, 30))
+        assert con.execute("select rows_read, rows_quarantined, unaccounted_rows from marts.fct_reconciliation"
+                           ).fetchall() == [(6919, 0, 0)]
+        assert con.execute("select count(*) from analytics.rfm_segments").fetchone() == (2357,)
