@@ -112,8 +112,8 @@ QUARANTINE_COLUMNS = (
     ("quarantined_at", "TIMESTAMP"),
     ("detail", "VARCHAR"),  # the column and, for a non-personal column, the value: safe to show
 )
-# The quarantine's columns an insert of rejected lines fills (detail is for rows quarantined by value).
-QUARANTINE_INSERT = "(entity, source_file, drop_date, row_number, reason, raw_record, quarantined_at)"
+# The quarantine's columns, as an insert of rejected lines fills them.
+QUARANTINE_INSERT = "(entity, source_file, drop_date, row_number, reason, raw_record, quarantined_at, detail)"
 # DuckDB's reject error types, as a reader of the quarantine would put them.
 REJECT_REASONS = {
     "MISSING COLUMNS": "wrong field count",
@@ -549,7 +549,6 @@ class _Source:
     header_line: str | None = None  # CSV with a header row only
     rejects_table: str | None = None  # CSV only
     ends_with_line_break: bool = True
-    has_header: bool = True  # a file without a header row takes its column names from the mapping file
 
 
 @contextmanager
@@ -582,7 +581,7 @@ def _csv_source(con: duckdb.DuckDBPyConnection, file: _ExportFile, fp: _Fingerpr
         )
         try:
             yield _Source(header, encoding, delimiter, relation, {"path": str(path), "delim": read_delimiter},
-                          header_line, rejects, ends_with_line_break, has_header)
+                          header_line, rejects, ends_with_line_break)
         finally:
             # DuckDB creates these outside the load's transaction: they outlive a rollback.
             for table in (rejects, scan):
@@ -937,16 +936,18 @@ class _Load:
         if rejects is None:  # parquet: no parser rejects
             return 0
         bad = f"_ingest_bad_{uuid.uuid4().hex}"
+        # The reason is a category to count by; DuckDB's own words are the detail (they name no cell's value).
         reason = "CASE error_type " + " ".join(
             f"WHEN '{kind}' THEN '{text}'" for kind, text in REJECT_REASONS.items()
-        ) + " ELSE lower(error_type) END || ': ' || error_message"
+        ) + " ELSE lower(error_type) END"
         # One row per rejected record (DuckDB may report several errors for one). Created inside the load's
         # transaction, so a rollback removes it too.
         self.con.execute(
             f"CREATE TEMP TABLE {_ident(bad)} AS "
-            "SELECT row_number, reason, raw_record, "
+            "SELECT row_number, reason, detail, raw_record, "
             "       row_number - row_number() OVER (ORDER BY row_number) AS loaded_before "
             f"FROM (SELECT line - 1 AS row_number, arg_min({reason}, coalesce(column_idx, 0)) AS reason, "
+            "              arg_min(error_message, coalesce(column_idx, 0)) AS detail, "
             "              trim(arg_min(csv_line, coalesce(column_idx, 0)), chr(13) || chr(10)) AS raw_record "
             f"      FROM temp.main.{_ident(rejects)} GROUP BY line)"
         )
@@ -955,14 +956,14 @@ class _Load:
             if not self.source.ends_with_line_break:
                 # A transfer cut off mid-record: the last line is broken and rows that should follow are missing.
                 self.con.execute(
-                    f"UPDATE temp.main.{_ident(bad)} SET reason = reason || ' (the file ends inside this row: it "
+                    f"UPDATE temp.main.{_ident(bad)} SET detail = detail || ' (the file ends inside this row: it "
                     "was cut off, rows after it may be missing)' WHERE row_number = $last",
                     {"last": inserted + rejected},
                 )
             self._renumber_around(bad)
             self.con.execute(
-                f"INSERT INTO {_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, $source_file, $drop_date, row_number, "
-                f"reason, raw_record, $loaded_at FROM temp.main.{_ident(bad)}",
+                f"INSERT INTO {_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, $source_file, $drop_date, "
+                f"row_number, reason, raw_record, $loaded_at, detail FROM temp.main.{_ident(bad)}",
                 {**self._lineage(), "entity": self.entity.name},
             )
         self.con.execute(f"DROP TABLE temp.main.{_ident(bad)}")
@@ -972,7 +973,8 @@ class _Load:
         """Not one row could be read: the file is malformed (typically rows split by another delimiter than the
         header), so stop rather than quarantine all of it; the rollback leaves earlier loads as they were."""
         (reason,) = self.con.execute(
-            f"SELECT reason FROM {_table('_quarantine')} WHERE source_file = $source_file ORDER BY row_number LIMIT 1",
+            f"SELECT reason || ': ' || detail FROM {_table('_quarantine')} WHERE source_file = $source_file "
+            "ORDER BY row_number LIMIT 1",
             {"source_file": self.file.source_file},
         ).fetchone()
         columns = len(self.layout.header)
@@ -1009,7 +1011,7 @@ class _Load:
         where = f"WHERE _source_file = $source_file AND {match}"
         (repeated,) = self.con.execute(
             f"INSERT INTO {_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, _source_file, _drop_date, _row_number, "
-            f"'repeated header row', $header_line, $loaded_at FROM {self.table} {where}",
+            f"'repeated header row', $header_line, $loaded_at, NULL FROM {self.table} {where}",
             {**params, "entity": self.entity.name, "loaded_at": self.loaded_at,
              "header_line": self.source.header_line},
         ).fetchone()

@@ -80,11 +80,11 @@ def test_a_file_missing_a_required_column_stops_naming_file_and_column_and_keeps
 
     bad_drop = exports / "2026-06-01"
     bad_drop.mkdir()
-    (bad_drop / "orders.csv").write_text("customer_id,order_date\nc1,2026-06-01\n")
+    (bad_drop / "orders.csv").write_text("customer_id,amount\nc1,10\n")
     bad = run([CLI, "refresh", "--exports", str(exports), "--warehouse", "wh.duckdb"], cwd=tmp_path)
     assert bad.returncode != 0
     (line,) = bad.stderr.strip().splitlines()
-    assert "2026-06-01/orders.csv" in line and "'amount'" in line
+    assert "2026-06-01/orders.csv" in line and "'order_date'" in line and "mapping.yml" in line
     with duckdb.connect(str(tmp_path / "wh.work.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from raw.orders").fetchone()[0] == 60
     with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:  # the published warehouse is untouched

@@ -109,7 +109,7 @@ classified as (
                 then coalesce(base._quarantine_reason, base._conflict_reason)
             when base._version_rank > 1 then null
             when checked._order_conflict_reason is not null then checked._order_conflict_reason
-            when checked.is_unattributed then 'missing customer_id'
+            when checked.is_unattributed then null
             when deduplicated.order_id is not null or valid_orders.order_id is not null then null
             when quarantined_orders.order_id is not null then 'its order is quarantined'
             else 'orphan: order_id not found in orders'
