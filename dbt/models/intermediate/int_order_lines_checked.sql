@@ -5,6 +5,10 @@
   decide the order. A line without a customer id is a sale to no known customer (a walk-in or guest sale):
   unattributed, counted in reconciliation, in no customer's order.
 -#}
+{#- A view: materialised, it would copy every order line of a large export once more, while its readers each need only
+    some of its rows (the window below runs on line-level files' lines only). -#}
+{{ config(materialized='view') }}
+
 with lines as (
 
     select * from {{ ref('stg_crm__order_items') }}

@@ -18,6 +18,8 @@ line_totals as (
         min(currency) as currency
     from {{ ref('int_order_lines_checked') }}
     where not is_unattributed and _order_conflict_reason is null
+        {#- Only orders that need it: summing every line of a large export would cost more than the rest. #}
+        and order_id in (select order_id from header_orders where amount_original is null)
     group by order_id
 
 ),
