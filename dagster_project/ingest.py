@@ -520,7 +520,7 @@ def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, 
         replaces = None if prior is None else ENTITIES_BY_NAME.get(prior[5], entity)
         counts = _in_transaction(con, lambda: load.run(replaces))
     return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,
-                      *counts, extra_columns=layout.extras, notes=load.notes)
+                      *counts, extra_columns=load.layout.extras, notes=load.notes)
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], tuple[int, int, int]]) -> tuple[int, int, int]:
@@ -763,6 +763,12 @@ class _Layout:
             if key in seen:
                 raise IngestError(f"{file.display}: duplicated header column '{name}'")
             seen.add(key)
+        folded = {normalise_header(name) for name in names}
+        unmatched = [name for name in mapping.columns if name not in folded]
+        if unmatched:
+            raise IngestError(
+                f"{file.display}: mapping.yml maps {', '.join(repr(n) for n in unmatched)}, which the file does not "
+                f"have (columns: {', '.join(names)})")
         positions, extras = match_columns(entity, names, mapping.columns)
         missing = [c for c in entity.required if c not in positions.values()]
         if missing:
@@ -782,6 +788,13 @@ class _Layout:
     @property
     def column_map(self) -> dict[str, str]:
         return {self.names[pos]: col for pos, col in sorted(self.mapping.items())}
+
+    def without(self, column: str) -> _Layout:
+        """The same layout with `column`'s file column kept as an extra column instead."""
+        (position,) = [pos for pos, col in self.mapping.items() if col == column]
+        mapping = {pos: col for pos, col in self.mapping.items() if pos != position}
+        extra_positions = sorted([*self.extra_positions, position])
+        return _Layout(self.header, self.names, mapping, [self.names[p] for p in extra_positions], extra_positions)
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -808,6 +821,11 @@ class _Load:
     @property
     def table(self) -> str:
         return _table(self.entity.name)
+
+    @property
+    def entity_named(self) -> Entity:
+        """The entity the file's name says (its mapping section's), which its rows may have left by grain."""
+        return entity_for_file(self.file.path.stem) or self.entity
 
     def run(self, replaces: Entity | None) -> tuple[int, int, int]:
         """Load and log the file (replacing what an earlier version of it loaded into `replaces`); returns (rows
@@ -866,8 +884,12 @@ class _Load:
         columns = {c.name: c for c in self.entity.columns if c.name in delivered}
         params = {"source_file": self.file.source_file}
         numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
-        decimal, doubt = ingest_values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
-                                                    self.source.delimiter, self.mapping)
+        try:
+            decimal = ingest_values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
+                                                 self.source.delimiter, self.mapping)
+        except ingest_values.AmbiguousDecimal as doubt:
+            raise IngestError(f"{self.file.display}: cannot tell its decimal mark: {doubt}; set decimal (\".\" or "
+                              f"\",\") for {self.entity_named.name} in mapping.yml") from None
         readings = ingest_values.read_dates(
             self.con, self.table, self.file.source_file,
             [(name, c.personal) for name, c in columns.items() if c.kind == "date"], self.mapping, self.drop_date)
@@ -875,18 +897,20 @@ class _Load:
         self.notes += [reading.describe() for reading in readings if reading.format != "ISO"]
         if decimal == ",":
             self.notes.append("decimal comma")
-        if doubt:
-            self.notes.append(doubt)
         quarantined = 0
         for reading in readings:
-            if reading.ambiguous is None:
-                continue
             value = ("'(personal column: value withheld)'" if columns[reading.column].personal
                      else _ident(reading.column))
-            quarantined += self._quarantine_where(
-                reading.ambiguous, "ambiguous date order",
-                f"'{reading.column} = ' || {value} || ': no value of the column decides day/month order; set "
-                f"date_format in mapping.yml'")
+            if reading.ambiguous is not None:
+                quarantined += self._quarantine_where(
+                    reading.ambiguous, "ambiguous date order",
+                    f"'{reading.column} = ' || {value} || ': no value of the column decides day/month order; set "
+                    f"date_format in mapping.yml'")
+            if reading.unfit is not None:
+                quarantined += self._quarantine_where(
+                    f"{_ident(reading.column)} is not null and {reading.unfit}", "date does not fit date_format",
+                    f"'{reading.column} = ' || {value} || ' is not {reading.format.removeprefix('mapping ')}; fix "
+                    f"date_format in mapping.yml (it may name a format per column)'")
         assignments = [f"{_ident(r.column)} = coalesce({r.expression}, {_ident(r.column)})"
                        for r in readings if r.expression]
         if decimal == ",":
@@ -894,7 +918,52 @@ class _Load:
         if assignments:
             self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
                              params)
+        self._demote_order_values()
         return quarantined
+
+    def _demote_order_values(self) -> None:
+        """An order's total or discount written on each of its lines (a shop system's Subtotal or Discount Amount
+        column) is not a line's: counted per line, it would count the order once per line. A line-level file whose
+        line amount or discount holds one value per order, on the orders of several lines, keeps that column as an
+        extra column and prices its lines at quantity x unit price."""
+        delivered = set(self.layout.mapping.values())
+        if self.entity.name != "order_items" or not delivered & {"customer_id", "order_date"}:
+            return
+        for column in ("line_amount", "discount"):
+            if column not in delivered or not self._one_value_per_order(column):
+                continue
+            name = next(self.layout.names[p] for p, c in self.layout.mapping.items() if c == column)
+            if column == "line_amount" and not {"quantity", "unit_price"} <= delivered:
+                raise IngestError(
+                    f"{self.file.display}: {name!r} holds one value per order, not per line, and the file has no "
+                    "quantity and unit price to price its lines; map a per-line amount in mapping.yml")
+            self.con.execute(
+                f"UPDATE {self.table} SET _extra_columns = CAST(json_merge_patch(coalesce(_extra_columns, '{{}}'), "
+                f"json_object($name, {_ident(column)})) AS VARCHAR), {_ident(column)} = NULL "
+                "WHERE _source_file = $source_file", {"name": name, "source_file": self.file.source_file})
+            self.layout = self.layout.without(column)
+            self.notes.append(f"{name!r} repeats one value on every line of an order: kept as the order's, not "
+                              "the line's" + ("; lines priced at quantity x unit price" if column == "line_amount"
+                                              else ""))
+
+    def _one_value_per_order(self, column: str) -> bool:
+        """Whether most orders of several lines (at least 80%, and at least two such orders) carry one value of the
+        column on all their lines that have one, and the lines' own prices do not account for it."""
+        multi, same = self.con.execute(
+            f"SELECT count(*), count(*) FILTER (WHERE values_ = 1) FROM ("
+            f"  SELECT count(DISTINCT {_ident(column)}) AS values_ FROM {self.table} "
+            f"  WHERE _source_file = $source_file GROUP BY order_id "
+            f"  HAVING count(*) > 1 AND count({_ident(column)}) > 0)",
+            {"source_file": self.file.source_file}).fetchone()
+        if multi < 2 or same < 0.8 * multi:
+            return False
+        if column != "line_amount" or "unit_price" not in set(self.layout.mapping.values()):
+            return True
+        (priced, lines) = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE abs(try_cast(line_amount AS DOUBLE) - try_cast(quantity AS DOUBLE) * "
+            f"try_cast(unit_price AS DOUBLE)) < 0.01), count(try_cast(line_amount AS DOUBLE)) FROM {self.table} "
+            "WHERE _source_file = $source_file", {"source_file": self.file.source_file}).fetchone()
+        return not (lines and priced >= 0.8 * lines)
 
     def _quarantine_where(self, condition: str, reason: str, detail_sql: str) -> int:
         """Move the file's rows matching `condition` to the quarantine with `reason`; returns how many."""

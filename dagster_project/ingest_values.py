@@ -55,6 +55,7 @@ class DateReading:
     evidence: str | None  # the value that decided it, when one had to (None for personal columns)
     expression: str | None  # SQL giving ISO text from the column, None when dbt reads the values as they are
     ambiguous: str | None = None  # SQL condition of the rows to quarantine as "ambiguous date order"
+    unfit: str | None = None  # SQL condition of the rows whose value the mapping's date_format does not fit
 
     def describe(self) -> str:
         because = f" (decided by {self.evidence!r})" if self.evidence else ""
@@ -124,10 +125,11 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
                      personal: bool) -> DateReading:
     """Decide how a date column is read from the distinct date parts of its values (with their counts)."""
     value = f"trim({_ident(column)})"
-    if mapping.date_format:
-        fmt = mapping.date_format
-        return DateReading(column, f"mapping {fmt}", None,
-                           f"strftime(try_strptime({value}, {_sql_text(fmt)}), '%Y-%m-%d %H:%M:%S')")
+    fmt = mapping.date_format_of(column)
+    if fmt:
+        parsed = f"strftime(try_strptime({value}, {_sql_text(fmt)}), '%Y-%m-%d %H:%M:%S')"
+        # A value the user's format does not fit is quarantined, never read some other way nor dropped.
+        return DateReading(column, f"mapping {fmt}", None, parsed, unfit=f"({parsed}) is null")
     families = Counter()
     for part, count in parts.items():
         families[classify(part)] += count
@@ -154,8 +156,9 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         expressions.append((DOTTED_YMD_VALUE, _iso(value, DOTTED_YMD_VALUE, 1, 2, 3, 4, drop_date)))
         formats.append("YYYY.MM.DD")
     if families["serial"]:
-        expressions.append((SERIAL_VALUE, "strftime(timestamp '1899-12-30' + to_microseconds(cast(round(cast("
-                            f"{value} as double) * 86400000000) as bigint)), '%Y-%m-%d %H:%M:%S')"))
+        # Rounded to the second: Excel stores 14:00 as 0.5833333..., a hair below.
+        expressions.append((SERIAL_VALUE, "strftime(timestamp '1899-12-30' + to_seconds(cast(round(cast("
+                            f"{value} as double) * 86400) as bigint)), '%Y-%m-%d %H:%M:%S')"))
         formats.append("Excel serial days")
     if families["native"] or not formats:
         formats.insert(0, "ISO")
@@ -200,29 +203,68 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
 
 # ---------------------------------------------------------------------------------------------------- decimals
 
-_COMMA_DECIMAL = r",\d{1,2}\D*$"
-_POINT_DECIMAL = r"\.\d{1,2}\D*$"
+# The last separator of a number followed by 1-2 or 4+ digits is its decimal mark; followed by exactly 3 digits it may
+# as well group thousands (12.800 is 12.8 in one country and 12,800 in another).
+_COMMA_DECIMAL = r",(\d{1,2}|\d{4,})\D*$"
+_POINT_DECIMAL = r"\.(\d{1,2}|\d{4,})\D*$"
+_POINT_GROUPS = r"^\D*\d{1,3}(\.\d{3})+\D*$"
+_COMMA_GROUPS = r"^\D*\d{1,3}(,\d{3})+\D*$"
+
+
+class AmbiguousDecimal(ValueError):
+    """The file's numbers do not tell whether their decimal mark is a point or a comma."""
 
 
 def decimal_mark(con: duckdb.DuckDBPyConnection, table: str, source_file: str, columns: list[str],
-                 delimiter: str | None, mapping: EntityMapping) -> tuple[str, str | None]:
-    """The file's decimal mark and, when the evidence contradicts itself, a note saying so."""
+                 delimiter: str | None, mapping: EntityMapping) -> str:
+    """The file's decimal mark, from every value of its amount and number columns.
+
+    A value with 1-2 (or 4 and more) digits after its last point or comma decides; values that only group digits by
+    three decide by the delimiter (1,299 in a comma-separated file is 1299 as in the US; 12.800 in a
+    semicolon-separated one is 12800 as in Germany) and are ambiguous elsewhere. Raises AmbiguousDecimal when the
+    values contradict each other or cannot decide: the mapping file's `decimal` then says."""
     if mapping.decimal:
-        return mapping.decimal, None
-    if not columns or delimiter in (None, ","):  # a comma-separated file writes decimal points (or quotes)
-        return ".", None
+        return mapping.decimal
+    if not columns:
+        return "."
+    patterns = (_COMMA_DECIMAL, _POINT_DECIMAL, _POINT_GROUPS, _COMMA_GROUPS)
+    # A cheap test of the separator first: most values hold none, and a regular expression costs ten times more.
+    separator = {_COMMA_DECIMAL: ",", _POINT_DECIMAL: ".", _POINT_GROUPS: ".", _COMMA_GROUPS: ","}
+
+    def matching(c: str, pattern: str) -> str:
+        return f"contains({_ident(c)}, '{separator[pattern]}') and regexp_matches({_ident(c)}, '{pattern}')"
+
     counts = ", ".join(
-        f"count(*) filter (where regexp_matches({_ident(c)}, '{pattern}'))"
-        for c in columns for pattern in (_COMMA_DECIMAL, _POINT_DECIMAL)
+        f"count(*) filter (where {matching(c, pattern)}), min({_ident(c)}) filter (where {matching(c, pattern)})"
+        for pattern in patterns for c in columns
     )
-    values = con.execute(f"select {counts} from {table} where _source_file = $f", {"f": source_file}).fetchone()
-    comma, point = sum(values[0::2]), sum(values[1::2])
-    if comma and not point:
-        return ",", None
+    row = con.execute(f"select {counts} from {table} where _source_file = $f", {"f": source_file}).fetchone()
+    found: dict[str, tuple[int, str | None]] = {}
+    for k, pattern in enumerate(patterns):
+        cells = row[2 * k * len(columns): 2 * (k + 1) * len(columns)]
+        found[pattern] = (sum(cells[0::2]), next((v for v in cells[1::2] if v is not None), None))
+    (comma, comma_example), (point, point_example) = found[_COMMA_DECIMAL], found[_POINT_DECIMAL]
+    (point_groups, point_groups_example), (comma_groups, comma_groups_example) = (
+        found[_POINT_GROUPS], found[_COMMA_GROUPS])
     if comma and point:
-        return ".", (f"{comma} amount(s) look like decimal commas and {point} like decimal points: read with "
-                     "decimal points; set decimal in mapping.yml if that is wrong")
-    return ".", None
+        raise AmbiguousDecimal(f"its numbers mix decimal commas ({comma_example!r}) and decimal points "
+                               f"({point_example!r})")
+    if comma:
+        return ","
+    if point:
+        return "."
+    if point_groups and comma_groups:
+        raise AmbiguousDecimal(f"its numbers group digits with points ({point_groups_example!r}) and commas "
+                               f"({comma_groups_example!r})")
+    if point_groups:
+        if delimiter == ";":
+            return ","
+        raise AmbiguousDecimal(f"{point_groups_example!r} may be a decimal or thousands; no value of the file decides")
+    if comma_groups:
+        if delimiter in (",", None):
+            return "."
+        raise AmbiguousDecimal(f"{comma_groups_example!r} may be a decimal or thousands; no value of the file decides")
+    return "."
 
 
 def comma_decimal_expression(column: str) -> str:

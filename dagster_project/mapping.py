@@ -7,7 +7,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       header: [customer_id, date, number_of_cds, dollar_value]   # the file has no header row: these are its columns
       delimiter: whitespace            # , ; tab | or whitespace (columns aligned with spaces)
       decimal: "."                     # or "," (1.234,50)
-      date_format: "%Y%m%d"            # strftime, for every date column of the entity's files
+      date_format: "%Y%m%d"            # strftime, for every date column of the entity's files, or per column:
+                                       #   date_format: {order_date: "%m/%d/%Y", updated_at: "%m/%d/%Y %I:%M %p"}
       currency: USD                    # currency of amounts that name none
       grain: order                     # or line: one row per order line (detected when absent)
       columns:                         # name in the file: name in the contract
@@ -50,11 +51,16 @@ class EntityMapping:
 
     columns: dict[str, str] = field(default_factory=dict)  # folded file header -> contract column
     header: tuple[str, ...] | None = None
-    date_format: str | None = None
+    date_format: str | dict[str, str] | None = None  # one strftime format, or one per contract column
     delimiter: str | None = None  # one character, or "whitespace"
     decimal: str | None = None
     currency: str | None = None
     grain: str | None = None
+
+    def date_format_of(self, column: str) -> str | None:
+        if isinstance(self.date_format, dict):
+            return self.date_format.get(column)
+        return self.date_format
 
     @property
     def fingerprint(self) -> str:
@@ -141,6 +147,16 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
         if not header or any(not name.strip() for name in header):
             raise MappingError(f"{where}: header must list at least one non-empty column name")
         return header
+    if key == "date_format" and isinstance(node, yaml.MappingNode):
+        allowed = _contract_columns(entity)
+        formats = {}
+        for column_node, format_node in node.value:
+            column = _scalar(path, column_node)
+            if column not in allowed:
+                raise MappingError(f"{path}:{_line(column_node)}: '{column}' is not a column of {entity.name} "
+                                   f"(columns: {', '.join(sorted(allowed))})")
+            formats[column] = _date_format(path, format_node)
+        return formats
     value = _scalar(path, node)
     if key == "delimiter":
         if value not in DELIMITERS:
@@ -161,11 +177,16 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
             raise MappingError(f"{where}: currency must be a three-letter ISO code such as USD, not '{value}'")
         return value.upper()
     if key == "date_format":
-        directives = set(re.findall(r"%(.)", value))
-        if not directives or not directives <= DATE_DIRECTIVES or "'" in value:
-            raise MappingError(f"{where}: date_format '{value}' is not a strftime format such as %d/%m/%Y")
-        return value
+        return _date_format(path, node)
     raise AssertionError(key)
+
+
+def _date_format(path: Path, node) -> str:
+    value = _scalar(path, node)
+    directives = set(re.findall(r"%(.)", value))
+    if not directives or not directives <= DATE_DIRECTIVES or "'" in value:
+        raise MappingError(f"{path}:{_line(node)}: date_format '{value}' is not a strftime format such as %d/%m/%Y")
+    return value
 
 
 def _contract_columns(entity: Entity) -> set[str]:

@@ -59,8 +59,10 @@ def run_refresh(settings: Settings, instance: DagsterInstance,
     return RefreshResult(run_id=run_id, success=True)
 
 
-# Of dbt's own log lines, the ones that show progress or trouble.
-_DBT_PROGRESS = re.compile(r"OK created|ERROR creating|FAIL \d|Failure in|Done\. PASS")
+# Of the dbt step's log lines, the ones that show progress or trouble: the asset's own count of finished nodes
+# ("12/48 models and tests done", dagster_project.assets.dbt.with_progress) and dbt's lines, not dagster-dbt's chatter
+# ("Running dbt command: ...", "Copying partial_parse.msgpack ...").
+_DBT_PROGRESS = re.compile(r"^\d+/\d+ models and tests done|OK created|ERROR creating|FAIL \d|Failure in|Done\. PASS")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -73,6 +75,9 @@ def progress_line(entry) -> str | None:
         return {"STEP_START": f"{step}: started", "STEP_SUCCESS": f"{step}: done"}.get(kind)
     message = _ANSI.sub("", entry.user_message or "").strip()
     if not step or not message or entry.level < logging.INFO:
+        return None
+    # After a failure Dagster says so once per skipped step; the closing error line says what failed.
+    if message.startswith("Dependencies for step"):
         return None
     if step.startswith("crm_dbt_models") and entry.level < logging.WARNING and not _DBT_PROGRESS.search(message):
         return None

@@ -99,7 +99,8 @@
 
 {#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a finite number. -#}
 {% macro parse_amount(expr) -%}
-    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '[¥￥$€£,\\s]|RMB|CNY|USD|EUR|GBP|元')) }}
+    {#- No-break spaces (U+00A0, U+202F) group thousands in French and Swiss number formatting. -#}
+    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '[¥￥$€£,\\s  ]|RMB|CNY|USD|EUR|GBP|元')) }}
 {%- endmacro %}
 
 
@@ -116,13 +117,17 @@
 {%- endmacro %}
 
 
-{#- The currency an amount's own text names (symbol or code), null when it names none. ¥ is read as CNY: the
-    exports this tool is made for are Chinese CRM exports; a JPY shop states its currency in the column. -#}
+{#- The currency an amount's own text names (symbol or code), null when it names none. -#}
 {% macro currency_from_amount_text(expr) -%}
+    {#- A bare $ or ¥ is the default currency when that is a dollar or a yen / yuan: an Australian shop's $ is AUD. -#}
+    {%- set default = var("default_currency") | upper -%}
+    {%- set dollar = default if default in ['USD', 'AUD', 'CAD', 'NZD', 'HKD', 'SGD', 'TWD', 'MXN'] else 'USD' -%}
+    {%- set yen = default if default in ['CNY', 'JPY'] else 'CNY' -%}
     case
-        when {{ expr }} like '%$%' or upper({{ expr }}) like '%USD%' then 'USD'
-        when {{ expr }} like '%¥%' or {{ expr }} like '%￥%' or {{ expr }} like '%元%'
-             or upper({{ expr }}) like '%RMB%' or upper({{ expr }}) like '%CNY%' then 'CNY'
+        when upper({{ expr }}) like '%USD%' then 'USD'
+        when {{ expr }} like '%$%' then '{{ dollar }}'
+        when {{ expr }} like '%元%' or upper({{ expr }}) like '%RMB%' or upper({{ expr }}) like '%CNY%' then 'CNY'
+        when {{ expr }} like '%¥%' or {{ expr }} like '%￥%' then '{{ yen }}'
         when {{ expr }} like '%€%' or upper({{ expr }}) like '%EUR%' then 'EUR'
         when {{ expr }} like '%£%' or upper({{ expr }}) like '%GBP%' then 'GBP'
     end

@@ -1,12 +1,13 @@
 {#-
   Every valid order line with what its order makes of it. Lines of a line-level file carry their order's customer,
-  date, currency and status; within one order these must agree with the order's first line, and a line that
-  disagrees is quarantined (its order is derived from the lines that agree) rather than letting one line silently
-  decide the order. A line without a customer id is a sale to no known customer (a walk-in or guest sale):
-  unattributed, counted in reconciliation, in no customer's order.
+  date, currency and status, on every line or (as a shop system's export does) on the order's first line only: a line
+  that leaves them blank takes its order's. Where a line states another value than its order's first line that
+  states one, it is quarantined (its order is derived from the lines that agree) rather than letting one line
+  silently decide the order. An order of a line-level file with no customer id on any line is a sale to no known
+  customer (a walk-in or guest sale): its lines are unattributed, counted in reconciliation, in no customer's order.
 -#}
 {#- A view: materialised, it would copy every order line of a large export once more, while its readers each need only
-    some of its rows (the window below runs on line-level files' lines only). -#}
+    some of its rows (the windows below run on line-level files' orders only). -#}
 {{ config(materialized='view') }}
 
 with lines as (
@@ -15,18 +16,29 @@ with lines as (
 
 ),
 
-attributed as (
+line_level_orders as (
+
+    select distinct order_id from lines where carries_order
+
+),
+
+order_lines as (
 
     select
-        *,
-        first_value(customer_id) over order_lines as order_customer_id,
-        first_value(cast(order_at as date)) over order_lines as order_day,
-        first_value(currency) over order_lines as order_currency,
-        first_value(status) over order_lines as order_status,
-        first_value(line_number) over order_lines as first_line_number
+        lines.*,
+        first_value(customer_id ignore nulls) over order_lines as order_customer_id,
+        first_value(cast(order_at as date) ignore nulls) over order_lines as order_day,
+        first_value(case when currency_text is not null then currency end ignore nulls) over order_lines
+            as order_currency,
+        first_value(case when status_text is not null then status end ignore nulls) over order_lines as order_status,
+        first_value(case when customer_id is not null then line_number end ignore nulls) over order_lines
+            as first_line_number
     from lines
-    where carries_order and customer_id is not null
-    window order_lines as (partition by order_id order by line_number, _drop_date, _source_file, _row_number)
+    where order_id in (select order_id from line_level_orders)
+    window order_lines as (
+        partition by order_id order by line_number, _drop_date, _source_file, _row_number
+        rows between unbounded preceding and unbounded following
+    )
 
 ),
 
@@ -37,36 +49,10 @@ checked as (
         case
             when customer_id <> order_customer_id then 'customer_id'
             when cast(order_at as date) <> order_day then 'order_date'
-            when currency <> order_currency then 'currency'
-            when status <> order_status then 'status'
+            when currency_text is not null and currency <> order_currency then 'currency'
+            when status_text is not null and status <> order_status then 'status'
         end as conflicting_attribute
-    from attributed
-
-),
-
-order_lines as (
-
-    select
-        checked.*,
-        false as is_unattributed,
-        case when conflicting_attribute is not null then 'conflicting order attributes' end as _order_conflict_reason,
-        case when conflicting_attribute is not null
-            then conflicting_attribute || ' differs from line ' || cast(first_line_number as {{ dbt.type_string() }})
-                || ' of the order, which was kept'
-        end as _order_conflict_detail
-    from checked
-
-),
-
-other_lines as (
-
-    select
-        *,
-        carries_order as is_unattributed,
-        cast(null as {{ dbt.type_string() }}) as _order_conflict_reason,
-        cast(null as {{ dbt.type_string() }}) as _order_conflict_detail
-    from lines
-    where not (carries_order and customer_id is not null)
+    from order_lines
 
 ),
 
@@ -74,17 +60,39 @@ final as (
 
     select
         order_id, line_number, product_id, quantity, unit_price_original, discount_original, line_amount_original,
-        customer_id, order_at, status, status_text, currency, channel, rep_id, carries_order, updated_at,
-        is_unattributed, _order_conflict_reason, _order_conflict_detail,
+        coalesce(customer_id, order_customer_id) as customer_id,
+        coalesce(order_at, cast(order_day as timestamp)) as order_at,
+        coalesce(case when status_text is not null then status end, order_status, status) as status,
+        status_text,
+        coalesce(case when currency_text is not null then currency end, order_currency, currency) as currency,
+        channel, rep_id,
+        true as carries_order,
+        updated_at,
+        order_customer_id is null as is_unattributed,
+        case
+            when order_day is null then 'missing order_date'
+            when conflicting_attribute is not null then 'conflicting order attributes'
+        end as _order_conflict_reason,
+        case
+            when order_day is null then 'no line of the order has a date'
+            when conflicting_attribute is not null
+            then conflicting_attribute || ' differs from line ' || cast(first_line_number as {{ dbt.type_string() }})
+                || ' of the order, which was kept'
+        end as _order_conflict_detail,
         _source_file, _drop_date, _row_number, _loaded_at
-    from order_lines
+    from checked
     union all
     select
         order_id, line_number, product_id, quantity, unit_price_original, discount_original, line_amount_original,
-        customer_id, order_at, status, status_text, currency, channel, rep_id, carries_order, updated_at,
-        is_unattributed, _order_conflict_reason, _order_conflict_detail,
+        customer_id, order_at, status, status_text, currency, channel, rep_id,
+        false as carries_order,
+        updated_at,
+        false as is_unattributed,
+        cast(null as {{ dbt.type_string() }}) as _order_conflict_reason,
+        cast(null as {{ dbt.type_string() }}) as _order_conflict_detail,
         _source_file, _drop_date, _row_number, _loaded_at
-    from other_lines
+    from lines
+    where order_id not in (select order_id from line_level_orders)
 
 )
 

@@ -28,6 +28,7 @@ latest as (
         unit_price_text,
         discount_text,
         status_text,
+        currency_text,
         _source_file,
         _drop_date,
         _row_number,

@@ -1,0 +1,168 @@
+"""How a file's dates and decimals are read, decided by evidence over whole columns (dagster_project.ingest_values),
+and the ingestion cases a first real export taught us: a shop system's order fields on each line, a mapping naming
+a column the file lacks, a date_format that does not fit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from dagster_project import ingest
+from dagster_project.ingest_values import classify, decide_day_month, read_date_column
+from dagster_project.mapping import NO_MAPPING, EntityMapping, load_mapping
+
+DROP = date(2020, 1, 5)
+
+
+def read(values: list[str], mapping: EntityMapping = NO_MAPPING, drop: date = DROP) -> tuple[str, list[str | None]]:
+    """How a column of these values is read, and each value as ISO text (None where it stays as delivered)."""
+    parts = Counter(v.split(" ")[0].split("T")[0] for v in values)
+    reading = read_date_column("d", parts, mapping, drop, personal=False)
+    con = duckdb.connect()
+    if reading.expression is None:
+        return reading.format, [None] * len(values)
+    return reading.format, [con.execute(f"select {reading.expression} from (select ? as d)", [v]).fetchone()[0]
+                            for v in values]
+
+
+@pytest.mark.parametrize("values, form, iso", [
+    (["03/01/19", "13/01/19 14:05"], "DD/MM/YY", ["2019-01-03 00:00:00", "2019-01-13 14:05:00"]),
+    (["12/1/2010 8:26", "12/13/2010"], "MM/DD/YYYY", ["2010-12-01 08:26:00", "2010-12-13 00:00:00"]),
+    (["3/4/2021 2:05 PM", "25/4/2021"], "DD/MM/YYYY", ["2021-04-03 14:05:00", "2021-04-25 00:00:00"]),
+    (["19970101", "19980630"], "YYYYMMDD", ["1997-01-01 00:00:00", "1998-06-30 00:00:00"]),
+    (["2019.01.03"], "YYYY.MM.DD", ["2019-01-03 00:00:00"]),
+    (["31.01.2026", "05.02.2026"], "DD/MM/YYYY", ["2026-01-31 00:00:00", "2026-02-05 00:00:00"]),
+    # Excel's serial day numbers: 14:00 is stored a hair below 0.58333.
+    (["43831", "45354.5833333"], "Excel serial days", ["2020-01-01 00:00:00", "2024-03-03 14:00:00"]),
+])
+def test_a_date_column_is_read_by_the_evidence_of_all_its_values(values, form, iso):
+    assert read(values) == (form, iso)
+
+
+def test_dates_dbt_reads_as_they_are_stay_as_delivered():
+    assert read(["2025-08-27", "2025/8/27 14:05", "2025年8月27日"]) == ("ISO", [None, None, None])
+
+
+def test_two_digit_years_fall_in_the_century_ending_twenty_years_after_the_drop():
+    _, iso = read(["13/01/40", "13/01/41", "13/01/99"], drop=date(2020, 1, 5))
+    assert iso == ["2040-01-13 00:00:00", "1941-01-13 00:00:00", "1999-01-13 00:00:00"]
+
+
+def test_a_column_that_never_decides_is_ambiguous_and_one_deciding_both_ways_too():
+    assert decide_day_month(Counter(["03/01/2025", "04/02/2025"])) == (None, None)
+    assert decide_day_month(Counter(["13/01/2025", "01/13/2025"]))[0] == "mixed"
+    reading = read_date_column("d", Counter(["03/01/2025"]), NO_MAPPING, DROP, personal=False)
+    assert reading.format == "ambiguous date order" and reading.ambiguous is not None
+    # The mapping's format decides it, and values it does not fit are told apart.
+    mapped = read_date_column("d", Counter(["03/01/2025"]), EntityMapping(date_format="%d/%m/%Y"), DROP, False)
+    assert (mapped.format, mapped.ambiguous, mapped.unfit is not None) == ("mapping %d/%m/%Y", None, True)
+
+
+def test_the_deciding_value_of_a_personal_column_is_not_logged():
+    reading = read_date_column("birth_date", Counter(["13/01/1980", "03/01/1980"]), NO_MAPPING, DROP, personal=True)
+    assert (reading.format, reading.evidence) == ("DD/MM/YYYY", None)
+
+
+def test_values_are_classified_by_shape():
+    assert [classify(v) for v in ["2025-08-27", "3/1/19", "19970101", "2019.01.03", "43831.5", "99999999", "N/A"]] == [
+        "native", "day_month", "compact", "dotted_ymd", "serial", "unknown", "unknown"]
+
+
+# ---------------------------------------------------------------------------------------------------- files
+
+
+def load(tmp_path: Path, text: str, name: str = "orders.csv", mapping: str | None = None):
+    exports = tmp_path / "exports"
+    (exports / "2024-06-30").mkdir(parents=True)
+    (exports / "2024-06-30" / name).write_text(text)
+    loaded = None
+    if mapping is not None:
+        (exports / "mapping.yml").write_text(mapping)
+        loaded = load_mapping(exports / "mapping.yml")
+    con = duckdb.connect()
+    return con, ingest.ingest_all(con, exports, mapping=loaded)
+
+
+@pytest.mark.parametrize("delimiter, amounts, read_as", [
+    (";", ["1.299", "12.800", "850"], ["1299", "12800", "850"]),  # Germany: whole euros, points group thousands
+    (";", ["1.299,00", "12,5", "850"], ["1299.00", "12.5", "850"]),
+    (",", ['"1,299"', '"12,800"', "850"], ["1,299", "12,800", "850"]),  # the US: dbt drops the grouping commas
+    (",", ['"12,5"', "7"], ["12.5", "7"]),  # a decimal comma, quoted in a comma-separated file
+])
+def test_the_decimal_mark_is_decided_by_the_whole_file(tmp_path, delimiter, amounts, read_as):
+    rows = [delimiter.join(["order_id", "customer_id", "order_date", "amount"])]
+    rows += [delimiter.join([f"O{i}", "C1", "2024-06-01", a]) for i, a in enumerate(amounts)]
+    con, _ = load(tmp_path, "\n".join(rows) + "\n")
+    assert [r[0] for r in con.execute("select amount from raw.orders order by _row_number").fetchall()] == read_as
+
+
+@pytest.mark.parametrize("delimiter, amounts, problem", [
+    ("\t", ["1.299", "12.800"], "'1.299' may be a decimal or thousands; no value of the file decides"),
+    (";", ["1.299,50", "12.50"], "its numbers mix decimal commas ('1.299,50') and decimal points ('12.50')"),
+])
+def test_a_decimal_mark_the_file_cannot_tell_stops_naming_file_and_setting(tmp_path, delimiter, amounts, problem):
+    rows = [delimiter.join(["order_id", "customer_id", "order_date", "amount"])]
+    rows += [delimiter.join([f"O{i}", "C1", "2024-06-01", a]) for i, a in enumerate(amounts)]
+    with pytest.raises(ingest.IngestError) as error:
+        load(tmp_path, "\n".join(rows) + "\n")
+    assert str(error.value) == (f"exports/2024-06-30/orders.csv: cannot tell its decimal mark: {problem}; set decimal "
+                                "(\".\" or \",\") for orders in mapping.yml")
+
+
+SHOP = """\
+Name,Email,Financial Status,Subtotal,Total,Discount Amount,Created at,Lineitem quantity,Lineitem price,Lineitem sku
+#1001,anna@example.de,paid,158.99,158.99,0.00,2024-03-01 14:22:01 +0100,1,29.99,THR-05
+#1001,,,,,,,1,129.00,JAC-11
+#1002,ben@example.com,paid,53.85,48.85,5.00,2024-03-03 10:00:00 +0100,2,17.95,CAP-02
+#1002,,,,,,,1,17.95,CAP-03
+#1003,cai@example.com,refunded,20.00,20.00,0.00,2024-03-04 09:00:00 +0100,1,20.00,MUG-01
+"""
+SHOP_MAPPING = """\
+orders:
+  columns:
+    Name: order_id
+    Email: customer_id
+    Financial Status: status
+    Lineitem quantity: quantity
+    Lineitem price: unit_price
+    Lineitem sku: product_id
+"""
+
+
+def test_order_fields_on_every_line_of_a_shop_export_are_not_counted_per_line(tmp_path):
+    con, result = load(tmp_path, SHOP, mapping=SHOP_MAPPING)
+    (file,) = result.files
+    assert file.entity == "order_items"
+    # Subtotal (a line_amount synonym) and Discount Amount hold the order's value: kept aside, lines priced by unit.
+    assert "'Subtotal' repeats one value on every line of an order: kept as the order's, not the line's; lines " \
+           "priced at quantity x unit price" in file.notes
+    assert any(note.startswith("'Discount Amount' repeats one value") for note in file.notes)
+    assert con.execute("select count(line_amount), count(discount), count(*) from raw.order_items").fetchone() == (
+        0, 0, 5)
+    assert con.execute("select json_extract_string(_extra_columns, '$.Subtotal') from raw.order_items "
+                       "where _row_number = 1").fetchone() == ("158.99",)
+
+
+def test_a_mapping_naming_a_column_the_file_lacks_stops_instead_of_being_ignored(tmp_path):
+    with pytest.raises(ingest.IngestError, match=r"exports/2024-06-30/orders.csv: mapping.yml maps 'bestelstatus', "
+                                                 r"which the file does not have \(columns: Bestellnummer, "):
+        load(tmp_path, "Bestellnummer,Kunde,Datum,Betrag,Bestellstatus\nB1,K1,2024-06-01,10,storniert\n",
+             mapping="orders:\n  columns:\n    Bestellnummer: order_id\n    Kunde: customer_id\n"
+                     "    Datum: order_date\n    Betrag: amount\n    Bestelstatus: status\n")
+
+
+def test_a_date_format_per_column_and_values_it_does_not_fit_quarantined(tmp_path):
+    text = ("order_id,customer_id,order_date,amount,updated_at\n"
+            "O1,C1,04/10/2024,10,4/10/2024 8:32 PM\nO2,C1,04/11/2024,10,2024-04-11\n")
+    con, result = load(tmp_path, text, mapping='orders:\n  date_format:\n    order_date: "%m/%d/%Y"\n'
+                                                '    updated_at: "%m/%d/%Y %I:%M %p"\n')
+    assert (result.files[0].rows_loaded, result.files[0].rows_quarantined) == (1, 1)
+    assert con.execute("select order_date, updated_at from raw.orders").fetchall() == [
+        ("2024-04-10 00:00:00", "2024-04-10 20:32:00")]
+    assert con.execute("select reason, detail from raw._quarantine").fetchall() == [
+        ("date does not fit date_format", "updated_at = 2024-04-11 is not %m/%d/%Y %I:%M %p; fix date_format in "
+                                          "mapping.yml (it may name a format per column)")]
