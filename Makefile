@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 EXPORTS ?= data/exports
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# The CJK font the report embeds and the metadata charts draw Chinese with (dagster_project/report/fonts.py): Debian's
+# fonts-wqy-microhei, unpacked into the virtual environment, not installed system-wide.
+CJK_FONT_DIR := $(VENV)/share/crm-fonts
+CJK_FONT := $(CJK_FONT_DIR)/wqy-microhei.ttc
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
@@ -12,7 +17,7 @@ export GX_ANALYTICS_ENABLED := False
 
 .PHONY: setup browser demo test dev bench clean
 
-setup: $(VENV)/.installed
+setup: $(VENV)/.installed $(CJK_FONT)
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +30,18 @@ $(VENV)/.installed: pyproject.toml
 	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt docs generate --static --quiet --profiles-dir . --project-dir .
 	touch $@
 
+# apt-get download fetches the package file only (no root needed unless the package lists must be updated first);
+# dpkg -x unpacks it into a scratch folder, and the font file and its copyright are copied into the environment.
+$(CJK_FONT): | $(VENV)/.installed
+	rm -rf $(CJK_FONT_DIR).tmp && mkdir -p $(CJK_FONT_DIR).tmp
+	cd $(CJK_FONT_DIR).tmp && (apt-get download fonts-wqy-microhei 2>/dev/null || \
+		($(SUDO) apt-get update && apt-get download fonts-wqy-microhei))
+	dpkg -x $(CJK_FONT_DIR).tmp/fonts-wqy-microhei_*.deb $(CJK_FONT_DIR).tmp/root
+	mkdir -p $(CJK_FONT_DIR)
+	cp $(CJK_FONT_DIR).tmp/root/usr/share/doc/fonts-wqy-microhei/copyright $(CJK_FONT_DIR)/wqy-microhei.copyright
+	cp $(CJK_FONT_DIR).tmp/root/usr/share/fonts/truetype/wqy/wqy-microhei.ttc $@.part && mv $@.part $@
+	rm -rf $(CJK_FONT_DIR).tmp
+
 demo: setup
 	@test -d $(EXPORTS) || $(BIN)/crm-warehouse generate --out $(EXPORTS)
 	$(BIN)/crm-warehouse refresh --exports $(EXPORTS)
@@ -32,10 +49,9 @@ demo: setup
 # Two workers for the two cores (most tests wait on one single-threaded dbt or Dagster process); a module's tests
 # stay in one worker so module fixtures are built once.
 test: setup browser
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 # tests/test_report.py opens the HTML report in Debian's Chromium, driven by playwright (no browser download).
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)

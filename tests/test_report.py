@@ -1,23 +1,30 @@
 """The HTML report as a person sees it, opened in Debian's headless Chromium (driven by playwright): every chart drawn,
-no script errors, nothing fetched from anywhere; in English and Chinese; for the full sample and an orders-only
-export. Plus the figures behind it on a hand-made order book, and the Dagster metadata the refresh records."""
+no script errors, nothing fetched from anywhere; in English and Chinese, with Chinese drawn as glyphs on a system
+without any CJK font; for the full sample and an orders-only export. Plus the figures behind it on a hand-made order
+book, and the Dagster metadata the refresh records (its charts draw Chinese too)."""
 
 from __future__ import annotations
 
 import base64
+import io
+import math
+import os
 import re
+import subprocess
+import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from dagster_project.cli import main
-from dagster_project.report import data
+from dagster_project.report import charts, data, fonts
 from dagster_project.report.files import default_report_path
 from dagster_project.report.i18n import LABELS, LANGUAGES, Translator
-from dagster_project.report.metadata_charts import bar_chart
+from dagster_project.report.metadata_charts import bar_chart, forecast_chart
 from dagster_project.report.render import collect, render
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,15 +57,38 @@ class Opened:
     kpis: dict[str, str]
 
 
+def _fc_list(*pattern: str, env: dict | None = None) -> set[str]:
+    out = subprocess.run(["fc-list", *pattern, "--format", "%{file}\n"], capture_output=True, text=True, check=True,
+                         env=env).stdout
+    return set(out.splitlines())
+
+
+def without_cjk_fonts(folder: Path) -> dict[str, str]:
+    """An environment whose fontconfig sees the machine's fonts less every one with Chinese glyphs (a folder of links
+    to the others): Chromium launched with it is a system without a CJK font, whatever this machine has installed."""
+    (folder / "fonts").mkdir()
+    for i, path in enumerate(sorted(_fc_list() - _fc_list(":lang=zh"))):
+        (folder / "fonts" / f"{i}-{Path(path).name}").symlink_to(path)
+    config = folder / "fonts.conf"
+    config.write_text('<?xml version="1.0"?>\n<!DOCTYPE fontconfig SYSTEM "fonts.dtd">\n'
+                      f'<fontconfig><dir>{folder / "fonts"}</dir><cachedir>{folder / "cache"}</cachedir>'
+                      "</fontconfig>\n")
+    env = {**os.environ, "FONTCONFIG_FILE": str(config)}
+    assert _fc_list(env=env) and not _fc_list(":lang=zh", env=env)
+    return env
+
+
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
+    """Chromium on a system without a CJK font (the report must bring its own glyphs)."""
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.exists(), "Debian's chromium is missing: `make test` installs it (see the Makefile's browser step)"
+    env = without_cjk_fonts(tmp_path_factory.mktemp("fontconfig"))
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")), executable_path=str(CHROMIUM), headless=True,
-            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900})
+            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900}, env=env)
         yield context
         context.close()
 
@@ -99,6 +129,40 @@ def unavailable(opened: Opened) -> set[str]:
     return {section for section, state in opened.sections.items() if state["unavailable"]}
 
 
+# The element's Chinese characters (up to four distinct ones), each drawn alone on a canvas in the element's own font
+# (family list, weight): with a glyph per character the pictures differ; drawn as "tofu" (the missing-glyph box)
+# they are all the same picture.
+GLYPHS_JS = r"""async (selector) => {
+    await document.fonts.ready;
+    const element = document.querySelector(selector), style = getComputedStyle(element);
+    const chars = [...new Set([...element.textContent].filter(c => /\p{Script=Han}/u.test(c)))].slice(0, 4);
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 64;
+    const context = canvas.getContext('2d');
+    context.font = `${style.fontWeight} 40px ${style.fontFamily}`;
+    return {family: style.fontFamily, chars: chars, pictures: chars.map(c => {
+        context.clearRect(0, 0, 64, 64);
+        context.fillText(c, 8, 48);
+        return canvas.toDataURL();
+    })};
+}"""
+# Take the embedded font out of the open page: its @font-face rule and the face the page's script registers.
+REMOVE_FONT_JS = f"""() => {{
+    document.getElementById('cjk-font').remove();
+    [...document.fonts].filter(f => f.family.replace(/"/g, '') === '{fonts.FAMILY}')
+        .forEach(f => document.fonts.delete(f));
+}}"""
+# Text elements of the page and its charts: the title, a KPI label, a chart's axis title and date tick labels.
+CHINESE_ELEMENTS = ("header h1", '[data-kpi="active_customers"] .label', "#chart-revenue_trend .g-ytitle text",
+                    "#chart-revenue_trend .xtick text", "#chart-churn_risk .legendtext")
+
+
+def distinct_glyphs(page, selector: str) -> tuple[int, int]:
+    """(Chinese characters of the element, distinct pictures they draw)."""
+    drawn = page.evaluate(GLYPHS_JS, selector)
+    return len(drawn["chars"]), len(set(drawn["pictures"]))
+
+
 # ---------------------------------------------------------------------------------------------- in Chromium
 
 
@@ -132,6 +196,80 @@ def test_the_refresh_writes_a_report_in_each_language_that_draws_every_chart(ref
         assert t(key) in chinese.text, key
         assert LABELS[key][0] not in chinese.text, key
     assert chinese.kpis == english.kpis
+
+
+def test_chinese_is_drawn_as_glyphs_on_a_system_without_a_cjk_font(refreshed, browser):
+    """The browser sees no font with Chinese glyphs (without_cjk_fonts): the Chinese report, its charts included,
+    draws every Chinese character as its own glyph, from the font subset it embeds; without that font the same
+    characters are all one box (the check can tell tofu from glyphs on this machine)."""
+    path = default_report_path(refreshed.warehouse, "zh")
+    page = browser.new_page()
+    page.goto(path.as_uri(), wait_until="load")
+    for selector in CHINESE_ELEMENTS:
+        characters, pictures = distinct_glyphs(page, selector)
+        assert characters >= 2 and pictures == characters, selector
+    # The embedded faces (the @font-face rule's, the one its script registers) are loaded; charts use the family.
+    assert page.evaluate(f"""[...document.fonts].filter(f => f.family.replace(/"/g, '') === '{fonts.FAMILY}')
+                             .map(f => f.status)""") == ["loaded", "loaded"]
+    assert fonts.FAMILY in page.evaluate("getComputedStyle(document.querySelector('#chart-revenue_trend "
+                                         ".g-ytitle text')).fontFamily")
+    title, axis = page.locator("header h1"), page.locator("#chart-revenue_trend .g-ytitle")
+    shots = (title.screenshot(), axis.screenshot())
+
+    page.evaluate(REMOVE_FONT_JS)
+    for selector in CHINESE_ELEMENTS:
+        characters, pictures = distinct_glyphs(page, selector)
+        assert characters >= 2 and pictures == 1, selector  # tofu: every character the same box
+    assert title.screenshot() != shots[0] and axis.screenshot() != shots[1]
+    page.close()
+
+
+def test_the_report_s_numbers_agree_and_read_in_its_language(refreshed, browser):
+    """Date axes in the language; round ticks; the CLV tail bar labelled; the two churn figures explained where each
+    is shown; data quality's outcomes add up to the rows read, in total and per entity."""
+    with refreshed.connect_published() as con:
+        read, landed = con.execute("select sum(rows_read), sum(rows_landed) from marts.fct_reconciliation").fetchone()
+    for lang in LANGUAGES:
+        t = Translator(lang)
+        page = browser.new_page()
+        page.goto(default_report_path(refreshed.warehouse, lang).as_uri(), wait_until="load")
+
+        def texts(selector: str) -> list[str]:
+            return page.evaluate(f"[...document.querySelectorAll('{selector}')].map(e => e.textContent)")
+
+        months = texts("#chart-revenue_trend .xtick text") + texts("#chart-service .xtick text")
+        pattern = r"\d{4}年\d{1,2}月" if lang == "zh" else r"[A-Z][a-z]{2} \d{4}"
+        assert len(months) > 5 and all(re.fullmatch(pattern, m) for m in months), (lang, months)
+
+        for axis in ("ytick", "y2tick"):
+            ticks = [float(v.replace(",", "")) for v in texts(f"#chart-service .{axis} text")]
+            steps = {round(b - a, 9) for a, b in zip(ticks, ticks[1:])}
+            assert ticks[0] == 0 and len(steps) == 1 and is_round(steps.pop()), (axis, ticks)
+        clv = texts("#chart-clv .xtick text")  # bin edges at a round step, then the tail's bar: "≥12,000"
+        assert re.fullmatch(r"≥[\d,]+", clv[-1]) and all(re.fullmatch(r"[\d,]+", v) for v in clv[:-1]), clv
+        edges = [float(v.replace(",", "")) for v in clv[:-1]]
+        steps = {b - a for a, b in zip(edges, edges[1:])}
+        assert edges[0] == 0 and len(steps) == 1 and is_round(steps.pop()), clv
+
+        for section in ("kpis", "churn_risk"):
+            assert t("churn_definitions") in page.inner_text(f"#{section}"), (lang, section)
+
+        counts = page.evaluate("Object.fromEntries([...document.querySelectorAll('#quality [data-count]')]"
+                               ".map(e => [e.dataset.count, +e.querySelector('b').textContent.replace(/,/g, '')]))")
+        assert list(counts) == ["rows_read", *data.OUTCOMES]
+        assert counts["rows_read"] == read and counts["rows_landed"] == landed
+        assert counts["rows_read"] == sum(counts[o] for o in data.OUTCOMES) and counts["unaccounted_rows"] == 0
+        rows = page.evaluate("[...document.querySelectorAll('#quality table.reconciliation tbody tr')].map(r => "
+                             "[...r.querySelectorAll('td')].slice(2).map(c => +c.textContent.replace(/,/g, '')))")
+        assert rows and all(row[0] == sum(row[1:]) for row in rows), rows
+        assert [sum(column) for column in zip(*rows)] == [counts[c] for c in counts]
+        page.close()
+
+
+def is_round(value: float) -> bool:
+    """1, 2, 2.5 or 5 times a power of ten."""
+    mantissa = value / 10 ** math.floor(math.log10(value))
+    return any(math.isclose(mantissa, m) for m in (1, 2, 2.5, 5))
 
 
 def test_an_orders_only_export_gets_a_report_that_says_what_it_lacks(orders_only, browser):
@@ -252,11 +390,98 @@ def test_data_quality_shows_the_failures_of_the_latest_quality_run_only(order_bo
          'warn')""")
     quality = data.quality(order_book)
     assert quality.totals["rows_quarantined"] == 1 and quality.checks == 2
+    # A warehouse built before superseded, deferred and unattributed rows were counted: none of them.
+    assert quality.totals["rows_superseded"] == quality.totals["rows_unattributed"] == 0
     assert quality.failing.to_dict("records") == [{
         "suite": "marts_fct_orders", "expectation": "expect_column_mean_to_be_between (amount)", "severity": "warn",
         "observed_value": "512.5"}]
     page = render(collect(order_book), "zh").html
     assert "expect_column_mean_to_be_between (amount)" in page and "警告" in page
+
+
+def test_data_quality_shows_every_outcome_of_a_row_and_they_add_up(order_book):
+    order_book.execute("""create table marts.fct_reconciliation as select * from (values
+        ('orders', 'd1/orders.csv', 100, 80, 5, 3, 7, 4, 1, 0),
+        ('orders', 'd2/orders.csv', 50, 45, 1, 0, 4, 0, 0, 0),
+        ('order_items', 'd1/sales.csv', 30, 20, 2, 0, 0, 0, 8, 0))
+        t(entity, source_file, rows_read, rows_landed, rows_quarantined, rows_merged, rows_superseded, rows_deferred,
+          rows_unattributed, unaccounted_rows)""")
+    for lang in LANGUAGES:
+        page = render(collect(order_book), lang).html
+        counts = {k: int(v.replace(",", "")) for k, v in
+                  re.findall(r'data-count="(\w+)"><span>[^<]*</span><b>([\d,]+)</b>', page)}
+        assert counts == {"rows_read": 180, "rows_landed": 145, "rows_quarantined": 8, "rows_merged": 3,
+                          "rows_superseded": 11, "rows_deferred": 4, "rows_unattributed": 9, "unaccounted_rows": 0}
+        assert counts["rows_read"] == sum(counts[o] for o in data.OUTCOMES)
+        table = re.search(r'<table class="reconciliation">(.*?)</table>', page)[1]
+        rows = [[int(c.replace(",", "")) for c in re.findall(r"<td>([\d,]+)</td>", row)[1:]]
+                for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1])]
+        assert rows == [[150, 125, 6, 3, 11, 4, 1, 0], [30, 20, 2, 0, 0, 0, 8, 0]]  # orders, order lines
+        for key in ("rows_superseded", "rows_deferred", "rows_unattributed", "reconciliation_note"):
+            assert Translator(lang)(key) in page, (lang, key)
+
+
+def test_clv_bins_have_round_edges_and_the_tail_bar_is_labelled(order_book):
+    order_book.execute("create schema analytics")
+    order_book.execute("create table analytics.customer_clv as select i * 10.0 as clv_12m from range(100) t(i)")
+    spread = data.clv_distribution(order_book)  # 0..990: bins of 50 up to 1,000, nobody beyond
+    assert not spread.open_ended and spread.bins["customers"].sum() == 100
+    assert (spread.bins["bin_end"] - spread.bins["bin_start"] == 50).all() and spread.bins["bin_end"].max() == 1000
+
+    order_book.execute("insert into analytics.customer_clv values (5000), (20000)")
+    tail = data.clv_distribution(order_book)  # the 99th percentile is ~4,960: bins of 200, then 5,000 and above
+    assert tail.open_ended and tail.bins["customers"].sum() == 102
+    assert tail.bins.iloc[-1][["bin_start", "customers"]].tolist() == [5000, 2]
+    figure = charts.clv_distribution(tail, Translator("en"), "¥")
+    assert figure.layout.xaxis.ticktext[-1] == "≥5,000" and figure.data[-1].name == "5,000 and above"
+    assert figure.layout.xaxis.ticktext[:-1] == ("0", "1,000", "2,000", "3,000", "4,000")
+    assert "every customer with a predicted 12-month CLV of ¥5,000 or more (2)" in render(collect(order_book)).html
+
+
+def test_service_axes_have_round_ticks_on_one_grid_and_months_in_the_language():
+    table = pd.DataFrame({"period": ["2025-01", "2025-02", "2025-03"], "tickets_opened": [131, 40, 12],
+                          "median_first_response_hours": [3.5, 47.5, 10.0], "median_resolution_hours": [20.0, 30, 8]})
+    for lang, months in (("en", ("Jan 2025", "Feb 2025", "Mar 2025")), ("zh", ("2025年1月", "2025年2月", "2025年3月"))):
+        figure = charts.service(table, Translator(lang))
+        hours, tickets = figure.layout.yaxis, figure.layout.yaxis2
+        assert figure.data[0].x == months
+        assert is_round(hours.dtick) and is_round(tickets.dtick) and tickets.dtick == int(tickets.dtick)
+        assert hours.range[0] == tickets.range[0] == 0 and hours.range[1] >= 47.5 and tickets.range[1] >= 131
+        intervals = hours.range[1] / hours.dtick
+        assert intervals == int(intervals) == tickets.range[1] / tickets.dtick  # the grid meets both axes' ticks
+
+
+def test_date_axes_write_months_as_the_language_does():
+    history = pd.DataFrame({"ds": pd.date_range("2025-01-01", periods=200), "revenue": 1.0})
+    chinese = charts.revenue_trend(data.RevenueTrend(history, None), Translator("zh"), "¥").layout.xaxis
+    assert {s.value for s in chinese.tickformatstops} >= {"%Y年%-m月"} and chinese.hoverformat == "%Y年%-m月%-d日"
+    english = charts.revenue_trend(data.RevenueTrend(history, None), Translator("en"), "$").layout.xaxis
+    assert not english.tickformatstops  # plotly's own: "Mar 2025"
+    assert Translator("zh").month("2025-03") == "2025年3月" and Translator("en").month("2025-03-01") == "Mar 2025"
+
+
+def test_the_page_embeds_exactly_the_glyphs_it_uses(order_book):
+    from fontTools.ttLib import TTFont
+    from plotly.offline import get_plotlyjs
+
+    page = render(collect(order_book), "zh").html
+    woff = re.search(r'<style id="cjk-font">@font-face \{[^}]*url\(data:font/woff;base64,([A-Za-z0-9+/=]+)\)', page)[1]
+    embedded = set(TTFont(io.BytesIO(base64.b64decode(woff))).getBestCmap())
+    with TTFont(fonts.font_path(), fontNumber=0, lazy=True) as full:
+        available = set(full.getBestCmap())
+    used = {ord(c) for c in fonts.page_characters(page.replace(get_plotlyjs(), ""))}
+    assert embedded == used & available
+    assert {ord(c) for c in "客户分析报告年月销售额"} <= embedded and not any(c < 0x80 for c in embedded)
+
+
+def test_a_missing_cjk_font_fails_with_a_message_that_says_how_to_install_it(monkeypatch, tmp_path):
+    monkeypatch.delenv(fonts.ENVIRONMENT, raising=False)
+    monkeypatch.setattr(fonts, "FONT_DIR", tmp_path)
+    with pytest.raises(fonts.FontMissing, match="make setup"):
+        render(collect(duckdb.connect()), "zh")
+    monkeypatch.setenv(fonts.ENVIRONMENT, str(tmp_path / "nowhere.ttf"))
+    with pytest.raises(fonts.FontMissing, match="CRM_CJK_FONT names .*nowhere.ttf"):
+        fonts.font_path()
 
 
 def test_every_label_has_both_languages_with_the_same_placeholders():
@@ -302,6 +527,19 @@ def test_assets_record_counts_previews_key_metrics_and_charts(refreshed):
 def test_metadata_bar_chart_is_a_png_in_markdown():
     png = _png(bar_chart({"champions": 3, "lost": 1}, "Customers per RFM segment"))
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_metadata_charts_draw_chinese_labels_as_glyphs():
+    """matplotlib warns "Glyph ... missing from font(s)" for every character it draws as a box: none may be."""
+    history = pd.DataFrame({"ds": pd.date_range("2026-01-01", periods=30), "y": range(30)})
+    forecast = pd.DataFrame({"ds": pd.date_range("2026-01-31", periods=10), "yhat": 30.0, "yhat_lower": 25.0,
+                             "yhat_upper": 35.0})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        charts_md = [bar_chart({"华东": 3, "华南": 1, "region:西北": 2}, "各区域客户数 (customers per region)"),
+                     forecast_chart(history, forecast, "销售额预测 (revenue forecast)")]
+    assert not [str(w.message) for w in caught if "missing from font" in str(w.message)]
+    assert all(_png(md).startswith(b"\x89PNG") for md in charts_md)
 
 
 def test_every_asset_has_a_description_and_a_group(tmp_path):

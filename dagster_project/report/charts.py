@@ -1,21 +1,27 @@
 """The report's charts as plotly figures: pure functions from the section data to a figure, labelled in one language.
 
-Every figure gets the same look (`_style`); plotly.js itself is inlined once per page by the renderer. Charts of money
-take the currency label (`unit`, "¥", "$", or an ISO code) and name it in the axis title.
+Every figure gets the same look (`_style`): the page's fonts, ending in the CJK font the page embeds (fonts.py), so
+Chinese labels draw on a machine without a CJK font. plotly.js itself is inlined once per page by the renderer. Charts
+of money take the currency label (`unit`, "¥", "$", or an ISO code) and name it in the axis title. Axes of counts and
+hours get round ticks (`_nice_step`); dates and months are written as the language writes them.
 """
 
 from __future__ import annotations
+
+import math
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dagster_project.report import data
-from dagster_project.report.i18n import Translator
+from dagster_project.report import data, fonts
+from dagster_project.report.i18n import DATE_HOVER_ZH, DATE_TICKS_ZH, Translator
 
 BLUE, ORANGE, GREEN, RED, GREY = "#2563eb", "#f59e0b", "#16a34a", "#dc2626", "#94a3b8"
 RISK_COLOURS = {"low": GREEN, "medium": ORANGE, "high": RED}
-FONT = 'system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif'
+# The system's CJK fonts where there are any, else the embedded one.
+FONT = ('system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", '
+        f'"{fonts.FAMILY}", sans-serif')
 
 
 def _style(figure: go.Figure, height: int = 360) -> go.Figure:
@@ -28,6 +34,34 @@ def _style(figure: go.Figure, height: int = 360) -> go.Figure:
 
 def _in(title: str, unit: str) -> str:
     return f"{title} ({unit})"
+
+
+def _nice_step(raw: float, integer: bool = False) -> float:
+    """The smallest round step (1, 2, 2.5 or 5 times a power of ten) at least `raw`; at least 1 for counts."""
+    if not raw > 0:
+        return 1.0
+    step = max(data.round_step(raw), 1.0) if integer else data.round_step(raw)
+    while integer and step % 1:  # 2.5 tickets: 5
+        step = data.round_step(step * 1.001)
+    return step
+
+
+def _aligned_scales(maxima: list[float], integer: list[bool]) -> list[tuple[float, float]]:
+    """(step, top) for axes that share one grid: the same number of intervals (4 to 6, the one wasting least
+    space), each axis with a round step, so every tick is a round number and the grid lines meet both axes' ticks."""
+    best = None
+    for intervals in (4, 5, 6):
+        steps = [_nice_step(m / intervals, i) for m, i in zip(maxima, integer)]
+        waste = sum(1 - m / (s * intervals) for m, s in zip(maxima, steps) if m > 0)
+        if best is None or waste < best[0] - 1e-9:
+            best = (waste, [(s, s * intervals) for s in steps])
+    return best[1]
+
+
+def _dates(figure: go.Figure, t: Translator) -> None:
+    """Date axes in the language: "2025年3月" in Chinese (plotly's own "Mar 2025" in English)."""
+    if t.lang == "zh":
+        figure.update_xaxes(tickformatstops=DATE_TICKS_ZH, hoverformat=DATE_HOVER_ZH)
 
 
 def revenue_trend(trend: data.RevenueTrend, t: Translator, unit: str) -> go.Figure:
@@ -47,6 +81,7 @@ def revenue_trend(trend: data.RevenueTrend, t: Translator, unit: str) -> go.Figu
         figure.add_trace(go.Scatter(x=forecast["ds"], y=forecast["yhat"], name=t("forecast"), mode="lines",
                                     line=dict(color=ORANGE, width=2, dash="dash")))
     figure.update_xaxes(title_text=t("date"))
+    _dates(figure, t)
     figure.update_yaxes(title_text=_in(t("revenue"), unit), rangemode="tozero")
     return _style(figure)
 
@@ -79,7 +114,8 @@ def pareto(deciles: pd.DataFrame, t: Translator) -> go.Figure:
 
 def cohorts(matrix: pd.DataFrame, t: Translator) -> go.Figure:
     figure = go.Figure(go.Heatmap(
-        z=matrix.to_numpy(), x=[str(c) for c in matrix.columns], y=list(matrix.index), colorscale="Blues",
+        z=matrix.to_numpy(), x=[str(c) for c in matrix.columns], y=[t.month(m) for m in matrix.index],
+        colorscale="Blues",
         zmin=0, zmax=100, colorbar=dict(title=dict(text="%")),
         hovertemplate=f"{t('cohort_month')} %{{y}}<br>{t('months_since')} %{{x}}<br>%{{z:.1f}}%<extra></extra>",
     ))
@@ -112,30 +148,64 @@ def campaigns(table: pd.DataFrame, t: Translator, money: data.Currency) -> go.Fi
 
 
 def service(table: pd.DataFrame, t: Translator) -> go.Figure:
+    """Median hours (left axis) and tickets opened (right axis) per month; both axes on one grid of round ticks."""
+    months = [t.month(p) for p in table["period"]]
     figure = make_subplots(specs=[[{"secondary_y": True}]])
-    figure.add_trace(go.Bar(x=table["period"], y=table["tickets_opened"], name=t("tickets"),
+    figure.add_trace(go.Bar(x=months, y=table["tickets_opened"], name=t("tickets"),
                             marker_color="rgba(148,163,184,0.45)"), secondary_y=True)
-    figure.add_trace(go.Scatter(x=table["period"], y=table["median_first_response_hours"], name=t("first_response"),
+    figure.add_trace(go.Scatter(x=months, y=table["median_first_response_hours"], name=t("first_response"),
                                 mode="lines+markers", line=dict(color=BLUE)), secondary_y=False)
-    figure.add_trace(go.Scatter(x=table["period"], y=table["median_resolution_hours"], name=t("resolution"),
+    figure.add_trace(go.Scatter(x=months, y=table["median_resolution_hours"], name=t("resolution"),
                                 mode="lines+markers", line=dict(color=ORANGE)), secondary_y=False)
+    hours = table[["median_first_response_hours", "median_resolution_hours"]].max().max()
+    tickets = table["tickets_opened"].max()
+    (hour_step, hour_top), (ticket_step, ticket_top) = _aligned_scales(
+        [0.0 if pd.isna(hours) else float(hours), 0.0 if pd.isna(tickets) else float(tickets)], [False, True])
     figure.update_xaxes(title_text=t("month"), type="category")
-    figure.update_yaxes(title_text=t("hours"), rangemode="tozero", secondary_y=False)
-    figure.update_yaxes(title_text=t("tickets"), rangemode="tozero", showgrid=False, tickformat=",d", secondary_y=True)
+    figure.update_yaxes(title_text=t("hours"), range=[0, hour_top], tick0=0, dtick=hour_step, tickmode="linear",
+                        secondary_y=False)
+    figure.update_yaxes(title_text=t("tickets"), range=[0, ticket_top], tick0=0, dtick=ticket_step,
+                        tickmode="linear", showgrid=False, tickformat=",d", secondary_y=True)
     return _style(figure)
 
 
 def clv_distribution(result: data.Distribution, t: Translator, unit: str) -> go.Figure:
+    """Customers per CLV bin on round bin edges; an open-ended last bin (the long tail) is drawn in its own colour
+    and labelled on the axis ("≥5,000") and in the legend ("5,000 and above")."""
     bins = result.bins
     labels = [f"{start:,.0f}–{end:,.0f}" for start, end in zip(bins["bin_start"], bins["bin_end"])]
+    regular = len(bins) - 1 if result.open_ended else len(bins)
     if result.open_ended:
         labels[-1] = t("and_above", value=f"{bins['bin_start'].iloc[-1]:,.0f}")
+    middles = (bins["bin_start"] + bins["bin_end"]) / 2
+    widths = bins["bin_end"] - bins["bin_start"]
+    hover = f"%{{customdata}}<br>{t('customers')} %{{y:,}}<extra></extra>"
     figure = go.Figure(go.Bar(
-        x=(bins["bin_start"] + bins["bin_end"]) / 2, y=bins["customers"], width=bins["bin_end"] - bins["bin_start"],
-        marker=dict(color=BLUE, line=dict(color="white", width=1)), customdata=labels, name=t("customers"),
-        hovertemplate=f"%{{customdata}}<br>{t('customers')} %{{y:,}}<extra></extra>",
+        x=middles[:regular], y=bins["customers"][:regular], width=widths[:regular],
+        marker=dict(color=BLUE, line=dict(color="white", width=1)), customdata=labels[:regular],
+        name=t("customers"), hovertemplate=hover,
     ))
-    figure.update_xaxes(title_text=_in(t("clv_12m"), unit))
+    edges = list(bins["bin_start"][:regular]) + [float(bins["bin_end"].iloc[regular - 1])] if regular else []
+    # At most nine labelled edges, every k-th, k bins being a round amount (the bins are round: 2,000 of 500 each).
+    width = float(widths.iloc[0]) if len(widths) else 1.0
+    every = next((k for k in range(1, len(edges) + 1)
+                  if len(edges) / k <= 9 and math.isclose(_nice_step(k * width * 0.999), k * width)),
+                 max(1, len(edges)))
+    tickvals = edges[::every]
+    ticktext = [f"{v:,.0f}" for v in tickvals]
+    if result.open_ended:
+        figure.add_trace(go.Bar(
+            x=middles[regular:], y=bins["customers"][regular:], width=widths[regular:],
+            marker=dict(color=ORANGE, line=dict(color="white", width=1)), customdata=labels[regular:],
+            name=labels[-1], hovertemplate=hover,
+        ))
+        # The tail's bar is labelled at its middle; an edge label under it would claim a bound the bar does not have.
+        start = float(bins["bin_start"].iloc[-1])
+        keep = [i for i, v in enumerate(tickvals) if v < start - 1e-9]
+        tickvals = [tickvals[i] for i in keep] + [float(middles.iloc[-1])]
+        ticktext = [ticktext[i] for i in keep] + [f"≥{start:,.0f}"]
+    figure.update_layout(showlegend=result.open_ended, barmode="overlay")
+    figure.update_xaxes(title_text=_in(t("clv_12m"), unit), tickmode="array", tickvals=tickvals, ticktext=ticktext)
     figure.update_yaxes(title_text=t("customers"))
     return _style(figure)
 

@@ -298,11 +298,21 @@ class Distribution:
     bins: pd.DataFrame  # bin_start, bin_end, customers[, group]
     total: float
     median: float
-    open_ended: bool  # the last bin holds everything above its start (a long tail)
+    # The last bin holds everything from its start up (a long tail); it is drawn as wide as the others.
+    open_ended: bool
+
+
+def round_step(raw: float) -> float:
+    """The smallest round number (1, 2, 2.5 or 5 times a power of ten) at least `raw` (> 0)."""
+    power = 10.0 ** np.floor(np.log10(raw))
+    return float(next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw * (1 - 1e-9)))
 
 
 def clv_distribution(con: duckdb.DuckDBPyConnection, bins: int = CLV_BINS) -> Distribution | None:
-    """Customers per 12-month-CLV bin, equal-width up to the 99th percentile; the last bin takes the tail."""
+    """Customers per 12-month-CLV bin: equal bins of a round width (at most `bins` of them) up to the 99th
+    percentile, so every edge is a round number, then, if anyone is beyond, one open-ended bin for the tail
+    ("5,000 and above"). Negative values (none expected) count in the first bin. The bins add up to every customer
+    with a CLV."""
     if not has_rows(con, "analytics", "customer_clv"):
         return None
     total, median, top = con.execute("""
@@ -311,15 +321,19 @@ def clv_distribution(con: duckdb.DuckDBPyConnection, bins: int = CLV_BINS) -> Di
     """).fetchone()
     if total is None:
         return None
-    width = (float(top) / bins) if top and top > 0 else 1.0
+    width = round_step(float(top) / bins) if top and top > 0 else 1.0
+    regular = max(1, int(np.ceil(float(top) / width - 1e-9))) if top and top > 0 else 1
     table = con.execute("""
-        select least(floor(greatest(clv_12m, 0) / ?)::integer, ? - 1) as bin, count(*) as customers
+        select least(floor(greatest(clv_12m, 0) / ?)::integer, ?) as bin, count(*) as customers
         from analytics.customer_clv where clv_12m is not null group by bin order by bin
-    """, [width, bins]).df()
-    edges = np.arange(bins) * width
+    """, [width, regular]).df()
+    counts = table.set_index("bin")["customers"]
+    open_ended = bool(counts.get(regular, 0))
+    count = regular + 1 if open_ended else regular
+    edges = np.arange(count) * width
     frame = pd.DataFrame({"bin_start": edges, "bin_end": edges + width})
-    frame["customers"] = table.set_index("bin")["customers"].reindex(range(bins), fill_value=0).to_numpy()
-    return Distribution(frame, float(total), float(median), open_ended=True)
+    frame["customers"] = counts.reindex(range(count), fill_value=0).to_numpy()
+    return Distribution(frame, float(total), float(median), open_ended=open_ended)
 
 
 def churn_distribution(con: duckdb.DuckDBPyConnection, bins: int = 20) -> Distribution | None:
@@ -353,10 +367,16 @@ def watchlist(con: duckdb.DuckDBPyConnection, rows: int = WATCHLIST_ROWS) -> pd.
     """, [rows]).df()
 
 
+# What becomes of a row read from an export file, as marts.fct_reconciliation counts it (docs/bad_input.md): every
+# row has exactly one outcome, so rows read = the sum of these (unaccounted_rows must be 0).
+OUTCOMES = ("rows_landed", "rows_quarantined", "rows_merged", "rows_superseded", "rows_deferred", "rows_unattributed",
+            "unaccounted_rows")
+
+
 @dataclass(frozen=True)
 class Quality:
-    totals: dict[str, int]
-    by_entity: pd.DataFrame  # entity, files, rows_read, rows_landed, rows_quarantined, unaccounted
+    totals: dict[str, int]   # rows_read and every outcome
+    by_entity: pd.DataFrame  # entity, files, rows_read and every outcome
     reasons: pd.DataFrame    # entity, reason, rows
     checks: int | None       # checks recorded in the latest quality run; None when none are recorded
     failing: pd.DataFrame    # suite, expectation, severity, observed_value
@@ -365,13 +385,15 @@ class Quality:
 def quality(con: duckdb.DuckDBPyConnection, reasons: int = 8) -> Quality | None:
     if not has_rows(con, "marts", "fct_reconciliation"):
         return None
-    columns = ("rows_read", "rows_landed", "rows_quarantined", "rows_merged", "unaccounted_rows")
-    totals = con.execute(f"select {', '.join(f'coalesce(sum({c}), 0)' for c in columns)} "
-                         "from marts.fct_reconciliation").fetchone()
-    by_entity = con.execute("""
-        select entity, count(*) as files, sum(rows_read)::bigint as rows_read,
-               sum(rows_landed)::bigint as rows_landed, sum(rows_quarantined)::bigint as rows_quarantined,
-               sum(unaccounted_rows)::bigint as unaccounted
+    present = {c for (c,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'marts' and table_name = 'fct_reconciliation'").fetchall()}
+    # An outcome a warehouse built before it existed does not record had no rows.
+    sums = ", ".join(f"coalesce(sum({c}), 0)::bigint as {c}" if c in present else f"0::bigint as {c}"
+                     for c in ("rows_read", *OUTCOMES))
+    totals = con.execute(f"select {sums} from marts.fct_reconciliation").df().iloc[0]
+    by_entity = con.execute(f"""
+        select entity, count(*) as files, {sums}
         from marts.fct_reconciliation group by entity order by rows_read desc, entity
     """).df()
     top_reasons = con.execute("""
@@ -380,7 +402,7 @@ def quality(con: duckdb.DuckDBPyConnection, reasons: int = 8) -> Quality | None:
     """, [reasons]).df() if has_rows(con, "marts", "fct_quarantined_rows") else pd.DataFrame(
         columns=["entity", "reason", "rows"])
     checks, failing = _quality_results(con)
-    return Quality(dict(zip(columns, map(int, totals))), by_entity, top_reasons, checks, failing)
+    return Quality({c: int(v) for c, v in totals.items()}, by_entity, top_reasons, checks, failing)
 
 
 def _quality_results(con: duckdb.DuckDBPyConnection) -> tuple[int | None, pd.DataFrame]:

@@ -31,6 +31,12 @@ LABELS: dict[str, tuple[str, str]] = {
     "nps": ("NPS", "净推荐值 NPS"),
     "forecast_30": ("Forecast revenue, next 30 days", "未来 30 天预测销售额"),
     "forecast_90": ("Forecast revenue, next 90 days", "未来 90 天预测销售额"),
+    "churn_definitions": (
+        "Churn rate looks back: of the customers with a paid order, the share whose last one is 365 days or more "
+        "ago. Churn probability (the churn-risk chart) looks ahead: the model's chance that a customer places no "
+        "order in the next 90 days; most customers buy less often than every 90 days, so most score high.",
+        "流失率是回顾指标：在有过已支付订单的客户中，最近一次订单距今已满 365 天的客户占比。流失概率（流失风险图）是预测指标："
+        "模型估计客户在未来 90 天内不下单的可能性；多数客户的购买间隔长于 90 天，因此多数客户得分较高。"),
     "vs_previous": ("vs previous period", "较上期"),
     "vs_last_days": ("vs last {days} days", "较过去 {days} 天"),
     "percentage_points": ("pts", "个百分点"),
@@ -79,6 +85,9 @@ LABELS: dict[str, tuple[str, str]] = {
     "clv_total": ("Total predicted 12-month CLV {total}; median per customer {median}.",
                   "预测 12 个月 CLV 合计 {total}；每位客户中位数 {median}。"),
     "and_above": ("{value} and above", "{value} 及以上"),
+    "clv_overflow": ("The last bar holds every customer with a predicted 12-month CLV of {value} or more "
+                     "({customers}).",
+                     "最后一根柱包含预测 12 个月 CLV 不低于 {value} 的全部客户（{customers} 位）。"),
     "churn_risk": ("Churn risk", "流失风险"),
     "churn_probability": ("Churn probability (next 90 days)", "流失概率（未来 90 天）"),
     "risk_band": ("Risk band", "风险等级"),
@@ -97,7 +106,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "rows_landed": ("Rows loaded", "入库行数"),
     "rows_quarantined": ("Rows quarantined", "隔离行数"),
     "rows_merged": ("Merged duplicates", "合并的重复行"),
-    "unaccounted": ("Unaccounted", "未对账行数"),
+    "rows_superseded": ("Superseded (older versions)", "被新版本取代"),
+    "rows_deferred": ("Deferred (dated after the as-of date)", "延后（晚于数据截至日）"),
+    "rows_unattributed": ("Unattributed (no customer)", "未归属（无客户）"),
+    "unaccounted_rows": ("Unaccounted", "未对账行数"),
+    "reconciliation_note": ("Every row read has one outcome: read = loaded + quarantined + merged + superseded + "
+                            "deferred + unattributed; unaccounted rows must be 0.",
+                            "读取的每一行都有且仅有一个去向：读取 = 入库 + 隔离 + 合并 + 被取代 + 延后 + 未归属；未对账行数必须为 0。"),
     "files": ("Files", "文件数"),
     "entity": ("Entity", "实体"),
     "reason": ("Reason", "原因"),
@@ -142,6 +157,19 @@ VALUES: dict[str, dict[str, str]] = {
 }
 
 
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+# Date axes (plotly tick formats, d3-time-format): Chinese dates read year, month, day ("2025年3月"); English keeps
+# plotly's own ("Mar 2025"). By the spacing of the ticks, in milliseconds or months.
+DATE_TICKS_ZH = [
+    dict(dtickrange=[None, 86_400_000], value="%-m月%-d日 %H:%M"),
+    dict(dtickrange=[86_400_000, "M1"], value="%-m月%-d日"),
+    dict(dtickrange=["M1", "M12"], value="%Y年%-m月"),
+    dict(dtickrange=["M12", None], value="%Y年"),
+]
+DATE_HOVER_ZH = "%Y年%-m月%-d日"
+
+
 class Translator:
     """`t(key, **values)` for labels, `t.value(kind, text)` for category values, in one language."""
 
@@ -154,6 +182,11 @@ class Translator:
     def __call__(self, key: str, **values) -> str:
         text = LABELS[key][self._index]
         return text.format(**values) if values else text
+
+    def month(self, period: str) -> str:
+        """A month ("2025-03", or a date from it on) as the language writes it: "Mar 2025", "2025年3月"."""
+        year, month = int(str(period)[:4]), int(str(period)[5:7])
+        return f"{year}年{month}月" if self.lang == "zh" else f"{MONTHS_EN[month - 1]} {year}"
 
     def value(self, kind: str, text) -> str:
         """A category value of the given kind in this language; unknown values unchanged."""

@@ -1,5 +1,8 @@
 """Small charts for Dagster asset metadata: a PNG inside Markdown (`![..](data:image/png;base64,..)`), which the
-Dagster UI renders in the asset's materialisation view (its Markdown sanitiser allows data: images)."""
+Dagster UI renders in the asset's materialisation view (its Markdown sanitiser allows data: images).
+
+Labels may be Chinese (a region, a campaign name): matplotlib falls back to the CJK font of fonts.py for characters its
+default font (DejaVu Sans) lacks, so they are drawn as glyphs, not boxes, on a machine without a CJK font."""
 
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ def _figure(width: float, height: float):
     # pyplot has no global state and needs no display backend.
     from matplotlib.figure import Figure
 
+    from dagster_project.report.fonts import use_in_matplotlib
+
+    use_in_matplotlib()
     return Figure(figsize=(width, height))
 
 

@@ -1,4 +1,6 @@
-"""The report as one self-contained HTML page: the sections' data and charts, plotly.js inlined once, no fetches."""
+"""The report as one self-contained HTML page: the sections' data and charts, plotly.js inlined once, the glyphs of
+its non-ASCII characters embedded as a font subset (fonts.py: Chinese reads on a machine without a CJK font), no
+fetches."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dagster_project.report import charts, data
+from dagster_project.report import charts, data, fonts
 from dagster_project.report.i18n import Translator
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -86,7 +88,8 @@ def render(report: ReportData, lang: str = "en", generated: datetime | None = No
         _chart_section("campaigns", "what_campaigns", report.campaigns, t, partial(charts.campaigns, money=money)),
         _chart_section("service", "what_tickets", report.service, t, charts.service),
         _clv_section(report.clv, t, money),
-        _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution),
+        _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution,
+                       [t("churn_definitions")]),
         _watchlist_section(report.watchlist, t, money),
         _quality_section(report.quality, report.refreshed, t),
     ]
@@ -104,8 +107,7 @@ def build_report(con: duckdb.DuckDBPyConnection, lang: str = "en") -> Report:
 def _chart_section(key: str, missing: str, value, t: Translator, chart: Callable, notes: Sequence[str] = ()) -> Section:
     if value is None:
         return Section(key, t(key), None, missing)
-    body = _figure(chart(value, t), key) + "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
-    return Section(key, t(key), body)
+    return Section(key, t(key), _figure(chart(value, t), key) + _notes(notes))
 
 
 def _kpi_section(figures: list[data.Kpi] | None, as_of: date | None, t: Translator, money: data.Currency
@@ -113,8 +115,14 @@ def _kpi_section(figures: list[data.Kpi] | None, as_of: date | None, t: Translat
     if figures is None:
         return Section("kpis", t("kpis"), None, "what_orders")
     cards = "".join(_kpi_card(k, t, money) for k in figures)
-    note = t("period_note", days=data.PERIOD_DAYS, as_of=as_of.isoformat())
-    return Section("kpis", t("kpis"), f'<div class="kpis">{cards}</div><p class="note">{html.escape(note)}</p>')
+    notes = [t("period_note", days=data.PERIOD_DAYS, as_of=as_of.isoformat())]
+    if any(k.key == "churn_rate" and k.current is not None for k in figures):
+        notes.append(t("churn_definitions"))
+    return Section("kpis", t("kpis"), f'<div class="kpis">{cards}</div>' + _notes(notes))
+
+
+def _notes(notes: Sequence[str]) -> str:
+    return "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
 
 
 def _kpi_card(kpi: data.Kpi, t: Translator, money: data.Currency) -> str:
@@ -177,6 +185,10 @@ def _funnel_section(funnel: data.Funnel | None, t: Translator) -> Section:
 def _clv_section(distribution: data.Distribution | None, t: Translator, money: data.Currency) -> Section:
     notes = [t("clv_total", total=_money_text(distribution.total, money),
                median=_money_text(distribution.median, money))] if distribution else []
+    if distribution is not None and distribution.open_ended:
+        tail = distribution.bins.iloc[-1]
+        notes.append(t("clv_overflow", value=_money_text(tail["bin_start"], money),
+                       customers=_int(tail["customers"])))
     return _chart_section("clv", "what_clv", distribution, t, partial(charts.clv_distribution, unit=money.label),
                           notes)
 
@@ -199,22 +211,24 @@ def _quality_section(quality: data.Quality | None, refreshed: datetime, t: Trans
     if quality is None:
         return Section("quality", t("quality"), None, "what_reconciliation")
     totals = quality.totals
-    stats = [("refreshed", _when(refreshed)), ("rows_read", _int(totals["rows_read"])),
-             ("rows_landed", _int(totals["rows_landed"])), ("rows_quarantined", _int(totals["rows_quarantined"])),
-             ("rows_merged", _int(totals["rows_merged"])), ("unaccounted", _int(totals["unaccounted_rows"]))]
-    body = '<div class="stats">' + "".join(
-        f'<div><span>{html.escape(t(k))}</span><b>{html.escape(v)}</b></div>' for k, v in stats) + "</div>"
+    # Rows read, then every outcome a row can have: they add up ("read = loaded + quarantined + ...").
+    outcomes = "".join(
+        f'<span class="op">{"=" if i == 0 else "+"}</span><div data-count="{c}"><span>{html.escape(t(c))}</span>'
+        f"<b>{_int(totals[c])}</b></div>" for i, c in enumerate(data.OUTCOMES))
+    body = (f'<div class="stats"><div><span>{html.escape(t("refreshed"))}</span><b>{html.escape(_when(refreshed))}'
+            f'</b></div></div><div class="stats sum"><div data-count="rows_read"><span>{html.escape(t("rows_read"))}'
+            f'</span><b>{_int(totals["rows_read"])}</b></div>{outcomes}</div>'
+            f'<p class="note">{html.escape(t("reconciliation_note"))}</p>')
     by_entity = quality.by_entity.assign(entity=[t.value("entity", e) for e in quality.by_entity["entity"]])
-    body += '<div class="two"><div>' + _table(by_entity, t, {
+    body += _table(by_entity, t, {
         "entity": ("entity", str), "files": ("files", _int), "rows_read": ("rows_read", _int),
-        "rows_landed": ("rows_landed", _int), "rows_quarantined": ("rows_quarantined", _int),
-        "unaccounted": ("unaccounted", _int),
-    }) + "</div><div>"
+        **{c: (c, _int) for c in data.OUTCOMES},
+    }, css="reconciliation")
     if not quality.reasons.empty:
         reasons = quality.reasons.assign(entity=[t.value("entity", e) for e in quality.reasons["entity"]])
         body += f"<h3>{html.escape(t('quarantine_reasons'))}</h3>" + _table(reasons, t, {
             "entity": ("entity", str), "reason": ("reason", str), "rows": ("rows", _int)})
-    body += f"</div></div><h3>{html.escape(t('failing_checks'))}</h3>"
+    body += f"<h3>{html.escape(t('failing_checks'))}</h3>"
     if quality.checks is None:
         body += f'<p class="checks none">{html.escape(t("no_checks"))}</p>'
     elif quality.failing.empty:
@@ -300,14 +314,16 @@ def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed:
     header += (f' · <span class="currency" data-currency="{html.escape(money.code)}">'
                f"{html.escape(t('amounts_in'))} <b>{html.escape(money.code)}</b>{label}</span>")
     lang = "zh-CN" if t.lang == "zh" else "en"
-    return f"""<!DOCTYPE html>
+    page = f"""<!DOCTYPE html>
 <html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{html.escape(t("title"))}</title>
 <style>{CSS}</style>
-<script type="text/javascript">{get_plotlyjs()}</script>
+<style id="cjk-font">{FONT_FACE}</style>
+<script>{FONT_LOADER}</script>
+<script type="text/javascript">{PLOTLY_JS}</script>
 </head>
 <body>
 <header><h1>{html.escape(t("title"))}</h1><p>{header}</p>
@@ -317,12 +333,31 @@ def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed:
 </body>
 </html>
 """
+    # The font subset holds exactly the characters of the page as written so far (plotly.js, added last, draws
+    # none of its own but the minus sign, fonts.PLOTLY_TEXT).
+    return page.replace(FONT_FACE, fonts.font_face_css(page), 1).replace(PLOTLY_JS, get_plotlyjs(), 1)
+
+
+# The embedded font, registered again from script before anything is laid out: Chromium lays out text (and plotly
+# measures its labels) while a data: URL @font-face is still loading, and some of that text then stays drawn as boxes;
+# a FontFace made from bytes is ready at once. The @font-face rule stays the declarative source (and the bytes').
+FONT_LOADER = """(function () {
+  var family = "@FAMILY@", rule = document.getElementById("cjk-font").textContent;
+  var found = /base64,([A-Za-z0-9+\\/=]+)/.exec(rule);
+  if (!found || !window.FontFace || !document.fonts) return;
+  var raw = atob(found[1]), bytes = new Uint8Array(raw.length);
+  for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
+  document.fonts.add(new FontFace(family, bytes.buffer));
+  document.fonts.load('1em "' + family + '"');  // the @font-face rule's face too, so that every face is loaded
+})();""".replace("@FAMILY@", fonts.FAMILY)
+
+# Placeholders in the page template, replaced when the page is otherwise complete.
+FONT_FACE = "/*cjk-font-face*/"
+PLOTLY_JS = "/*plotly.js*/"
 
 
 CSS = """
-body { margin: 0; background: #f8fafc; color: #0f172a;
-  font: 14px/1.5 system-ui, -apple-system, "Segoe UI", "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC",
-  sans-serif; }
+body { margin: 0; background: #f8fafc; color: #0f172a; font: 14px/1.5 """ + charts.FONT + """; }
 header { background: #0f172a; color: #f8fafc; padding: 16px 24px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0 0 8px; color: #cbd5e1; }
@@ -343,6 +378,8 @@ section h3 { margin: 12px 0 6px; font-size: 14px; }
 @media (max-width: 900px) { .two { grid-template-columns: 1fr; } }
 .stats { display: flex; flex-wrap: wrap; gap: 10px 24px; margin-bottom: 8px; }
 .stats span { display: block; color: #475569; font-size: 12px; }
+.stats.sum { align-items: flex-end; gap: 10px 12px; }
+.stats .op { display: inline; font-size: 18px; color: #94a3b8; }
 .table-wrap { overflow-x: auto; }
 table { border-collapse: collapse; width: 100%; font-size: 13px; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #e2e8f0; text-align: right; }
