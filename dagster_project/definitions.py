@@ -38,6 +38,7 @@ def build_definitions(settings: Settings) -> Definitions:
                 currency_label=settings.resolved_currency_label,
                 max_quarantine_share=settings.max_quarantine_share,
                 mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
+                storage_version=settings.storage_version,
             ),
             "dbt": dbt_resource(),
         },

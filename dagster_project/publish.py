@@ -7,6 +7,9 @@ reading it undisturbed (nobody writes the published file, so readers never meet 
 and CSV exports are written into a new version folder and switched in by replacing a symlink. A refresh
 killed at any point leaves the published file as it was; the leftovers (a half-written `.publishing` file, an
 unfinished Parquet version) are removed by the next publish.
+
+The published file is written in the storage format of an older DuckDB release (`storage_version`, default v1.0.0):
+BI tools bundle their own DuckDB, often 1.x, which cannot open a file in DuckDB 2.0's own format.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import csv_safe
-from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY
+from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
 from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
@@ -43,6 +46,8 @@ class Publication:
     parquet_dir: Path
     rows: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    # The oldest DuckDB release that opens the published file ("v1.0.0").
+    storage_version: str = ""
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -81,10 +86,12 @@ def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
 
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, run_id: str,
             as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
-            currency_label: str | None = None) -> Publication:
+            currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. `meta.publication` records
-    the run, the as-of date and the reporting currency with its label (default: the currency's usual symbol).
+    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. The file is written in the
+    storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
+    of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
+    its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file.
     Raises PublishError (published state unchanged) on failure."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
     csv_dir = parquet_dir.with_name("csv")
@@ -94,22 +101,25 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, 
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
-        rows = _write_database(con, warehouse, tables, run_id, as_of, currency)
+        rows, readable_from = _write_database(con, warehouse, tables, run_id, as_of, currency, storage_version)
         _write_exports(con, parquet_dir, tables, run_id, _parquet_file)
         _write_exports(con, csv_dir, tables, run_id, _csv_file)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
-    return Publication(warehouse, parquet_dir, rows, time.perf_counter() - started)
+    return Publication(warehouse, parquet_dir, rows, time.perf_counter() - started, readable_from)
 
 
 def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
-                    as_of: date | None, currency: tuple[str, str]) -> dict[str, int]:
+                    as_of: date | None, currency: tuple[str, str],
+                    storage_version: str) -> tuple[dict[str, int], str]:
+    """Rows per table, and the oldest DuckDB release that opens the file."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     building = warehouse.with_name(f".{warehouse.name}.publishing")
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
-    con.execute(f"attach {literal(str(building))} as publishing")
+    # The format is fixed when the file is created; everything written into it afterwards keeps to it.
+    con.execute(f"attach {literal(str(building))} as publishing (storage_version {literal(storage_version)})")
     rows: dict[str, int] = {}
     try:
         for schema in sorted({schema for schema, _ in tables}):
@@ -119,12 +129,13 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
             # drops publish identical tables.
             con.execute(f"create table publishing.{qualified(schema, table)} as select * from {qualified(schema, table)}")
             rows[f"{schema}.{table}"] = con.execute(f"select count(*) from publishing.{qualified(schema, table)}").fetchone()[0]
+        readable_from = _readable_from(con, storage_version)
         con.execute("create schema publishing.meta")
         con.execute(
             "create table publishing.meta.publication as select ?::varchar as run_id, ?::timestamptz as published_at, "
             "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows, "
-            "?::varchar as reporting_currency, ?::varchar as currency_label",
-            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency],
+            "?::varchar as reporting_currency, ?::varchar as currency_label, ?::varchar as storage_version",
+            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency, readable_from],
         )
     finally:
         con.execute("detach publishing")
@@ -133,7 +144,14 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
     os.replace(building, warehouse)
     csv_safe.sync_path(warehouse.parent)
-    return rows
+    return rows, readable_from
+
+
+def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
+    """The oldest DuckDB release that opens the file being published, as DuckDB tags it ("v1.0.0+" -> "v1.0.0"):
+    several releases share a format, and "latest" names none."""
+    tags = con.execute("select tags from duckdb_databases() where database_name = 'publishing'").fetchone()[0] or {}
+    return str(tags.get("storage_version") or storage_version).rstrip("+")
 
 
 def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,

@@ -44,6 +44,8 @@ class Warehouse(ConfigurableResource):
     max_quarantine_share: float = 0.05
     # Column-mapping file (CRM_MAPPING, else <exports>/mapping.yml when it existed as the definitions loaded).
     mapping_file: str | None = None
+    # Storage format of the published file: the oldest DuckDB release that must open it, or "latest".
+    storage_version: str = "v1.0.0"
     # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
     work_lock_wait_seconds: float = 600.0
 
@@ -140,7 +142,8 @@ def _release_dead_runs(context: InitResourceContext | None) -> None:
     if instance is None:
         return
     storage = instance.event_log_storage
-    for run_id in storage.get_concurrency_run_ids() - {context.run_id}:
+    own_run_id = context.run.run_id if context.run is not None else None
+    for run_id in storage.get_concurrency_run_ids() - {own_run_id}:
         run = instance.get_run_by_id(run_id)
         if run is not None and not run.is_finished:
             instance.report_run_failed(run, "the run's process ended without finishing (killed?); the next refresh "

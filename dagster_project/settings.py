@@ -10,8 +10,10 @@ replaced atomically at the end of a successful refresh, so readers never wait on
 
 Money and calendars: the reporting currency every amount is converted to, the currency of amounts that carry no
 currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
-share of quarantined rows a refresh tolerates and the column-mapping file. Every setting has an environment variable
-(the `crm-warehouse refresh` flags write them), and every bad value is a one-line `SettingsError` naming both.
+share of quarantined rows a refresh tolerates and the column-mapping file. And the storage format of the published
+file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
+Every setting has an environment variable (the `crm-warehouse refresh` flags write them), and every bad value is a
+one-line `SettingsError` naming both.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ DEFAULT_REPORTING_CURRENCY = "CNY"
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
 # The mapping file a refresh uses when CRM_MAPPING is not set, if the exports folder has one.
 DEFAULT_MAPPING_NAME = "mapping.yml"
+# The storage format the published warehouse is written in, named by the oldest DuckDB release that must read it
+# (DuckDB's ATTACH ... (STORAGE_VERSION ...)). BI tools bundle their own DuckDB (JDBC/ODBC drivers, Node and Python
+# clients) and many stay on 1.x, which cannot open a file in DuckDB 2.0's own format (storage version 69). v1.0.0,
+# the format of the first 1.x release, holds every type we publish: the sample warehouse written in it was read back
+# identically by DuckDB 1.0.0, 1.1.3, 1.2.2, 1.3.2, 1.4.4 and 1.5.6 (docs/bi.md; 1.0.0 and 1.5.6 in every test run,
+# by tests/test_bi_clients.py). A newer format compresses better (v1.2.0: about 11% smaller) but shuts out the
+# clients older than it.
+DEFAULT_STORAGE_VERSION = "v1.0.0"
+# The oldest format a setting may name, and the releases whose format DuckDB 2.0 writes in a way those very releases
+# misread: DuckDB 1.3.0 and 1.3.2 read some text columns of a v1.3 file written by 2.0 (its DICT_FSST segments) as
+# NULL, without an error; a v1.2 file they read correctly.
+OLDEST_STORAGE_VERSION = (1, 0, 0)
+MISREAD_STORAGE_VERSIONS = {(1, 3): "v1.2.0"}
+LATEST_STORAGE_VERSION = "latest"
 # The rate table dbt converts with: the currencies it lists are the ones a setting may name.
 CURRENCY_RATES = DBT_PROJECT_DIR / "seeds" / "currency_rates.csv"
 
@@ -88,6 +104,9 @@ class Settings:
     max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
     # Column-mapping file; None: <exports_dir>/mapping.yml when it exists (resolved_mapping_file).
     mapping_file: Path | None = None
+    # Storage format of the published warehouse: the oldest DuckDB release that must open it ("v1.2.0"), or "latest"
+    # (the running DuckDB's own format).
+    storage_version: str = DEFAULT_STORAGE_VERSION
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -99,6 +118,7 @@ class Settings:
         set_(self, "holiday_country", parse_holiday_country(self.holiday_country))
         set_(self, "currency_label", parse_currency_label(self.currency_label))
         set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
+        set_(self, "storage_version", parse_storage_version(self.storage_version))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -119,6 +139,7 @@ class Settings:
             currency_label=os.environ.get("CRM_CURRENCY_LABEL") or None,
             max_quarantine_share=_env_share(os.environ.get("CRM_MAX_QUARANTINE_SHARE")),
             mapping_file=Path(mapping).resolve() if mapping else None,
+            storage_version=os.environ.get("CRM_STORAGE_VERSION") or DEFAULT_STORAGE_VERSION,
         )
 
     @property
@@ -159,6 +180,7 @@ class Settings:
             os.environ.pop("CRM_AS_OF", None)
         os.environ["CRM_REPORTING_CURRENCY"] = self.reporting_currency
         os.environ["CRM_MAX_QUARANTINE_SHARE"] = repr(self.max_quarantine_share)
+        os.environ["CRM_STORAGE_VERSION"] = self.storage_version
         # Unset stays unset, so what is derived from other settings is derived again by whoever reads them.
         for key, value in (("CRM_DEFAULT_CURRENCY", self.default_currency),
                            ("CRM_HOLIDAY_COUNTRY", self.holiday_country),
@@ -177,8 +199,10 @@ HOLIDAY_COUNTRY = "CRM_HOLIDAY_COUNTRY / --holiday-country"
 CURRENCY_LABEL = "CRM_CURRENCY_LABEL / --currency-label"
 MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
 MAPPING = "CRM_MAPPING / --mapping"
+STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+_RELEASE = re.compile(r"v?(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
 @cache
@@ -240,6 +264,45 @@ def parse_share(value) -> float:
     if isinstance(value, bool) or not 0.0 <= share <= 1.0:  # NaN fails the comparison too
         raise SettingsError(f"{MAX_QUARANTINE_SHARE}: {value!r} is not a fraction from 0 to 1 (0.05 = 5%)")
     return share
+
+
+def parse_storage_version(text: str | None) -> str:
+    """A DuckDB release ("v1.2.0"; the "v" may be left out) from v1.0.0 on that the running DuckDB can write the format
+    of, or "latest"; None or blank: the default."""
+    if text is None or not str(text).strip():
+        return DEFAULT_STORAGE_VERSION
+    value = str(text).strip()
+    if value.lower() == LATEST_STORAGE_VERSION:
+        return LATEST_STORAGE_VERSION
+    release = _RELEASE.fullmatch(value.lower())
+    if release is None or tuple(map(int, release.groups())) < OLDEST_STORAGE_VERSION:
+        raise SettingsError(f"{STORAGE_VERSION}: {value!r} is not a DuckDB release from v1.0.0 on (e.g. "
+                            f"{DEFAULT_STORAGE_VERSION}, the default, which DuckDB 1.0 and newer read; v1.2.0; v1.5.0) "
+                            f"nor '{LATEST_STORAGE_VERSION}'")
+    major, minor, patch = map(int, release.groups())
+    if (major, minor) in MISREAD_STORAGE_VERSIONS:
+        raise SettingsError(f"{STORAGE_VERSION}: {value!r}: DuckDB {major}.{minor} reads some text columns of a file "
+                            f"this DuckDB writes in its format as NULL; use "
+                            f"{MISREAD_STORAGE_VERSIONS[(major, minor)]}, which it reads correctly")
+    version = f"v{major}.{minor}.{patch}"
+    problem = _unwritable_storage_version(version)
+    if problem:
+        raise SettingsError(f"{STORAGE_VERSION}: {value!r} is not a release whose storage format this DuckDB "
+                            f"writes ({problem})")
+    return version
+
+
+@cache
+def _unwritable_storage_version(version: str) -> str | None:
+    """Why the running DuckDB cannot write `version`'s storage format (a release it does not know), or None."""
+    import duckdb  # only when a version is checked: the CLI starts without it
+
+    with duckdb.connect() as con:
+        try:
+            con.execute(f"set storage_compatibility_version = '{version}'")  # `version` matched _RELEASE
+        except duckdb.Error:
+            return f"DuckDB {duckdb.__version__} knows no release {version}"
+    return None
 
 
 def _env_share(text: str | None) -> float | str:

@@ -27,10 +27,12 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
                                          or (warehouse.reporting_currency, warehouse.currency_label))
             try:
                 done = publish.publish(con, warehouse.published_path, warehouse.parquet_dir, context.run_id,
-                                       warehouse.resolved_as_of(con), reporting_currency, label)
+                                       warehouse.resolved_as_of(con), reporting_currency, label,
+                                       warehouse.storage_version)
             except publish.PublishError as error:
                 raise Failure(str(error)) from None
-        context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s")
+        context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s, "
+                         f"readable by DuckDB {done.storage_version} and newer")
         return MaterializeResult(metadata={
             "path": MetadataValue.path(str(done.warehouse)),
             "parquet": MetadataValue.path(str(done.parquet_dir)),
@@ -39,6 +41,7 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             "rows": MetadataValue.json(done.rows),
             "publish_seconds": round(done.seconds, 2),
             "reporting_currency": reporting_currency,
+            "storage_version": done.storage_version,
         })
 
     return published_warehouse
