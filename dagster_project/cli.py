@@ -4,7 +4,9 @@ the HTML report."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Sequence
@@ -71,6 +73,9 @@ def _parser() -> argparse.ArgumentParser:
     refresh.add_argument("--mapping", metavar="FILE", type=Path, default=None,
                          help="column-mapping file (default $CRM_MAPPING, else mapping.yml in the exports folder "
                               "when there is one)")
+    refresh.add_argument("--storage-version", metavar="VERSION", default=None,
+                         help="oldest DuckDB release that must open the published warehouse (BI tools bundle their "
+                              "own DuckDB), e.g. v1.2.0, or 'latest' (default $CRM_STORAGE_VERSION, else v1.0.0)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -108,7 +113,8 @@ def _refresh(args: argparse.Namespace) -> int:
         os.environ["CRM_AS_OF"] = args.as_of
     for value, key in ((args.currency, "CRM_REPORTING_CURRENCY"), (args.default_currency, "CRM_DEFAULT_CURRENCY"),
                        (args.holiday_country, "CRM_HOLIDAY_COUNTRY"), (args.currency_label, "CRM_CURRENCY_LABEL"),
-                       (args.max_quarantine_share, "CRM_MAX_QUARANTINE_SHARE"), (args.mapping, "CRM_MAPPING")):
+                       (args.max_quarantine_share, "CRM_MAX_QUARANTINE_SHARE"), (args.mapping, "CRM_MAPPING"),
+                       (args.storage_version, "CRM_STORAGE_VERSION")):
         if value is not None:
             os.environ[key] = str(value)
 
@@ -117,22 +123,25 @@ def _refresh(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not settings.exports_dir.is_dir():
         raise CliError(
-            f"exports folder {settings.exports_dir} does not exist "
-            f"(create it with `{PROG} generate --out {settings.exports_dir}` or set CRM_EXPORTS_DIR)"
+            f"exports folder {settings.exports_dir} does not exist: point --exports (or CRM_EXPORTS_DIR) at the "
+            f"folder of your CRM's dated export drops (README.md, section \"Use it with your own exports\"); "
+            f"to try the sample export instead: `{PROG} generate --out {DEFAULT_EXPORTS_DIR}` then `{PROG} refresh`"
         )
+    # Before Dagster loads (~20 s): a second refresh is refused at once, and no failed run is left in the UI.
+    refuse_if_refreshing(settings.warehouse)
     _print_progress("preparing dbt project and Dagster definitions")
     from dagster import DagsterInstance
 
     from dagster_project.instance import ensure_dagster_home
     from dagster_project.refresh import RefreshError, run_refresh
 
-    ensure_dagster_home()
+    dagster_home = ensure_dagster_home()
     with DagsterInstance.get() as instance:
         try:
             run_refresh(settings, instance, progress=_print_progress)
         except RefreshError as error:
             raise CliError(str(error)) from None
-    for line in summary_lines(settings.warehouse, time.perf_counter() - started):
+    for line in summary_lines(settings.warehouse, time.perf_counter() - started, dagster_home):
         print(line)
     return 0
 
@@ -142,6 +151,7 @@ def _report(args: argparse.Namespace) -> int:
     import duckdb
 
     from dagster_project.report.files import default_report_path, write_report
+    from dagster_project.report.fonts import FontMissing
     from dagster_project.report.render import build_report
 
     warehouse = (args.warehouse or Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE)).resolve()
@@ -153,6 +163,8 @@ def _report(args: argparse.Namespace) -> int:
             report = build_report(con, args.lang)
     except duckdb.Error as error:
         raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
+    except FontMissing as error:
+        raise CliError(str(error)) from None
     try:
         size = write_report(report.html, out)
     except OSError as error:
@@ -167,16 +179,39 @@ def _print_progress(message: str) -> None:
     print(f"  {message}", file=sys.__stdout__, flush=True)
 
 
-def summary_lines(warehouse: Path, elapsed_seconds: float) -> list[str]:
-    """Tables built with their row counts, rows quarantined and reconciliation, read back from the warehouse."""
+def refuse_if_refreshing(warehouse: Path) -> None:
+    """Raise CliError when a refresh holds the warehouse's lock (`<warehouse>.lock`, which the Warehouse resource of
+    dagster_project/resources.py holds for a whole run). Only a probe: the lock is released at once, and the run
+    takes it again when its resources start (a refresh starting in between is refused there, as before)."""
+    import fcntl
+
+    lock_path = Path(f"{warehouse}.lock")
+    if not lock_path.exists():
+        return
+    with open(lock_path, "r") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = lock.read().strip() or "another process"
+            raise CliError(f"another refresh ({holder}) is already writing {warehouse}; "
+                           "try again when it has finished") from None
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def summary_lines(warehouse: Path, elapsed_seconds: float, dagster_home: Path | None = None) -> list[str]:
+    """Tables published with their row counts, rows quarantined and reconciliation, read back from the warehouse;
+    then where to look next (the reports, the Dagster UI, a query)."""
     import duckdb
 
+    from dagster_project.publish import PUBLISHED_SCHEMAS
     from dagster_project.sql import qualified
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
+        # The tables the publish step copied (its "published N tables" line counts the same set).
         tables = con.execute(
             "select schema_name, table_name, estimated_size from duckdb_tables() "
-            "where schema_name in ('marts', 'analytics') order by schema_name, table_name"
+            f"where schema_name in ({', '.join('?' for _ in PUBLISHED_SCHEMAS)}) order by schema_name, table_name",
+            list(PUBLISHED_SCHEMAS),
         ).fetchall()
         counts = {
             (schema, name): con.execute(f"select count(*) from {qualified(schema, name)}").fetchone()[0]
@@ -191,13 +226,46 @@ def summary_lines(warehouse: Path, elapsed_seconds: float) -> list[str]:
         as_of = con.execute("select as_of_date from meta.publication").fetchone()[0]
     lines = [f"published {warehouse} as of {as_of} in {elapsed_seconds:.1f} s "
              f"(working database with raw, staging and restricted data: {work_database_path(warehouse).name})",
-             f"{len(tables)} tables built:"]
-    lines += [f"  {schema}.{name:<32} {counts[(schema, name)]:>12,} rows" for schema, name, _ in tables]
+             f"{len(tables)} tables built and published (schemas {', '.join(PUBLISHED_SCHEMAS)}):"]
+    lines += [f"  {schema + '.' + name:<42} {counts[(schema, name)]:>12,} rows" for schema, name, _ in tables]
     unattributed_text = f", unattributed (no customer id) {unattributed:,}" if unattributed else ""
     lines.append(f"rows read {read or 0:,}, quarantined {quarantined or 0:,} ({at_ingest:,} at ingest, "
                  f"{(quarantined or 0) - at_ingest:,} by the models; see marts.fct_quarantined_rows)"
                  f"{unattributed_text}, unaccounted {unaccounted or 0:,}")
+    return lines + next_steps(warehouse, dagster_home)
+
+
+def next_steps(warehouse: Path, dagster_home: Path | None = None) -> list[str]:
+    """A few lines on where to look after a refresh: the report, the quality page, the Dagster UI, a query."""
+    from dagster_project.report.files import default_report_path
+
+    lines = ["next:"]
+    report, report_zh = default_report_path(warehouse, "en"), default_report_path(warehouse, "zh")
+    if report.is_file():
+        lines.append(f"  {'report':<14} {_typed(report)}"
+                     + (f" (Chinese: {report_zh.name})" if report_zh.is_file() else ""))
+    # Where dagster_project/assets/checks.py writes the Great Expectations results page.
+    quality = warehouse.parent / "quality" / "index.html"
+    if quality.is_file():
+        lines.append(f"  {'data quality':<14} {_typed(quality)}")
+    make_dev = "make dev"  # whose instance is the repository's .dagster_home unless DAGSTER_HOME says otherwise
+    if dagster_home is not None and Path(dagster_home) != Path.cwd() / ".dagster_home":
+        make_dev = f"DAGSTER_HOME={shlex.quote(os.path.abspath(dagster_home))} make dev"
+    lines.append(f"  {'Dagster UI':<14} `{make_dev}` in the repository, then http://localhost:3000 "
+                 "(runs, asset graph, metadata)")
+    code = (f"import duckdb; print(duckdb.connect({json.dumps(_typed(warehouse))}, read_only=True)"
+            '.sql("select * from marts.customer_360 limit 5"))')
+    lines.append(f"  {'query':<14} {shlex.quote(_typed(Path(sys.executable)))} -c {shlex.quote(code)}")
     return lines
+
+
+def _typed(path: Path) -> str:
+    """A path as short as the user can type it from here: relative when inside the working directory."""
+    absolute = Path(os.path.abspath(path))
+    try:
+        return str(absolute.relative_to(Path.cwd()))
+    except ValueError:
+        return str(absolute)
 
 
 if __name__ == "__main__":

@@ -59,6 +59,19 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     assert at_ingest and summary, out
     assert at_ingest.group(1) == summary.group(2)
     assert int(summary.group(1).replace(",", "")) == sum(int(summary.group(i).replace(",", "")) for i in (2, 3))
+    # Long steps show their progress: dbt's finished nodes out of its total, the forecast's series.
+    dbt_progress = re.findall(r"crm_dbt_models: (\d+)/(\d+) models and tests done", out)
+    assert dbt_progress and dbt_progress[-1][0] == dbt_progress[-1][1], out
+    assert re.search(r"analytics__sales_forecast: \d+/\d+ series forecast", out), out
+    # The publish step and the summary count the same tables.
+    published = re.search(r"published (\d+) tables to", out)
+    assert published and f"\n{published.group(1)} tables built and published" in out, out
+    # What to do next, with a query that runs as printed.
+    assert "warehouse/reports/crm_report.html" in out and "warehouse/quality/index.html" in out
+    assert "make dev" in out
+    (query,) = [line.split("query", 1)[1].strip() for line in out.splitlines() if line.startswith("  query ")]
+    queried = subprocess.run(query, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert queried.returncode == 0 and "customer_key" in queried.stdout, queried.stderr
     with duckdb.connect(str(tmp_path / "warehouse" / "crm.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
 
@@ -67,10 +80,47 @@ def test_refresh_failures_are_one_line_and_non_zero(tmp_path):
     missing = run([CLI, "refresh", "--exports", "nowhere"], cwd=tmp_path)
     assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
     assert "nowhere" in missing.stderr and "does not exist" in missing.stderr
+    # The user's exports come from their CRM: the message points to the README's section on them, and offers
+    # `generate` only to try the sample, into the sample's folder, never into the user's path.
+    assert '"Use it with your own exports"' in missing.stderr
+    assert "generate --out data/exports" in missing.stderr and "generate --out nowhere" not in missing.stderr
+    assert f"--out {tmp_path / 'nowhere'}" not in missing.stderr
 
     bad_date = run([CLI, "refresh", "--exports", ".", "--as-of", "2026-13-01"], cwd=tmp_path)
     assert bad_date.returncode != 0 and bad_date.stderr.strip().splitlines() == [
         "crm-warehouse: error: as-of date '2026-13-01' is not a date in YYYY-MM-DD form"]
+
+
+def test_a_second_refresh_is_refused_at_once_and_leaves_no_dagster_run(tmp_path):
+    """While a refresh holds the warehouse's lock, another is refused before Dagster even loads."""
+    import fcntl
+    import time
+
+    from dagster import DagsterInstance
+
+    from dagster_project.instance import INSTANCE_YAML
+
+    exports = orders_only_export(tmp_path)
+    warehouse = (tmp_path / "wh.duckdb").resolve()
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    with open(f"{warehouse}.lock", "a+") as held:  # as the Warehouse resource holds it for a whole run
+        held.write("pid 12345")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        started = time.perf_counter()
+        refused = run([CLI, "refresh", "--exports", str(exports), "--warehouse", str(warehouse)], cwd=tmp_path,
+                      env={"DAGSTER_HOME": str(home)})
+        elapsed = time.perf_counter() - started
+    assert refused.returncode != 0
+    assert refused.stderr.strip().splitlines() == [
+        f"crm-warehouse: error: another refresh (pid 12345) is already writing {warehouse}; "
+        "try again when it has finished"]
+    assert elapsed < 3, elapsed
+    with DagsterInstance.from_config(str(home)) as instance:
+        assert instance.get_runs() == []
+    assert not warehouse.exists()
 
 
 def test_a_file_missing_a_required_column_stops_naming_file_and_column_and_keeps_earlier_data(tmp_path):

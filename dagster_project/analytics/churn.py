@@ -32,6 +32,7 @@ from scipy.special import expit
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 from dagster_project.analytics.model_runs import ModelRun
+from dagster_project.analytics.progress import Progress, silent
 
 MODEL_NAME = "churn_lightgbm"
 LIBRARIES = ("lightgbm", "scikit-learn")
@@ -412,17 +413,19 @@ class _Model:
     fit_seconds: float
 
 
-def _labelled_frames(con, cutoffs: list[date], evaluation: date, bgnbd_at, config: ChurnConfig
-                     ) -> dict[date, pd.DataFrame]:
+def _labelled_frames(con, cutoffs: list[date], evaluation: date, bgnbd_at, config: ChurnConfig,
+                     progress: Callable[[str], None] = silent) -> dict[date, pd.DataFrame]:
     """Features + label per cutoff, on a customer sample sized to that cutoff's share of the row budget."""
     population = dict(con.execute(_POPULATION_SQL, {"cutoffs": cutoffs}).fetchall())
     per_cutoff = config.max_training_rows // config.n_training_cutoffs
+    counter = Progress(progress, "past cutoffs' features and labels computed", len(cutoffs))
     frames = {}
     for cutoff in cutoffs:
         budget = max(per_cutoff, config.max_evaluation_rows) if cutoff == evaluation else per_cutoff
         sample = {"customer_share": budget / max(population.get(cutoff, 0), 1), "seed": config.seed}
         features = churn_features(con, cutoff, bgnbd_at(cutoff), **sample)
         frames[cutoff] = features.join(churn_labels(con, cutoff, config.horizon_days, **sample))
+        counter.advance()
     return frames
 
 
@@ -647,13 +650,14 @@ def _empty_result(note: str, runs: list[ModelRun] | None = None, evaluation: dic
 
 # --------------------------------------------------------------------------------------------------- pipeline
 
-def _validate(plan: CutoffPlan, frames: dict[date, pd.DataFrame], as_of: date, config: ChurnConfig
-              ) -> tuple[dict, pd.DataFrame, ModelRun | None, str | None]:
+def _validate(plan: CutoffPlan, frames: dict[date, pd.DataFrame], as_of: date, config: ChurnConfig,
+              progress: Callable[[str], None] = silent) -> tuple[dict, pd.DataFrame, ModelRun | None, str | None]:
     """Fit on the validation cutoffs, judge on the unseen evaluation cutoff next to the BG/NBD baseline."""
     train = _training_set([frames[c] for c in plan.validation_training], config)
     problem = _trainable(train, config)
     if problem:
         return {}, pd.DataFrame(columns=list(CALIBRATION_COLUMNS)), None, f"no validation fit: {problem}"
+    progress(f"fitting the validation model on {len(train):,} rows, to be judged at {plan.evaluation}")
     model = _fit(train, config)
     held_out = frames[plan.evaluation]
     y, predicted = held_out["churned"].to_numpy(), _predict(model, held_out)
@@ -668,16 +672,18 @@ def _validate(plan: CutoffPlan, frames: dict[date, pd.DataFrame], as_of: date, c
 
 
 def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, bgnbd_at: Callable[[date], pd.DataFrame | None],
-              clv: pd.DataFrame | None, config: ChurnConfig = ChurnConfig()) -> ChurnResult:
+              clv: pd.DataFrame | None, config: ChurnConfig = ChurnConfig(),
+              progress: Callable[[str], None] = silent) -> ChurnResult:
     """Validate, refit and score churn risk as of ``as_of`` (see the module docstring for the time layout).
 
     ``bgnbd_at(cutoff)`` returns BG/NBD outputs fitted at that cutoff (or None); ``clv`` has customer_key, clv_12m.
+    ``progress`` receives a line now and then: features computed, the model being fitted, scoring.
     """
     plan = cutoff_plan(as_of, config)
     cutoffs = sorted({*plan.validation_training, plan.evaluation, *plan.production_training})
-    frames = _labelled_frames(con, cutoffs, plan.evaluation, bgnbd_at, config)
+    frames = _labelled_frames(con, cutoffs, plan.evaluation, bgnbd_at, config, progress)
 
-    evaluation, calibration, validation_run, note = _validate(plan, frames, as_of, config)
+    evaluation, calibration, validation_run, note = _validate(plan, frames, as_of, config, progress)
     runs = [validation_run] if validation_run else []
     notes = [note] if note else []
 
@@ -685,11 +691,14 @@ def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, bgnbd_at: Callable[[d
     problem = _trainable(train, config)
     if problem:
         return _empty_result("; ".join([*notes, f"no production fit: {problem}"]), runs, evaluation, calibration)
+    progress(f"fitting the production model on {len(train):,} rows")
     model = _fit(train, config)
     metrics = {"n_train": float(len(train)), "train_positive_rate": float(train["churned"].mean())}
     runs.append(_model_run("production", as_of, plan.production_training, model, metrics, config))
 
-    scores = _score(con, model, churn_features(con, as_of, bgnbd_at(as_of)), clv, config)
+    current = churn_features(con, as_of, bgnbd_at(as_of))
+    progress(f"scoring {len(current):,} customers and explaining their top drivers")
+    scores = _score(con, model, current, clv, config)
     if clv is None:
         notes.append("no CLV supplied: watchlist is empty")
     return ChurnResult(scores, watchlist(scores), evaluation, calibration, runs, "; ".join(notes) or None)

@@ -28,6 +28,7 @@ from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 from scipy.special import expit, hyp2f1
 
 from dagster_project.analytics.model_runs import ModelRun
+from dagster_project.analytics.progress import silent
 
 BG_PARAMS = ("r", "alpha", "a", "b")
 GG_PARAMS = ("p", "q", "v")
@@ -286,7 +287,7 @@ def _clv(expected: dict[int, np.ndarray], spend: np.ndarray, config: ClvConfig) 
 
 
 def bgnbd_scorer(
-    transactions: pd.DataFrame, fit_cutoff: date, method: str = "map"
+    transactions: pd.DataFrame, fit_cutoff: date, method: str = "map", progress: Callable[[str], None] = silent,
 ) -> Callable[[date], pd.DataFrame | None]:
     """BG/NBD outputs (p_alive, expected purchases in the next 90 days) at any cutoff on or after `fit_cutoff`, for
     the churn model's features and its baseline.
@@ -300,6 +301,7 @@ def bgnbd_scorer(
     summary = _summarise_until(days, fit_cutoff)
     if _insufficient(summary):
         return lambda cutoff: None
+    progress(f"fitting BG/NBD on {len(summary):,} customers' purchases up to {fit_cutoff}")
     bg, _ = fit_bgnbd(summary, method)
     scored: dict[date, pd.DataFrame] = {}
 
@@ -339,7 +341,7 @@ def validate_holdout(
 
 
 def _validate(
-    days: _PurchaseDays, as_of: date, config: ClvConfig
+    days: _PurchaseDays, as_of: date, config: ClvConfig, progress: Callable[[str], None] = silent,
 ) -> tuple[pd.DataFrame, dict, list[ModelRun], str | None]:
     calibration_end = as_of - timedelta(days=config.holdout_days)
     in_calibration = days.day <= _day_number(calibration_end)
@@ -349,6 +351,8 @@ def _validate(
     if note:
         return pd.DataFrame(columns=VALIDATION_COLUMNS), {}, [], f"holdout validation skipped: {note}"
 
+    progress(f"holdout validation: fitting BG/NBD and Gamma-Gamma on {len(calibration):,} customers' purchases up "
+             f"to {calibration_end}")
     (bg, bg_params), bg_seconds = _timed(fit_bgnbd, calibration, config.method, config.bg_priors)
     (gg, gg_params), gg_seconds = _timed(fit_gamma_gamma, calibration, config.method, config.gg_priors)
     # Only customers known at calibration end are compared, as in pymc-marketing's rfm_train_test_split.
@@ -426,10 +430,12 @@ def _pearson(x: np.ndarray, y: np.ndarray) -> float:
 # Entry point
 
 
-def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConfig()) -> ClvResult:
+def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConfig(),
+            progress: Callable[[str], None] = silent) -> ClvResult:
     """Validate on a holdout, then fit on everything up to ``as_of`` and score every customer.
 
-    ``transactions``: customer_key, order_date (date or datetime), amount (paid orders only).
+    ``transactions``: customer_key, order_date (date or datetime), amount (paid orders only). ``progress`` receives a
+    line as each model starts fitting.
     """
     days = _purchase_days(transactions, as_of)
     summary = _summarise(days, as_of)
@@ -438,13 +444,15 @@ def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConf
         return ClvResult(pd.DataFrame(columns=config.score_columns), pd.DataFrame(columns=VALIDATION_COLUMNS), [], {},
                          f"CLV not computed: {note}")
 
-    validation, validation_metrics, runs, validation_note = _validate(days, as_of, config)
+    validation, validation_metrics, runs, validation_note = _validate(days, as_of, config, progress)
     # BG/NBD starts from the calibration fit's MLE (see _fit_kwargs). Gamma-Gamma does not: its likelihood has a flat
     # ridge in (p, q, v) and L-BFGS stops on its tolerance near wherever it starts, ~0.7% off in p on the M sample.
     calibrated = {run.model_name: run.params for run in runs}
+    progress(f"fitting BG/NBD and Gamma-Gamma on {len(summary):,} customers' purchases up to {as_of}")
     (bg, bg_params), bg_seconds = _timed(fit_bgnbd, summary, config.method, config.bg_priors,
                                          calibrated.get("bg_nbd"))
     (gg, gg_params), gg_seconds = _timed(fit_gamma_gamma, summary, config.method, config.gg_priors)
+    progress(f"scoring {len(summary):,} customers")
     scores = score_customers(bg, gg, summary, config)
 
     bg_metrics = _floats({

@@ -13,9 +13,12 @@ MAPE only covers days with y > 0, since a zero day has no percentage error.
 
 from __future__ import annotations
 
+import logging
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from statistics import NormalDist
 
@@ -27,13 +30,17 @@ from joblib import Parallel, delayed
 from prophet import Prophet
 
 from dagster_project.analytics.model_runs import ModelRun
+from dagster_project.analytics.progress import Progress, silent
 
 METRICS = ("revenue", "orders")
 MODELS = ("prophet", "seasonal_naive")
 SEASON = 7
 LIBRARIES = ("prophet", "cmdstanpy")
-# Prophet's own rule: fewer than two yearly cycles cannot separate yearly seasonality from trend.
+# Prophet's own rule: fewer than two yearly cycles cannot separate yearly seasonality from trend. Prophet measures
+# the span from the first to the last day (730 days of history span 729), and warns when it is shorter.
 YEARLY_MIN_DAYS = 730
+# Loggers whose warnings during a fit are collected and reported once per asset, with the series they concern.
+LIBRARY_LOGGERS = ("prophet", "cmdstanpy")
 
 # Output schemas, so that even empty outputs carry column types (a warehouse table is created from them).
 _KEY = {"series_id": "str", "metric": "str"}
@@ -95,6 +102,8 @@ class ForecastResult:
     summary: pd.DataFrame  # one row per series: fold-mean overall errors of both models and a plain verdict
     runs: list[ModelRun]
     note: str | None
+    # What Prophet or Stan warned about, one line per distinct message with the series it concerns.
+    warnings: list[str] = field(default_factory=list)
 
 
 # --- metrics -------------------------------------------------------------------------------------------------
@@ -180,7 +189,7 @@ def _prophet_forecast(
     """Fit Prophet (MAP, no MCMC) on ``train`` and forecast the next ``horizon`` days, clipped at 0."""
     model = Prophet(
         weekly_seasonality=True,
-        yearly_seasonality=len(train) >= YEARLY_MIN_DAYS,
+        yearly_seasonality=train.index[-1] - train.index[0] >= pd.Timedelta(days=YEARLY_MIN_DAYS),
         daily_seasonality=False,
         holidays=holiday_df,
         changepoint_prior_scale=config.changepoint_prior_scale,
@@ -350,6 +359,7 @@ class _Outcome:
     summary: dict
     fit_seconds: float
     backtest_seconds: float
+    warnings: list[str] = field(default_factory=list)
 
 
 def _forecast_series(
@@ -357,11 +367,12 @@ def _forecast_series(
     holiday_df: pd.DataFrame | None,
 ) -> _Outcome:
     """Everything for one series; runs in a worker process."""
-    started = time.perf_counter()
-    model, future, note = _production(y, config, holiday_df)
-    fitted = time.perf_counter()
-    backtest = _backtest(y, as_of, config, holiday_df) if model == "prophet" else _empty(BACKTEST_SCHEMA)
-    forecast = _forecast_rows(y, future, config) if model else _empty(FORECAST_SCHEMA)
+    with _library_warnings() as caught:
+        started = time.perf_counter()
+        model, future, note = _production(y, config, holiday_df)
+        fitted = time.perf_counter()
+        backtest = _backtest(y, as_of, config, holiday_df) if model == "prophet" else _empty(BACKTEST_SCHEMA)
+        forecast = _forecast_rows(y, future, config) if model else _empty(FORECAST_SCHEMA)
     key = {"series_id": series_id, "metric": metric}
     return _Outcome(
         forecast=forecast.assign(model=model, **key),
@@ -369,7 +380,55 @@ def _forecast_series(
         summary=key | _summary_row(y, model, backtest, note, config.n_folds),
         fit_seconds=fitted - started,
         backtest_seconds=time.perf_counter() - fitted,
+        warnings=list(dict.fromkeys(caught)),
     )
+
+
+class _Collect(logging.Handler):
+    def __init__(self, found: list[str]):
+        super().__init__(logging.WARNING)
+        self.found = found
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.found.append(" ".join(record.getMessage().split()))
+
+
+@contextmanager
+def _library_warnings() -> Iterator[list[str]]:
+    """Collect what Prophet and Stan warn about during a fit (their loggers' warnings and Python warnings) instead of
+    letting it reach stderr from a worker process, where it names neither the asset nor the series.
+
+    Deprecation warnings of the libraries' own code are passed on to Python's warning filters unchanged."""
+    found: list[str] = []
+    handler = _Collect(found)
+    loggers = [logging.getLogger(name) for name in LIBRARY_LOGGERS]
+    propagate = [logger.propagate for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            yield found
+    finally:
+        for logger, before in zip(loggers, propagate):
+            logger.removeHandler(handler)
+            logger.propagate = before
+    for warning in caught:
+        if issubclass(warning.category, DeprecationWarning):
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+        else:
+            found.append(" ".join(str(warning.message).split()))
+
+
+def _warning_lines(keys: list[tuple[str, str]], outcomes: list[_Outcome], shown: int = 5) -> list[str]:
+    """One line per distinct library warning, naming the series it came from (the first few, then how many)."""
+    series: dict[str, list[str]] = {}
+    for (series_id, metric), outcome in zip(keys, outcomes):
+        for message in outcome.warnings:
+            series.setdefault(message, []).append(f"{series_id}/{metric}")
+    return [f"{message} (series {', '.join(names[:shown])}" + (f" and {len(names) - shown} more)" if len(names) > shown
+                                                               else ")")
+            for message, names in series.items()]
 
 
 # --- many series ---------------------------------------------------------------------------------------------
@@ -399,18 +458,26 @@ def _prepare(series: pd.DataFrame, as_of: pd.Timestamp) -> dict[tuple[str, str],
     return prepared
 
 
-def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = ForecastConfig()) -> ForecastResult:
-    """Forecast every (series_id, metric) in the long frame ``series_id, metric, ds, y``, using data up to as_of."""
+def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = ForecastConfig(),
+                  progress: Callable[[str], None] = silent) -> ForecastResult:
+    """Forecast every (series_id, metric) in the long frame ``series_id, metric, ds, y``, using data up to as_of.
+
+    ``progress`` receives a line now and then while the series are fitted ("40/108 series forecast")."""
     as_of = pd.Timestamp(as_of).normalize()
     prepared = _prepare(series, as_of)
     if not prepared:
         return _empty_result("no series to forecast: the input has no rows on or before as_of")
     starts = [y.index[0] for y in prepared.values() if len(y)]
     holiday_df = _holidays_for(min(starts, default=as_of), as_of, config)
-    outcomes = Parallel(n_jobs=min(config.n_jobs, len(prepared)), backend="loky")(
+    counter = Progress(progress, "series forecast", len(prepared))
+    outcomes = []
+    # In input order as each finishes (the outputs stay in a reproducible order), for the progress lines.
+    for outcome in Parallel(n_jobs=min(config.n_jobs, len(prepared)), backend="loky", return_as="generator")(
         delayed(_forecast_series)(series_id, metric, y, as_of, config, holiday_df)
         for (series_id, metric), y in prepared.items()
-    )
+    ):
+        outcomes.append(outcome)
+        counter.advance()
     summary = pd.DataFrame([o.summary for o in outcomes]).reindex(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
     backtest = _concat([o.backtest for o in outcomes], BACKTEST_SCHEMA)
     return ForecastResult(
@@ -419,6 +486,7 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
         summary=summary,
         runs=_model_runs(outcomes, summary, backtest, as_of, config),
         note=_note(summary),
+        warnings=_warning_lines(list(prepared), outcomes),
     )
 
 

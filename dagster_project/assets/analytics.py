@@ -5,12 +5,13 @@ Every asset uses the as-of date the dbt run resolved (``intermediate.int_as_of``
 sees data dated on or before it, and degrades to empty tables plus a note when the export lacks what it needs.
 """
 
+import math
 import time
 from datetime import timedelta
 
 import duckdb
 import pandas as pd
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetKey, JsonMetadataValue, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
 
 from dagster_project.analytics import baskets, churn, clv, cohorts, forecast, health, sales, segments, service
@@ -94,8 +95,30 @@ def _cell(value) -> str:
     return str(value).replace("|", "/")
 
 
-def _result(metadata: dict, primary: pd.DataFrame, note: str | None = None, **extra) -> MaterializeResult:
-    metadata = {**metadata, "dagster/row_count": len(primary), "preview": preview(primary), **extra}
+def for_people(value):
+    """A figure as people read it: floats to 3 significant digits below 100 (0.594, 12.3, 0.00123) and to whole
+    numbers from 100 (1,089,925.0), inside dicts and lists too; NaN, infinities and anything else unchanged."""
+    if isinstance(value, dict):
+        return {key: for_people(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [for_people(item) for item in value]
+    if not isinstance(value, float) or not math.isfinite(value) or value == 0:
+        return value
+    return float(round(value, max(0, 2 - math.floor(math.log10(abs(value))))))
+
+
+def _for_people(entry):
+    """A metadata entry with its figures rounded (plain floats and JSON; Markdown, text and ints as they are)."""
+    if isinstance(entry, JsonMetadataValue):
+        return MetadataValue.json(for_people(entry.data))
+    return for_people(entry) if isinstance(entry, float) else entry
+
+
+def _result(metadata: dict, table: str, frame: pd.DataFrame, note: str | None = None, **extra) -> MaterializeResult:
+    """The materialisation of an asset whose main table is analytics.<table>, written from `frame`: its row count is
+    the asset's row-count badge and its first rows the preview; every figure is rounded for people (for_people)."""
+    metadata = {key: _for_people(entry) for key, entry in {**metadata, **extra}.items()}
+    metadata |= {"dagster/row_count": len(frame), "dagster/table_name": f"{SCHEMA}.{table}", "preview": preview(frame)}
     if note:
         metadata["note"] = note
     return MaterializeResult(metadata=metadata)
@@ -120,7 +143,7 @@ def rfm_segments(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     sizes = table["segment"].value_counts().to_dict() if not table.empty else {}
     chart = {"segment_chart": MetadataValue.md(metadata_charts.bar_chart(sizes, "Customers per RFM segment"))} \
         if sizes else {}
-    return _result(metadata, table, segment_sizes=MetadataValue.json(sizes), **chart)
+    return _result(metadata, "rfm_segments", table, segment_sizes=MetadataValue.json(sizes), **chart)
 
 
 @_asset("fct_orders")
@@ -131,7 +154,7 @@ def cpm_states(context: AssetExecutionContext, warehouse: Warehouse) -> Material
         table = segments.cpm_states(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cpm_states": table})
     sizes = table["cpm_state"].value_counts().to_dict() if not table.empty else {}
-    return _result(metadata, table, state_sizes=MetadataValue.json(sizes))
+    return _result(metadata, "cpm_states", table, state_sizes=MetadataValue.json(sizes))
 
 
 @_asset("fct_orders")
@@ -140,7 +163,7 @@ def spend_deciles(context: AssetExecutionContext, warehouse: Warehouse) -> Mater
     with warehouse.connect() as con:
         result = segments.spend_deciles(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"spend_deciles": result.table})
-    return _result(metadata, result.table, top20_revenue_share=float(result.top20_share or 0.0))
+    return _result(metadata, "spend_deciles", result.table, top20_revenue_share=float(result.top20_share or 0.0))
 
 
 @_asset("fct_orders", "dim_customers", "fct_interactions", "fct_opportunities")
@@ -157,7 +180,7 @@ def lifecycle_stages(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
         )
         metadata = write_tables(con, warehouse, {"lifecycle_stages": table})
     sizes = table["lifecycle_stage"].value_counts().to_dict() if not table.empty else {}
-    return _result(metadata, table, stage_sizes=MetadataValue.json(sizes))
+    return _result(metadata, "lifecycle_stages", table, stage_sizes=MetadataValue.json(sizes))
 
 
 @_asset("dim_customers", "fct_orders", deps=(AssetKey([SCHEMA, "customer_clv"]),))
@@ -171,7 +194,7 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
             warehouse.resolved_as_of(con),
         )
         metadata = write_tables(con, warehouse, {"demographic_cuts": table})
-    return _result(metadata, table)
+    return _result(metadata, "demographic_cuts", table)
 
 
 @_asset("fct_orders")
@@ -180,7 +203,7 @@ def cohort_retention(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     with warehouse.connect() as con:
         table = cohorts.monthly_cohorts(paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cohort_retention": table})
-    return _result(metadata, table)
+    return _result(metadata, "cohort_retention", table)
 
 
 # ------------------------------------------------------------------------------------------- models: CLV, churn
@@ -192,14 +215,26 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     30/90/365 days, expected order value and discounted 12-month CLV per customer; holdout validation."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
-        result = clv.run_clv(paid_transactions(con), as_of)
+        result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)
         metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
         append_model_runs(con, result.runs)
     metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    chart = {}
     if not result.scores.empty:
         metrics |= {"clv_12m_total": float(result.scores["clv_12m"].sum()),
                     "clv_12m_median": float(result.scores["clv_12m"].median())}
-    return _result(metadata, result.scores, result.note, **{f"metric/{k}": v for k, v in metrics.items()})
+        chart["clv_chart"] = MetadataValue.md(metadata_charts.bar_chart(
+            clv_by_decile(result.scores["clv_12m"]), "Expected 12-month CLV by customer decile"))
+    return _result(metadata, "customer_clv", result.scores, result.note,
+                   **{f"metric/{k}": v for k, v in metrics.items()}, **chart)
+
+
+def clv_by_decile(clv_12m: pd.Series) -> dict[str, float]:
+    """Total 12-month CLV of each tenth of the customers, most valuable first ("top 10%", "10-20%", ...)."""
+    ranked = clv_12m.fillna(0.0).sort_values(ascending=False, kind="stable").reset_index(drop=True)
+    decile = ranked.index * 10 // max(len(ranked), 1)
+    totals = ranked.groupby(decile).sum()
+    return {("top 10%" if d == 0 else f"{10 * d}-{10 * d + 10}%"): float(v) for d, v in totals.items()}
 
 
 @_asset("customer_360", "fct_orders", "fct_interactions", "fct_tickets", "fct_surveys", "dim_customers",
@@ -212,14 +247,20 @@ def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse) -> M
         clv_scores = con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df()
         plan = churn.cutoff_plan(as_of, churn.ChurnConfig())
         earliest = min(*plan.validation_training, plan.evaluation, *plan.production_training)
-        result = churn.run_churn(con, as_of, clv.bgnbd_scorer(paid_transactions(con), earliest), clv_scores)
+        scorer = clv.bgnbd_scorer(paid_transactions(con), earliest, progress=context.log.info)
+        result = churn.run_churn(con, as_of, scorer, clv_scores, progress=context.log.info)
         metadata = write_tables(con, warehouse, {
             "churn_scores": result.scores, "churn_watchlist": result.watchlist,
             "churn_calibration": result.calibration,
         })
         append_model_runs(con, result.runs)
     metrics = {f"metric/{k}": float(v) for k, v in result.evaluation.items() if isinstance(v, (int, float))}
-    return _result(metadata, result.watchlist, result.note, **metrics)
+    bands = {band: int((result.scores["risk_band"] == band).sum()) for band in ("low", "medium", "high")} \
+        if not result.scores.empty else {}
+    chart = {"risk_chart": MetadataValue.md(metadata_charts.bar_chart(bands, "Customers per churn risk band"))} \
+        if bands else {}
+    return _result(metadata, "churn_scores", result.scores, result.note, watchlist=preview(result.watchlist),
+                   risk_band_sizes=MetadataValue.json(bands), **metrics, **chart)
 
 
 # churn_features computes customer_360's measures at any cutoff; these are the two it names differently.
@@ -242,7 +283,7 @@ def health_scores(context: AssetExecutionContext, warehouse: Warehouse) -> Mater
         table = health.health_scores(current, weights)
         metadata = write_tables(con, warehouse, {"health_scores": table})
     return _result(
-        metadata, table, weights.reason if weights.fallback else None,
+        metadata, "health_scores", table, weights.reason if weights.fallback else None,
         weights=MetadataValue.json(weights.weights), **{"metric/weights_auc": float(weights.auc or 0.0)},
     )
 
@@ -293,15 +334,18 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
         as_of = warehouse.resolved_as_of(con)
         series = forecast_series(con)
         started = time.perf_counter()
-        result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country))
+        result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country),
+                                        progress=context.log.info)
         context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s")
+        for warning in result.warnings:  # Prophet's and Stan's, gathered from the worker processes
+            context.log.warning(f"Prophet: {warning}")
         metadata = write_tables(con, warehouse, {
             "sales_forecast": result.forecasts, "forecast_backtest": result.backtest,
             "forecast_summary": result.summary,
         })
         append_model_runs(con, result.runs)
-    return _result(metadata, result.summary, result.note, holiday_country=warehouse.holiday_country,
-                   **forecast_metadata(result))
+    return _result(metadata, "sales_forecast", result.forecasts, result.note, summary=preview(result.summary),
+                   holiday_country=warehouse.holiday_country, **forecast_metadata(result))
 
 
 def forecast_metadata(result: forecast.ForecastResult) -> dict:
@@ -338,7 +382,7 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     overall = conversion[conversion["dimension"] == "overall"]
     metrics = {"metric/win_rate": float(overall["win_rate"].iloc[0])} \
         if not overall.empty and pd.notna(overall["win_rate"].iloc[0]) else {}
-    return _result(metadata, stages, note, **metrics)
+    return _result(metadata, "funnel_stages", stages, note, **metrics)
 
 
 @_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers")
@@ -351,7 +395,7 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
         note = _empty_note(con, "dim_campaigns")
     totals = {"metric/total_cost": float(table["cost"].sum()),
               "metric/attributed_revenue": float(table["attributed_revenue"].sum())} if not table.empty else {}
-    return _result(metadata, table, note, **totals)
+    return _result(metadata, "campaign_effectiveness", table, note, **totals)
 
 
 @_asset("fct_tickets", "fct_surveys")
@@ -365,7 +409,7 @@ def service_metrics(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
     metrics = {f"metric/{column}": float(overall[column].iloc[0]) for column in
                ("median_first_response_hours", "median_resolution_hours", "resolution_rate", "nps")
                if not overall.empty and pd.notna(overall[column].iloc[0])}
-    return _result(metadata, table, note, **metrics)
+    return _result(metadata, "service_metrics", table, note, **metrics)
 
 
 @_asset("fct_order_items", "dim_products")
@@ -378,7 +422,7 @@ def product_associations(context: AssetExecutionContext, warehouse: Warehouse) -
             "product_pairs": pairs, "also_bought": baskets.also_bought(con, as_of),
         })
         note = _empty_note(con, "fct_order_items")
-    return _result(metadata, pairs, note)
+    return _result(metadata, "product_pairs", pairs, note)
 
 
 ANALYTICS_ASSETS = [

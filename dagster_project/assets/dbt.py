@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Output
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets,
+)
 from packaging import version
 
 from dagster_project import publish
+from dagster_project.analytics.progress import Progress
 from dagster_project.assets.ingest import WRITER_POOL
 from dagster_project.resources import Warehouse
 from dagster_project.settings import (
@@ -132,7 +135,11 @@ def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
-    yield from with_row_counts(invocation.stream(), invocation.manifest, warehouse)
+    # The total in dbt's own events is larger than what it runs (151 for the 146 nodes of a full build here, one more
+    # per unit test), so a full build counts its nodes in the manifest.
+    total = 0 if context.is_subset else build_node_count(invocation.manifest)
+    events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
+    yield from with_row_counts(events, invocation.manifest, warehouse)
     keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
     record_build_settings(warehouse)
 
@@ -157,6 +164,39 @@ def record_build_settings(warehouse: Warehouse) -> None:
     with warehouse.connect() as con:
         publish.record_build_settings(con, warehouse.reporting_currency, warehouse.default_currency,
                                       warehouse.currency_label)
+
+
+# dbt's events for a node it has finished with (built, tested, failed or skipped); each carries dbt's "index of total".
+DBT_NODE_DONE = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult", "LogFunctionResult",
+                           "LogNodeNoOpResult", "SkippingDetails"})
+
+
+def with_progress(invocation: DbtCliInvocation, progress: Progress) -> Iterator:
+    """`invocation.stream()`'s Dagster events, counting dbt's finished nodes into `progress` on the way
+    ("12/48 models and tests done" in the run log, every few seconds): a `dbt build` is otherwise silent until it ends.
+
+    Each raw dbt event is converted with `to_default_asset_events`, as `stream()` does. Without a total from the start
+    (a subset of the models), the total dbt's events carry is used."""
+    for event in invocation.stream_raw_events():
+        if event.raw_event["info"]["name"] in DBT_NODE_DONE:
+            data = event.raw_event.get("data", {})
+            progress.advance(total=data.get("total") or data.get("num_models"))
+        yield from event.to_default_asset_events(
+            manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context, target_path=invocation.target_path, project=invocation.project,
+        )
+    progress.finish()
+
+
+# What `dbt build` runs: models that are not ephemeral, seeds, snapshots, data tests, and unit tests.
+BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
+
+
+def build_node_count(manifest: Mapping[str, Any]) -> int:
+    """How many nodes a full `dbt build` of the manifest runs (the "of N" of its progress)."""
+    nodes = [node for node in manifest["nodes"].values() if node["resource_type"] in BUILT_RESOURCE_TYPES
+             and node.get("config", {}).get("materialized") != "ephemeral"]
+    return len(nodes) + len(manifest.get("unit_tests", {}))
 
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query).
