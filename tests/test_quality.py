@@ -376,7 +376,7 @@ def test_a_failing_rule_on_a_personal_column_never_shows_its_values(tmp_path):
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR,
                                 metadata={"status": "fail", "dagster_dbt/failed_row_count": 2})
 
-    job = define_asset_job("people", selection=AssetSelection.all(include_sources=False))
+    job = define_asset_job("people", selection=AssetSelection.all())
     result = Definitions(assets=[customers], asset_checks=[people_check, dbt_like_test], jobs=[job]).resolve_job_def(
         "people").execute_in_process(raise_on_error=False)
     message = failure_reason(result)
@@ -403,7 +403,7 @@ def test_a_failed_dbt_test_names_the_test_the_model_and_its_failing_rows():
         return AssetCheckResult(passed=False, severity=AssetCheckSeverity.ERROR,
                                 metadata={"status": "fail", "dagster_dbt/failed_row_count": MetadataValue.int(2)})
 
-    job = define_asset_job("orders", selection=AssetSelection.all(include_sources=False))
+    job = define_asset_job("orders", selection=AssetSelection.all())
     result = Definitions(assets=[fct_orders], asset_checks=[unique_order_id], jobs=[job]).resolve_job_def(
         "orders").execute_in_process(raise_on_error=False)
     assert failure_reason(result) == (

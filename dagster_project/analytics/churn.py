@@ -453,7 +453,9 @@ def _design(frame: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFra
     """Model matrix with the training category sets (unseen values become missing)."""
     x = frame[feature_names(frame)].copy()
     for column, values in categories.items():
-        x[column] = pd.Categorical(x[column].astype(str), categories=values)
+        # Values the training set never had are missing, stated rather than left to pandas' deprecated coercion.
+        text = x[column].astype(str)
+        x[column] = pd.Categorical(text.where(text.isin(values)), categories=values)
     return x
 
 

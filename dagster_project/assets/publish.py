@@ -26,7 +26,7 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             reporting_currency, label = (publish.built_currency(con)
                                          or (warehouse.reporting_currency, warehouse.currency_label))
             try:
-                done = publish.publish(con, warehouse.published_path, warehouse.parquet_dir, context.run_id,
+                done = publish.publish(con, warehouse.published_path, warehouse.parquet_dir, context.run.run_id,
                                        warehouse.resolved_as_of(con), reporting_currency, label,
                                        warehouse.storage_version)
             except publish.PublishError as error:
