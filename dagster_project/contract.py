@@ -276,24 +276,18 @@ def match_columns(entity: Entity, headers: list[str], explicit: dict[str, str] |
     folded = [normalise_header(h) for h in headers]
     mapping: dict[int, str] = {}
     taken: set[str] = set()
-    for pos, name in enumerate(folded):
-        target = (explicit or {}).get(name)
-        if target in entity.column_names and target not in taken:
-            mapping[pos] = target
-            taken.add(target)
-    for pos, name in enumerate(folded):
-        if pos in mapping:
-            continue
-        if name in entity.column_names and name not in taken:
-            mapping[pos] = name
-            taken.add(name)
-    for pos, name in enumerate(folded):
-        if pos in mapping:
-            continue
-        for col in entity.columns:
-            if col.name not in taken and name in col.synonyms:
-                mapping[pos] = col.name
-                taken.add(col.name)
-                break
+    ways = (
+        lambda name: [(explicit or {}).get(name)],
+        lambda name: [name],
+        lambda name: [c.name for c in entity.columns if name in c.synonyms],
+    )
+    for candidates in ways:  # each way of matching in turn, over every column not yet matched
+        for pos, name in enumerate(folded):
+            if pos in mapping:
+                continue
+            target = next((c for c in candidates(name) if c in entity.column_names and c not in taken), None)
+            if target is not None:
+                mapping[pos] = target
+                taken.add(target)
     extras = [headers[pos] for pos in range(len(headers)) if pos not in mapping]
     return mapping, extras

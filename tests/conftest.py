@@ -54,6 +54,25 @@ class Refreshed:
         return self.query(sql, params)[0][0]
 
 
+# Every setting the refresh reads from the environment (all but the pseudonym secret, which tests keep set).
+def settings_variables() -> set[str]:
+    return {key for key in os.environ if key.startswith("CRM_") and key != "CRM_PSEUDONYM_KEY"}
+
+
+@pytest.fixture
+def env(monkeypatch):
+    """No CRM_* setting in the environment; whatever a test (or the CLI it runs) sets is undone afterwards."""
+    for key in settings_variables():
+        monkeypatch.delenv(key, raising=False)
+    return monkeypatch
+
+
+def settings_at(tmp_path: Path, **fields) -> Settings:
+    """Settings for an exports folder and warehouse under tmp_path, with the given fields."""
+    return Settings(exports_dir=tmp_path, warehouse=tmp_path / "w.duckdb", as_of=None, schedule_timezone="UTC",
+                    **fields)
+
+
 # Ingestion and dbt only: for tests about loading and modelling, which need not pay for model fits.
 CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "restricted")
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import copy_of
+from conftest import copy_of, settings_at
 from dagster_project.cli import main
 from dagster_project.publish import publish
 from dagster_project.settings import DEFAULT_STORAGE_VERSION, Settings, SettingsError
@@ -335,33 +335,15 @@ def test_pyarrow_and_polars_read_every_parquet_export_with_the_rows_of_its_table
 
 # ---------------------------------------------------------------------------------- the storage-version setting
 
-ENV = {"CRM_EXPORTS_DIR", "CRM_WAREHOUSE", "CRM_WORK_DATABASE", "CRM_AS_OF", "CRM_REPORTING_CURRENCY",
-       "CRM_DEFAULT_CURRENCY", "CRM_HOLIDAY_COUNTRY", "CRM_CURRENCY_LABEL", "CRM_MAX_QUARANTINE_SHARE", "CRM_MAPPING",
-       "CRM_STORAGE_VERSION"}
-
-
-@pytest.fixture
-def env(monkeypatch):
-    """No CRM_* setting in the environment; whatever a test (or the CLI it runs) sets is undone afterwards."""
-    for key in ENV:
-        monkeypatch.delenv(key, raising=False)
-    return monkeypatch
-
-
-def settings(tmp_path: Path, **fields) -> Settings:
-    return Settings(exports_dir=tmp_path, warehouse=tmp_path / "w.duckdb", as_of=None, schedule_timezone="UTC",
-                    **fields)
-
-
 def test_the_storage_version_is_v1_0_0_unless_set_and_reaches_the_publish_resource(env, tmp_path):
     from dagster_project.definitions import build_definitions
 
-    assert settings(tmp_path).storage_version == DEFAULT_STORAGE_VERSION == "v1.0.0"
+    assert settings_at(tmp_path).storage_version == DEFAULT_STORAGE_VERSION == "v1.0.0"
     assert Settings.from_env().storage_version == DEFAULT_STORAGE_VERSION
     for value, read in (("1.2.0", "v1.2.0"), (" V1.5.6 ", "v1.5.6"), ("latest", "latest"), ("", "v1.0.0")):
         env.setenv("CRM_STORAGE_VERSION", value)
         assert Settings.from_env().storage_version == read
-    chosen = settings(tmp_path, storage_version="v1.4.0")
+    chosen = settings_at(tmp_path, storage_version="v1.4.0")
     assert build_definitions(chosen).resources["warehouse"].storage_version == "v1.4.0"
     assert os.environ["CRM_STORAGE_VERSION"] == "v1.4.0"  # written back for whoever reads the environment next
     assert Settings.from_env().storage_version == "v1.4.0"
@@ -390,7 +372,7 @@ def test_a_bad_storage_version_is_a_one_line_error_naming_the_variable_and_the_f
     assert "\n" not in message and "CRM_STORAGE_VERSION" in message and "--storage-version" in message
     assert says in message and repr(value) in message
     with pytest.raises(SettingsError):
-        settings(tmp_path, storage_version=value)
+        settings_at(tmp_path, storage_version=value)
     env.delenv("CRM_STORAGE_VERSION")
     assert main(["refresh", "--exports", str(tmp_path), "--storage-version", value]) == 1
     err = capsys.readouterr().err

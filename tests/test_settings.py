@@ -8,7 +8,6 @@ import math
 import os
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import duckdb
 import pytest
@@ -18,31 +17,13 @@ from dagster_project.settings import (
     CURRENCY_LABELS, HOLIDAY_COUNTRY_BY_CURRENCY, Settings, SettingsError, known_currencies,
 )
 
-from conftest import refresh, write_orders_only_export
-
-ENV = {"CRM_REPORTING_CURRENCY", "CRM_DEFAULT_CURRENCY", "CRM_HOLIDAY_COUNTRY", "CRM_CURRENCY_LABEL",
-       "CRM_MAX_QUARANTINE_SHARE", "CRM_MAPPING", "CRM_EXPORTS_DIR", "CRM_WAREHOUSE", "CRM_AS_OF",
-       "CRM_WORK_DATABASE"}
-
-
-@pytest.fixture
-def env(monkeypatch):
-    """No CRM_* setting in the environment; whatever a test (or the CLI it runs) sets is undone afterwards."""
-    for key in ENV:
-        monkeypatch.delenv(key, raising=False)
-    return monkeypatch
-
-
-def settings(tmp_path: Path, **fields) -> Settings:
-    return Settings(exports_dir=tmp_path, warehouse=tmp_path / "w.duckdb", as_of=None, schedule_timezone="UTC",
-                    **fields)
-
+from conftest import refresh, settings_at, settings_variables, write_orders_only_export
 
 # ------------------------------------------------------------------------------------------------- defaults
 
 
 def test_nothing_set_means_yuan_chinese_holidays_and_five_percent(tmp_path):
-    plain = settings(tmp_path)
+    plain = settings_at(tmp_path)
     assert (plain.reporting_currency, plain.default_currency, plain.holiday_country, plain.currency_label) == \
         ("CNY", None, None, None)
     assert plain.resolved_default_currency == "CNY"
@@ -54,7 +35,7 @@ def test_nothing_set_means_yuan_chinese_holidays_and_five_percent(tmp_path):
     ("USD", "US", "$"), ("GBP", "GB", "£"), ("EUR", "DE", "€"), ("JPY", "JP", "¥"), ("KRW", "KR", "KRW"),
 ])
 def test_the_holiday_country_and_label_follow_the_reporting_currency(tmp_path, currency, country, label):
-    derived = settings(tmp_path, reporting_currency=currency)
+    derived = settings_at(tmp_path, reporting_currency=currency)
     assert derived.resolved_default_currency == currency
     assert derived.resolved_holiday_country == country and derived.resolved_currency_label == label
 
@@ -65,20 +46,20 @@ def test_every_currency_of_the_rate_table_has_a_holiday_country_and_every_label_
 
 
 def test_set_values_win_over_derived_ones_and_none_switches_holidays_off(tmp_path):
-    chosen = settings(tmp_path, reporting_currency="usd", default_currency="cny", holiday_country="gb",
+    chosen = settings_at(tmp_path, reporting_currency="usd", default_currency="cny", holiday_country="gb",
                       currency_label="US$")
     assert (chosen.reporting_currency, chosen.resolved_default_currency) == ("USD", "CNY")
     assert chosen.resolved_holiday_country == "GB" and chosen.resolved_currency_label == "US$"
-    assert settings(tmp_path, holiday_country="None").resolved_holiday_country is None
+    assert settings_at(tmp_path, holiday_country="None").resolved_holiday_country is None
 
 
 def test_the_mapping_file_is_the_set_one_else_mapping_yml_in_the_exports_folder(tmp_path):
-    assert settings(tmp_path).resolved_mapping_file is None
+    assert settings_at(tmp_path).resolved_mapping_file is None
     (tmp_path / "mapping.yml").write_text("{}\n")
-    assert settings(tmp_path).resolved_mapping_file == tmp_path / "mapping.yml"
+    assert settings_at(tmp_path).resolved_mapping_file == tmp_path / "mapping.yml"
     own = tmp_path / "own.yml"
     own.write_text("{}\n")
-    assert settings(tmp_path, mapping_file=own).resolved_mapping_file == own
+    assert settings_at(tmp_path, mapping_file=own).resolved_mapping_file == own
 
 
 # ------------------------------------------------------------------------------------------- the environment
@@ -138,9 +119,9 @@ def test_settings_made_in_code_are_validated_too(tmp_path):
     for fields in ({"reporting_currency": "EURO"}, {"max_quarantine_share": math.inf}, {"currency_label": "a\nb"},
                    {"holiday_country": "Narnia"}, {"mapping_file": tmp_path}):
         with pytest.raises(SettingsError):
-            settings(tmp_path, **fields)
-    assert settings(tmp_path, max_quarantine_share=0).max_quarantine_share == 0.0
-    assert settings(tmp_path, max_quarantine_share="1").max_quarantine_share == 1.0
+            settings_at(tmp_path, **fields)
+    assert settings_at(tmp_path, max_quarantine_share=0).max_quarantine_share == 0.0
+    assert settings_at(tmp_path, max_quarantine_share="1").max_quarantine_share == 1.0
 
 
 # ---------------------------------------------------------------------------------------------------- the CLI
@@ -181,13 +162,13 @@ def test_the_resource_carries_the_resolved_settings_and_dbt_gets_the_currencies(
     assert build_vars(Warehouse(path="w", work_path="w.work", exports_dir=str(tmp_path))) == DEFAULT_VARS
 
     (tmp_path / "mapping.yml").write_text("{}\n")
-    warehouse = build_definitions(settings(tmp_path, reporting_currency="USD", max_quarantine_share=0.1)
+    warehouse = build_definitions(settings_at(tmp_path, reporting_currency="USD", max_quarantine_share=0.1)
                                   ).resources["warehouse"]
     assert (warehouse.reporting_currency, warehouse.default_currency, warehouse.holiday_country,
             warehouse.currency_label, warehouse.max_quarantine_share, warehouse.mapping_file) == \
         ("USD", "USD", "US", "$", 0.1, str(tmp_path / "mapping.yml"))
     assert build_vars(warehouse) == {"reporting_currency": "USD", "default_currency": "USD"}
-    assert build_definitions(settings(tmp_path, holiday_country="none")).resources["warehouse"].holiday_country \
+    assert build_definitions(settings_at(tmp_path, holiday_country="none")).resources["warehouse"].holiday_country \
         == "none"
     # Resource config is user input that dbt writes into SQL: only codes of the rate table pass.
     for bad in ("usd", "US'", "XYZ"):
@@ -202,7 +183,7 @@ def test_the_resource_carries_the_resolved_settings_and_dbt_gets_the_currencies(
 def in_dollars(tmp_path_factory):
     """An orders-only export with one order in dollars and one in yuan, refreshed (every asset, so the report is
     written) with USD as the reporting currency; the environment the refresh exported is restored afterwards."""
-    saved = {key: os.environ.get(key) for key in ENV}
+    saved = {key: os.environ[key] for key in settings_variables()}
     root = tmp_path_factory.mktemp("in_dollars")
     write_orders_only_export(root / "exports")
     orders = root / "exports" / "2026-06-30" / "orders.csv"
@@ -211,11 +192,9 @@ def in_dollars(tmp_path_factory):
     try:
         metadata = refresh(root / "exports", warehouse, settings_overrides={"reporting_currency": "USD"})
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        for key in settings_variables() - set(saved):
+            del os.environ[key]
+        os.environ.update(saved)
     return warehouse, metadata
 
 
