@@ -151,7 +151,6 @@ def _report(args: argparse.Namespace) -> int:
     import duckdb
 
     from dagster_project.report.files import default_report_path, write_report
-    from dagster_project.report.fonts import FontMissing
     from dagster_project.report.render import build_report
 
     warehouse = (args.warehouse or Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE)).resolve()
@@ -163,8 +162,6 @@ def _report(args: argparse.Namespace) -> int:
             report = build_report(con, args.lang)
     except duckdb.Error as error:
         raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
-    except FontMissing as error:
-        raise CliError(str(error)) from None
     try:
         size = write_report(report.html, out)
     except OSError as error:

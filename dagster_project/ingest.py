@@ -212,11 +212,19 @@ def _target_entity(exports_dir: Path, path: Path, entity: Entity, mapping: Entit
         return lines if mapping.grain == "line" else orders
     try:
         header = _routing_header(path, mapping)
-    except (OSError, ValueError, duckdb.Error):
+    except (OSError, ValueError, csv.Error, duckdb.Error):
         return entity  # the load reports what is wrong with the file
-    mapped = set(match_columns(lines, header, mapping.columns)[0].values())
+    mapped = set(match_columns(lines, header, _explicit_columns(lines, mapping))[0].values())
     is_lines = {"order_id", "product_id"} <= mapped and bool(mapped & {"customer_id", "order_date"})
     return lines if is_lines else entity
+
+
+def _explicit_columns(entity: Entity, mapping: EntityMapping) -> dict[str, str]:
+    """The mapping's columns for a file whose rows go to `entity`: an order amount, in a file of order lines, is the
+    line's amount."""
+    if entity.name != "order_items":
+        return mapping.columns
+    return {name: "line_amount" if column == "amount" else column for name, column in mapping.columns.items()}
 
 
 def _routing_header(path: Path, mapping: EntityMapping) -> list[str]:
@@ -228,16 +236,16 @@ def _routing_header(path: Path, mapping: EntityMapping) -> list[str]:
 
         return list(pyarrow.parquet.read_schema(path).names)
     with path.open("rb") as f:
-        raw = f.readline(MAX_HEADER_BYTES)
-    if raw.startswith(UTF16_BOMS):
-        raw = raw.decode("utf-16", "replace").encode()
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        line = raw.decode("gb18030", "replace")
-    line = line.removeprefix("\ufeff").rstrip("\r\n")
-    delimiter = mapping.delimiter or _detect_delimiter(line)
-    return _split_header(line, delimiter)
+        head = f.read(MAX_HEADER_BYTES)
+    if head.startswith(UTF16_BOMS):
+        text = head.decode("utf-16", "replace")
+    else:
+        text = head.decode("utf-8", "replace")
+        if text.count("\ufffd") > 1:  # not UTF-8: a Chinese export in GB18030
+            text = head.decode("gb18030", "replace")
+    lines = text.removeprefix("\ufeff").splitlines() or [""]
+    delimiter = mapping.delimiter or _detect_delimiter(lines[0], lines[1:SNIFF_LINES])
+    return _split_header(lines[0], delimiter)
 
 
 def _visible(folder: Path) -> list[Path]:
@@ -769,11 +777,13 @@ class _Layout:
             raise IngestError(
                 f"{file.display}: mapping.yml maps {', '.join(repr(n) for n in unmatched)}, which the file does not "
                 f"have (columns: {', '.join(names)})")
-        positions, extras = match_columns(entity, names, mapping.columns)
-        missing = [c for c in entity.required if c not in positions.values()]
+        positions, extras = match_columns(entity, names, _explicit_columns(entity, mapping))
+        named = entity_for_file(file.path.stem) or entity
+        # A file named as orders needs an order's columns whatever its grain.
+        required = [*entity.required, *(c for c in named.required if c not in entity.required)]
+        missing = [c for c in required if c not in positions.values()]
         if missing:
             plural = "s" if len(missing) > 1 else ""
-            named = entity_for_file(file.path.stem) or entity
             hint = ("; only one column: is the delimiter one of , ; tab | or whitespace? (set delimiter in mapping.yml)"
                     if len(names) == 1 else
                     f"; if the file calls it otherwise, say so in mapping.yml, e.g. {named.name}: columns: "
@@ -782,6 +792,11 @@ class _Layout:
                 f"{file.display}: missing required column{plural} {', '.join(repr(c) for c in missing)} "
                 f"(found: {', '.join(names)}{hint})"
             )
+        mapped = set(positions.values())
+        if entity.name == "order_items" and mapped & {"customer_id", "order_date"} and not mapped & {
+                "unit_price", "line_amount"}:
+            raise IngestError(f"{file.display}: a file of order lines with no unit price and no line amount cannot "
+                              f"price its lines (found: {', '.join(names)}); map one in mapping.yml")
         extra_positions = [i for i in range(len(names)) if i not in positions]
         return cls(header, names, positions, extras, extra_positions)
 
@@ -922,48 +937,88 @@ class _Load:
         return quarantined
 
     def _demote_order_values(self) -> None:
-        """An order's total or discount written on each of its lines (a shop system's Subtotal or Discount Amount
-        column) is not a line's: counted per line, it would count the order once per line. A line-level file whose
-        line amount or discount holds one value per order, on the orders of several lines, keeps that column as an
-        extra column and prices its lines at quantity x unit price."""
+        """An order's total or discount written on its lines (a shop system's Subtotal or Discount Amount column) is
+        not a line's: counted per line, it would count the order once per line.
+
+        - A line amount that holds one value per order (on every line, or on the first and blank on the others) and
+          is not the lines' quantity x unit price is the order's: kept as an extra column, the lines priced at
+          quantity x unit price.
+        - A discount written with the same value on every line of an order is one discount of the order: kept on
+          the order's first line only. (Written on one line, it counts once either way.)"""
         delivered = set(self.layout.mapping.values())
         if self.entity.name != "order_items" or not delivered & {"customer_id", "order_date"}:
             return
-        for column in ("line_amount", "discount"):
-            if column not in delivered or not self._one_value_per_order(column):
-                continue
-            name = next(self.layout.names[p] for p, c in self.layout.mapping.items() if c == column)
-            if column == "line_amount" and not {"quantity", "unit_price"} <= delivered:
+        totals_per_order = "line_amount" in delivered and self._line_amount_is_the_orders()
+        if totals_per_order:
+            name = self._file_column("line_amount")
+            if not {"quantity", "unit_price"} <= delivered:
                 raise IngestError(
                     f"{self.file.display}: {name!r} holds one value per order, not per line, and the file has no "
                     "quantity and unit price to price its lines; map a per-line amount in mapping.yml")
             self.con.execute(
                 f"UPDATE {self.table} SET _extra_columns = CAST(json_merge_patch(coalesce(_extra_columns, '{{}}'), "
-                f"json_object($name, {_ident(column)})) AS VARCHAR), {_ident(column)} = NULL "
+                "json_object($name, line_amount)) AS VARCHAR), line_amount = NULL "
                 "WHERE _source_file = $source_file", {"name": name, "source_file": self.file.source_file})
-            self.layout = self.layout.without(column)
-            self.notes.append(f"{name!r} repeats one value on every line of an order: kept as the order's, not "
-                              "the line's" + ("; lines priced at quantity x unit price" if column == "line_amount"
-                                              else ""))
+            self.layout = self.layout.without("line_amount")
+            self.notes.append(f"{name!r} holds one value per order: kept as the order's, not the line's; lines priced "
+                              "at quantity x unit price")
+        # A file that writes the order's total on its lines writes its discount so too: one such order is evidence.
+        if "discount" in delivered and (orders := self._orders_repeating_their_discount(1 if totals_per_order else 2)):
+            (kept,) = self.con.execute(
+                f"UPDATE {self.table} AS t SET discount = NULL FROM ("
+                f"  SELECT order_id, min(_row_number) AS first_row FROM {self.table} "
+                "   WHERE _source_file = $source_file GROUP BY order_id) AS o "
+                "WHERE t._source_file = $source_file AND t.order_id = o.order_id AND t._row_number <> o.first_row "
+                "AND t.order_id IN (SELECT unnest($orders))",
+                {"source_file": self.file.source_file, "orders": orders}).fetchone()
+            self.notes.append(f"{self._file_column('discount')!r} repeats one discount on every line of {len(orders)} "
+                              f"order(s): counted once per order ({kept} line values set aside)")
 
-    def _one_value_per_order(self, column: str) -> bool:
-        """Whether most orders of several lines (at least 80%, and at least two such orders) carry one value of the
-        column on all their lines that have one, and the lines' own prices do not account for it."""
-        multi, same = self.con.execute(
-            f"SELECT count(*), count(*) FILTER (WHERE values_ = 1) FROM ("
-            f"  SELECT count(DISTINCT {_ident(column)}) AS values_ FROM {self.table} "
-            f"  WHERE _source_file = $source_file GROUP BY order_id "
-            f"  HAVING count(*) > 1 AND count({_ident(column)}) > 0)",
+    def _file_column(self, column: str) -> str:
+        return next(self.layout.names[p] for p, c in self.layout.mapping.items() if c == column)
+
+    def _order_shapes(self, column: str, nonzero: bool = False) -> tuple[int, int, int]:
+        """Of the file's orders of several lines that have a value in `column` (a value other than zero, when
+        `nonzero`): how many, how many carry one value on every line, and how many carry one on some lines only."""
+        value = f"try_cast({_ident(column)} AS DOUBLE)"
+        present = f"{value} <> 0" if nonzero else f"{_ident(column)} IS NOT NULL"
+        return self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE values_ = 1 AND filled = lines), "
+            "count(*) FILTER (WHERE values_ = 1 AND filled < lines) FROM ("
+            f"  SELECT count(*) AS lines, count(*) FILTER (WHERE {present}) AS filled, "
+            f"         count(DISTINCT {_ident(column)}) FILTER (WHERE {present}) AS values_ "
+            f"  FROM {self.table} WHERE _source_file = $source_file GROUP BY order_id "
+            "   HAVING count(*) > 1 AND filled > 0)",
             {"source_file": self.file.source_file}).fetchone()
-        if multi < 2 or same < 0.8 * multi:
+
+    def _line_amount_is_the_orders(self) -> bool:
+        """Most orders of several lines (80%) carry one line amount on all their lines that have one (on some lines
+        only: one such order is evidence; on all lines: two), and it is not the lines' quantity x unit price."""
+        orders, on_every_line, on_some_lines = self._order_shapes("line_amount")
+        if not orders or on_every_line + on_some_lines < 0.8 * orders or (on_some_lines == 0 and orders < 2):
             return False
-        if column != "line_amount" or "unit_price" not in set(self.layout.mapping.values()):
+        if "unit_price" not in set(self.layout.mapping.values()):
             return True
-        (priced, lines) = self.con.execute(
-            f"SELECT count(*) FILTER (WHERE abs(try_cast(line_amount AS DOUBLE) - try_cast(quantity AS DOUBLE) * "
-            f"try_cast(unit_price AS DOUBLE)) < 0.01), count(try_cast(line_amount AS DOUBLE)) FROM {self.table} "
-            "WHERE _source_file = $source_file", {"source_file": self.file.source_file}).fetchone()
+        # Priced lines decide against it: compared on the lines of orders of several lines only (a single line's
+        # amount is its order's either way).
+        priced, lines = self.con.execute(
+            "SELECT count(*) FILTER (WHERE abs(try_cast(line_amount AS DOUBLE) - try_cast(quantity AS DOUBLE) * "
+            "try_cast(unit_price AS DOUBLE)) < 0.01), count(try_cast(line_amount AS DOUBLE)) "
+            f"FROM {self.table} WHERE _source_file = $source_file AND order_id IN ("
+            f"  SELECT order_id FROM {self.table} WHERE _source_file = $source_file GROUP BY order_id "
+            "   HAVING count(*) > 1)", {"source_file": self.file.source_file}).fetchone()
         return not (lines and priced >= 0.8 * lines)
+
+    def _orders_repeating_their_discount(self, evidence: int) -> list[str]:
+        """The orders carrying one non-zero discount on every line, when they are most (80%, and at least
+        `evidence`) of the orders of several lines with a discount; else none."""
+        orders, on_every_line, _ = self._order_shapes("discount", nonzero=True)
+        if orders < evidence or on_every_line < 0.8 * orders:
+            return []
+        return [row[0] for row in self.con.execute(
+            f"SELECT order_id FROM {self.table} WHERE _source_file = $source_file GROUP BY order_id "
+            "HAVING count(*) > 1 AND count(DISTINCT discount) = 1 AND count(discount) = count(*) "
+            "AND bool_and(try_cast(discount AS DOUBLE) <> 0)", {"source_file": self.file.source_file}).fetchall()]
 
     def _quarantine_where(self, condition: str, reason: str, detail_sql: str) -> int:
         """Move the file's rows matching `condition` to the quarantine with `reason`; returns how many."""
@@ -1015,7 +1070,8 @@ class _Load:
             f"CREATE TEMP TABLE {_ident(bad)} AS "
             "SELECT row_number, reason, detail, raw_record, "
             "       row_number - row_number() OVER (ORDER BY row_number) AS loaded_before "
-            f"FROM (SELECT line - 1 AS row_number, arg_min({reason}, coalesce(column_idx, 0)) AS reason, "
+            f"FROM (SELECT line - {1 if self.source.header_line is not None else 0} AS row_number, "
+            f"             arg_min({reason}, coalesce(column_idx, 0)) AS reason, "
             "              arg_min(error_message, coalesce(column_idx, 0)) AS detail, "
             "              trim(arg_min(csv_line, coalesce(column_idx, 0)), chr(13) || chr(10)) AS raw_record "
             f"      FROM temp.main.{_ident(rejects)} GROUP BY line)"

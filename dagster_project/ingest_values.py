@@ -205,10 +205,11 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
 
 # The last separator of a number followed by 1-2 or 4+ digits is its decimal mark; followed by exactly 3 digits it may
 # as well group thousands (12.800 is 12.8 in one country and 12,800 in another).
-_COMMA_DECIMAL = r",(\d{1,2}|\d{4,})\D*$"
-_POINT_DECIMAL = r"\.(\d{1,2}|\d{4,})\D*$"
-_POINT_GROUPS = r"^\D*\d{1,3}(\.\d{3})+\D*$"
-_COMMA_GROUPS = r"^\D*\d{1,3}(,\d{3})+\D*$"
+# A leading 0 groups nothing: 0.125 is a decimal whatever follows.
+_COMMA_DECIMAL = r",(\d{1,2}|\d{4,})\D*$|^\D*0,\d+\D*$"
+_POINT_DECIMAL = r"\.(\d{1,2}|\d{4,})\D*$|^\D*0\.\d+\D*$"
+_POINT_GROUPS = r"^\D*[1-9]\d{0,2}(\.\d{3})+\D*$"
+_COMMA_GROUPS = r"^\D*[1-9]\d{0,2}(,\d{3})+\D*$"
 
 
 class AmbiguousDecimal(ValueError):

@@ -169,8 +169,9 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
     if key == "grain":
         if value not in GRAINS:
             raise MappingError(f"{where}: grain must be line or order, not '{value}'")
-        if entity.name not in ORDER_ENTITIES:
-            raise MappingError(f"{where}: grain applies to orders and order lines, not to {entity.name}")
+        if entity.name != "orders":
+            raise MappingError(f"{where}: grain applies to files named as orders (orders, sales, ...), not to "
+                               f"{entity.name}: an order-lines file is read as order lines")
         return value
     if key == "currency":
         if not re.fullmatch(r"[A-Za-z]{3}", value):

@@ -69,7 +69,9 @@ def _describe_file(con: duckdb.DuckDBPyConnection, file: FileShare, max_share: f
         f"{reason} {n:,} (e.g. {_example(con, file, reason, row_number, detail)})"
         for reason, n, row_number, detail in reasons
     )
-    return (f"{file.source_file}: {file.share:.0%} of {file.rows_read:,} rows quarantined (limit {max_share:.0%}, "
+    # A share just above the limit must not read as the limit itself (5.1% is not "5% (limit 5%)").
+    share = f"{file.share:.0%}" if round(file.share, 2) != round(max_share, 2) else f"{file.share:.1%}"
+    return (f"{file.source_file}: {share} of {file.rows_read:,} rows quarantined (limit {max_share:.0%}, "
             f"CRM_MAX_QUARANTINE_SHARE): {shown}")
 
 

@@ -137,12 +137,12 @@ def test_order_fields_on_every_line_of_a_shop_export_are_not_counted_per_line(tm
     con, result = load(tmp_path, SHOP, mapping=SHOP_MAPPING)
     (file,) = result.files
     assert file.entity == "order_items"
-    # Subtotal (a line_amount synonym) and Discount Amount hold the order's value: kept aside, lines priced by unit.
-    assert "'Subtotal' repeats one value on every line of an order: kept as the order's, not the line's; lines " \
-           "priced at quantity x unit price" in file.notes
-    assert any(note.startswith("'Discount Amount' repeats one value") for note in file.notes)
+    # Subtotal (a line_amount synonym) holds the order's value: kept aside, lines priced by unit. Discount Amount,
+    # on the order's first line only, counts once as it stands.
+    assert "'Subtotal' holds one value per order: kept as the order's, not the line's; lines priced at quantity x " \
+           "unit price" in file.notes
     assert con.execute("select count(line_amount), count(discount), count(*) from raw.order_items").fetchone() == (
-        0, 0, 5)
+        0, 3, 5)
     assert con.execute("select json_extract_string(_extra_columns, '$.Subtotal') from raw.order_items "
                        "where _row_number = 1").fetchone() == ("158.99",)
 
@@ -166,3 +166,75 @@ def test_a_date_format_per_column_and_values_it_does_not_fit_quarantined(tmp_pat
     assert con.execute("select reason, detail from raw._quarantine").fetchall() == [
         ("date does not fit date_format", "updated_at = 2024-04-11 is not %m/%d/%Y %I:%M %p; fix date_format in "
                                           "mapping.yml (it may name a format per column)")]
+
+
+def shop_with(tmp_path, extra_rows: str, mapping: str = SHOP_MAPPING):
+    return load(tmp_path, SHOP + extra_rows, mapping=mapping)
+
+
+def test_a_per_order_subtotal_is_the_orders_even_beside_many_single_line_orders(tmp_path):
+    singles = "".join(f"#2{i:03d},s{i}@example.com,paid,10.00,10.00,0.00,2024-03-05 10:00:00 +0100,1,10.00,S-{i}\n"
+                      for i in range(10))
+    con, result = shop_with(tmp_path, singles)
+    assert con.execute("select count(line_amount) from raw.order_items").fetchone() == (0,)
+
+
+def test_a_discount_on_every_line_of_an_order_counts_once_and_a_real_line_discount_stays(tmp_path):
+    text = ("order_id,customer_id,order_date,sku,quantity,unit_price,discount\n"
+            "A1,c1,2024-06-01,p1,1,100,5\nA1,c1,2024-06-01,p2,1,50,5\n"
+            "A2,c2,2024-06-01,p1,1,100,7\nA2,c2,2024-06-01,p2,1,50,7\n")
+    con, result = load(tmp_path, text)
+    assert con.execute("select order_id, discount from raw.order_items order by _row_number").fetchall() == [
+        ("A1", "5"), ("A1", None), ("A2", "7"), ("A2", None)]
+    assert any("counted once per order" in note for note in result.files[0].notes)
+    # Mostly zero discounts and one order discounted on one line: a line's own discount, kept as it is.
+    text = ("order_id,customer_id,order_date,sku,quantity,unit_price,discount\n"
+            + "".join(f"Z{i},c1,2024-06-01,p1,1,10,0\nZ{i},c1,2024-06-01,p2,1,10,0\n" for i in range(4))
+            + "A5,c2,2024-06-01,p1,1,100,30\nA5,c2,2024-06-01,p2,1,50,\n")
+    con, _ = load(tmp_path / "again", text)
+    assert con.execute("select discount from raw.order_items where order_id = 'A5' order by _row_number"
+                       ).fetchall() == [("30",), (None,)]
+
+
+def test_a_line_file_maps_amount_to_its_line_amount_and_needs_its_customer(tmp_path):
+    text = "order_id,customer_id,order_date,product_id,quantity,Betrag\nO1,c1,2024-06-01,p1,2,19.90\n"
+    con, result = load(tmp_path, text, mapping="orders:\n  columns:\n    Betrag: amount\n")
+    assert result.files[0].entity == "order_items"
+    assert con.execute("select line_amount from raw.order_items").fetchall() == [("19.90",)]
+    with pytest.raises(ingest.IngestError, match="missing required column 'customer_id'"):
+        load(tmp_path / "again", "order_id,Kundennummer,order_date,sku,quantity,unit_price\nO1,k1,2024-06-01,p,1,5\n")
+
+
+def test_a_line_file_without_a_price_or_an_amount_stops(tmp_path):
+    with pytest.raises(ingest.IngestError, match="cannot price its lines"):
+        load(tmp_path, "order_id,customer_id,order_date,sku,quantity\nO1,c1,2024-06-01,p1,2\n")
+
+
+def test_three_decimal_amounts_below_one_are_decimals_not_thousands(tmp_path):
+    con, _ = load(tmp_path, "order_id;customer_id;order_date;amount\nO1;C1;2024-06-01;0.125\nO2;C1;2024-06-01;12\n")
+    assert con.execute("select amount from raw.orders order by _row_number").fetchall() == [("0.125",), ("12",)]
+
+
+@pytest.mark.parametrize("text", [
+    "order_id,customer_id,order_date,amount\rO1,C1,2024-06-01,10\rO2,C1,2024-06-02,12\r",  # old Mac line ends
+])
+def test_cr_line_ends_read(tmp_path, text):
+    con, result = load(tmp_path, text)
+    assert result.files[0].rows_loaded == 2
+
+
+def test_utf16_with_crlf_is_routed_and_read(tmp_path):
+    exports = tmp_path / "exports"
+    (exports / "2024-06-30").mkdir(parents=True)
+    text = "order_id\tcustomer_id\torder_date\tamount\r\nO1\tC1\t2024-06-01\t10\r\n"
+    (exports / "2024-06-30" / "orders.csv").write_bytes(text.encode("utf-16"))
+    result = ingest.ingest_all(duckdb.connect(), exports)
+    assert (result.files[0].entity, result.files[0].rows_loaded) == ("orders", 1)
+
+
+def test_a_file_without_header_numbers_its_rows_from_one(tmp_path):
+    con, result = load(tmp_path, "c1 20240101 10\nc2 20240102 11 extra\nc3 20240103 12\n", name="orders.txt",
+                       mapping="orders:\n  header: [customer_id, order_date, amount]\n  delimiter: whitespace\n")
+    assert con.execute("select _row_number, customer_id from raw.orders order by 1").fetchall() == [
+        (1, "c1"), (3, "c3")]
+    assert con.execute("select row_number from raw._quarantine").fetchall() == [(2,)]

@@ -317,7 +317,8 @@ def test_the_cdnow_transaction_log_as_published_runs_end_to_end(tmp_path_factory
 
 def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     """Shopify-style: one row per line item, the order's e-mail, status, totals and date on its first line only, the
-    order's Subtotal (a line amount synonym) on that line. Each order counts its lines once, at quantity x price."""
+    order's Subtotal (a line amount synonym) and Discount Amount on that line. Each order counts its lines once, at
+    quantity x price, less its discount once."""
     from test_ingest_values import SHOP, SHOP_MAPPING
 
     drop = tmp_path / "exports" / "2024-03-31"
@@ -327,8 +328,9 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     shop = Refreshed(tmp_path / "exports", Path(), tmp_path / "wh" / "crm.duckdb")
     refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS)
     assert shop.query("select order_id, amount, status, net_amount from marts.fct_orders order by 1") == [
-        ("#1001", 158.99, "paid", 158.99), ("#1002", 53.85, "paid", 53.85), ("#1003", 20.0, "refunded", 0.0)]
+        ("#1001", 158.99, "paid", 158.99), ("#1002", 48.85, "paid", 48.85), ("#1003", 20.0, "refunded", 0.0)]
+    # The order's discount, on its first line, counts once: #1002 is its Total, 53.85 - 5.00.
     assert shop.query("select count(*), cast(sum(line_amount) as decimal(18, 2)) from marts.fct_order_items") == [
-        (5, Decimal("232.84"))]
+        (5, Decimal("227.84"))]
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
                       "from marts.fct_reconciliation") == [(5, 5, 0, 0)]

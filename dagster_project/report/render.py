@@ -5,6 +5,7 @@ fetches."""
 from __future__ import annotations
 
 import html
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -335,7 +336,14 @@ def _page(sections: list[Section], t: Translator, as_of: date | None, refreshed:
 """
     # The font subset holds exactly the characters of the page as written so far (plotly.js, added last, draws
     # none of its own but the minus sign, fonts.PLOTLY_TEXT).
-    return page.replace(FONT_FACE, fonts.font_face_css(page), 1).replace(PLOTLY_JS, get_plotlyjs(), 1)
+    try:
+        font_face = fonts.font_face_css(page)
+    except fonts.FontMissing as error:
+        # Publishing does not wait on a font: the page is written, its Chinese drawn by whatever the reader's
+        # machine has, and the refresh's log says why.
+        logging.getLogger(__name__).warning("%s; the report is written without it", error)
+        font_face = ""
+    return page.replace(FONT_FACE, font_face, 1).replace(PLOTLY_JS, get_plotlyjs(), 1)
 
 
 # The embedded font, registered again from script before anything is laid out: Chromium lays out text (and plotly

@@ -216,7 +216,7 @@
     ('17850'), so that it matches the same id written plainly in another file. -#}
 {% macro clean_id(expr) -%}
     case
-        when {{ expr }} like '%.0' then {{ crm.replace_pattern('trim(' ~ expr ~ ')', '^([0-9]+)\\.0+$', '\\1') }}
+        when {{ expr }} like '%.%0' then {{ crm.replace_pattern('trim(' ~ expr ~ ')', '^([0-9]+)\\.0+$', '\\1') }}
         else {{ crm.clean_text(expr) }}
     end
 {%- endmacro %}
