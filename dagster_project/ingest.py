@@ -143,6 +143,7 @@ class FileResult:
     extra_columns: list[str] = field(default_factory=list)
     skipped: bool = False
     notes: list[str] = field(default_factory=list)  # how dates and decimals were read, grain, doubts
+    dropped_as: str | None = None  # the entity the file's name says, when its rows went to another (by grain)
 
 
 @dataclass
@@ -528,7 +529,8 @@ def _ingest(con: duckdb.DuckDBPyConnection, file: _ExportFile, drop_date: date, 
         replaces = None if prior is None else ENTITIES_BY_NAME.get(prior[5], entity)
         counts = _in_transaction(con, lambda: load.run(replaces))
     return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,
-                      *counts, extra_columns=load.layout.extras, notes=load.notes)
+                      *counts, extra_columns=load.layout.extras, notes=load.notes,
+                      dropped_as=load.entity_named.name if load.entity_named.name != entity.name else None)
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], tuple[int, int, int]]) -> tuple[int, int, int]:
@@ -1163,7 +1165,7 @@ class _Load:
                 "rows_loaded": rows_loaded,
                 "rows_quarantined": rows_quarantined,
                 "loaded_at": self.loaded_at,
-                "dropped_as": (entity_for_file(self.file.path.stem) or self.entity).name,
+                "dropped_as": self.entity_named.name,
                 "date_formats": self.interpretation.log_json(),
                 "decimal_mark": self.interpretation.decimal,
                 "mapping_sha256": self.mapping.fingerprint,

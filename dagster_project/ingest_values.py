@@ -16,8 +16,8 @@ as delivered; the others are rewritten to ISO text in the raw table, inside the 
 | ``YYYY.MM.DD`` | year, month, day |
 | a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
 
-Amount and number columns of a file that writes decimal commas (``1.234,50``, ``12,5``: a comma followed by one or
-two digits, and no value with a decimal point) are rewritten with a decimal point, so ``12,5`` is never read as 125.
+Amount and number columns of a file that writes decimal commas (``1.234,50``, ``12,5``) are rewritten with a decimal
+point, so ``12,5`` is never read as 125; a file whose values cannot tell its decimal mark stops (``decimal_mark``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from datetime import date
 import duckdb
 
 from dagster_project.mapping import EntityMapping
+from dagster_project.sql import identifier, literal
 
 # A year written with two digits is read in the 100 years that end this many years after the drop's year.
 TWO_DIGIT_YEAR_LOOKAHEAD = 20
@@ -66,19 +67,10 @@ class DateReading:
 class Interpretation:
     dates: list[DateReading] = field(default_factory=list)
     decimal: str = "."
-    notes: list[str] = field(default_factory=list)
 
     def log_json(self) -> str:
         return json.dumps({r.column: {"format": r.format, "evidence": r.evidence} for r in self.dates},
                           ensure_ascii=False)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 # ---------------------------------------------------------------------------------------------------- dates
@@ -124,10 +116,10 @@ def decide_day_month(parts: Counter) -> tuple[str | None, str | None]:
 def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
                      personal: bool) -> DateReading:
     """Decide how a date column is read from the distinct date parts of its values (with their counts)."""
-    value = f"trim({_ident(column)})"
+    value = f"trim({identifier(column)})"
     fmt = mapping.date_format_of(column)
     if fmt:
-        parsed = f"strftime(try_strptime({value}, {_sql_text(fmt)}), '%Y-%m-%d %H:%M:%S')"
+        parsed = f"strftime(try_strptime({value}, {literal(fmt)}), '%Y-%m-%d %H:%M:%S')"
         # A value the user's format does not fit is quarantined, never read some other way nor dropped.
         return DateReading(column, f"mapping {fmt}", None, parsed, unfit=f"({parsed}) is null")
     families = Counter()
@@ -147,7 +139,7 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
                                                       time_from=4, drop_date=drop_date)))
             formats.append(("DD/MM/" if order == "day" else "MM/DD/") + year_text)
         else:
-            ambiguous = f"regexp_full_match({value}, {_sql_text(DAY_MONTH_VALUE)})"
+            ambiguous = f"regexp_full_match({value}, {literal(DAY_MONTH_VALUE)})"
             formats.append("ambiguous date order" + (" (day-first and month-first values)" if order else ""))
     if families["compact"]:
         expressions.append((COMPACT_VALUE, _iso(value, COMPACT_VALUE, 1, 2, 3, 4, drop_date)))
@@ -164,7 +156,7 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         formats.insert(0, "ISO")
     expression = None
     if expressions:
-        cases = " ".join(f"when regexp_full_match({value}, {_sql_text(p)}) then {e}" for p, e in expressions)
+        cases = " ".join(f"when regexp_full_match({value}, {literal(p)}) then {e}" for p, e in expressions)
         expression = f"case {cases} end"
     return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous)
 
@@ -172,7 +164,7 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
 def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date) -> str:
     """SQL: the ISO timestamp text of a value matching `pattern`, from its numbered groups."""
     def group(i: int) -> str:
-        return f"regexp_extract({value}, {_sql_text(pattern)}, {i})"
+        return f"regexp_extract({value}, {literal(pattern)}, {i})"
 
     def number(i: int, default: str = "0") -> str:
         return f"coalesce(try_cast(nullif({group(i)}, '') as integer), {default})"
@@ -193,8 +185,8 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
     readings = []
     for column, personal in columns:
         rows = con.execute(
-            f"select regexp_extract(trim({_ident(column)}), '^[^\\sT]+') as part, count(*) from {table} "
-            f"where _source_file = $f and {_ident(column)} is not null group by 1",
+            f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*) from {table} "
+            f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
         readings.append(read_date_column(column, Counter(dict(rows)), mapping, drop_date, personal))
@@ -233,10 +225,10 @@ def decimal_mark(con: duckdb.DuckDBPyConnection, table: str, source_file: str, c
     separator = {_COMMA_DECIMAL: ",", _POINT_DECIMAL: ".", _POINT_GROUPS: ".", _COMMA_GROUPS: ","}
 
     def matching(c: str, pattern: str) -> str:
-        return f"contains({_ident(c)}, '{separator[pattern]}') and regexp_matches({_ident(c)}, '{pattern}')"
+        return f"contains({identifier(c)}, '{separator[pattern]}') and regexp_matches({identifier(c)}, '{pattern}')"
 
     counts = ", ".join(
-        f"count(*) filter (where {matching(c, pattern)}), min({_ident(c)}) filter (where {matching(c, pattern)})"
+        f"count(*) filter (where {matching(c, pattern)}), min({identifier(c)}) filter (where {matching(c, pattern)})"
         for pattern in patterns for c in columns
     )
     row = con.execute(f"select {counts} from {table} where _source_file = $f", {"f": source_file}).fetchone()
@@ -270,4 +262,4 @@ def decimal_mark(con: duckdb.DuckDBPyConnection, table: str, source_file: str, c
 
 def comma_decimal_expression(column: str) -> str:
     """SQL: a decimal-comma number rewritten with a decimal point ('1.234,50' -> '1234.50')."""
-    return f"replace(replace({_ident(column)}, '.', ''), ',', '.')"
+    return f"replace(replace({identifier(column)}, '.', ''), ',', '.')"

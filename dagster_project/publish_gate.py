@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME
+from dagster_project.sql import identifier, qualified
 
 # Reasons shown per file.
 TOP_REASONS = 3
@@ -88,7 +89,8 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
     if column.personal:
         return f"row {row_number}, {column.name}: personal column, value withheld"
     value = con.execute(
-        f'select "{column.name}" from raw."{entity.name}" where _source_file = $f and _row_number = $r',
+        f"select {identifier(column.name)} from {qualified('raw', entity.name)} "
+        "where _source_file = $f and _row_number = $r",
         {"f": file.source_file, "r": row_number},
     ).fetchone()
     shown = "empty" if value is None or value[0] is None else repr(value[0])

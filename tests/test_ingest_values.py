@@ -136,7 +136,7 @@ orders:
 def test_order_fields_on_every_line_of_a_shop_export_are_not_counted_per_line(tmp_path):
     con, result = load(tmp_path, SHOP, mapping=SHOP_MAPPING)
     (file,) = result.files
-    assert file.entity == "order_items"
+    assert (file.entity, file.dropped_as) == ("order_items", "orders")
     # Subtotal (a line_amount synonym) holds the order's value: kept aside, lines priced by unit. Discount Amount,
     # on the order's first line only, counts once as it stands.
     assert "'Subtotal' holds one value per order: kept as the order's, not the line's; lines priced at quantity x " \

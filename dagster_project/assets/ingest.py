@@ -99,7 +99,7 @@ def _describe(result: ingest.FileResult) -> str:
     if result.skipped:
         return f"{result.source_file}: already loaded"
     extra = f", extra columns kept: {', '.join(result.extra_columns)}" if result.extra_columns else ""
-    grain = " as order lines" if result.entity == "order_items" and "order_items" not in result.source_file else ""
+    grain = f" as {result.entity} (dropped as {result.dropped_as})" if result.dropped_as else ""
     notes = f"; {'; '.join(result.notes)}" if result.notes else ""
     return (f"{result.source_file}: {result.rows_loaded:,} rows loaded{grain}, {result.rows_quarantined:,} quarantined "
             f"at ingest ({result.encoding}, {_delimiter_name(result.delimiter)}){extra}{notes}")
