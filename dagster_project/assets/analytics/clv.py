@@ -1,0 +1,40 @@
+"""The CLV asset: BG/NBD + Gamma-Gamma per customer and its holdout validation."""
+
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from dagster_project.analytics import clv
+from dagster_project.assets.analytics.common import (
+    analytics_asset, append_model_runs, asset_result, paid_transactions, write_tables,
+)
+from dagster_project.report import metadata_charts
+from dagster_project.resources import Warehouse
+
+
+@analytics_asset("fct_orders")
+def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """BG/NBD + Gamma-Gamma (pymc-marketing, maximum likelihood): probability alive, expected purchases over
+    30/90/365 days, expected order value and discounted 12-month CLV per customer; holdout validation."""
+    with warehouse.connect() as con:
+        as_of = warehouse.resolved_as_of(con)
+        result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)
+        metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
+        append_model_runs(con, result.runs)
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    chart = {}
+    if not result.scores.empty:
+        metrics |= {"clv_12m_total": float(result.scores["clv_12m"].sum()),
+                    "clv_12m_median": float(result.scores["clv_12m"].median())}
+        chart["clv_chart"] = MetadataValue.md(metadata_charts.bar_chart(
+            clv_by_decile(result.scores["clv_12m"]), "Expected 12-month CLV by customer decile"))
+    return asset_result(metadata, "customer_clv", result.scores, result.note,
+                   **{f"metric/{k}": v for k, v in metrics.items()}, **chart)
+
+
+def clv_by_decile(clv_12m: pd.Series) -> dict[str, float]:
+    """Total 12-month CLV of each tenth of the customers, most valuable first ("top 10%", "10-20%", ...)."""
+    ranked = clv_12m.fillna(0.0).sort_values(ascending=False, kind="stable").reset_index(drop=True)
+    decile = ranked.index * 10 // max(len(ranked), 1)
+    totals = ranked.groupby(decile).sum()
+    return {("top 10%" if d == 0 else f"{10 * d}-{10 * d + 10}%"): float(v) for d, v in totals.items()}
