@@ -8,6 +8,7 @@ import pandas as pd
 from dagster import AssetKey, JsonMetadataValue, MaterializeResult, MetadataValue, asset
 from dagster_dbt import get_asset_key_for_model
 
+from dagster_project.analytics.model_quality import MODEL_QUALITY_COLUMNS, ModelQuality, model_quality_frame
 from dagster_project.analytics.model_runs import MODEL_RUNS_COLUMNS, ModelRun, model_runs_frame
 from dagster_project.assets.dbt import crm_dbt_models
 from dagster_project.assets.ingest import WRITER_POOL
@@ -119,3 +120,23 @@ def asset_result(metadata: dict, table: str, frame: pd.DataFrame, note: str | No
 def empty_note(con: duckdb.DuckDBPyConnection, *tables: str) -> str | None:
     empty = [t for t in tables if con.execute(f"select count(*) = 0 from marts.{t}").fetchone()[0]]
     return f"no rows in {', '.join('marts.' + t for t in empty)}: the export lacks this entity" if empty else None
+
+
+def record_quality(con: duckdb.DuckDBPyConnection, qualities: list[ModelQuality]) -> dict:
+    """Replace these models' rows of analytics.model_quality (each model asset owns its rows); returns the Dagster
+    metadata of the first quality (the asset's main output), for the asset's materialisation."""
+    con.execute(
+        f"create table if not exists {SCHEMA}.model_quality (model varchar, question varchar, metric varchar, "
+        "higher_is_better boolean, published varchar, published_value double, baseline varchar, "
+        "baseline_value double, beats_baseline boolean, n_eval bigint, evaluation varchar, note varchar)"
+    )
+    frame = model_quality_frame(qualities)
+    con.execute(f"delete from {SCHEMA}.model_quality where model in (select unnest($models))",
+                {"models": sorted(set(frame["model"]))})
+    if len(frame):
+        con.register("_quality", frame)
+        try:
+            con.execute(f"insert into {SCHEMA}.model_quality select {', '.join(MODEL_QUALITY_COLUMNS)} from _quality")
+        finally:
+            con.unregister("_quality")
+    return qualities[0].metadata() if qualities else {}
