@@ -32,8 +32,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SECTIONS = ["kpis", "revenue_trend", "segments", "pareto", "cohorts", "funnel", "campaigns", "service", "clv",
-            "churn_risk", "watchlist", "quality"]
-CHART_SECTIONS = set(SECTIONS) - {"kpis", "watchlist", "quality"}
+            "churn_risk", "watchlist", "trust", "quality"]
+CHART_SECTIONS = set(SECTIONS) - {"kpis", "watchlist", "trust", "quality"}
 
 # Per section: is it marked unavailable, and for each plotly chart in it: main SVGs, plotted traces, and drawn marks
 # (bar and line paths, heatmap images) -- zero marks means the chart is empty even if plotly ran.
@@ -486,6 +486,45 @@ def test_a_missing_cjk_font_is_said_how_to_install_and_does_not_stop_the_report(
     monkeypatch.setenv(fonts.ENVIRONMENT, str(tmp_path / "nowhere.ttf"))
     with pytest.raises(fonts.FontMissing, match="CRM_CJK_FONT names .*nowhere.ttf"):
         fonts.font_path()
+
+
+def _model_quality(con, *rows) -> None:
+    con.execute("create schema if not exists analytics")
+    con.execute("create or replace table analytics.model_quality (model varchar, question varchar, metric varchar, "
+                "higher_is_better boolean, published varchar, published_value double, baseline varchar, "
+                "baseline_value double, beats_baseline boolean, n_eval bigint, evaluation varchar, note varchar)")
+    con.executemany("insert into analytics.model_quality values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+
+def test_how_far_to_trust_says_each_model_s_unseen_metric_next_to_its_baseline(order_book):
+    _model_quality(
+        order_book,
+        ("churn", "who stops buying in the next 90 days", "ROC-AUC", True, "lightgbm", 0.8412, "days since the last "
+         "purchase", 0.7951, True, 1200, "customers with a purchase by 2026-01-01, next 90 days", None),
+        ("forecast", "daily revenue over the next 90 days", "MASE", False, "prophet", 1.31, "same weekday last week",
+         1.22, False, 270, "3 folds of 90 days", None),
+    )
+    report = render(collect(order_book), "en")
+    trust = report.html.split('<section id="trust"')[1].split("</section>")[0]
+    assert ("who stops buying in the next 90 days: better than days since the last purchase (ROC-AUC 0.84 vs 0.80)"
+            in trust)
+    assert "daily revenue over the next 90 days: NOT better than same weekday last week (MASE 1.31 vs 1.22)" in trust
+    assert "trust" not in report.unavailable
+    # The forecast's sections carry the warning; churn's do not (it beat its baseline).
+    for section in ("kpis", "revenue_trend"):
+        body = report.html.split(f'<section id="{section}"')[1].split("</section>")[0]
+        assert 'class="warning" data-model="forecast"' in body
+    assert 'data-model="churn"' not in report.html.split('<section id="trust"')[0]
+    # In Chinese the verdict reads in Chinese too.
+    assert "未能优于" in render(collect(order_book), "zh").html
+
+
+def test_a_model_that_was_not_evaluated_is_flagged_not_trusted(order_book):
+    _model_quality(order_book, ("forecast", "daily revenue over the next 90 days", "MASE", False, "prophet", None,
+                                "same weekday last week", None, False, 0, "", "history shorter than one fold"))
+    page = render(collect(order_book), "en").html
+    assert "daily revenue over the next 90 days: not evaluated on unseen data" in page
+    assert 'class="warning" data-model="forecast"' in page.split('<section id="revenue_trend"')[1]
 
 
 def test_every_label_has_both_languages_with_the_same_placeholders():

@@ -125,6 +125,22 @@ LABELS: dict[str, tuple[str, str]] = {
     "expectation": ("Check", "检查项"),
     "severity": ("On failure", "失败时"),
     "observed": ("Observed", "观测值"),
+    # how far to trust the models
+    "trust": ("How far to trust these numbers", "这些数字有多可信"),
+    "trust_intro": (
+        "Each model is judged on data it did not see, next to the simplest good alternative. A model that does not "
+        "beat it is flagged on its charts; treat those figures as rough.",
+        "每个模型都在其未见过的数据上评估，并与最简单的有效替代方法对比。未能胜过替代方法的模型会在其图表上标注警告，"
+        "其数字仅供粗略参考。"),
+    "trust_better": ("{question}: better than {baseline} ({metric} {value} vs {baseline_value})",
+                     "{question}：优于{baseline}（{metric} {value}，对比 {baseline_value}）"),
+    "trust_not_better": ("{question}: NOT better than {baseline} ({metric} {value} vs {baseline_value})",
+                         "{question}：未能优于{baseline}（{metric} {value}，对比 {baseline_value}）"),
+    "trust_not_evaluated": ("{question}: not evaluated on unseen data", "{question}：未在未见过的数据上评估"),
+    "trust_published": ("published: {published}; judged on {n} unseen rows",
+                        "发布的方法：{published}；基于 {n} 条未见过的数据评估"),
+    "trust_warning": ("Warning: {sentence}. Treat these figures as rough.", "警告：{sentence}。这些数字仅供粗略参考。"),
+    "what_models": ("model evaluations", "模型评估"),
     # what an export may lack (for "not available")
     "what_orders": ("paid orders", "已支付订单"),
     "what_segments": ("RFM segments", "RFM 分群"),
@@ -151,6 +167,10 @@ VALUES: dict[str, dict[str, str]] = {
     "action": {"win-back offer": "挽回优惠", "service call": "客服回访", "account review": "客户经理复盘",
                "re-engagement campaign": "重新激活营销", "standard retention programme": "常规留存计划"},
     "severity": {"warn": "警告", "stop": "阻止发布"},
+    # filled in from the models' own wording (dagster_project/analytics/*: ModelQuality)
+    "trust_question": {},
+    "baseline": {},
+    "contender": {},
     "entity": {"customers": "客户", "orders": "订单", "order_items": "订单明细", "interactions": "互动",
                "opportunities": "商机", "campaigns": "营销活动", "tickets": "工单", "surveys": "问卷",
                "products": "产品", "sales_reps": "销售代表"},

@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from dagster_project.report import charts, data, fonts
+from dagster_project.report import charts, data, fonts, trust
 from dagster_project.report.i18n import Translator
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -49,6 +49,8 @@ class ReportData:
     churn: data.Distribution | None
     watchlist: pd.DataFrame | None
     quality: data.Quality | None
+    # analytics.model_quality: each model's metric on unseen data next to its baseline.
+    trust: pd.DataFrame | None = None
     # What every amount is in (named at the top of the page; money is shown with its label).
     currency: data.Currency = data.Currency()
 
@@ -71,6 +73,7 @@ def collect(con: duckdb.DuckDBPyConnection, currency: data.Currency | None = Non
         segments=data.segments(con), deciles=data.deciles(con), cohorts=data.cohorts(con), funnel=data.funnel(con),
         campaigns=data.campaigns(con), service=data.service(con), clv=data.clv_distribution(con),
         churn=data.churn_distribution(con), watchlist=data.watchlist(con), quality=data.quality(con),
+        trust=trust.model_quality(con),
     )
 
 
@@ -92,8 +95,10 @@ def render(report: ReportData, lang: str = "en", generated: datetime | None = No
         _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution,
                        [t("churn_definitions")]),
         _watchlist_section(report.watchlist, t, money),
+        _trust_section(report.trust, t),
         _quality_section(report.quality, report.refreshed, t),
     ]
+    sections = [_with_warning(s, report.trust, t) for s in sections]
     page = _page(sections, t, report.as_of, report.refreshed, generated or datetime.now(timezone.utc), money)
     return Report(page, [s.id for s in sections if s.body is None])
 
@@ -206,6 +211,18 @@ def _watchlist_section(watchlist: pd.DataFrame | None, t: Translator, money: dat
         "churn_probability": ("churn_probability", _pct), "value_at_risk": ("value_at_risk", _money),
         "main_driver": ("main_driver", str), "suggested_action": ("suggested_action", str),
     }, money=money))
+
+
+def _trust_section(quality: pd.DataFrame | None, t: Translator) -> Section:
+    if quality is None:
+        return Section("trust", t("trust"), None, "what_models")
+    return Section("trust", t("trust"), trust.trust_body(quality, t))
+
+
+def _with_warning(section: Section, quality: pd.DataFrame | None, t: Translator) -> Section:
+    """A section drawing a model that did not beat its baseline opens with a visible warning."""
+    banner = trust.warning(quality, section.id, t) if section.body is not None else ""
+    return Section(section.id, section.title, banner + section.body, section.missing) if banner else section
 
 
 def _quality_section(quality: data.Quality | None, refreshed: datetime, t: Translator) -> Section:
@@ -395,6 +412,10 @@ th.text, td.text { text-align: left; }
 th { color: #475569; font-weight: 600; }
 .note, .na { color: #475569; }
 .na { font-style: italic; }
+.warning { background: #fef3c7; border-left: 4px solid #d97706; color: #78350f; padding: 6px 10px;
+  margin: 0 0 8px; }
+ul.trust { margin: 4px 0; padding-left: 18px; } ul.trust li { margin: 6px 0; }
+ul.trust li.good b { color: #15803d; } ul.trust li.bad b { color: #b91c1c; }
 .checks.ok { color: #15803d; } .checks.failing td { color: #b91c1c; }
 footer { color: #64748b; text-align: center; padding: 8px; }
 """
