@@ -26,7 +26,7 @@ from dagster_project.settings import work_database_path
 SIZES = {"S": 10_000, "M": 100_000, "L": 1_000_000}
 STAGES = {  # stage -> Dagster asset groups it materialises (with the asset checks on them: dbt tests, GE suites)
     "ingest": ["ingest"],
-    "dbt": ["reference", "staging", "intermediate", "marts", "restricted"],
+    "dbt": ["reference", "staging", "intermediate", "marts", "audit", "restricted"],
     "analytics": ["analytics"],
     "publish": ["reporting", "publish"],
 }

@@ -4,8 +4,8 @@ The same values reach dbt (``dbt/profiles.yml`` reads ``CRM_WORK_DATABASE``, der
 Dagster resources, so there is one path to the DuckDB file however the refresh is started (CLI, ``dagster asset
 materialize``, the daily schedule).
 
-Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, restricted
-personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing schemas and is
+Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, audit,
+restricted personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing schemas and is
 replaced atomically at the end of a successful refresh, so readers never wait on or see a half-built warehouse.
 
 Money and calendars: the reporting currency every amount is converted to, the currency of amounts that carry no

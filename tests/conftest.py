@@ -74,7 +74,7 @@ def settings_at(tmp_path: Path, **fields) -> Settings:
 
 
 # Ingestion and dbt only: for tests about loading and modelling, which need not pay for model fits.
-CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "restricted")
+CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit", "restricted")
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,

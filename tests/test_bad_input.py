@@ -192,7 +192,7 @@ def fates(refreshed: Refreshed) -> dict[str, dict[int, tuple[str, str | None]]]:
     rows = refreshed.query("""
         select source_file, row_number, 'quarantined', reason from marts.fct_quarantined_rows
         union all
-        select _source_file, _row_number, outcome, reason from intermediate.int_raw_rows_classified
+        select _source_file, _row_number, outcome, reason from audit.audit_raw_rows_classified
         where outcome <> 'quarantined'
     """)
     result: dict[str, dict[int, tuple[str, str | None]]] = {}

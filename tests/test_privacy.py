@@ -99,7 +99,7 @@ def test_bi_facing_tables_and_parquet_exports_hold_no_personal_data(refreshed):
     with refreshed.connect_published() as con:
         con.register("personal", personal)
         schemas = {schema for (schema,) in con.execute("select distinct schema_name from duckdb_schemas()").fetchall()}
-        assert not schemas & {"raw", "staging", "intermediate", "restricted"}
+        assert not schemas & {"raw", "staging", "intermediate", "audit", "restricted"}
         tables = con.execute("""
             select table_schema, table_name, list(row(column_name, data_type) order by ordinal_position)
             from information_schema.columns where list_contains(?, table_schema) group by all""",

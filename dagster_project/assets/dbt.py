@@ -114,7 +114,7 @@ class CrmDbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         fqn = dbt_resource_props.get("fqn", [])
-        for folder in ("staging", "intermediate", "marts", "restricted"):
+        for folder in ("staging", "intermediate", "marts", "audit", "restricted"):
             if folder in fqn:
                 return folder
         return "reference" if dbt_resource_props["resource_type"] == "seed" else None

@@ -2,7 +2,7 @@
   Every valid order, whatever grain it was exported at: the orders of order files (an order without an amount,
   as in a marketplace's order file, takes the sum of its lines) and the orders derived from line-level files. An
   order id in both keeps the order file's attributes. An order with neither an amount nor lines lands nowhere
-  (int_raw_rows_classified quarantines it as missing amount).
+  (audit_raw_rows_classified quarantines it as missing amount).
 -#}
 with header_orders as (
 

@@ -12,7 +12,7 @@ with rejected_at_ingest as (
 rejected_by_models as (
 
     select entity, _source_file, _drop_date, _row_number, 'model', reason, detail
-    from {{ ref('int_raw_rows_classified') }}
+    from {{ ref('audit_raw_rows_classified') }}
     where outcome = 'quarantined'
 
 ),

@@ -18,7 +18,7 @@ outcomes as (
         count(case when outcome = 'superseded' then 1 end) as rows_superseded,
         count(case when outcome = 'deferred' then 1 end) as rows_deferred,
         count(case when outcome = 'unattributed' then 1 end) as rows_unattributed
-    from {{ ref('int_raw_rows_classified') }}
+    from {{ ref('audit_raw_rows_classified') }}
     group by entity, _source_file
 
 )
