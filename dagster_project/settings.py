@@ -5,8 +5,9 @@ Dagster resources, so there is one path to the DuckDB file however the refresh i
 materialize``, the daily schedule).
 
 Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, audit,
-restricted personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing schemas and is
-replaced atomically at the end of a successful refresh, so readers never wait on or see a half-built warehouse.
+restricted personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing
+schemas and is replaced atomically at the end of a successful refresh, so readers never wait on or see a half-built
+warehouse.
 
 Money and calendars: the reporting currency every amount is converted to, the currency of amounts that carry no
 currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
