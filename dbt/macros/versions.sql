@@ -9,8 +9,8 @@
 {%- endmacro %}
 
 
-{#- The rows of `relation` (a CTE of the model) with their _content_hash, _version_rank and _conflict_reason; emits
-    CTEs and the model's final select, so it closes the model's `with`.
+{#- The CTEs `contested_keys` and `contested_versions` that rank the versions of each key of `relation` (a CTE of
+    the model); the model's final CTE selects `relation` left-joined to `contested_versions` with version_columns().
     _version_rank is the rank of a valid row among the versions of its key, 1 for the winner; quarantined rows get
     none (they never win).
     _conflict_reason is 'conflicting duplicate' for a valid row that lost though it has the same key, the same
@@ -24,7 +24,7 @@
     look contested, and ranking a lone row gives it rank 1, as not ranking it does.
     `relation` and the CTEs it reads from must be inlined (crm.inlined_cte): read three times, the engine would
     otherwise materialise every parsed row, which spills to disk at ten million rows. -#}
-{% macro ranked_versions(relation, key_columns, updated_at='updated_at', version='updated_at') -%}
+{% macro contested_versions(relation, key_columns, updated_at='updated_at', version='updated_at') -%}
     {%- set w = crm.versions_window(key_columns, updated_at) -%}
 contested_keys as (
 
@@ -58,16 +58,17 @@ contested_versions as (
     ) as contested_rows
 
 )
+{%- endmacro %}
 
-select
-    {{ relation }}.*,
+
+{#- The version columns of a row of `relation` joined to contested_versions: _content_hash, _version_rank (1 for an
+    uncontested valid row), _conflict_reason and _conflict_detail. -#}
+{% macro version_columns(relation) -%}
     {{ crm.content_hash() }} as _content_hash,
     coalesce(contested_versions._version_rank, case when {{ relation }}._quarantine_reason is null then 1 end)
         as _version_rank,
     case when contested_versions._conflict_detail is not null then 'conflicting duplicate' end as _conflict_reason,
     contested_versions._conflict_detail
-from {{ relation }}
-left join contested_versions using (_source_file, _row_number)
 {%- endmacro %}
 
 
