@@ -41,7 +41,7 @@ from dagster_project.quality.results import (
 )
 from dagster_project.quality.suites import RowCountBounds, SuiteError, load_suite, load_suites
 from dagster_project.refresh import RefreshError, failure_reason, run_refresh
-from dagster_project.settings import Settings, work_database_path
+from dagster_project.settings import DBT_PROJECT_DIR, Settings, work_database_path
 
 SUITES = load_suites()
 
@@ -274,6 +274,8 @@ def test_rules_on_columns_the_export_never_had_are_not_applicable(tmp_path):
     with DagsterInstance.ephemeral() as instance:
         run_id = run(exports, warehouse, instance).run_id  # succeeds
         evaluations = check_evaluations(instance, run_id)
+    # dbt's per-invocation target folder (megabytes of manifest and compiled SQL) does not outlive the run.
+    assert not list((DBT_PROJECT_DIR / "target").glob(f"crm_dbt_models-{run_id[:7]}-*"))
 
     work = work_database_path(warehouse)
     rows = {(r["suite"], r["expectation_type"], r["column_name"]): r for r in results(work)}

@@ -135,12 +135,17 @@ def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehous
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
-    # The total in dbt's own events is larger than what it runs (151 for the 146 nodes of a full build here, one more
-    # per unit test), so a full build counts its nodes in the manifest.
-    total = 0 if context.is_subset else build_node_count(invocation.manifest)
-    events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
-    yield from with_row_counts(events, invocation.manifest, warehouse)
-    keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    try:
+        # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts
+        # its nodes in the manifest.
+        total = 0 if context.is_subset else build_node_count(invocation.manifest)
+        events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
+        yield from with_row_counts(events, invocation.manifest, warehouse)
+        keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    finally:
+        # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL: megabytes) and keeps it;
+        # a daily refresh would pile them up. The run's events and dbt/logs/dbt.log keep what a failure needs.
+        shutil.rmtree(invocation.target_path, ignore_errors=True)
     record_build_settings(warehouse)
 
 
