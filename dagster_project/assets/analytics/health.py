@@ -1,34 +1,31 @@
 """The health-score asset."""
 
-from datetime import timedelta
+import math
 
-from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import churn, health
-from dagster_project.assets.analytics.common import SCHEMA, analytics_asset, asset_result, write_tables
+from dagster_project.analytics import health
+from dagster_project.assets.analytics.common import (
+    analytics_asset, append_model_runs, asset_result, record_quality, write_tables,
+)
 from dagster_project.resources import Warehouse
 
 
-# churn_features computes customer_360's measures at any cutoff; these are the two it names differently.
-CHURN_TO_360_COLUMNS = {"revenue_total": "revenue", "avg_satisfaction": "avg_satisfaction_365d"}
-
-
-@analytics_asset("customer_360", "fct_orders", deps=(AssetKey([SCHEMA, "customer_clv"]),))
+@analytics_asset("customer_360", "fct_orders", "fct_interactions", "fct_tickets", "fct_surveys", "dim_customers")
 def health_scores(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """0-100 health score from activity, value, service and engagement, weighted by how well each predicted
-    churn over the 90 days after a past cutoff."""
+    """0-100 health score from activity, value, service and engagement, weighted by how well each predicted churn
+    over the 90 days after a past cutoff, judged on a later 90-day window next to days since the last purchase."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
-        cutoff = as_of - timedelta(days=90)
-        past = churn.churn_features(con, cutoff).rename(columns=CHURN_TO_360_COLUMNS).reset_index()
-        labels = churn.churn_labels(con, cutoff, 90).reindex(past["customer_key"]).fillna(False).to_numpy()
-        weights = health.fit_health_weights(health.health_components(past), labels)
-        current = con.execute(
-            f"select c.*, v.clv_12m from marts.customer_360 c left join {SCHEMA}.customer_clv v using (customer_key)"
-        ).df()
-        table = health.health_scores(current, weights)
-        metadata = write_tables(con, warehouse, {"health_scores": table})
+        customers = con.execute("select customer_key from marts.customer_360 order by customer_key").df()
+        result = health.run_health(con, as_of, customers["customer_key"])
+        metadata = write_tables(con, warehouse, {"health_scores": result.scores})
+        append_model_runs(con, result.runs)
+        trust = record_quality(con, [result.quality])
+    context.log.info(result.quality.sentence())
+    metrics = {f"metric/{key}": value for key, value in result.evaluation.items() if math.isfinite(value)}
     return asset_result(
-        metadata, "health_scores", table, weights.reason if weights.fallback else None,
-        weights=MetadataValue.json(weights.weights), **{"metric/weights_auc": float(weights.auc or 0.0)},
+        metadata, "health_scores", result.scores, result.note,
+        weights=MetadataValue.json(result.production.weights),
+        validation_weights=MetadataValue.json(result.validation.weights), **metrics, **trust,
     )
