@@ -23,6 +23,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+	@# statsforecast and fugue declare pandas<3, which the pinned pandas 3 refuses; see pyproject.toml.
+	$(BIN)/pip install --quiet --no-deps statsforecast==2.1.1 fugue==0.9.7
 	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .
 	@# The dbt docs site, one offline file: dbt/target/static_index.html (docs/bi.md). It opens the working database
 	@# for the catalog, so its folder must exist.

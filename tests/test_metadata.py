@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 from dagster import FloatMetadataValue, JsonMetadataValue
 
-from dagster_project.analytics import forecast
+from dagster_project.analytics import forecast, forecast_contenders, forecast_prophet, forecast_warnings
 from dagster_project.analytics.progress import Progress
 from dagster_project.assets.analytics import ANALYTICS_ASSETS, for_people
 
@@ -55,22 +55,23 @@ def test_two_years_of_history_fit_yearly_seasonality_without_prophets_warning():
     yearly seasonality starts at 731 days, and neither length is warned about."""
     for days in (730, 731):
         y = _daily("all", days).set_index("ds")["y"]
-        with forecast._library_warnings() as caught:
-            predicted = forecast._prophet_forecast(y, 30, forecast.ForecastConfig(country=None), None, 0)
-        assert caught == [] and len(predicted) == 30, (days, caught)
+        with forecast_warnings.library_warnings() as caught:
+            predicted = forecast_prophet.prophet_forecast(y, 30, forecast_prophet.ProphetSettings(), None,
+                                                          yearly=forecast_prophet.spans_two_years(y.index))
+        assert caught == {} and len(predicted) == 30, (days, caught)
 
 
 def test_library_warnings_reach_the_result_once_naming_their_series(monkeypatch):
     """What Prophet logs or warns during a fit comes back from the workers as one line per message, with the
     series, for the asset to log (no bare lines on stderr); progress counts the series."""
-    real = forecast._production
+    real = forecast_contenders._production
 
-    def noisy(y, config, holiday_df):
+    def noisy(*args):
         logging.getLogger("prophet").warning("Something is odd\n  with this series")
         warnings.warn("and this", UserWarning)
-        return real(y, config, holiday_df)
+        return real(*args)
 
-    monkeypatch.setattr(forecast, "_production", noisy)  # n_jobs=1: the series run in this process
+    monkeypatch.setattr(forecast_contenders, "_production", noisy)  # n_jobs=1: the series run in this thread
     lines = []
     result = forecast.run_forecasts(pd.concat([_daily("a", 200), _daily("b", 200)]), date(2026, 6, 30),
                                     forecast.ForecastConfig(country=None, n_folds=0, n_jobs=1), progress=lines.append)

@@ -8,8 +8,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import forecast
 from dagster_project.assets.analytics.common import (
-    analytics_asset, append_model_runs, asset_result, preview,
-    write_tables,
+    analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
 from dagster_project.resources import Warehouse
@@ -38,23 +37,19 @@ def forecast_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     """).df()
 
 
-# Three rolling origins for the usual few dozen series; one when there are hundreds, which keeps 400 series within
-# about two minutes on two cores (each Prophet fit is ~0.2 CPU-seconds).
-MANY_SERIES = 120
-
-
 def forecast_config(series: pd.DataFrame, holiday_country: str | None = "CN") -> forecast.ForecastConfig:
-    """`holiday_country`: the Warehouse resource's ISO code, or "none" / None for a forecast without holidays."""
-    n_series = series[["series_id", "metric"]].drop_duplicates().shape[0]
+    """`holiday_country`: the Warehouse resource's ISO code, or "none" / None for a forecast without holidays (its
+    public holidays and shopping events, forecast_events.SHOPPING_EVENTS, are Prophet's event terms)."""
     country = None if not holiday_country or holiday_country.lower() == NO_HOLIDAYS else holiday_country
-    return forecast.ForecastConfig(n_folds=3 if n_series <= MANY_SERIES else 1, country=country)
+    return forecast.ForecastConfig(country=country)
 
 
 @analytics_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
 def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """Prophet 90-day forecasts of daily revenue and orders (overall, per region, per category) with intervals and
-    the public holidays of the configured country (CRM_HOLIDAY_COUNTRY, by default the reporting currency's);
-    rolling-origin backtest (MAPE, sMAPE, MASE per horizon) against seasonal-naive."""
+    """90-day forecasts of daily revenue and orders (overall, per region, per category) with intervals. Per series,
+    Prophet (overall series only; weekly and yearly seasonality, the configured country's public holidays and
+    shopping events), AutoETS and the seasonal-naive baseline are backtested on rolling origins; the lowest MASE on
+    the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest)."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
         series = forecast_series(con)
@@ -62,26 +57,30 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
         result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country),
                                         progress=context.log.info)
         context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s")
-        for warning in result.warnings:  # Prophet's and Stan's, gathered from the worker processes
-            context.log.warning(f"Prophet: {warning}")
+        for warning in result.warnings:  # Prophet's, Stan's and statsforecast's, with the series they concern
+            context.log.warning(f"forecast: {warning}")
         metadata = write_tables(con, warehouse, {
             "sales_forecast": result.forecasts, "forecast_backtest": result.backtest,
             "forecast_summary": result.summary,
         })
         append_model_runs(con, result.runs)
+        trust = record_quality(con, [result.quality])
     return asset_result(metadata, "sales_forecast", result.forecasts, result.note, summary=preview(result.summary),
-                   holiday_country=warehouse.holiday_country, **forecast_metadata(result))
+                        holiday_country=warehouse.holiday_country, **forecast_metadata(result), **trust)
 
 
 def forecast_metadata(result: forecast.ForecastResult) -> dict:
-    """Backtest MASE of overall daily revenue (Prophet and the seasonal-naive baseline) and its forecast chart."""
+    """Overall daily revenue: the published method, its evaluation-fold MASE and the baseline's, and its chart."""
     summary = result.summary.query("series_id == 'overall' and metric == 'revenue'")
     rows = result.forecasts.query("series_id == 'overall' and metric == 'revenue'")
     if summary.empty or rows.empty:
         return {}
     metadata = {f"metric/overall_revenue_{name}": float(summary[column].iloc[0])
-                for name, column in (("mase", "prophet_mase"), ("naive_mase", "naive_mase"))
+                for name, column in (("mase", "published_mase"), ("naive_mase", "naive_mase"))
                 if pd.notna(summary[column].iloc[0])}
+    metadata["overall_revenue_method"] = str(summary["model"].iloc[0])
+    if not result.quality.beats_baseline:
+        metadata["warning"] = f"The overall revenue forecast does not beat its baseline: {result.quality.sentence()}"
     history, future = rows[rows["is_history"]].tail(120), rows[~rows["is_history"]]
     metadata["forecast_chart"] = MetadataValue.md(
         metadata_charts.forecast_chart(history, future, "Overall daily revenue: last 120 days and forecast"))
