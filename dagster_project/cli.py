@@ -13,7 +13,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagster_project.report.i18n import LANGUAGES
-from dagster_project.settings import DEFAULT_EXPORTS_DIR, DEFAULT_WAREHOUSE, SettingsError, work_database_path
+from dagster_project.process_environment import prepare_process
+from dagster_project.settings import (
+    DEFAULT_EXPORTS_DIR, Settings, SettingsError, work_database_path,
+)
 
 PROG = "crm-warehouse"
 
@@ -23,7 +26,8 @@ class CliError(Exception):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
+    prepare_process()
+    parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
@@ -35,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description="CRM analytics warehouse.")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -103,24 +107,20 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def refresh_settings(args: argparse.Namespace) -> Settings:
+    """The refresh's settings: its flags, then the environment, then the defaults."""
+    return Settings.load({
+        "exports_dir": args.exports, "warehouse": args.warehouse, "as_of": args.as_of,
+        "reporting_currency": args.currency, "default_currency": args.default_currency,
+        "holiday_country": args.holiday_country, "currency_label": args.currency_label,
+        "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
+        "storage_version": args.storage_version,
+    })
+
+
 def _refresh(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    if args.exports:
-        os.environ["CRM_EXPORTS_DIR"] = str(args.exports)
-    if args.warehouse:
-        os.environ["CRM_WAREHOUSE"] = str(args.warehouse)
-    if args.as_of:
-        os.environ["CRM_AS_OF"] = args.as_of
-    for value, key in ((args.currency, "CRM_REPORTING_CURRENCY"), (args.default_currency, "CRM_DEFAULT_CURRENCY"),
-                       (args.holiday_country, "CRM_HOLIDAY_COUNTRY"), (args.currency_label, "CRM_CURRENCY_LABEL"),
-                       (args.max_quarantine_share, "CRM_MAX_QUARANTINE_SHARE"), (args.mapping, "CRM_MAPPING"),
-                       (args.storage_version, "CRM_STORAGE_VERSION")):
-        if value is not None:
-            os.environ[key] = str(value)
-
-    from dagster_project.settings import Settings
-
-    settings = Settings.from_env()
+    settings = refresh_settings(args)
     if not settings.exports_dir.is_dir():
         raise CliError(
             f"exports folder {settings.exports_dir} does not exist: point --exports (or CRM_EXPORTS_DIR) at the "
@@ -153,7 +153,7 @@ def _report(args: argparse.Namespace) -> int:
     from dagster_project.report.files import default_report_path, write_report
     from dagster_project.report.render import build_report
 
-    warehouse = (args.warehouse or Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE)).resolve()
+    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
     if not warehouse.is_file():
         raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
     out = args.out or default_report_path(warehouse, args.lang)

@@ -20,7 +20,7 @@ class Column:
     description: str
     synonyms: tuple[str, ...] = ()
     # How ingestion reads the column before dbt types it: "date" columns are interpreted per file by evidence over
-    # the whole column (dagster_project.ingest_values), "amount" and "number" columns follow the file's decimal mark.
+    # the whole column (dagster_project.ingest.values), "amount" and "number" columns follow the file's decimal mark.
     kind: str = "text"
     # Personal data: its values never appear in a message, a log or the BI-facing quarantine.
     personal: bool = False

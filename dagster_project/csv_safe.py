@@ -22,6 +22,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
+from dagster_project.files import atomic_write
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
@@ -60,21 +62,15 @@ def write_csv(data: pd.DataFrame | duckdb.DuckDBPyRelation, path: str | os.PathL
     neutral = relation.select(", ".join(columns))
     target = Path(path)
     body = target.with_name(f".{target.name}.{uuid.uuid4().hex}.body")
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
     try:
         neutral.write_csv(str(body), header=True)
-        with open(temporary, "xb") as out:  # "x": the default permissions (umask), unlike mkstemp's owner-only ones
+        with atomic_write(target) as out:
             if encoding == "utf-8-sig":
                 out.write(codecs.BOM_UTF8)
             with open(body, "rb") as written:
                 shutil.copyfileobj(written, out, 1 << 20)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, target)
     finally:
         body.unlink(missing_ok=True)
-        temporary.unlink(missing_ok=True)
-    sync_path(target.parent)
     return neutral.aggregate("count(*)").fetchall()[0][0]
 
 
@@ -88,12 +84,3 @@ def _relation(data: pd.DataFrame | duckdb.DuckDBPyRelation) -> duckdb.DuckDBPyRe
 
 def _quoted(name) -> str:
     return '"' + str(name).replace('"', '""') + '"'
-
-
-def sync_path(path: Path) -> None:
-    """Flush a file, or a folder's entries (which makes a rename in it durable), to disk."""
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

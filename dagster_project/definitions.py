@@ -1,6 +1,8 @@
 """Dagster definitions of the CRM analytics warehouse (loaded by workspace.yaml and the `crm-warehouse` CLI)."""
 
-from dagster import Definitions, in_process_executor
+import os
+
+from dagster import Definitions, definitions, in_process_executor
 
 from dagster_project.assets.analytics import ANALYTICS_ASSETS
 from dagster_project.assets.checks import QUALITY_CHECKS
@@ -11,6 +13,7 @@ from dagster_project.assets.publish import build_published_warehouse
 from dagster_project.assets.reporting import report
 from dagster_project.resources import Warehouse
 from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
+from dagster_project.process_environment import prepare_process
 from dagster_project.settings import NO_HOLIDAYS, Settings
 
 
@@ -19,7 +22,11 @@ WAREHOUSE_ASSETS = [raw_exports, crm_dbt_models, *ANALYTICS_ASSETS, report]
 
 
 def build_definitions(settings: Settings) -> Definitions:
-    settings.export_to_env()
+    """The definitions of a refresh with these settings; the CLI builds them from its flags, `dagster dev` and the
+    daemon (workspace.yaml) through `defs` below from their environment."""
+    prepare_process()
+    # dbt runs in a child process and reads the working database's path from its profile.
+    os.environ.update(settings.dbt_profile_environment())
     return Definitions(
         assets=[*WAREHOUSE_ASSETS, build_published_warehouse(WAREHOUSE_ASSETS)],
         asset_checks=[*QUALITY_CHECKS, publishable],
@@ -48,4 +55,7 @@ def build_definitions(settings: Settings) -> Definitions:
     )
 
 
-defs = build_definitions(Settings.from_env())
+@definitions
+def defs() -> Definitions:
+    """Loaded lazily (once, when Dagster asks for them), with the settings of the loading process's environment."""
+    return build_definitions(Settings.load())

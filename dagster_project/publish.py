@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project import csv_safe
+from dagster_project.files import sync_path
 from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
 from dagster_project.sql import identifier, literal, qualified
 
@@ -139,11 +140,11 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         )
     finally:
         con.execute("detach publishing")
-    csv_safe.sync_path(building)
+    sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
     os.replace(building, warehouse)
-    csv_safe.sync_path(warehouse.parent)
+    sync_path(warehouse.parent)
     return rows, readable_from
 
 
@@ -161,7 +162,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     version.mkdir(parents=True)
     for schema, table in tables:
         write_one(con, schema, table, version)
-    csv_safe.sync_path(version)
+    sync_path(version)
     previous = folder.resolve() if folder.is_symlink() else None
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
@@ -169,7 +170,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     switch.unlink(missing_ok=True)
     switch.symlink_to(version.name)
     os.replace(switch, folder)
-    csv_safe.sync_path(folder.parent)
+    sync_path(folder.parent)
     # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
     # older versions or the remains of a killed publish.
     keep = {version.resolve(), previous}

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
@@ -17,8 +14,7 @@ from dagster import (
     sensor,
 )
 
-from dagster_project.ingest import SUFFIXES
-from dagster_project.mapping import MAPPING_FILE_NAME
+from dagster_project.ingest import exports_fingerprint
 from dagster_project.settings import Settings
 
 full_refresh_job = define_asset_job(
@@ -37,22 +33,6 @@ def daily_refresh_schedule(settings: Settings) -> ScheduleDefinition:
         default_status=DefaultScheduleStatus.RUNNING,
         description="Full refresh every day at 06:00 (timezone from CRM_SCHEDULE_TIMEZONE, default Asia/Shanghai).",
     )
-
-
-def exports_fingerprint(exports_dir: Path) -> str:
-    """A hash of every export file's path, size and modification time: changes when a drop arrives or changes, or
-    the mapping file changes.
-
-    The sensor must not open the warehouse (a refresh may hold DuckDB's write lock), so it compares files only.
-    """
-    digest = hashlib.sha256()
-    if exports_dir.is_dir():
-        # The drop files ingestion reads, and the mapping file that says how to read them.
-        for path in sorted([*exports_dir.glob("*/*"), exports_dir / MAPPING_FILE_NAME]):
-            if path.is_file() and (path.suffix.lower() in SUFFIXES or path.name == MAPPING_FILE_NAME):
-                stat = path.stat()
-                digest.update(f"{path.relative_to(exports_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
 
 
 def new_drop_sensor(settings: Settings):

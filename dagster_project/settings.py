@@ -1,8 +1,10 @@
-"""Where the exports and the warehouse are, and which date counts as today, from the environment.
+"""The refresh's settings: one immutable object, built once (``Settings.load``: command-line flags, then the
+environment, then defaults) and passed down to the Dagster definitions and resources.
 
-The same values reach dbt (``dbt/profiles.yml`` reads ``CRM_WORK_DATABASE``, derived here from ``CRM_WAREHOUSE``) and the
-Dagster resources, so there is one path to the DuckDB file however the refresh is started (CLI, ``dagster asset
-materialize``, the daily schedule).
+Where the exports and the warehouse are, and which date counts as today. dbt reads the working database's path from
+its profile (``dbt/profiles.yml``: ``CRM_WORK_DATABASE``), the one variable the definitions export, so dbt and the
+Dagster resources open the same file however the refresh is started (CLI, ``dagster asset materialize``, the daily
+schedule).
 
 Two files: the refresh writes the *working* database ``<name>.work.duckdb`` (raw, staging, intermediate, audit,
 restricted personal data, marts, analytics); the *published* file ``CRM_WAREHOUSE`` holds only the BI-facing
@@ -13,8 +15,8 @@ Money and calendars: the reporting currency every amount is converted to, the cu
 currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
 share of quarantined rows a refresh tolerates and the column-mapping file. And the storage format of the published
 file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
-Every setting has an environment variable (the `crm-warehouse refresh` flags write them), and every bad value is a
-one-line `SettingsError` naming both.
+Every setting has an environment variable and most a `crm-warehouse refresh` flag, which wins over it; every bad
+value is a one-line `SettingsError` naming both.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import csv
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
@@ -67,19 +70,24 @@ CURRENCY_LABELS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "�
 NO_HOLIDAYS = "none"
 CURRENCY_LABEL_MAX_CHARS = 12
 
-# Nothing here may wait on the network: switch off usage tracking in every tool the refresh starts.
-TELEMETRY_OFF = {
-    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    "DO_NOT_TRACK": "1",
-    "GX_ANALYTICS_ENABLED": "False",
-    "DAGSTER_DISABLE_TELEMETRY": "1",
-}
+# The variable dbt's profile reads the working database's path from.
+WORK_DATABASE_VARIABLE = "CRM_WORK_DATABASE"
 
-for _key, _value in TELEMETRY_OFF.items():
-    os.environ.setdefault(_key, _value)
-# LightGBM's OpenMP threads spin while waiting by default; on two cores shared with DuckDB that made a churn fit
-# 5x slower. Must be set before LightGBM loads, which is why it is here.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# What each setting is read from when no flag sets it.
+ENVIRONMENT_VARIABLES = {
+    "exports_dir": "CRM_EXPORTS_DIR",
+    "warehouse": "CRM_WAREHOUSE",
+    "as_of": "CRM_AS_OF",
+    "schedule_timezone": "CRM_SCHEDULE_TIMEZONE",
+    "reporting_currency": "CRM_REPORTING_CURRENCY",
+    "default_currency": "CRM_DEFAULT_CURRENCY",
+    "holiday_country": "CRM_HOLIDAY_COUNTRY",
+    "currency_label": "CRM_CURRENCY_LABEL",
+    "max_quarantine_share": "CRM_MAX_QUARANTINE_SHARE",
+    "mapping_file": "CRM_MAPPING",
+    "storage_version": "CRM_STORAGE_VERSION",
+}
+DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
 
 
 class SettingsError(ValueError):
@@ -127,20 +135,32 @@ class Settings:
                 raise SettingsError(f"{MAPPING}: mapping file {str(self.mapping_file)!r} {problem}")
 
     @classmethod
-    def from_env(cls) -> Settings:
-        mapping = os.environ.get("CRM_MAPPING")
+    def load(cls, flags: Mapping[str, object] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings from `flags` (field name -> value; None = not given), then the environment (blank = unset),
+        then the defaults."""
+        environ = os.environ if environ is None else environ
+        flags = flags or {}
+
+        def given(field: str):
+            flag = flags.get(field)
+            if flag is not None and str(flag).strip():
+                return flag
+            text = environ.get(ENVIRONMENT_VARIABLES[field], "")
+            return text.strip() or None
+
+        mapping, as_of = given("mapping_file"), given("as_of")
         return cls(
-            exports_dir=Path(os.environ.get("CRM_EXPORTS_DIR") or DEFAULT_EXPORTS_DIR).resolve(),
-            warehouse=Path(os.environ.get("CRM_WAREHOUSE") or DEFAULT_WAREHOUSE).resolve(),
-            as_of=parse_as_of(os.environ.get("CRM_AS_OF")),
-            schedule_timezone=os.environ.get("CRM_SCHEDULE_TIMEZONE") or "Asia/Shanghai",
-            reporting_currency=os.environ.get("CRM_REPORTING_CURRENCY") or DEFAULT_REPORTING_CURRENCY,
-            default_currency=os.environ.get("CRM_DEFAULT_CURRENCY") or None,
-            holiday_country=os.environ.get("CRM_HOLIDAY_COUNTRY") or None,
-            currency_label=os.environ.get("CRM_CURRENCY_LABEL") or None,
-            max_quarantine_share=_env_share(os.environ.get("CRM_MAX_QUARANTINE_SHARE")),
+            exports_dir=Path(given("exports_dir") or DEFAULT_EXPORTS_DIR).resolve(),
+            warehouse=Path(given("warehouse") or DEFAULT_WAREHOUSE).resolve(),
+            as_of=as_of if isinstance(as_of, date) else parse_as_of(as_of),
+            schedule_timezone=given("schedule_timezone") or DEFAULT_SCHEDULE_TIMEZONE,
+            reporting_currency=given("reporting_currency") or DEFAULT_REPORTING_CURRENCY,
+            default_currency=given("default_currency"),
+            holiday_country=given("holiday_country"),
+            currency_label=given("currency_label"),
+            max_quarantine_share=given("max_quarantine_share") or DEFAULT_MAX_QUARANTINE_SHARE,
             mapping_file=Path(mapping).resolve() if mapping else None,
-            storage_version=os.environ.get("CRM_STORAGE_VERSION") or DEFAULT_STORAGE_VERSION,
+            storage_version=given("storage_version") or DEFAULT_STORAGE_VERSION,
         )
 
     @property
@@ -170,27 +190,9 @@ class Settings:
         default = self.exports_dir / DEFAULT_MAPPING_NAME
         return default if default.is_file() else None
 
-    def export_to_env(self) -> None:
-        """Publish the resolved values so child processes (dbt) see exactly these paths."""
-        os.environ["CRM_EXPORTS_DIR"] = str(self.exports_dir)
-        os.environ["CRM_WAREHOUSE"] = str(self.warehouse)
-        os.environ["CRM_WORK_DATABASE"] = str(self.work_database)
-        if self.as_of:
-            os.environ["CRM_AS_OF"] = self.as_of.isoformat()
-        else:
-            os.environ.pop("CRM_AS_OF", None)
-        os.environ["CRM_REPORTING_CURRENCY"] = self.reporting_currency
-        os.environ["CRM_MAX_QUARANTINE_SHARE"] = repr(self.max_quarantine_share)
-        os.environ["CRM_STORAGE_VERSION"] = self.storage_version
-        # Unset stays unset, so what is derived from other settings is derived again by whoever reads them.
-        for key, value in (("CRM_DEFAULT_CURRENCY", self.default_currency),
-                           ("CRM_HOLIDAY_COUNTRY", self.holiday_country),
-                           ("CRM_CURRENCY_LABEL", self.currency_label),
-                           ("CRM_MAPPING", self.mapping_file)):
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = str(value)
+    def dbt_profile_environment(self) -> dict[str, str]:
+        """What dbt's profile reads from the environment (the only settings that travel that way)."""
+        return {WORK_DATABASE_VARIABLE: str(self.work_database)}
 
 
 # How each setting is named in messages: the environment variable and the `crm-warehouse refresh` flag.
@@ -306,13 +308,10 @@ def _unwritable_storage_version(version: str) -> str | None:
     return None
 
 
-def _env_share(text: str | None) -> float | str:
-    return text.strip() if text and text.strip() else DEFAULT_MAX_QUARANTINE_SHARE
-
-
 def work_database_path(warehouse: Path) -> Path:
     """The refresh's working database beside the published file: warehouse/crm.duckdb -> warehouse/crm.work.duckdb."""
-    return warehouse.with_name(f"{warehouse.stem}.work{warehouse.suffix}" if warehouse.suffix else f"{warehouse.name}.work")
+    name = f"{warehouse.stem}.work{warehouse.suffix}" if warehouse.suffix else f"{warehouse.name}.work"
+    return warehouse.with_name(name)
 
 
 def parse_as_of(text: str | None) -> date | None:

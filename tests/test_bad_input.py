@@ -20,7 +20,7 @@ import duckdb
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from conftest import CORE_GROUPS, Refreshed
+from conftest import CORE_GROUPS, Refreshed, ingest_all
 from dagster_project import ingest
 from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
 from dagster_project.contract import ENTITIES_BY_NAME
@@ -180,7 +180,7 @@ def row_cases(tmp_path_factory) -> tuple[Refreshed, dict[str, dict]]:
     # (Every refresh rebuilds the models from all of raw, so what an earlier run leaves behind is what it loaded.)
     shutil.copytree(CORPUS / "out_of_order" / "2026-02-02", exports / "2026-02-02")
     with duckdb.connect(str(work_database_path(warehouse))) as con:
-        ingest.ingest_all(con, exports)
+        ingest_all(con, exports)
     assemble(exports, ROW_CASES)
     metadata = refresh_recording(exports, warehouse)
     return Refreshed(exports, Path(), warehouse), metadata
@@ -447,7 +447,7 @@ def test_a_malformed_file_stops_with_a_message_and_earlier_data_is_untouched(con
     shutil.copytree(CORPUS / case, exports)
 
     with pytest.raises(IngestError) as error:
-        ingest.ingest_all(con, exports)
+        ingest_all(con, exports)
 
     assert str(error.value) == FILE_CASES[case]
     assert loaded(con) == {"orders": [("G-O1", "2026-01-01/orders.csv")],
@@ -465,7 +465,7 @@ def test_in_a_mixed_file_a_line_valid_in_both_encodings_is_read_in_the_files_maj
     path.parent.mkdir(parents=True)
     path.write_bytes(b"customer_id,name\n" + b"".join(f"{i},{n}\n".encode(e) for i, n, e in lines))
 
-    (result,) = ingest.ingest_all(con, tmp_path / "exports").files
+    (result,) = ingest_all(con, tmp_path / "exports").files
 
     assert (result.encoding, result.rows_loaded) == ("utf-8+gb18030", 4)
     assert dict(con.execute("select customer_id, name from raw.customers").fetchall()) == {
@@ -480,24 +480,24 @@ def test_links_and_dot_dot_paths_out_of_the_exports_folder_are_refused(con, tmp_
     shutil.copytree(CORPUS / "empty_file" / "2026-01-01", exports / "2026-01-01")
     outside = tmp_path / "outside"
     shutil.copytree(CORPUS / "bom" / "2026-01-02", outside)
-    ingest.ingest_all(con, exports)
+    ingest_all(con, exports)
     before = loaded(con)
 
     (exports / "2026-01-02").mkdir()
     (exports / "2026-01-02" / "orders.csv").symlink_to(outside / "orders.csv")
     with pytest.raises(IngestError, match=r"2026-01-02/orders\.csv: path is outside the exports folder"):
-        ingest.ingest_all(con, exports)
+        ingest_all(con, exports)
     shutil.rmtree(exports / "2026-01-02")
     (exports / "2026-01-03").symlink_to(outside, target_is_directory=True)
     with pytest.raises(IngestError, match=r"2026-01-03/customers\.csv: path is outside the exports folder"):
-        ingest.ingest_all(con, exports)
+        ingest_all(con, exports)
     with pytest.raises(IngestError, match="path is outside the exports folder"):
         ingest.ingest_file(con, exports, date(2026, 1, 4), exports / "2026-01-01" / ".." / ".." / "outside" /
                            "orders.csv", ENTITIES_BY_NAME["orders"])
     (exports / "2026-01-03").unlink()
     (exports / "2026-01-05").mkdir()
     (exports / "2026-01-05" / "orders.csv").symlink_to(tmp_path / "gone.csv")
-    assert ingest.ingest_all(con, exports).warnings == [
+    assert ingest_all(con, exports).warnings == [
         "exports/2026-01-05/orders.csv: link whose target is missing or not a file, skipped"]
     assert loaded(con) == before
 
@@ -516,7 +516,7 @@ def test_glob_characters_in_the_exports_path_never_read_another_folder(con, tmp_
     deliver(tmp_path / "exports", "NEIGHBOUR")
     deliver(tmp_path / "exp[o]rts-old", "OLDER")
 
-    (result,) = ingest.ingest_all(con, exports).files
+    (result,) = ingest_all(con, exports).files
 
     assert result.rows_read == 1
     assert con.execute("select order_id from raw.orders").fetchall() == [("MINE",)]

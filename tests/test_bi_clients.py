@@ -10,7 +10,6 @@ SQLAlchemy with duckdb-engine lists and reads the tables; pyarrow and Polars rea
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -22,7 +21,7 @@ import duckdb
 import pytest
 
 from conftest import copy_of, settings_at
-from dagster_project.cli import main
+from dagster_project.cli import build_parser, main, refresh_settings
 from dagster_project.publish import publish
 from dagster_project.settings import DEFAULT_STORAGE_VERSION, Settings, SettingsError
 from dagster_project.sql import qualified
@@ -339,21 +338,20 @@ def test_the_storage_version_is_v1_0_0_unless_set_and_reaches_the_publish_resour
     from dagster_project.definitions import build_definitions
 
     assert settings_at(tmp_path).storage_version == DEFAULT_STORAGE_VERSION == "v1.0.0"
-    assert Settings.from_env().storage_version == DEFAULT_STORAGE_VERSION
+    assert Settings.load().storage_version == DEFAULT_STORAGE_VERSION
     for value, read in (("1.2.0", "v1.2.0"), (" V1.5.6 ", "v1.5.6"), ("latest", "latest"), ("", "v1.0.0")):
         env.setenv("CRM_STORAGE_VERSION", value)
-        assert Settings.from_env().storage_version == read
+        assert Settings.load().storage_version == read
     chosen = settings_at(tmp_path, storage_version="v1.4.0")
     assert build_definitions(chosen).resources["warehouse"].storage_version == "v1.4.0"
-    assert os.environ["CRM_STORAGE_VERSION"] == "v1.4.0"  # written back for whoever reads the environment next
-    assert Settings.from_env().storage_version == "v1.4.0"
 
 
-def test_the_storage_version_flag_sets_the_environment_the_refresh_reads(env, tmp_path, capsys):
-    # The missing exports folder stops the command after the settings were read, before anything runs.
-    assert main(["refresh", "--exports", str(tmp_path / "missing"), "--storage-version", "v1.2.0"]) == 1
+def test_the_storage_version_flag_reaches_the_refresh_s_settings(env, tmp_path, capsys):
+    flags = ["refresh", "--exports", str(tmp_path / "missing"), "--storage-version", "1.2.0"]
+    # The missing exports folder stops the command after the settings were made, before anything runs.
+    assert main(flags) == 1
     assert "does not exist" in capsys.readouterr().err
-    assert Settings.from_env().storage_version == "v1.2.0"
+    assert refresh_settings(build_parser().parse_args(flags)).storage_version == "v1.2.0"
 
 
 @pytest.mark.parametrize(("value", "says"), [
@@ -367,7 +365,7 @@ def test_a_bad_storage_version_is_a_one_line_error_naming_the_variable_and_the_f
                                                                                      says):
     env.setenv("CRM_STORAGE_VERSION", value)
     with pytest.raises(SettingsError) as error:
-        Settings.from_env()
+        Settings.load()
     message = str(error.value)
     assert "\n" not in message and "CRM_STORAGE_VERSION" in message and "--storage-version" in message
     assert says in message and repr(value) in message

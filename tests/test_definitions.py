@@ -77,7 +77,7 @@ def test_export_contract_doc_names_every_column_and_synonym():
 
 def test_profiles_and_resource_read_the_same_warehouse_path(tmp_path):
     resources = definitions(tmp_path).resources
-    assert os.environ["CRM_WAREHOUSE"] == resources["warehouse"].path == str(tmp_path / "w.duckdb")
+    assert resources["warehouse"].path == str(tmp_path / "w.duckdb")
     assert os.environ["CRM_WORK_DATABASE"] == resources["warehouse"].work_path == str(tmp_path / "w.work.duckdb")
     assert "env_var('CRM_WORK_DATABASE'" in (ROOT / "dbt/profiles.yml").read_text()
 

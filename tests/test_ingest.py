@@ -9,9 +9,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import ingest_all
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES, ENTITIES_BY_NAME, LINEAGE_COLUMNS
-from dagster_project.ingest import IngestError, discover_drops, ensure_raw_schema, ingest_all, ingest_entity
+from dagster_project.ingest import IngestError, discover_drops, ensure_raw_schema
+from dagster_project.ingest.file_load import FileLoad
 
 ORDERS = ENTITIES_BY_NAME["orders"]
 ORDERS_CSV = "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,10\nO2,C2,2026-10-02,20\n"
@@ -40,6 +42,12 @@ def deliver(exports: Path, name: str, content: str | bytes, encoding: str = "utf
 
 def rows(con, sql: str, params=None) -> list[tuple]:
     return con.execute(sql, params).fetchall()
+
+
+def ingest_entity(con, exports: Path, entity: str) -> list[ingest.FileResult]:
+    """Every drop of one entity, oldest first."""
+    ((_, results),) = ingest.ingest_entities(con, exports, [entity], workers=1)
+    return results
 
 
 def one_file(con, exports: Path, entity: str = "orders") -> ingest.FileResult:
@@ -352,7 +360,7 @@ def test_a_failing_load_leaves_earlier_data_untouched(con, exports, monkeypatch)
     def fail(*_):
         con.execute("SELECT error('disk on fire')")
 
-    monkeypatch.setattr(ingest._Load, "_log", fail)
+    monkeypatch.setattr(FileLoad, "_log", fail)
     with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: .*disk on fire"):
         ingest_all(con, exports)
 

@@ -1,4 +1,4 @@
-"""How a file's dates and decimals are read, decided by evidence over whole columns (dagster_project.ingest_values),
+"""How a file's dates and decimals are read, decided by evidence over whole columns (dagster_project.ingest.values),
 and the ingestion cases a first real export taught us: a shop system's order fields on each line, a mapping naming
 a column the file lacks, a date_format that does not fit."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from conftest import ingest_all
 from dagster_project import ingest
-from dagster_project.ingest_values import classify, decide_day_month, read_date_column
-from dagster_project.mapping import NO_MAPPING, EntityMapping, load_mapping
+from dagster_project.ingest.mapping import NO_MAPPING, EntityMapping, load_mapping
+from dagster_project.ingest.values import classify, decide_day_month, read_date_column
 
 DROP = date(2020, 1, 5)
 
@@ -84,7 +85,7 @@ def load(tmp_path: Path, text: str, name: str = "orders.csv", mapping: str | Non
         (exports / "mapping.yml").write_text(mapping)
         loaded = load_mapping(exports / "mapping.yml")
     con = duckdb.connect()
-    return con, ingest.ingest_all(con, exports, mapping=loaded)
+    return con, ingest_all(con, exports, mapping=loaded)
 
 
 @pytest.mark.parametrize("delimiter, amounts, read_as", [
@@ -228,7 +229,7 @@ def test_utf16_with_crlf_is_routed_and_read(tmp_path):
     (exports / "2024-06-30").mkdir(parents=True)
     text = "order_id\tcustomer_id\torder_date\tamount\r\nO1\tC1\t2024-06-01\t10\r\n"
     (exports / "2024-06-30" / "orders.csv").write_bytes(text.encode("utf-16"))
-    result = ingest.ingest_all(duckdb.connect(), exports)
+    result = ingest_all(duckdb.connect(), exports)
     assert (result.files[0].entity, result.files[0].rows_loaded) == ("orders", 1)
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import CORE_GROUPS, Refreshed, copy_of, refresh
+from conftest import CORE_GROUPS, Ingested, Refreshed, copy_of, ingest_all, refresh
 from dagster_project import ingest
-from dagster_project.mapping import MappingError, load_mapping
+from dagster_project.ingest import MappingError, load_mapping
 from dagster_project.refresh import RefreshError
 
 pytestmark = pytest.mark.slow
@@ -175,12 +175,12 @@ def test_the_progress_line_and_the_ingest_log_say_how_each_file_was_read(togethe
 # ---------------------------------------------------------------------------------------------------- ingest only
 
 
-def load(tmp_path: Path, name: str) -> tuple[duckdb.DuckDBPyConnection, ingest.IngestResult]:
+def load(tmp_path: Path, name: str) -> tuple[duckdb.DuckDBPyConnection, Ingested]:
     exports = tmp_path / "exports"
     shutil.copytree(FIXTURES / name / "exports", exports)
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     mapping = load_mapping(exports / "mapping.yml") if (exports / "mapping.yml").exists() else None
-    return con, ingest.ingest_all(con, exports, mapping=mapping)
+    return con, ingest_all(con, exports, mapping=mapping)
 
 
 def test_a_whitespace_aligned_log_without_header_reads_with_a_mapping_file(tmp_path):
@@ -201,7 +201,7 @@ def test_a_file_without_its_mapping_file_stops_naming_what_to_map(tmp_path):
     (exports / "mapping.yml").unlink()
     with pytest.raises(ingest.IngestError, match=r"1998-07-01/orders.txt: missing required columns 'customer_id', "
                                                  r"'order_date' .*mapping.yml"):
-        ingest.ingest_all(duckdb.connect(), exports)
+        ingest_all(duckdb.connect(), exports)
 
 
 def test_a_date_column_that_never_decides_is_quarantined_as_ambiguous(tmp_path):

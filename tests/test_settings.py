@@ -7,12 +7,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import replace
+from datetime import date
 
 import duckdb
 import pytest
 
-from dagster_project.cli import main
+from dagster_project.cli import build_parser, main, refresh_settings
 from dagster_project.settings import (
     CURRENCY_LABELS, HOLIDAY_COUNTRY_BY_CURRENCY, Settings, SettingsError, known_currencies,
 )
@@ -65,7 +65,7 @@ def test_the_mapping_file_is_the_set_one_else_mapping_yml_in_the_exports_folder(
 # ------------------------------------------------------------------------------------------- the environment
 
 
-def test_every_setting_is_read_from_the_environment_and_written_back(env, tmp_path):
+def test_every_setting_is_read_from_the_environment_and_a_flag_wins_over_it(env, tmp_path):
     mapping = tmp_path / "m.yml"
     mapping.write_text("{}\n")
     for key, value in {"CRM_EXPORTS_DIR": str(tmp_path), "CRM_WAREHOUSE": str(tmp_path / "w.duckdb"),
@@ -73,22 +73,31 @@ def test_every_setting_is_read_from_the_environment_and_written_back(env, tmp_pa
                        "CRM_CURRENCY_LABEL": "US$", "CRM_MAX_QUARANTINE_SHARE": "0.2",
                        "CRM_MAPPING": str(mapping)}.items():
         env.setenv(key, value)
-    read = Settings.from_env()
+    read = Settings.load()
     assert (read.reporting_currency, read.default_currency, read.holiday_country, read.currency_label,
             read.max_quarantine_share, read.mapping_file) == ("USD", "EUR", "none", "US$", 0.2, mapping)
+    # A flag wins; a flag not given (None) leaves the variable's value.
+    flagged = Settings.load({"reporting_currency": "eur", "max_quarantine_share": "0.3", "currency_label": None})
+    assert (flagged.reporting_currency, flagged.max_quarantine_share, flagged.currency_label) == ("EUR", 0.3, "US$")
+    assert Settings.load(environ={}) == Settings.load(environ={"CRM_REPORTING_CURRENCY": " "})  # blank is unset
 
-    replace(read, default_currency=None, currency_label=None, mapping_file=None).export_to_env()
-    assert os.environ["CRM_REPORTING_CURRENCY"] == "USD" and os.environ["CRM_MAX_QUARANTINE_SHARE"] == "0.2"
-    assert not {"CRM_DEFAULT_CURRENCY", "CRM_CURRENCY_LABEL", "CRM_MAPPING"} & set(os.environ)  # unset stays unset
-    read.export_to_env()
-    assert Settings.from_env() == read
+
+def test_the_settings_travel_as_one_object_and_only_dbt_s_path_goes_through_the_environment(env, tmp_path):
+    from dagster_project.definitions import build_definitions
+
+    before = settings_variables()
+    settings = settings_at(tmp_path, reporting_currency="USD", as_of=date(2026, 1, 31))
+    warehouse = build_definitions(settings).resources["warehouse"]
+    assert (warehouse.reporting_currency, warehouse.as_of) == ("USD", "2026-01-31")
+    assert settings_variables() - before == {"CRM_WORK_DATABASE"}
+    assert os.environ["CRM_WORK_DATABASE"] == str(settings.work_database)
 
 
 def test_empty_variables_are_unset(env):
     for key in ("CRM_REPORTING_CURRENCY", "CRM_DEFAULT_CURRENCY", "CRM_HOLIDAY_COUNTRY", "CRM_CURRENCY_LABEL",
                 "CRM_MAX_QUARANTINE_SHARE", "CRM_MAPPING"):
         env.setenv(key, "")
-    read = Settings.from_env()
+    read = Settings.load()
     assert (read.reporting_currency, read.default_currency, read.holiday_country, read.currency_label,
             read.max_quarantine_share, read.mapping_file) == ("CNY", None, None, None, 0.05, None)
 
@@ -108,7 +117,7 @@ def test_empty_variables_are_unset(env):
 def test_a_bad_value_is_a_one_line_error_naming_the_variable_and_the_flag(env, key, value, names):
     env.setenv(key, value)
     with pytest.raises(SettingsError) as error:
-        Settings.from_env()
+        Settings.load()
     message = str(error.value)
     assert "\n" not in message
     for name in names:
@@ -127,15 +136,17 @@ def test_settings_made_in_code_are_validated_too(tmp_path):
 # ---------------------------------------------------------------------------------------------------- the CLI
 
 
-def test_the_refresh_flags_set_the_environment_the_refresh_reads(env, tmp_path, capsys):
+def test_the_refresh_flags_make_the_settings_the_refresh_runs_with(env, tmp_path, capsys):
     mapping = tmp_path / "m.yml"
     mapping.write_text("{}\n")
-    # The missing exports folder stops the command after the settings were read, before anything runs.
-    assert main(["refresh", "--exports", str(tmp_path / "missing"), "--currency", "usd", "--default-currency",
-                 "cny", "--holiday-country", "us", "--currency-label", "US$", "--max-quarantine-share", "0.1",
-                 "--mapping", str(mapping)]) == 1
-    assert "does not exist" in capsys.readouterr().err
-    read = Settings.from_env()
+    flags = ["refresh", "--exports", str(tmp_path / "missing"), "--currency", "usd", "--default-currency", "cny",
+             "--holiday-country", "us", "--currency-label", "US$", "--max-quarantine-share", "0.1",
+             "--mapping", str(mapping)]
+    # The missing exports folder stops the command after the settings were made, before anything runs.
+    assert main(flags) == 1
+    assert str(tmp_path / "missing") in capsys.readouterr().err
+    assert not settings_variables()  # the flags are not written into the environment
+    read = refresh_settings(build_parser().parse_args(flags))
     assert (read.reporting_currency, read.default_currency, read.holiday_country, read.currency_label,
             read.max_quarantine_share, read.mapping_file) == ("USD", "CNY", "US", "US$", 0.1, mapping)
 

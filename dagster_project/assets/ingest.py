@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES
-from dagster_project.mapping import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
+from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.resources import Warehouse
 
 WRITER_POOL = "duckdb_writer"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from dagster_project.files import atomic_write
 
 
 def default_report_path(warehouse: Path, lang: str) -> Path:
@@ -16,14 +16,7 @@ def write_report(page: str, path: Path) -> int:
     """Write the page through a temporary file renamed over `path`, so nobody opens half a report; returns the
     size in bytes."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(page)
-        # mkstemp makes the file private; a report is for everyone who may read the folder.
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    # A report is for everyone who may read the folder, whatever the umask.
+    with atomic_write(path, "w", encoding="utf-8", permissions=0o644) as out:
+        out.write(page)
     return path.stat().st_size

@@ -30,7 +30,7 @@ from datetime import date
 
 import duckdb
 
-from dagster_project.mapping import EntityMapping
+from dagster_project.ingest.mapping import EntityMapping
 from dagster_project.sql import identifier, literal
 
 # A year written with two digits is read in the 100 years that end this many years after the drop's year.

@@ -1,0 +1,41 @@
+"""Whole files only: a file is written to a temporary beside it and renamed over it, so a reader sees the old file or
+the new one, never half of one, and a failure leaves the old one as it was."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+
+@contextmanager
+def atomic_write(path: Path, mode: str = "wb", *, permissions: int | None = None, **open_args) -> Iterator[IO]:
+    """The file to write `path`'s new content to (`mode` "w" or "wb", `open_args` as for open()); when the block ends
+    without error it is flushed to disk and renamed over `path`, and the rename made durable.
+
+    Created with the default permissions (the umask), unlike mkstemp's owner-only ones, unless `permissions` says.
+    """
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(temporary, mode.replace("w", "x"), **open_args) as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        if permissions is not None:
+            os.chmod(temporary, permissions)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    sync_path(path.parent)
+
+
+def sync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (which makes a rename in it durable), to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

@@ -1,0 +1,175 @@
+"""A delivered file's bytes: its fingerprint (content hash, byte order marks, invalid UTF-8, line ends, all in one
+streaming pass) and the UTF-8 copy DuckDB reads when it was delivered in GB18030, UTF-16 or a mix of UTF-8 and
+GB18030 lines (transcoded in chunks, or line by line for a mixed file)."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from dagster_project.ingest.export_file import ExportFile, IngestError
+
+CHUNK_BYTES = 8 << 20
+# A file with only this many lines that are neither UTF-8 nor GB18030 (or one per this many lines, if more) is read
+# and those lines are quarantined instead of rejecting the whole file.
+STRAY_BAD_BYTES = 10
+LINES_PER_STRAY_BAD_BYTE = 1000
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+MIXED_ENCODINGS = ("utf-8", "gb18030")
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    sha256: str
+    size: int
+    bom: bool  # UTF-8 byte order mark
+    utf16: bool  # UTF-16 byte order mark (Excel's "Unicode text" export)
+    bad_utf8: int  # invalid UTF-8 sequences (0 for parquet, which is not checked)
+    line_ends: tuple[int, int, int] = (0, 0, 0)  # CR LF, lone LF, lone CR (text only)
+
+    @property
+    def mixed_line_ends(self) -> bool:
+        """More than one kind of line end (a header ending in LF above rows ending in CR LF), or old Mac CR ends:
+        DuckDB's reader stops on these."""
+        return sum(1 for n in self.line_ends if n) > 1 or self.line_ends[2] > 0
+
+
+def fingerprint(path: Path, text: bool) -> Fingerprint:
+    """Hash the file and, for text, count invalid UTF-8 sequences, in one streaming pass.
+
+    Hashing runs in a second thread beside the decoding (hashlib releases the GIL), so the two overlap.
+    """
+    sha = hashlib.sha256()
+    errors = _Utf8Errors()
+    size = crlf = lf = cr = 0
+    bom = utf16 = previous_cr = False
+    with path.open("rb") as f, ThreadPoolExecutor(1) as hasher:
+        while chunk := f.read(CHUNK_BYTES):
+            if size == 0:
+                bom, utf16 = chunk.startswith(codecs.BOM_UTF8), chunk.startswith(UTF16_BOMS)
+            size += len(chunk)
+            hashed = hasher.submit(sha.update, chunk)
+            if text:
+                errors.feed(chunk)
+                joined = previous_cr and chunk.startswith(b"\n")  # a CR LF split across two chunks
+                pairs = chunk.count(b"\r\n") + joined
+                crlf += pairs
+                lf += chunk.count(b"\n") - pairs
+                cr += chunk.count(b"\r") - pairs + joined
+                previous_cr = chunk.endswith(b"\r")
+            hashed.result()
+    if text:
+        errors.feed(b"", final=True)
+    return Fingerprint(sha.hexdigest(), size, bom, utf16, errors.count, (crlf, lf, cr))
+
+
+class _Utf8Errors:
+    """Counts invalid UTF-8 sequences in a stream of chunks.
+
+    Strict decoding until the first error (a valid file, the usual case, costs a third of decoding with replacement
+    and counting the replacement characters), then with replacement from the state before the failing chunk.
+    """
+
+    def __init__(self) -> None:
+        self._strict = codecs.getincrementaldecoder("utf-8")("strict")
+        self._replacing: codecs.IncrementalDecoder | None = None
+        self.count = 0
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if self._replacing is None:
+            state = self._strict.getstate()
+            try:
+                self._strict.decode(chunk, final)
+                return
+            except UnicodeDecodeError:
+                self._replacing = codecs.getincrementaldecoder("utf-8")("replace")
+                self._replacing.setstate(state)
+        self.count += self._replacing.decode(chunk, final).count("\ufffd")
+
+
+def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path) -> tuple[Path, str]:
+    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in.
+
+    Lines left undecodable (at most a few) stay as they are: DuckDB rejects them and they are quarantined.
+    """
+    copy = scratch / "transcoded.csv"
+    if fp.utf16:
+        try:
+            _transcode(file.path, copy, "utf-16")
+            return copy, "utf-16"
+        except UnicodeDecodeError:
+            raise IngestError(f"{file.display}: starts with a UTF-16 byte order mark but is not UTF-16 text") from None
+    if fp.bad_utf8 == 0:
+        return file.path, "utf-8-sig" if fp.bom else "utf-8"
+    if fp.bom:  # a UTF-8 BOM settles the encoding: don't read its bad bytes as Chinese
+        if fp.bad_utf8 <= _stray_allowance(file.path):
+            return file.path, "utf-8-sig"
+    else:
+        try:
+            _transcode(file.path, copy, "gb18030")
+            return copy, "gb18030"
+        except UnicodeDecodeError:
+            pass
+        encoding, undecodable = _transcode_mixed(file.path, copy)
+        if undecodable <= _stray_allowance(file.path):
+            return copy, encoding
+    raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text")
+
+
+def _stray_allowance(path: Path) -> int:
+    with path.open("rb") as f:
+        lines = sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(CHUNK_BYTES), b""))
+    return max(STRAY_BAD_BYTES, lines // LINES_PER_STRAY_BAD_BYTE)
+
+
+def _decoded(line: bytes, encodings: Iterable[str]) -> tuple[str, str] | None:
+    """The line's text in the first of the encodings it is valid in, and that encoding; None if in none."""
+    for encoding in encodings:
+        try:
+            return line.decode(encoding), encoding
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
+    """Re-encode a file mixing UTF-8 and GB18030 lines (exports concatenated from two systems) line by line.
+
+    A line valid in only one of the two is read in that one; a line valid in both (short Chinese text can be) in
+    the one most unambiguous lines use, UTF-8 on a tie. Returns the encoding(s) used and the number of lines valid
+    in neither, which are copied unchanged for DuckDB to reject.
+    """
+    unambiguous = dict.fromkeys(MIXED_ENCODINGS, 0)
+    with src.open("rb") as f:
+        for line in f:
+            valid = [encoding for encoding in MIXED_ENCODINGS if _decoded(line, [encoding])]
+            if len(valid) == 1:
+                unambiguous[valid[0]] += 1
+    preference = sorted(MIXED_ENCODINGS, key=lambda encoding: -unambiguous[encoding])
+    used: set[str] = set()
+    undecodable = 0
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for line in fin:
+            decoded = _decoded(line, preference)
+            if decoded is None:
+                undecodable += 1
+                fout.write(line)
+                continue
+            text, encoding = decoded
+            if not line.isascii():
+                used.add(encoding)
+            fout.write(text.encode("utf-8"))
+    return "+".join(e for e in MIXED_ENCODINGS if e in used) or "utf-8", undecodable
+
+
+def _transcode(src: Path, dst: Path, encoding: str) -> None:
+    """Re-encode to UTF-8 chunk by chunk (files may be gigabytes); raises UnicodeDecodeError on invalid input."""
+    decoder = codecs.getincrementaldecoder(encoding)("strict")
+    with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
+        while chunk := fin.read(CHUNK_BYTES):
+            fout.write(decoder.decode(chunk))
+        fout.write(decoder.decode(b"", final=True))

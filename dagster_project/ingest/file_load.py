@@ -1,0 +1,185 @@
+"""One file's load, inside its transaction: forget what an earlier version of the file loaded, insert its rows as
+text with lineage, set aside what cannot be read (dagster_project.ingest.quarantine), read its dates and decimal mark
+(dagster_project.ingest.values), keep an order's values written on its lines once (dagster_project.ingest.order_values)
+and write its row of the ingest log."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+
+import duckdb
+
+from dagster_project.contract import LINEAGE_COLUMNS, Entity, entity_for_file
+from dagster_project.ingest import order_values, quarantine, values
+from dagster_project.ingest.encodings import Fingerprint
+from dagster_project.ingest.export_file import ExportFile, IngestError
+from dagster_project.ingest.layout import Layout
+from dagster_project.ingest.mapping import EntityMapping
+from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
+from dagster_project.ingest.sources import Source
+from dagster_project.sql import identifier
+
+
+def cell(pos: int) -> str:
+    """SQL: the source's value at `pos`, trimmed, empty as NULL."""
+    return f"nullif(trim(CAST(c{pos} AS VARCHAR)), '')"
+
+
+@dataclass
+class FileLoad:
+    con: duckdb.DuckDBPyConnection
+    file: ExportFile
+    drop_date: date
+    entity: Entity
+    source: Source
+    layout: Layout
+    fp: Fingerprint
+    mapping: EntityMapping
+    loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
+    notes: list[str] = field(default_factory=list)
+    interpretation: values.Interpretation = field(default_factory=values.Interpretation)
+
+    @property
+    def table(self) -> str:
+        return raw_table(self.entity.name)
+
+    @property
+    def entity_named(self) -> Entity:
+        """The entity the file's name says (its mapping section's), which its rows may have left by grain."""
+        return entity_for_file(self.file.path.stem) or self.entity
+
+    def run(self, replaces: Entity | None) -> tuple[int, int, int]:
+        """Load and log the file (replacing what an earlier version of it loaded into `replaces`); returns (rows
+        read, rows loaded, rows quarantined)."""
+        if replaces is not None:
+            self._forget_earlier_load(replaces)
+        inserted = self._insert_rows()
+        rejected = quarantine.quarantine_rejects(self, inserted)
+        if rejected and not inserted:
+            quarantine.refuse_unreadable(self, rejected)
+        repeated = quarantine.quarantine_repeated_headers(self)
+        ambiguous = self._interpret_values()
+        counts = (inserted + rejected, inserted - repeated - ambiguous, rejected + repeated + ambiguous)
+        self._log(*counts)
+        return counts
+
+    def lineage(self) -> dict[str, object]:
+        return {"source_file": self.file.source_file, "drop_date": self.drop_date, "loaded_at": self.loaded_at}
+
+    def _forget_earlier_load(self, replaces: Entity) -> None:
+        params = {"source_file": self.file.source_file}
+        for table in {self.table, raw_table(replaces.name)}:
+            self.con.execute(f"DELETE FROM {table} WHERE _source_file = $source_file", params)
+        for table in ("_quarantine", "_ingest_log"):
+            self.con.execute(f"DELETE FROM {raw_table(table)} WHERE source_file = $source_file", params)
+
+    def _insert_rows(self) -> int:
+        mapped = sorted(self.layout.mapping.items())
+        targets = [col for _, col in mapped] + list(LINEAGE_COLUMNS)
+        extras_sql, extras_params = self._extra_columns_sql()
+        select = [cell(pos) for pos, _ in mapped] + [
+            "$source_file", "$drop_date", "_ord", "$loaded_at", extras_sql,
+        ]
+        params: dict[str, object] = {}
+        # What the file leaves out: lines without a quantity column are one unit each; amounts that name no
+        # currency are in the mapping's currency.
+        if self.entity.name == "order_items" and "quantity" not in targets:
+            targets.append("quantity")
+            select.append("'1'")
+            self.notes.append("no quantity column: each line is one unit")
+        if self.mapping.currency and "currency" in self.entity.column_names:
+            params["currency"] = self.mapping.currency
+            if "currency" in targets:
+                select[targets.index("currency")] = f"coalesce({select[targets.index('currency')]}, $currency)"
+            else:
+                targets.append("currency")
+                select.append("$currency")
+        (inserted,) = self.con.execute(
+            f"INSERT INTO {self.table} ({', '.join(map(identifier, targets))}) "
+            f"SELECT {', '.join(select)} FROM {self.source.relation}",
+            {**self.source.params, **self.lineage(), **extras_params, **params},
+        ).fetchone()
+        return inserted
+
+    def _extra_columns_sql(self) -> tuple[str, dict[str, str]]:
+        """A JSON object of the row's unknown columns, NULL when all of them are empty."""
+        positions = self.layout.extra_positions
+        if not positions:
+            return "NULL", {}
+        pairs = ", ".join(f"$extra{i}, {cell(pos)}" for i, pos in enumerate(positions))
+        all_empty = " AND ".join(f"{cell(pos)} IS NULL" for pos in positions)
+        params = {f"extra{i}": self.layout.names[pos] for i, pos in enumerate(positions)}
+        return f"CASE WHEN {all_empty} THEN NULL ELSE CAST(json_object({pairs}) AS VARCHAR) END", params
+
+    def _interpret_values(self) -> int:
+        """Read the file's date columns and decimal mark from all their values, rewrite what dbt would misread, and
+        quarantine rows whose date order cannot be decided; returns the number quarantined."""
+        delivered = set(self.layout.mapping.values())
+        columns = {c.name: c for c in self.entity.columns if c.name in delivered}
+        params = {"source_file": self.file.source_file}
+        numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
+        try:
+            decimal = values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
+                                          self.source.delimiter, self.mapping)
+        except values.AmbiguousDecimal as doubt:
+            raise IngestError(f"{self.file.display}: cannot tell its decimal mark: {doubt}; set decimal (\".\" or "
+                              f"\",\") for {self.entity_named.name} in mapping.yml") from None
+        readings = values.read_dates(
+            self.con, self.table, self.file.source_file,
+            [(name, c.personal) for name, c in columns.items() if c.kind == "date"], self.mapping, self.drop_date)
+        self.interpretation = values.Interpretation(readings, decimal)
+        self.notes += [reading.describe() for reading in readings if reading.format != "ISO"]
+        if decimal == ",":
+            self.notes.append("decimal comma")
+        quarantined = 0
+        for reading in readings:
+            value = ("'(personal column: value withheld)'" if columns[reading.column].personal
+                     else identifier(reading.column))
+            if reading.ambiguous is not None:
+                quarantined += quarantine.quarantine_where(
+                    self, reading.ambiguous, "ambiguous date order",
+                    f"'{reading.column} = ' || {value} || ': no value of the column decides day/month order; set "
+                    f"date_format in mapping.yml'")
+            if reading.unfit is not None:
+                quarantined += quarantine.quarantine_where(
+                    self, f"{identifier(reading.column)} is not null and {reading.unfit}",
+                    "date does not fit date_format",
+                    f"'{reading.column} = ' || {value} || ' is not {reading.format.removeprefix('mapping ')}; fix "
+                    f"date_format in mapping.yml (it may name a format per column)'")
+        assignments = [f"{identifier(r.column)} = coalesce({r.expression}, {identifier(r.column)})"
+                       for r in readings if r.expression]
+        if decimal == ",":
+            assignments += [f"{identifier(c)} = {values.comma_decimal_expression(c)}" for c in numbers]
+        if assignments:
+            self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
+                             params)
+        order_values.keep_order_values_once(self)
+        return quarantined
+
+    def _log(self, rows_read: int, rows_loaded: int, rows_quarantined: int) -> None:
+        self.con.execute(
+            f"INSERT INTO {raw_table('_ingest_log')} ({', '.join(identifier(c) for c, _ in INGEST_LOG_COLUMNS)}) "
+            f"VALUES ({', '.join('$' + c for c, _ in INGEST_LOG_COLUMNS)})",
+            {
+                "source_file": self.file.source_file,
+                "entity": self.entity.name,
+                "drop_date": self.drop_date,
+                "content_sha256": self.fp.sha256,
+                "size_bytes": self.fp.size,
+                "encoding": self.source.encoding,
+                "delimiter": self.source.delimiter,
+                "header": json.dumps(self.layout.header, ensure_ascii=False),
+                "column_map": json.dumps(self.layout.column_map, ensure_ascii=False),
+                "extra_columns": json.dumps(self.layout.extras, ensure_ascii=False),
+                "rows_read": rows_read,
+                "rows_loaded": rows_loaded,
+                "rows_quarantined": rows_quarantined,
+                "loaded_at": self.loaded_at,
+                "dropped_as": self.entity_named.name,
+                "date_formats": self.interpretation.log_json(),
+                "decimal_mark": self.interpretation.decimal,
+                "mapping_sha256": self.mapping.fingerprint,
+            },
+        )

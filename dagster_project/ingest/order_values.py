@@ -1,0 +1,96 @@
+"""An order's total or discount written on its lines (a shop system's Subtotal or Discount Amount column), found in
+a file of order lines and kept once per order: counted per line, it would count the order once per line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dagster_project.ingest.export_file import IngestError
+from dagster_project.sql import identifier
+
+if TYPE_CHECKING:
+    from dagster_project.ingest.file_load import FileLoad
+
+
+def keep_order_values_once(load: FileLoad) -> None:
+    """In a file of order lines that carry their order's customer or date:
+
+    - A line amount that holds one value per order (on every line, or on the first and blank on the others) and
+      is not the lines' quantity x unit price is the order's: kept as an extra column, the lines priced at
+      quantity x unit price.
+    - A discount written with the same value on every line of an order is one discount of the order: kept on
+      the order's first line only. (Written on one line, it counts once either way.)"""
+    delivered = set(load.layout.mapping.values())
+    if load.entity.name != "order_items" or not delivered & {"customer_id", "order_date"}:
+        return
+    totals_per_order = "line_amount" in delivered and _line_amount_is_the_orders(load)
+    if totals_per_order:
+        name = load.layout.file_column("line_amount")
+        if not {"quantity", "unit_price"} <= delivered:
+            raise IngestError(
+                f"{load.file.display}: {name!r} holds one value per order, not per line, and the file has no "
+                "quantity and unit price to price its lines; map a per-line amount in mapping.yml")
+        load.con.execute(
+            f"UPDATE {load.table} SET _extra_columns = CAST(json_merge_patch(coalesce(_extra_columns, '{{}}'), "
+            "json_object($name, line_amount)) AS VARCHAR), line_amount = NULL "
+            "WHERE _source_file = $source_file", {"name": name, "source_file": load.file.source_file})
+        load.layout = load.layout.without("line_amount")
+        load.notes.append(f"{name!r} holds one value per order: kept as the order's, not the line's; lines priced "
+                          "at quantity x unit price")
+    # A file that writes the order's total on its lines writes its discount so too: one such order is evidence.
+    if "discount" in delivered and (orders := _orders_repeating_their_discount(load, 1 if totals_per_order else 2)):
+        (kept,) = load.con.execute(
+            f"UPDATE {load.table} AS t SET discount = NULL FROM ("
+            f"  SELECT order_id, min(_row_number) AS first_row FROM {load.table} "
+            "   WHERE _source_file = $source_file GROUP BY order_id) AS o "
+            "WHERE t._source_file = $source_file AND t.order_id = o.order_id AND t._row_number <> o.first_row "
+            "AND t.order_id IN (SELECT unnest($orders))",
+            {"source_file": load.file.source_file, "orders": orders}).fetchone()
+        load.notes.append(f"{load.layout.file_column('discount')!r} repeats one discount on every line of "
+                          f"{len(orders)} order(s): counted once per order ({kept} line values set aside)")
+
+
+def _order_shapes(load: FileLoad, column: str, nonzero: bool = False) -> tuple[int, int, int]:
+    """Of the file's orders of several lines that have a value in `column` (a value other than zero, when
+    `nonzero`): how many, how many carry one value on every line, and how many carry one on some lines only."""
+    value = f"try_cast({identifier(column)} AS DOUBLE)"
+    present = f"{value} <> 0" if nonzero else f"{identifier(column)} IS NOT NULL"
+    return load.con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE values_ = 1 AND filled = lines), "
+        "count(*) FILTER (WHERE values_ = 1 AND filled < lines) FROM ("
+        f"  SELECT count(*) AS lines, count(*) FILTER (WHERE {present}) AS filled, "
+        f"         count(DISTINCT {identifier(column)}) FILTER (WHERE {present}) AS values_ "
+        f"  FROM {load.table} WHERE _source_file = $source_file GROUP BY order_id "
+        "   HAVING count(*) > 1 AND filled > 0)",
+        {"source_file": load.file.source_file}).fetchone()
+
+
+def _line_amount_is_the_orders(load: FileLoad) -> bool:
+    """Most orders of several lines (80%) carry one line amount on all their lines that have one (on some lines
+    only: one such order is evidence; on all lines: two), and it is not the lines' quantity x unit price."""
+    orders, on_every_line, on_some_lines = _order_shapes(load, "line_amount")
+    if not orders or on_every_line + on_some_lines < 0.8 * orders or (on_some_lines == 0 and orders < 2):
+        return False
+    if "unit_price" not in set(load.layout.mapping.values()):
+        return True
+    # Priced lines decide against it: compared on the lines of orders of several lines only (a single line's
+    # amount is its order's either way).
+    priced, lines = load.con.execute(
+        "SELECT count(*) FILTER (WHERE abs(try_cast(line_amount AS DOUBLE) - try_cast(quantity AS DOUBLE) * "
+        "try_cast(unit_price AS DOUBLE)) < 0.01), count(try_cast(line_amount AS DOUBLE)) "
+        f"FROM {load.table} WHERE _source_file = $source_file AND order_id IN ("
+        f"  SELECT order_id FROM {load.table} WHERE _source_file = $source_file GROUP BY order_id "
+        "   HAVING count(*) > 1)", {"source_file": load.file.source_file}).fetchone()
+    return not (lines and priced >= 0.8 * lines)
+
+
+def _orders_repeating_their_discount(load: FileLoad, evidence: int) -> list[str]:
+    """The orders carrying one non-zero discount on every line, when they are most (80%, and at least
+    `evidence`) of the orders of several lines with a discount; else none."""
+    orders, on_every_line, _ = _order_shapes(load, "discount", nonzero=True)
+    if orders < evidence or on_every_line < 0.8 * orders:
+        return []
+    return [row[0] for row in load.con.execute(
+        f"SELECT order_id FROM {load.table} WHERE _source_file = $source_file GROUP BY order_id "
+        "HAVING count(*) > 1 AND count(DISTINCT discount) = 1 AND count(discount) = count(*) "
+        "AND bool_and(try_cast(discount AS DOUBLE) <> 0)", {"source_file": load.file.source_file}).fetchall()]
