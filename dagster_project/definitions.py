@@ -5,20 +5,17 @@ import os
 from dagster import Definitions, definitions, in_process_executor
 
 from dagster_project.assets.analytics import ANALYTICS_ASSETS
-from dagster_project.assets.checks import QUALITY_CHECKS
+from dagster_project.assets.checks import quality_checks
+from dagster_project.assets.dbt import dbt_models, dbt_resource
 from dagster_project.assets.gate import publishable
-from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
 from dagster_project.assets.ingest import raw_exports
 from dagster_project.assets.publish import build_published_warehouse
 from dagster_project.assets.reporting import report
+from dagster_project.process_environment import prepare_process
 from dagster_project.resources import Warehouse
 from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
-from dagster_project.process_environment import prepare_process
 from dagster_project.settings import NO_HOLIDAYS, Settings
 
-
-# Everything the refresh builds in the working database; publishing runs after all of it.
-WAREHOUSE_ASSETS = [raw_exports, crm_dbt_models, *ANALYTICS_ASSETS, report]
 
 
 def build_definitions(settings: Settings) -> Definitions:
@@ -27,9 +24,11 @@ def build_definitions(settings: Settings) -> Definitions:
     prepare_process()
     # dbt runs in a child process and reads the working database's path from its profile.
     os.environ.update(settings.dbt_profile_environment())
+    # Everything the refresh builds in the working database; publishing runs after all of it.
+    warehouse_assets = [raw_exports, dbt_models(), *ANALYTICS_ASSETS, report]
     return Definitions(
-        assets=[*WAREHOUSE_ASSETS, build_published_warehouse(WAREHOUSE_ASSETS)],
-        asset_checks=[*QUALITY_CHECKS, publishable],
+        assets=[*warehouse_assets, build_published_warehouse(warehouse_assets)],
+        asset_checks=[*quality_checks(), publishable],
         jobs=[full_refresh_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],

@@ -22,7 +22,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from conftest import CORE_GROUPS, Refreshed, ingest_all
 from dagster_project import ingest
-from dagster_project.assets.dbt import crm_dbt_models, dbt_resource
+from dagster_project.assets.dbt import dbt_models, dbt_resource
 from dagster_project.contract import ENTITIES_BY_NAME
 from dagster_project.definitions import build_definitions
 from dagster_project.ingest import IngestError
@@ -539,7 +539,7 @@ def test_an_as_of_setting_that_is_not_a_date_is_refused_before_any_sql(tmp_path)
                         schedule_timezone="Asia/Shanghai")
     warehouse = build_definitions(settings).resources["warehouse"]
     with DagsterInstance.ephemeral() as instance:
-        result = materialize([crm_dbt_models], instance=instance, raise_on_error=False, resources={
+        result = materialize([dbt_models()], instance=instance, raise_on_error=False, resources={
             "warehouse": type(warehouse)(**{**warehouse.model_dump(), "as_of": EVIL_AS_OF}), "dbt": dbt_resource()})
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]

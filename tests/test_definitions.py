@@ -44,6 +44,13 @@ def test_daily_schedule_at_six_in_the_configured_timezone_and_a_drop_sensor(tmp_
     assert defs.resolve_sensor_def("new_export_drop").job_name == "full_refresh"
 
 
+def test_every_dependency_is_an_asset_the_refresh_builds(tmp_path):
+    graph = definitions(tmp_path).resolve_asset_graph()
+    for key in graph.get_all_asset_keys():
+        for parent in graph.get(key).parent_keys:  # a misspelt mart would be an external asset nobody builds
+            assert graph.get(parent).is_materializable, f"{key.to_user_string()} depends on {parent.to_user_string()}"
+
+
 def test_every_writing_asset_shares_one_writer_pool_and_runs_in_process(tmp_path):
     job = definitions(tmp_path).resolve_job_def("full_refresh")
     pools = {node.definition.pool for node in job.graph.node_dict.values()}

@@ -15,10 +15,12 @@ failures are also in the metadata entry ``stop_failures``, which the refresh's e
 (``dagster_project.refresh.failure_reason``).
 """
 
+from functools import cache
 from pathlib import Path
 
 from dagster import (
     AssetCheckExecutionContext,
+    AssetChecksDefinition,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSeverity,
@@ -113,11 +115,15 @@ def check_result(validation: SuiteValidation, report: Path) -> AssetCheckResult:
     )
 
 
-SUITES = load_suites()
-raw_expectations = suite_checks(
-    "raw_expectations", [s for s in SUITES if s.schema == "raw"], built_marts=False,
-    description="Great Expectations suites on the raw tables, after ingestion and before dbt reads them.")
-mart_expectations = suite_checks(
-    "mart_expectations", [s for s in SUITES if s.schema != "raw"], built_marts=True,
-    description="Great Expectations suites on the BI-facing marts, after dbt; failures block publishing.")
-QUALITY_CHECKS = [raw_expectations, mart_expectations]
+@cache
+def quality_checks() -> list[AssetChecksDefinition]:
+    """The suites of expectations/ as two multi-checks, built once, when the definitions are (reading the suites
+    is file work that no import should do)."""
+    suites = load_suites()
+    raw_expectations = suite_checks(
+        "raw_expectations", [s for s in suites if s.schema == "raw"], built_marts=False,
+        description="Great Expectations suites on the raw tables, after ingestion and before dbt reads them.")
+    mart_expectations = suite_checks(
+        "mart_expectations", [s for s in suites if s.schema != "raw"], built_marts=True,
+        description="Great Expectations suites on the BI-facing marts, after dbt; failures block publishing.")
+    return [raw_expectations, mart_expectations]

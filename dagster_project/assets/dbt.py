@@ -8,11 +8,11 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, Output
+from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AssetsDefinition, Output
 from dagster_dbt import (
     DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets,
 )
@@ -81,7 +81,8 @@ def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     """Run `dbt parse` when manifest.json is missing or older than any file of the dbt project.
 
-    `@dbt_assets` reads the manifest at import, so a fresh checkout (or an edited model) must be parsed first.
+    `@dbt_assets` reads the manifest when the assets are built (dbt_models), so a fresh checkout (or an edited
+    model) must be parsed first.
     Processes importing at the same time (`dagster dev` beside a refresh, test workers) may each parse: each parses
     into a folder of its own and moves the manifest in with an atomic replace, so no reader sees a half-written one.
     """
@@ -122,13 +123,24 @@ class CrmDbtTranslator(DagsterDbtTranslator):
 
 translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
-ensure_manifest()
+
+@cache
+def dbt_models() -> AssetsDefinition:
+    """The dbt project's seeds, models and tests as Dagster assets, built once, when the definitions are: they are
+    read from the parsed manifest, which a fresh checkout does not have yet."""
+    manifest = ensure_manifest()
+
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=WRITER_POOL)
+    def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+        """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
+        reporting and default currencies."""
+        yield from dbt_build(context, dbt, warehouse)
+
+    return crm_dbt_models
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, dagster_dbt_translator=translator, pool=WRITER_POOL)
-def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-    """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
-    reporting and default currencies."""
+def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator:
+    """The events of `dbt build` with this warehouse's vars, with progress lines and row counts."""
     dbt_vars = build_vars(warehouse)
     if not os.environ.get("CRM_PSEUDONYM_KEY"):
         # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
