@@ -20,6 +20,10 @@ Ground truth (``truth_dir``, default the sibling folder ``<out_dir name>_truth``
       null if alive) and ``is_alive_at_end``. Person-level values repeat on both ids of a duplicated person.
     * ``planted_issues.parquet``: ``entity, file, key, kind`` of every invalid or orphan row planted; ``file`` is
       relative to out_dir, ``key`` the entity key (``order_id|line_number`` for order_items).
+    * ``campaigns_truth.parquet``: one row per campaign: ``campaign_id, channel, start_date``, ``persons_reached``
+      (persons e-mailed), ``participants`` (persons who opened or clicked), ``incremental_purchases`` and
+      ``incremental_revenue`` (CNY): the paid purchases the opens / clicks caused, i.e. the campaign's true effect
+      among its participants, and ``incremental_revenue_per_participant``. Non-e-mail campaigns cause none.
     * ``params.json``: model parameters (BG/NBD r, alpha, a, b; Gamma-Gamma p, q, v), seed, sizes, dates, FX rates,
       row counts.
 
@@ -259,7 +263,7 @@ _FILE_SPECS = {
     (0, "tickets"): _FileSpec(extra=("priority",)),
 }
 
-TRUTH_FILES = ("customers_truth.parquet", "planted_issues.parquet", "params.json")
+TRUTH_FILES = ("customers_truth.parquet", "planted_issues.parquet", "params.json", "campaigns_truth.parquet")
 
 
 @dataclass
@@ -307,7 +311,7 @@ def generate(out_dir: Path, customers: int = 10_000, days: int = 1095, seed: int
     say("reference data: products, sales reps, campaigns")
     ref = _Reference.build(np.random.default_rng(reference_seq), cal)
     writer = _DropWriter(out_dir, cal.drop_dates)
-    truth = _TruthWriter(truth_dir)
+    truth = _TruthWriter(truth_dir, ref)
     for entity, columns, drop in ref.exports(cal):
         writer.append(entity, columns, drop)
 
@@ -677,19 +681,46 @@ _TRUTH_SCHEMA = pa.schema([
     ("n_purchases", pa.int64()), ("n_campaign_purchases", pa.int64()), ("last_purchase_at", pa.timestamp("s")),
     ("dropout_date", pa.date32()), ("is_alive_at_end", pa.bool_()),
 ])
+_CAMPAIGN_TRUTH_COUNTS = ("persons_reached", "participants", "incremental_purchases", "incremental_revenue_cents")
 _ISSUES_SCHEMA = pa.schema([("entity", pa.string()), ("file", pa.string()), ("key", pa.string()),
                             ("kind", pa.string())])
 
 
 class _TruthWriter:
-    def __init__(self, truth_dir: Path):
+    def __init__(self, truth_dir: Path, ref: _Reference):
         truth_dir.mkdir(parents=True, exist_ok=True)
         self.truth_dir = truth_dir
         self._customers = pq.ParquetWriter(truth_dir / "customers_truth.parquet", _TRUTH_SCHEMA)
         self._issues: list[pa.Table] = []
+        self._ref = ref
+        self._campaign_counts = np.zeros((len(_CAMPAIGN_TRUTH_COUNTS), ref.campaign_start.size), np.int64)
 
     def customers(self, table: pa.Table) -> None:
         self._customers.write_table(table)
+
+    def campaign_effects(self, counts: np.ndarray) -> None:
+        """Add one chunk's per-campaign counts (rows: ``_CAMPAIGN_TRUTH_COUNTS``)."""
+        self._campaign_counts += counts
+
+    def _write_campaigns(self) -> None:
+        """campaigns_truth.parquet: per campaign, the persons e-mailed and responding, and the paid purchases the
+        responses caused. Campaign purchases come on top of the BG/NBD purchases, so they are exactly the
+        campaign's incremental effect among its participants; other channels cause no purchases (only leads)."""
+        ref, counts = self._ref, dict(zip(_CAMPAIGN_TRUTH_COUNTS, self._campaign_counts))
+        participants = counts["participants"]
+        revenue = counts["incremental_revenue_cents"] / 100
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_participant = np.where(participants > 0, revenue / participants, np.nan)
+        pq.write_table(pa.table({
+            "campaign_id": _id("CMP", np.arange(1, ref.campaign_start.size + 1), 3),
+            "channel": _pick(_CAMPAIGN_CHANNELS, ref.campaign_channel),
+            "start_date": pa.array(ref.campaign_start.astype(np.int32), pa.date32()),
+            "persons_reached": counts["persons_reached"],
+            "participants": participants,
+            "incremental_purchases": counts["incremental_purchases"],
+            "incremental_revenue": revenue,
+            "incremental_revenue_per_participant": pa.array(per_participant, mask=np.isnan(per_participant)),
+        }), self.truth_dir / "campaigns_truth.parquet")
 
     def planted(self, entity: str, files: pa.Array, keys: pa.Array, kind: str) -> None:
         n = len(keys)
@@ -698,6 +729,7 @@ class _TruthWriter:
 
     def close(self, params: dict) -> None:
         self._customers.close()
+        self._write_campaigns()
         pq.write_table(pa.concat_tables([_ISSUES_SCHEMA.empty_table(), *self._issues]),
                        self.truth_dir / "planted_issues.parquet")
         (self.truth_dir / "params.json").write_text(json.dumps(params, indent=2, ensure_ascii=False) + "\n",
@@ -904,6 +936,7 @@ def _generate_chunk(rng, first: int, n: int, cal: _Calendar, params: Params, ref
     ):
         writer.append(entity, columns, drop)
     truth.customers(_truth_table(persons, records, campaign_buys, params))
+    truth.campaign_effects(_campaign_effects(records, emails, responses, orders, ref.campaign_start.size))
 
 
 def _make_persons(rng, first: int, n: int, cal: _Calendar, params: Params) -> _Persons:
@@ -1096,7 +1129,7 @@ class _Events:
 def _email_touches(rng, persons: _Persons, records: _Records, cal: _Calendar, ref: _Reference):
     """E-mail sends to consenting records, opens and clicks depending on churn state.
 
-    Returns the interactions and the responses (person, record, open or click time, state, clicked).
+    Returns the interactions and the responses (person, record, open or click time, state, clicked, campaign).
     """
     email_campaign = np.flatnonzero(ref.campaign_channel == 0)
     send = ref.campaign_send[email_campaign]
@@ -1120,17 +1153,37 @@ def _email_touches(rng, persons: _Persons, records: _Records, cal: _Calendar, re
     events = _Events(*(getattr(events, f)[events.t < cal.end_s] for f in ("kind", "record", "t", "campaign", "rep")))
     respond_t = np.where(clicked, click_t, open_t)
     responded = opened & (respond_t < cal.end_s)
-    return events, tuple(x[responded] for x in (person, record, respond_t, state, clicked))
+    return events, tuple(x[responded] for x in (person, record, respond_t, state, clicked, campaign))
 
 
 def _campaign_purchases(rng, persons: _Persons, responses, cal: _Calendar, params: Params):
     """Extra purchases caused by opened / clicked e-mails (the campaign lift), before the person's last purchase."""
-    person, record, respond_t, state, clicked = responses
+    person, record, respond_t, state, clicked, campaign = responses
     buy_t = respond_t + rng.exponential(1.5 * DAY, person.size).astype(np.int64)
     buy_p = np.where(clicked, params.click_purchase_prob, params.open_purchase_prob)
     keep = ((state < 2) & (rng.random(person.size) < buy_p)
             & (buy_t < np.minimum(persons.drop_t[person], cal.end_s)))
-    return person[keep], record[keep], buy_t[keep]
+    return person[keep], record[keep], buy_t[keep], campaign[keep]
+
+
+def _campaign_effects(records: _Records, emails: _Events, responses, orders: _Orders, n_campaigns: int) -> np.ndarray:
+    """One chunk's per-campaign counts (rows: ``_CAMPAIGN_TRUTH_COUNTS``): distinct persons e-mailed and responding
+    (open or click by the end), and the paid purchases those responses caused with their revenue in CNY cents."""
+
+    def distinct_persons(campaign: np.ndarray, person: np.ndarray) -> np.ndarray:
+        pairs = np.unique(campaign.astype(np.int64) * (person.max(initial=0) + 1) + person)
+        return np.bincount(pairs // (person.max(initial=0) + 1), minlength=n_campaigns)
+
+    sent = emails.kind == _TYPE["email_sent"]
+    responder, _, _, _, _, response_campaign = responses
+    caused = (orders.campaign >= 0) & (orders.status == 0)
+    cny_cents = orders.amount[caused] * np.array(list(FX_RATES.values()))[orders.currency[caused]]
+    return np.stack([
+        distinct_persons(emails.campaign[sent], records.person[emails.record[sent]]),
+        distinct_persons(response_campaign, responder),
+        np.bincount(orders.campaign[caused], minlength=n_campaigns),
+        np.bincount(orders.campaign[caused], weights=cny_cents, minlength=n_campaigns).round().astype(np.int64),
+    ])
 
 
 @dataclass
@@ -1145,6 +1198,7 @@ class _Orders:
     channel: np.ndarray
     rep: np.ndarray  # -1 if none
     number: np.ndarray
+    campaign: np.ndarray  # e-mail campaign whose open / click caused the purchase, -1 for BG/NBD purchases
     line_order: np.ndarray  # per order line: index of its order
     line_number: np.ndarray
     product: np.ndarray
@@ -1156,8 +1210,9 @@ class _Orders:
 def _make_orders(rng, persons: _Persons, records: _Records, repeats, campaign_buys, cal: _Calendar,
                  ref: _Reference, params: Params, counters: _Counters) -> _Orders:
     repeat_person, repeat_t = repeats
-    buy_person, buy_record, buy_t = campaign_buys
+    buy_person, buy_record, buy_t, buy_campaign = campaign_buys
     person = np.concatenate([np.arange(persons.size), repeat_person, buy_person])
+    caused_by = np.concatenate([np.full(persons.size + repeat_person.size, -1), buy_campaign])
     t = np.concatenate([persons.t0, repeat_t, buy_t])
     record = np.concatenate([np.arange(persons.size), records.for_events(rng, repeat_person, repeat_t), buy_record])
 
@@ -1168,6 +1223,7 @@ def _make_orders(rng, persons: _Persons, records: _Records, repeats, campaign_bu
     status = np.concatenate([np.zeros(t.size, np.int8), np.where(u[extra] < params.cancelled_rate, 1, 2)])
     person, record = np.concatenate([person, person[extra]]), np.concatenate([record, record[extra]])
     t = np.concatenate([t, extra_t])
+    caused_by = np.concatenate([caused_by, np.full(extra.size, -1)])  # a cancelled / refunded copy earns nothing
     order = np.argsort(t, kind="stable")
     person, record, t, status = person[order], record[order], t[order], status[order].astype(np.int8)
     n = t.size
@@ -1183,7 +1239,8 @@ def _make_orders(rng, persons: _Persons, records: _Records, repeats, campaign_bu
     return _Orders(person=person, record=record, t=t, status=status, currency=currency, amount=amount,
                    updated=np.minimum(t + delay, cal.end_s - 1), channel=channel,
                    rep=np.where(assisted, rng.choice(ref.sales_reps, n), -1),
-                   number=counters.take("order", n), **_order_lines(rng, amount, fx, ref))
+                   number=counters.take("order", n), campaign=caused_by[order],
+                   **_order_lines(rng, amount, fx, ref))
 
 
 def _order_lines(rng, amount: np.ndarray, fx: np.ndarray, ref: _Reference) -> dict[str, np.ndarray]:
@@ -1549,7 +1606,7 @@ def _export_leads(rng, leads: _Leads, records: _Records, cal: _Calendar, counter
 
 def _truth_table(persons: _Persons, records: _Records, campaign_buys, params: Params) -> pa.Table:
     person = records.person
-    buyer, _, buy_t = campaign_buys
+    buyer, _, buy_t, _ = campaign_buys
     last_t = persons.last_t.copy()
     np.maximum.at(last_t, buyer, buy_t)
     dropped = persons.drop_t[person] < NEVER

@@ -1,4 +1,5 @@
-"""Funnel, rep, campaign and service analytics on small hand-made / simulated marts in a temporary DuckDB file."""
+"""Funnel, rep and service analytics on small hand-made / simulated marts in a temporary DuckDB file (campaigns:
+test_campaigns.py, which builds its marts with ``make_marts`` from here)."""
 
 from __future__ import annotations
 
@@ -207,133 +208,6 @@ def test_funnel_reconciles_with_fct_opportunities(tmp_path):
     con.close()
 
 
-# --- campaigns ----------------------------------------------------------------------------------------------------
-
-def test_campaign_reach_attribution_leads_and_roi_on_hand_case(tmp_path):
-    campaigns = pd.DataFrame({
-        "campaign_id": ["A", "B"], "campaign_name": ["Spring", "Promo"], "channel": ["email", "phone"],
-        "start_date": [date(2024, 1, 1), date(2024, 1, 10)], "end_date": [date(2024, 1, 31), date(2024, 1, 31)],
-        "cost": [100.0, 0.0],
-    })
-    touches = [("K1", "email_open", "A", "2024-01-02 09:00"), ("K1", "email_click", "B", "2024-01-12 09:00"),
-               ("K2", "email_sent", "A", "2024-01-02 09:00"), ("K3", "web_visit", "A", "2024-01-03 09:00"),
-               ("K3", "call", "A", "2024-05-01 09:00")]  # after AS_OF
-    interactions = pd.DataFrame(touches, columns=["customer_key", "interaction_type", "campaign_id", "occurred_at"])
-    interactions["occurred_at"] = pd.to_datetime(interactions.occurred_at)
-    interactions["occurred_date"] = interactions.occurred_at.dt.date
-    order_rows = [("o1", "K1", "2024-01-05", 50.0, True),   # A's window
-                  ("o2", "K1", "2024-01-15", 70.0, True),   # A's and B's windows: last touch B
-                  ("o3", "K1", "2024-02-20", 30.0, False),  # not paid
-                  ("o4", "K1", "2024-02-20", 30.0, True),   # after both windows
-                  ("o5", "K2", "2024-01-06", 40.0, True)]   # K2 only received the email
-    orders = pd.DataFrame(order_rows, columns=["order_id", "customer_key", "order_at", "amount", "is_paid"])
-    orders["order_at"] = pd.to_datetime(orders.order_at)
-    orders["order_date"] = orders.order_at.dt.date
-    leads = opportunity_frames([
-        ("L1", "K9", "web", "A", "R1", 10.0, {"new": "2023-12-20", "won": "2024-02-01"}),
-        ("L2", "K2", "web", "A", "R1", 10.0, {"new": "2024-01-01"}),   # K2 orders within 30 days
-        ("L3", "K3", "web", "A", "R1", 10.0, {"new": "2024-01-02"}),
-        ("L4", "K3", "web", "A", "R1", 10.0, {"new": "2024-04-02"}),   # after AS_OF
-    ])["fct_opportunities"]
-    customers = pd.DataFrame({"customer_key": ["K1", "K2", "K3"], "signup_date": [date(2023, 1, 1)] * 3})
-    con = make_marts(tmp_path, dim_campaigns=campaigns, fct_interactions=interactions, fct_orders=orders,
-                     fct_opportunities=leads, dim_customers=customers)
-
-    result = sales.campaign_effectiveness(con, AS_OF, attribution_days=30).set_index("campaign_id")
-    a, b = result.loc["A"], result.loc["B"]
-    assert (a.reached, a.participants, b.reached, b.participants) == (3, 1, 1, 1)
-    assert (a.leads, a.leads_converted, a.lead_conversion_rate) == (3, 2, pytest.approx(2 / 3))
-    assert (a.attributed_orders, a.attributed_revenue, b.attributed_revenue) == (1, 50.0, 70.0)
-    assert a.roi == pytest.approx((50 - 100) / 100)
-    assert pd.isna(b.roi)  # no cost
-    con.close()
-
-
-CAMPAIGN_START = {"real": date(2024, 1, 15), "placebo": date(2024, 6, 1)}
-
-
-def simulate_campaigns(n_customers: int = 4000, seed: int = 11):
-    """Customers buy at a latent rate; who takes part depends on the observable pre-campaign purchase count (so
-    participants buy more anyway); only the 'real' campaign adds a 100-euro order after participation."""
-    rng = np.random.default_rng(seed)
-    start, end = datetime(2023, 1, 1), datetime(2024, 12, 31)
-    rates = rng.choice([1 / 180, 1 / 20], size=n_customers)  # orders per day
-    orders, interactions, participants = [], [], {}
-    for customer, rate in enumerate(rates):
-        days = np.cumsum(rng.exponential(1 / rate, size=int(rate * 800) + 20))
-        for day in days[days < (end - start).days]:
-            orders.append((f"K{customer}", start + timedelta(days=float(day)), float(rng.uniform(40, 60))))
-    for campaign, campaign_start in CAMPAIGN_START.items():
-        orders_frame = pd.DataFrame(orders, columns=["customer_key", "order_at", "amount"])
-        s = datetime.combine(campaign_start, datetime.min.time())
-        pre = orders_frame[(orders_frame.order_at >= s - timedelta(days=365)) & (orders_frame.order_at < s)]
-        pre_counts = pre.groupby("customer_key").size().reindex([f"K{i}" for i in range(n_customers)], fill_value=0)
-        take_part = rng.random(n_customers) < np.select(
-            [pre_counts == 0, pre_counts == 1, pre_counts <= 3], [0.05, 0.1, 0.3], 0.7)
-        for customer, joined in zip(pre_counts.index, take_part):
-            interactions.append((customer, "email_sent", campaign, s))
-            if joined:
-                at = s + timedelta(days=float(rng.uniform(0, 5)))
-                interactions.append((customer, "email_click", campaign, at))
-                participants.setdefault(campaign, {})[customer] = at
-                if campaign == "real":
-                    orders.append((customer, at + timedelta(days=float(rng.uniform(0, 20))), 100.0))
-    orders_frame = pd.DataFrame(orders, columns=["customer_key", "order_at", "amount"])
-    orders_frame["order_id"] = [f"o{i}" for i in range(len(orders_frame))]
-    orders_frame["order_date"] = orders_frame.order_at.dt.date
-    orders_frame["is_paid"] = True
-    interactions_frame = pd.DataFrame(interactions, columns=["customer_key", "interaction_type", "campaign_id",
-                                                             "occurred_at"])
-    interactions_frame["occurred_date"] = interactions_frame.occurred_at.dt.date
-    campaigns = pd.DataFrame({
-        "campaign_id": list(CAMPAIGN_START), "campaign_name": list(CAMPAIGN_START), "channel": "email",
-        "start_date": list(CAMPAIGN_START.values()), "end_date": list(CAMPAIGN_START.values()), "cost": 5000.0,
-    })
-    customers = pd.DataFrame({"customer_key": [f"K{i}" for i in range(n_customers)], "signup_date": date(2022, 1, 1)})
-    frames = {"fct_orders": orders_frame, "fct_interactions": interactions_frame, "dim_campaigns": campaigns,
-              "dim_customers": customers}
-    return frames, participants
-
-
-@pytest.fixture(scope="module")
-def campaign_simulation(tmp_path_factory):
-    frames, participants = simulate_campaigns()
-    con = make_marts(tmp_path_factory.mktemp("campaigns"), **frames)
-    result = sales.campaign_effectiveness(con, date(2024, 12, 31), attribution_days=30).set_index("campaign_id")
-    con.close()
-    return frames, participants, result
-
-
-def test_campaign_lift_detects_the_effect_and_not_the_placebo(campaign_simulation):
-    frames, participants, result = campaign_simulation
-    real, placebo = result.loc["real"], result.loc["placebo"]
-    assert real.participants == len(participants["real"]) and real.reached == 4000
-    # The real campaign adds one 100-euro order per participant inside the window.
-    assert real.revenue_lift == pytest.approx(100, abs=15)
-    assert placebo.revenue_lift == pytest.approx(0, abs=8)
-    assert real.pre_period_difference == pytest.approx(0, abs=8)
-    assert placebo.pre_period_difference == pytest.approx(0, abs=8)
-    # Participants buy more anyway: the unmatched placebo difference is clearly positive, matching removes it.
-    orders = frames["fct_orders"]
-    start = pd.Timestamp(CAMPAIGN_START["placebo"])
-    window = orders[(orders.order_at >= start) & (orders.order_at < start + pd.Timedelta(days=30))]
-    revenue = window.groupby("customer_key").amount.sum().reindex(frames["dim_customers"].customer_key,
-                                                                   fill_value=0)
-    joined = revenue.index.isin(list(participants["placebo"]))
-    assert revenue[joined].mean() - revenue[~joined].mean() > 15
-
-
-def test_campaign_attributed_revenue_and_roi_match_a_direct_computation(campaign_simulation):
-    frames, participants, result = campaign_simulation
-    orders = frames["fct_orders"]
-    for campaign, first_touch in participants.items():
-        touch = orders.customer_key.map(first_touch)
-        inside = (orders.order_at >= touch) & (orders.order_at < touch + pd.Timedelta(days=30))
-        revenue = orders.loc[inside, "amount"].sum()
-        assert result.loc[campaign].attributed_revenue == pytest.approx(revenue)
-        assert result.loc[campaign].roi == pytest.approx((revenue - 5000) / 5000)
-
-
 # --- service ------------------------------------------------------------------------------------------------------
 
 @pytest.fixture
@@ -408,7 +282,6 @@ ALL_OUTPUTS = [
     (sales.funnel_by_stage, sales.FUNNEL_BY_STAGE_COLUMNS),
     (sales.funnel_conversion, sales.FUNNEL_CONVERSION_COLUMNS),
     (sales.rep_performance, sales.REP_PERFORMANCE_COLUMNS),
-    (sales.campaign_effectiveness, sales.CAMPAIGN_COLUMNS),
     (service.service_metrics, service.SERVICE_COLUMNS),
 ]
 

@@ -1,4 +1,4 @@
-"""Sales analytics in DuckDB SQL over the marts: the opportunity funnel, rep performance and campaign effectiveness.
+"""Sales analytics in DuckDB SQL over the marts: the opportunity funnel and rep performance (campaigns: campaigns.py).
 
 Every function takes a DuckDB connection and an ``as_of`` date (bound as a query parameter) and only counts data
 dated on or before it, so a backtest at an earlier date sees the pipeline as it stood then. A source table that is
@@ -25,10 +25,6 @@ from dagster_project.analytics.marts_sql import query_marts
 
 STAGES = ("new", "contacted", "qualified", "proposal", "negotiation", "won", "lost")
 OPEN_STAGES = STAGES[:5]
-# Interactions that show a customer engaged with a campaign; anything else carrying the campaign id (an email
-# that was only sent, a web visit) means the campaign reached the customer, not that they took part.
-PARTICIPATION_TYPES = ("email_open", "email_click", "call", "meeting", "chat")
-LOOKBACK_DAYS = 365
 CHURN_DAYS = 365
 
 FUNNEL_BY_STAGE_COLUMNS = (
@@ -42,12 +38,6 @@ FUNNEL_CONVERSION_COLUMNS = (
 REP_PERFORMANCE_COLUMNS = (
     "rep_id", "rep_name", "team", "region", "opportunities", "deals_won", "deals_lost", "win_rate", "won_amount",
     "median_days_to_close", "customers_won", "customers_churned", "churn_rate",
-)
-CAMPAIGN_COLUMNS = (
-    "campaign_id", "campaign_name", "channel", "start_date", "end_date", "cost", "reached", "participants",
-    "leads", "leads_converted", "lead_conversion_rate", "attributed_orders", "attributed_revenue", "roi",
-    "lift_participants", "participant_revenue_per_customer", "control_revenue_per_customer", "revenue_lift",
-    "revenue_lift_pct", "pre_period_difference",
 )
 
 
@@ -220,164 +210,4 @@ def rep_performance(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame
     ORDER BY d.won_amount DESC, d.rep_id
     """
     return query_marts(con, sql, {"as_of": as_of}, REP_PERFORMANCE_COLUMNS)
-
-
-# Matched participant / non-participant comparison for campaign_effectiveness (needs the campaigns, touches and
-# paid_orders CTEs). Cost is O(campaigns x customers) for the population plus the orders of ~13 months per campaign.
-_LIFT_CTES = f"""
-    lift_population AS (
-        SELECT c.campaign_id, c.start_date, cu.customer_key, t.first_participation_at IS NOT NULL AS participant
-        FROM campaigns AS c
-        JOIN marts.dim_customers AS cu ON cu.signup_date IS NULL OR cu.signup_date <= c.start_date
-        LEFT JOIN touches AS t ON t.campaign_id = c.campaign_id AND t.customer_key = cu.customer_key
-        WHERE c.start_date IS NOT NULL
-    ),
-    customer_orders AS (
-        SELECT c.campaign_id, o.customer_key,
-               count(*) FILTER (WHERE o.order_date >= c.start_date - {LOOKBACK_DAYS}
-                                  AND o.order_date < c.start_date) AS pre_orders,
-               max(o.order_date) FILTER (WHERE o.order_date >= c.start_date - {LOOKBACK_DAYS}
-                                           AND o.order_date < c.start_date) AS last_pre_order,
-               sum(o.amount) FILTER (WHERE o.order_date >= c.pre_start
-                                       AND o.order_date < c.start_date) AS pre_revenue,
-               sum(o.amount) FILTER (WHERE o.order_date >= c.start_date) AS window_revenue
-        FROM campaigns AS c
-        JOIN paid_orders AS o
-          ON o.order_date >= c.start_date - greatest($days, {LOOKBACK_DAYS}) AND o.order_date < c.window_end
-        GROUP BY ALL
-    ),
-    features AS (
-        SELECT p.campaign_id, p.participant,
-               CASE WHEN coalesce(co.pre_orders, 0) = 0 THEN '0' WHEN co.pre_orders = 1 THEN '1'
-                    WHEN co.pre_orders <= 3 THEN '2-3' ELSE '4+' END AS frequency_bucket,
-               CASE WHEN co.last_pre_order IS NULL THEN 'none'
-                    WHEN p.start_date - co.last_pre_order <= 90 THEN '<=90' ELSE '91-365' END AS recency_bucket,
-               coalesce(co.pre_revenue, 0) AS pre_revenue,
-               coalesce(co.window_revenue, 0) AS window_revenue
-        FROM lift_population AS p
-        LEFT JOIN customer_orders AS co USING (campaign_id, customer_key)
-    ),
-    strata AS (
-        SELECT campaign_id, frequency_bucket, recency_bucket,
-               count(*) FILTER (WHERE participant) AS participants,
-               avg(window_revenue) FILTER (WHERE participant) AS participant_window,
-               avg(window_revenue) FILTER (WHERE NOT participant) AS control_window,
-               avg(pre_revenue) FILTER (WHERE participant)
-                 - avg(pre_revenue) FILTER (WHERE NOT participant) AS pre_difference
-        FROM features
-        GROUP BY ALL
-        HAVING count(*) FILTER (WHERE participant) > 0 AND count(*) FILTER (WHERE NOT participant) > 0
-    ),
-    lift AS (
-        SELECT campaign_id,
-               CAST(sum(participants) AS BIGINT) AS lift_participants,
-               sum(participants * participant_window) / sum(participants) AS participant_revenue_per_customer,
-               sum(participants * control_window) / sum(participants) AS control_revenue_per_customer,
-               sum(participants * pre_difference) / sum(participants) AS pre_period_difference
-        FROM strata
-        GROUP BY ALL
-    )"""
-
-
-def campaign_effectiveness(
-    con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int = 30
-) -> pd.DataFrame:
-    """One row per campaign started by ``as_of``.
-
-    * reached: distinct customers with any interaction carrying the campaign id; participants: those with a
-      participation interaction (``PARTICIPATION_TYPES``).
-    * leads: opportunities carrying the campaign id; converted if won, or if the lead's customer placed a paid
-      order within ``attribution_days`` of the opportunity's creation.
-    * attributed revenue: paid orders placed within ``attribution_days`` after a customer's first participation.
-      An order inside several campaigns' windows is credited once, to the campaign whose participation came last
-      (last touch), so attributed revenue adds up across campaigns. ROI = (attributed revenue - cost) / cost.
-    * revenue lift: revenue per customer in the window [start, start + attribution_days) (cut at ``as_of``) of
-      participants minus that of non-participants with similar pre-campaign behaviour. Customers who existed at
-      the start are stratified by paid orders in the 365 days before it (0, 1, 2-3, 4+) and days since the last
-      of them (<=90, 91-365, none); within-stratum differences are averaged with participant weights over strata
-      holding both groups. ``pre_period_difference`` is the same matched difference over the equally long window
-      just before the start: it should be near 0, otherwise the groups differ in ways the strata do not capture
-      (engagement is self-selected, so the lift is an association, not a randomised effect).
-    """
-    sql = f"""
-    WITH campaigns AS (
-        SELECT campaign_id, campaign_name, channel, start_date, end_date, cost,
-               -- cut at as_of so participants and controls are observed for the same days
-               least(start_date + $days, $as_of + 1) AS window_end,
-               start_date - CAST(window_end - start_date AS INTEGER) AS pre_start
-        FROM marts.dim_campaigns
-        WHERE start_date IS NULL OR start_date <= $as_of
-    ),
-    touches AS (
-        SELECT campaign_id, customer_key,
-               min(occurred_at) FILTER (WHERE interaction_type IN {PARTICIPATION_TYPES}) AS first_participation_at
-        FROM marts.fct_interactions
-        WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of
-        GROUP BY ALL
-    ),
-    audience AS (
-        SELECT campaign_id, count(*) AS reached, count(first_participation_at) AS participants
-        FROM touches
-        GROUP BY ALL
-    ),
-    paid_orders AS (
-        SELECT order_id, customer_key, order_at, order_date, amount
-        FROM marts.fct_orders
-        WHERE is_paid AND order_date <= $as_of
-    ),
-    lead_outcomes AS (
-        SELECT op.campaign_id, op.opportunity_id,
-               coalesce(CAST(op.won_at AS DATE) <= $as_of, false) OR count(o.order_id) > 0 AS converted
-        FROM marts.fct_opportunities AS op
-        LEFT JOIN paid_orders AS o
-               ON o.customer_key = op.customer_key
-              AND o.order_at >= op.created_at AND o.order_at < op.created_at + to_days($days)
-        WHERE op.campaign_id IS NOT NULL AND CAST(op.created_at AS DATE) <= $as_of
-        GROUP BY op.campaign_id, op.opportunity_id, op.won_at
-    ),
-    leads AS (
-        SELECT campaign_id, count(*) AS leads, count(*) FILTER (WHERE converted) AS leads_converted
-        FROM lead_outcomes
-        GROUP BY ALL
-    ),
-    attributed AS (
-        SELECT t.campaign_id, o.order_id, o.amount
-        FROM paid_orders AS o
-        JOIN touches AS t
-          ON t.customer_key = o.customer_key
-         AND o.order_at >= t.first_participation_at
-         AND o.order_at < t.first_participation_at + to_days($days)
-        QUALIFY row_number() OVER (
-            PARTITION BY o.order_id ORDER BY t.first_participation_at DESC, t.campaign_id) = 1
-    ),
-    attribution AS (
-        SELECT campaign_id, count(*) AS attributed_orders, sum(amount) AS attributed_revenue
-        FROM attributed
-        GROUP BY ALL
-    ),
-    {_LIFT_CTES}
-    SELECT c.campaign_id, c.campaign_name, c.channel, c.start_date, c.end_date, c.cost,
-           coalesce(a.reached, 0) AS reached,
-           coalesce(a.participants, 0) AS participants,
-           coalesce(l.leads, 0) AS leads,
-           coalesce(l.leads_converted, 0) AS leads_converted,
-           l.leads_converted / nullif(l.leads, 0) AS lead_conversion_rate,
-           coalesce(r.attributed_orders, 0) AS attributed_orders,
-           coalesce(r.attributed_revenue, 0) AS attributed_revenue,
-           (coalesce(r.attributed_revenue, 0) - c.cost) / nullif(c.cost, 0) AS roi,
-           coalesce(m.lift_participants, 0) AS lift_participants,
-           m.participant_revenue_per_customer,
-           m.control_revenue_per_customer,
-           m.participant_revenue_per_customer - m.control_revenue_per_customer AS revenue_lift,
-           revenue_lift / nullif(m.control_revenue_per_customer, 0) AS revenue_lift_pct,
-           m.pre_period_difference
-    FROM campaigns AS c
-    LEFT JOIN audience AS a USING (campaign_id)
-    LEFT JOIN leads AS l USING (campaign_id)
-    LEFT JOIN attribution AS r USING (campaign_id)
-    LEFT JOIN lift AS m USING (campaign_id)
-    ORDER BY c.campaign_id
-    """
-    params = {"as_of": as_of, "days": int(attribution_days)}
-    return query_marts(con, sql, params, CAMPAIGN_COLUMNS)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -134,12 +135,18 @@ def funnel(result: data.Funnel, t: Translator) -> go.Figure:
 
 
 def campaigns(table: pd.DataFrame, t: Translator, money: data.Currency) -> go.Figure:
-    colours = [GREEN if roi >= 0 else RED for roi in table["roi"]]
+    """ROI per campaign (one bar per campaign id, under its label); a campaign without attributed revenue has no ROI
+    and says so at zero instead of drawing -100%."""
+    known = table["roi"].notna()
+    colours = [GREY if not ok else GREEN if roi >= 0 else RED for ok, roi in zip(known, table["roi"])]
     cost, revenue = (money.format(f"%{{customdata[{i}]:,.0f}}") for i in (0, 1))
     figure = go.Figure(go.Bar(
-        x=table["roi"], y=table["campaign_name"], orientation="h", marker_color=colours,
-        customdata=table[["cost", "attributed_revenue", "channel"]].to_numpy(),
-        hovertemplate=(f"%{{y}} (%{{customdata[2]}})<br>ROI %{{x:.0%}}<br>{t('cost')} {cost}"
+        x=table["roi"].where(known, 0.0), y=table["campaign_label"], orientation="h", marker_color=colours,
+        text=["" if ok else t("no_attributed_revenue") for ok in known], textposition="outside",
+        customdata=np.column_stack([table[["cost", "attributed_revenue", "channel"]].to_numpy(dtype=object),
+                                    [f"ROI {roi:.0%}" if ok else t.value("roi_note", note)
+                                     for ok, roi, note in zip(known, table["roi"], table["roi_note"])]]),
+        hovertemplate=(f"%{{y}} (%{{customdata[2]}})<br>%{{customdata[3]}}<br>{t('cost')} {cost}"
                        f"<br>{t('attributed_revenue')} {revenue}<extra></extra>"),
     ))
     figure.update_xaxes(title_text=t("roi"), tickformat=".0%")

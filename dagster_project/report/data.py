@@ -271,12 +271,16 @@ def funnel(con: duckdb.DuckDBPyConnection) -> Funnel | None:
 
 
 def campaigns(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
-    """Campaigns with a cost (ROI is undefined without one), best ROI first."""
+    """Campaigns with a cost (ROI is undefined without one), one row per campaign id under its label (the name,
+    with the id when names repeat), best ROI first and those without attributed revenue (NULL ROI, a reason) last;
+    with the matched lift where the campaign has one."""
     if not has_rows(con, "analytics", "campaign_effectiveness"):
         return None
     table = con.execute("""
-        select campaign_name, channel, cost, attributed_revenue, roi from analytics.campaign_effectiveness
-        where cost > 0 and roi is not null order by roi desc, campaign_name
+        select campaign_label, channel, cost, participants, attributed_revenue, roi, roi_note, revenue_lift,
+               revenue_lift_ci_low, revenue_lift_ci_high, incremental_roi, lift_note
+        from analytics.campaign_effectiveness
+        where cost > 0 order by roi desc nulls last, campaign_label
     """).df()
     return table if not table.empty else None
 

@@ -74,6 +74,21 @@ LABELS: dict[str, tuple[str, str]] = {
     "roi": ("ROI (attributed revenue / cost − 1)", "投资回报率（归因销售额 / 成本 − 1）"),
     "cost": ("Cost", "成本"),
     "attributed_revenue": ("Attributed revenue", "归因销售额"),
+    "campaign": ("Campaign", "营销活动"),
+    "channel": ("Channel", "渠道"),
+    "roi_short": ("ROI", "投资回报率"),
+    "participants": ("Participants", "参与客户数"),
+    "revenue_lift": ("Extra revenue per participant (95% interval)", "每位参与客户带来的增量销售额（95% 区间）"),
+    "incremental_roi": ("Incremental ROI", "增量投资回报率"),
+    "no_attributed_revenue": ("no attributed revenue", "无归因销售额"),
+    "campaigns_note": (
+        "ROI credits a campaign with every order its participants placed within 30 days of taking part, including "
+        "orders they would have placed anyway. The extra revenue per participant is what the campaign caused: "
+        "participants compared with customers it reached who did not take part and behaved alike before it; "
+        "incremental ROI is based on it. Campaigns whose channel records nobody reached have no such estimate.",
+        "投资回报率把参与客户在参与后 30 天内的全部订单都计入活动，其中包括他们本来就会下的订单。"
+        "每位参与客户的增量销售额才是活动真正带来的：将参与客户与活动触达但未参与、"
+        "且活动前行为相近的客户对比得出；增量投资回报率基于该数值计算。渠道未记录触达客户的活动无法给出该估计。"),
     "service": ("Service response and resolution", "客服响应与解决"),
     "month": ("Month", "月份"),
     "hours": ("Hours (median)", "小时（中位数）"),
@@ -168,9 +183,22 @@ VALUES: dict[str, dict[str, str]] = {
                "re-engagement campaign": "重新激活营销", "standard retention programme": "常规留存计划"},
     "severity": {"warn": "警告", "stop": "阻止发布"},
     # filled in from the models' own wording (dagster_project/analytics/*: ModelQuality)
-    "trust_question": {},
-    "baseline": {},
-    "contender": {},
+    "trust_question": {"campaign_lift": "营销活动为参与客户带来的增量销售额"},
+    "baseline": {"all non-participants (order-count and recency strata)": "所有未参与客户（按订单数与最近购买分层）",
+                 "reached non-participants, unmatched": "已触达但未参与的客户（未匹配）"},
+    "contender": {"participants vs matched reached non-participants": "参与客户对比匹配的已触达未参与客户"},
+    # campaign_effectiveness: why a campaign has no ROI or no lift (dagster_project/analytics/campaigns.py)
+    "roi_note": {
+        "no cost recorded": "未记录成本",
+        "no attributed revenue: no participation recorded": "无归因销售额：未记录任何参与",
+        "no attributed revenue: no participant bought within the window": "无归因销售额：参与客户在窗口期内未购买",
+    },
+    "lift_note": {
+        "no reach data: the export records nobody this campaign reached": "无触达数据：导出数据未记录该活动触达的客户",
+        "too few participants or reached non-participants to compare (at least 10 of each)":
+            "参与客户或已触达未参与客户过少，无法比较（每组至少 10 位）",
+        "no start date to measure from": "缺少开始日期，无法衡量",
+    },
     "entity": {"customers": "客户", "orders": "订单", "order_items": "订单明细", "interactions": "互动",
                "opportunities": "商机", "campaigns": "营销活动", "tickets": "工单", "surveys": "问卷",
                "products": "产品", "sales_reps": "销售代表"},

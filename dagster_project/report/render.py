@@ -89,7 +89,7 @@ def render(report: ReportData, lang: str = "en", generated: datetime | None = No
         _pareto_section(report.deciles, t, money),
         _chart_section("cohorts", "what_cohorts", report.cohorts, t, charts.cohorts),
         _funnel_section(report.funnel, t),
-        _chart_section("campaigns", "what_campaigns", report.campaigns, t, partial(charts.campaigns, money=money)),
+        _campaigns_section(report.campaigns, t, money),
         _chart_section("service", "what_tickets", report.service, t, charts.service),
         _clv_section(report.clv, t, money),
         _chart_section("churn_risk", "what_churn", report.churn, t, charts.churn_distribution,
@@ -186,6 +186,27 @@ def _funnel_section(funnel: data.Funnel | None, t: Translator) -> Section:
     body = f'<div class="two">{_figure(charts.funnel(funnel, t), "funnel")}<div>{table}</div></div>'
     body += "".join(f'<p class="note">{html.escape(n)}</p>' for n in notes)
     return Section("funnel", t("funnel"), body)
+
+
+def _campaigns_section(table: pd.DataFrame | None, t: Translator, money: data.Currency) -> Section:
+    """ROI per campaign, and what each campaign caused: the extra revenue per participant over matched customers it
+    reached, with its 95% interval; a campaign without one says why (no reach data, too few to compare)."""
+    if table is None:
+        return Section("campaigns", t("campaigns"), None, "what_campaigns")
+    shown = table.assign(
+        roi_shown=[_pct(roi) if pd.notna(roi) else t.value("roi_note", note)
+                   for roi, note in zip(table["roi"], table["roi_note"])],
+        lift_shown=[f"{_money_text(lift, money)} ({_money(low)} – {_money(high)})" if pd.notna(lift)
+                    else t.value("lift_note", note)
+                    for lift, low, high, note in zip(table["revenue_lift"], table["revenue_lift_ci_low"],
+                                                     table["revenue_lift_ci_high"], table["lift_note"])])
+    body = _figure(charts.campaigns(table, t, money), "campaigns") + _table(shown, t, {
+        "campaign_label": ("campaign", str), "channel": ("channel", str), "cost": ("cost", _money),
+        "attributed_revenue": ("attributed_revenue", _money), "roi_shown": ("roi_short", str),
+        "participants": ("participants", _int), "lift_shown": ("revenue_lift", str),
+        "incremental_roi": ("incremental_roi", _pct),
+    }, css="campaigns", money=money)
+    return Section("campaigns", t("campaigns"), body + _notes([t("campaigns_note")]))
 
 
 def _clv_section(distribution: data.Distribution | None, t: Translator, money: data.Currency) -> Section:

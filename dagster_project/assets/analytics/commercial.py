@@ -4,8 +4,10 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult
 
-from dagster_project.analytics import baskets, sales, service
-from dagster_project.assets.analytics.common import analytics_asset, asset_result, empty_note, write_tables
+from dagster_project.analytics import baskets, campaigns, sales, service
+from dagster_project.assets.analytics.common import (
+    analytics_asset, append_model_runs, asset_result, empty_note, record_quality, write_tables,
+)
 from dagster_project.resources import Warehouse
 
 
@@ -30,15 +32,26 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
 
 @analytics_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers")
 def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI and the revenue lift of
-    participants over matched non-participants."""
+    """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI (NULL with a reason when
+    nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
+    campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
     with warehouse.connect() as con:
-        table = sales.campaign_effectiveness(con, warehouse.resolved_as_of(con))
+        result = campaigns.campaign_effectiveness(con, warehouse.resolved_as_of(con))
+        table = result.table
         metadata = write_tables(con, warehouse, {"campaign_effectiveness": table})
+        append_model_runs(con, result.runs)
+        trust = record_quality(con, [result.quality])
         note = empty_note(con, "dim_campaigns")
-    totals = {"metric/total_cost": float(table["cost"].sum()),
-              "metric/attributed_revenue": float(table["attributed_revenue"].sum())} if not table.empty else {}
-    return asset_result(metadata, "campaign_effectiveness", table, note, **totals)
+    figures = {}
+    if not table.empty:
+        figures = {"metric/total_cost": float(table["cost"].sum()),
+                   "metric/attributed_revenue": float(table["attributed_revenue"].sum()),
+                   "metric/campaigns_without_reach_data": int((table["lift_note"] == campaigns.NO_REACH).sum())}
+        production = next(run for run in result.runs if run.purpose == "production").metrics
+        if production["participants"]:
+            figures |= {f"metric/{key}": float(production[key]) for key in (
+                "revenue_lift", "revenue_lift_ci_low", "revenue_lift_ci_high", "purchase_lift")}
+    return asset_result(metadata, "campaign_effectiveness", table, note, **figures, **trust)
 
 
 @analytics_asset("fct_tickets", "fct_surveys")

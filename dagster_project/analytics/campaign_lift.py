@@ -1,0 +1,306 @@
+"""What a campaign caused: extra revenue and purchases of its participants over matched customers it reached.
+
+Who takes part in a campaign is self-selected: customers who open e-mails are the ones who buy anyway (in the
+sample generator, opening depends on a hidden churn state that also stops purchases). Comparing participants with
+every non-participant, or even with every reached non-participant, mixes that selection into the effect. Here:
+
+* **Control pool**: customers the campaign reached (any interaction carrying its id: an e-mail sent, a visit) who
+  did not take part (no ``PARTICIPATION_TYPES`` interaction). Customers it never reached are no control: nobody
+  knows whether they would have taken part. A campaign without reach data (non-e-mail channels typically record
+  none) gets no estimate and a note saying so.
+* **Matching** on behaviour before the campaign start (``FEATURES``): orders and spend (lifetime, 365 and 90
+  days), days since the last order, tenure, and engagement (participations, e-mails received, days since the last
+  participation, web visits over 365 / 90 / 30 days and since the last, chats), on a log scale with three ratios that
+  show a customer drifting away (``design_matrix``). A logistic propensity score (scikit-learn) of taking part given
+  those; participants and controls are compared within strata of equal numbers of participants along the score
+  (subclassification, Rosenbaum & Rubin 1984; up to ``MAX_STRATA`` strata of at least ``MIN_PER_STRATUM``
+  participants), so each participant is compared with reached customers who were as likely to take part. Controls
+  below the lowest participant's score are outside the common support and dropped, as are the participants of a
+  stratum with fewer than two controls. Why this design: exact strata on coarsened bins empty out with this many
+  features; nearest-neighbour matching has no simple valid interval (the bootstrap fails for it, Abadie & Imbens
+  2008); strata along the score keep every participant with enough controls and give an analytic interval.
+* **Effect** = participant-weighted mean over strata of (participants' mean outcome - controls' mean outcome), each
+  outcome first adjusted by a ridge regression on the features fitted on the controls (bias-corrected matching,
+  Abadie & Imbens 2011), which removes the imbalance left inside the strata and narrows the interval. Outcomes:
+  revenue and paid purchases in the window [start, start + attribution days), cut at ``as_of``. The 95% interval is
+  analytic (within-stratum variances); it treats the score and the adjustment as known.
+* **Assumption**: whatever makes a customer take part and buy is revealed by the pre-campaign behaviour above (no
+  hidden cause beyond it). It cannot be checked directly; the placebo below checks its consequence.
+* **Placebo** (the out-of-sample check, usable on real data): the same estimator as if the campaign had started
+  one window earlier, with features from before that fake start and the outcome in [fake start, start), a period
+  the campaign cannot have influenced. Its difference should be ~0; the naive comparisons' is their bias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from dagster_project.analytics.marts_sql import query_marts
+
+# Interactions that show a customer took part in a campaign; anything else carrying the campaign id (an e-mail that
+# was only sent, a landing-page visit) means the campaign reached the customer.
+PARTICIPATION_TYPES = ("email_open", "email_click", "call", "meeting", "chat")
+FEATURES = (
+    "orders_lifetime", "spend_lifetime", "days_since_last_order", "has_ordered", "tenure_days", "orders_365",
+    "spend_365", "orders_90", "participations_365", "emails_received_365", "days_since_last_participation",
+    "visits_365", "visits_90", "visits_30", "days_since_last_visit", "chats_90",
+)
+OUTCOMES = ("revenue", "purchases")
+MAX_STRATA = 20
+MIN_PER_STRATUM = 20  # participants per stratum, so each stratum's mean is worth comparing
+MIN_GROUP = 10  # participants and controls a campaign needs for an estimate
+Z_95 = 1.959964
+
+PANEL_COLUMNS = ("campaign_id", "period", "window_days", "customer_key", "reached", "participant", *FEATURES,
+                 *OUTCOMES)
+
+# One row per campaign with reach data x customer existing before the origin x period: 'campaign' (features before the
+# start, outcome in [start, window_end)) and 'placebo' (the same one window earlier). A campaign's window is cut at
+# as_of, so participants and controls are observed for the same days.
+_PANEL_SQL = f"""
+WITH touches AS (
+    SELECT campaign_id, customer_key,
+           bool_or(interaction_type IN {PARTICIPATION_TYPES}) AS participant
+    FROM marts.fct_interactions
+    WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of
+    GROUP BY ALL
+),
+campaigns AS (
+    SELECT campaign_id, start_date,
+           CAST(least(start_date + $days, $as_of + 1) - start_date AS INTEGER) AS window_days
+    FROM marts.dim_campaigns
+    WHERE start_date IS NOT NULL AND start_date <= $as_of
+      AND campaign_id IN (SELECT campaign_id FROM touches)
+),
+origins AS (
+    SELECT campaign_id, 'campaign' AS period, start_date AS origin, window_days FROM campaigns
+    UNION ALL
+    SELECT campaign_id, 'placebo', start_date - window_days, window_days FROM campaigns
+),
+customers AS (
+    SELECT customer_key, signup_date FROM marts.dim_customers
+),
+population AS (
+    SELECT o.campaign_id, o.period, o.origin, o.window_days, cu.customer_key, cu.signup_date,
+           t.customer_key IS NOT NULL AS reached, coalesce(t.participant, false) AS participant
+    FROM origins AS o
+    -- customers who existed before the origin: a first order inside the window is no effect of anything
+    JOIN customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
+    LEFT JOIN touches AS t ON t.campaign_id = o.campaign_id AND t.customer_key = cu.customer_key
+),
+paid AS (
+    SELECT customer_key, order_date, amount FROM marts.fct_orders WHERE is_paid AND order_date <= $as_of
+),
+order_days AS (
+    SELECT customer_key, order_date, count(*) AS orders, sum(amount) AS spend FROM paid GROUP BY ALL
+),
+daily AS (  -- running totals per customer and order day, for the lifetime features (ASOF join)
+    SELECT customer_key, order_date,
+           sum(orders) OVER w AS orders_lifetime, sum(spend) OVER w AS spend_lifetime,
+           min(order_date) OVER (PARTITION BY customer_key) AS first_order_date
+    FROM order_days
+    WINDOW w AS (PARTITION BY customer_key ORDER BY order_date)
+),
+lifetime AS (
+    SELECT p.campaign_id, p.period, p.customer_key, d.orders_lifetime, d.spend_lifetime,
+           p.origin - d.order_date AS days_since_last_order, p.origin - d.first_order_date AS days_since_first
+    FROM population AS p
+    ASOF JOIN daily AS d ON p.customer_key = d.customer_key AND p.origin > d.order_date
+),
+order_windows AS (
+    SELECT p.campaign_id, p.period, p.customer_key,
+           count(*) FILTER (WHERE o.order_date < p.origin) AS orders_365,
+           sum(o.amount) FILTER (WHERE o.order_date < p.origin) AS spend_365,
+           count(*) FILTER (WHERE o.order_date >= p.origin - 90 AND o.order_date < p.origin) AS orders_90,
+           sum(o.amount) FILTER (WHERE o.order_date >= p.origin) AS revenue,
+           count(*) FILTER (WHERE o.order_date >= p.origin) AS purchases
+    FROM population AS p
+    JOIN paid AS o ON o.customer_key = p.customer_key
+     AND o.order_date >= p.origin - 365 AND o.order_date < p.origin + p.window_days
+    GROUP BY ALL
+),
+engagement AS (
+    SELECT p.campaign_id, p.period, p.customer_key,
+           count(*) FILTER (WHERE i.interaction_type IN {PARTICIPATION_TYPES}) AS participations_365,
+           count(*) FILTER (WHERE i.interaction_type = 'email_sent') AS emails_received_365,
+           p.origin - max(i.occurred_date) FILTER (WHERE i.interaction_type IN {PARTICIPATION_TYPES})
+               AS days_since_last_participation,
+           count(*) FILTER (WHERE i.interaction_type = 'web_visit') AS visits_365,
+           count(*) FILTER (WHERE i.interaction_type = 'web_visit' AND i.occurred_date >= p.origin - 90) AS visits_90,
+           count(*) FILTER (WHERE i.interaction_type = 'web_visit' AND i.occurred_date >= p.origin - 30) AS visits_30,
+           p.origin - max(i.occurred_date) FILTER (WHERE i.interaction_type = 'web_visit') AS days_since_last_visit,
+           count(*) FILTER (WHERE i.interaction_type = 'chat' AND i.occurred_date >= p.origin - 90) AS chats_90
+    FROM population AS p
+    JOIN marts.fct_interactions AS i ON i.customer_key = p.customer_key
+     AND i.occurred_date >= p.origin - 365 AND i.occurred_date < p.origin
+    GROUP BY p.campaign_id, p.period, p.customer_key, p.origin
+)
+SELECT p.campaign_id, p.period, p.window_days, p.customer_key, p.reached, p.participant,
+       coalesce(l.orders_lifetime, 0) AS orders_lifetime,
+       coalesce(l.spend_lifetime, 0) AS spend_lifetime,
+       coalesce(l.days_since_last_order, 3650) AS days_since_last_order,
+       l.orders_lifetime IS NOT NULL AS has_ordered,
+       coalesce(greatest(p.origin - p.signup_date, l.days_since_first), 0) AS tenure_days,
+       coalesce(w.orders_365, 0) AS orders_365,
+       coalesce(w.spend_365, 0) AS spend_365,
+       coalesce(w.orders_90, 0) AS orders_90,
+       coalesce(e.participations_365, 0) AS participations_365,
+       coalesce(e.emails_received_365, 0) AS emails_received_365,
+       coalesce(e.days_since_last_participation, 730) AS days_since_last_participation,
+       coalesce(e.visits_365, 0) AS visits_365,
+       coalesce(e.visits_90, 0) AS visits_90,
+       coalesce(e.visits_30, 0) AS visits_30,
+       coalesce(e.days_since_last_visit, 730) AS days_since_last_visit,
+       coalesce(e.chats_90, 0) AS chats_90,
+       coalesce(w.revenue, 0) AS revenue,
+       coalesce(w.purchases, 0) AS purchases
+FROM population AS p
+LEFT JOIN lifetime AS l USING (campaign_id, period, customer_key)
+LEFT JOIN order_windows AS w USING (campaign_id, period, customer_key)
+LEFT JOIN engagement AS e USING (campaign_id, period, customer_key)
+"""
+
+
+def campaign_panel(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
+    """The customers of every campaign with reach data, with pre-campaign features and window outcomes."""
+    return query_marts(con, _PANEL_SQL, {"as_of": as_of, "days": int(attribution_days)}, PANEL_COLUMNS)
+
+
+def design_matrix(frame: pd.DataFrame) -> np.ndarray:
+    """The features on a log scale, plus three ratios that show a customer drifting away before the counts do: days
+    since the last order over the customer's usual interval, recent over usual web visits, and the share of e-mails
+    the customer responded to."""
+    x = frame[list(FEATURES)].astype(float)
+    usual_interval = (x["tenure_days"] + 1) / x["orders_lifetime"].clip(lower=1)
+    x = x.assign(overdue=x["days_since_last_order"] / usual_interval,
+                 visit_trend=(x["visits_90"] + 0.5) / (x["visits_365"] / 4 + 0.5),
+                 response_rate=(x["participations_365"] + 0.5) / (x["emails_received_365"] + 1))
+    counts = x.drop(columns="has_ordered")
+    return np.column_stack([np.log1p(counts.clip(lower=0).to_numpy()), x["has_ordered"].to_numpy()])
+
+
+@dataclass(frozen=True)
+class Matched:
+    """A matched comparison: participants (and controls) kept, the participants' mean outcomes, and per outcome the
+    effect (participants minus matched controls, regression-adjusted) with its standard error."""
+
+    participants: int
+    controls: int
+    participant_mean: dict[str, float]
+    effect: dict[str, float]
+    se: dict[str, float]
+
+
+def matched_effect(reached: pd.DataFrame, outcomes: tuple[str, ...] = OUTCOMES) -> Matched | None:
+    """Participants vs reached non-participants within propensity strata, regression-adjusted (module docstring);
+    None when either group has fewer than ``MIN_GROUP`` customers, before or after trimming."""
+    treated = reached["participant"].to_numpy(bool)
+    if treated.sum() < MIN_GROUP or (~treated).sum() < MIN_GROUP:
+        return None
+    x = design_matrix(reached)
+    # Newton-Cholesky: exact and fast for a few features and many rows.
+    propensity = make_pipeline(StandardScaler(), LogisticRegression(solver="newton-cholesky", max_iter=200))
+    score = propensity.fit(x, treated).decision_function(x)
+    n_strata = int(np.clip(treated.sum() // MIN_PER_STRATUM, 1, MAX_STRATA))
+    stratum = np.searchsorted(np.quantile(score[treated], np.linspace(0, 1, n_strata + 1)[1:-1]), score)
+    in_support = score >= score[treated].min()  # controls less likely to take part than any participant
+    n_treated, n_controls = (np.bincount(stratum[in_support & group], minlength=n_strata)
+                             for group in (treated, ~treated))
+    usable = np.flatnonzero((n_treated >= 2) & (n_controls >= 2))
+    kept = in_support & np.isin(stratum, usable)
+    if treated[kept].sum() < MIN_GROUP:
+        return None
+    controls = kept & ~treated
+    weights = pd.Series(n_treated[usable] / n_treated[usable].sum(), index=usable)
+    effect, se, means = {}, {}, {}
+    for outcome in outcomes:
+        y = reached[outcome].to_numpy(float)
+        adjusted = y - make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(x[controls], y[controls]).predict(x)
+        groups = pd.DataFrame({"stratum": stratum[kept], "treated": treated[kept], "y": adjusted[kept]})
+        stats = groups.groupby(["stratum", "treated"])["y"].agg(["mean", "var", "count"]).unstack("treated")
+        difference = stats[("mean", True)] - stats[("mean", False)]
+        variance = stats[("var", True)] / stats[("count", True)] + stats[("var", False)] / stats[("count", False)]
+        effect[outcome] = float((weights * difference).sum())
+        se[outcome] = float(np.sqrt((weights ** 2 * variance).sum()))
+        means[outcome] = float(y[kept & treated].mean())
+    return Matched(int(treated[kept].sum()), int(controls.sum()), means, effect, se)
+
+
+LIFT_COLUMNS = (
+    "campaign_id", "window_days", "matched_participants", "matched_controls", "participant_revenue_per_customer",
+    "control_revenue_per_customer", "revenue_lift", "revenue_lift_ci_low", "revenue_lift_ci_high",
+    "incremental_revenue", "purchase_lift", "purchase_lift_ci_low", "purchase_lift_ci_high",
+    "baseline_all_difference", "baseline_reached_difference", "placebo_participants",
+    "placebo_participant_revenue", "placebo_difference", "placebo_baseline_all_difference",
+    "placebo_baseline_reached_difference", "lift_note",
+)
+TOO_FEW = f"too few participants or reached non-participants to compare (at least {MIN_GROUP} of each)"
+
+
+def _difference(frame: pd.DataFrame) -> float:
+    """Participants' mean revenue minus the other customers' of the frame, NaN without both groups."""
+    joined = frame["participant"].to_numpy(bool)
+    if joined.all() or not joined.any():
+        return float("nan")
+    y = frame["revenue"].to_numpy(float)
+    return float(y[joined].mean() - y[~joined].mean())
+
+
+def _order_strata_difference(frame: pd.DataFrame) -> float:
+    """The previous method, kept as the baseline: participants vs every non-participant existing at the start
+    (reached or not), within strata of paid orders in the 365 days before (0, 1, 2-3, 4+) and days since the last
+    of them (<= 90, 91-365, none), averaged with participant weights over strata holding both groups."""
+    orders = frame["orders_365"].to_numpy()
+    frequency = np.select([orders == 0, orders == 1, orders <= 3], [0, 1, 2], 3)
+    recency = np.where(orders == 0, 2, np.where(frame["days_since_last_order"].to_numpy() <= 90, 0, 1))
+    groups = pd.DataFrame({"stratum": frequency * 3 + recency, "participant": frame["participant"].to_numpy(bool),
+                           "y": frame["revenue"].to_numpy(float)})
+    stats = groups.groupby(["stratum", "participant"])["y"].agg(["mean", "count"]).unstack("participant").dropna()
+    if stats.empty:
+        return float("nan")
+    weights = stats[("count", True)] / stats[("count", True)].sum()
+    return float((weights * (stats[("mean", True)] - stats[("mean", False)])).sum())
+
+
+def campaign_lift(panel: pd.DataFrame) -> pd.DataFrame:
+    """One row per campaign of the panel: the matched effect on revenue and purchases with 95% intervals, the two
+    baselines (participants vs every non-participant within order-count x recency strata, the previous method; vs
+    reached non-participants, unmatched), and the placebo window's matched and baseline differences."""
+    rows = []
+    for campaign_id, frame in panel.groupby("campaign_id", sort=True):
+        real, fake = (frame[frame["period"] == period] for period in ("campaign", "placebo"))
+        row = {"campaign_id": campaign_id, "window_days": int(frame["window_days"].iloc[0]),
+               "baseline_all_difference": _order_strata_difference(real),
+               "baseline_reached_difference": _difference(real[real["reached"]]),
+               "placebo_baseline_all_difference": _order_strata_difference(fake),
+               "placebo_baseline_reached_difference": _difference(fake[fake["reached"]])}
+        matched = matched_effect(real[real["reached"]])
+        if matched is None:
+            row["lift_note"] = TOO_FEW
+        else:
+            revenue, purchases = (matched.effect[o] for o in OUTCOMES)
+            row |= {
+                "matched_participants": matched.participants, "matched_controls": matched.controls,
+                "participant_revenue_per_customer": matched.participant_mean["revenue"],
+                "control_revenue_per_customer": matched.participant_mean["revenue"] - revenue,
+                "revenue_lift": revenue, "revenue_lift_ci_low": revenue - Z_95 * matched.se["revenue"],
+                "revenue_lift_ci_high": revenue + Z_95 * matched.se["revenue"],
+                "incremental_revenue": revenue * matched.participants,
+                "purchase_lift": purchases, "purchase_lift_ci_low": purchases - Z_95 * matched.se["purchases"],
+                "purchase_lift_ci_high": purchases + Z_95 * matched.se["purchases"],
+            }
+        placebo = matched_effect(fake[fake["reached"]], ("revenue",))
+        if placebo is not None:
+            row |= {"placebo_participants": placebo.participants,
+                    "placebo_participant_revenue": placebo.participant_mean["revenue"],
+                    "placebo_difference": placebo.effect["revenue"]}
+        rows.append(row)
+    return pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
