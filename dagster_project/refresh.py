@@ -25,8 +25,9 @@ class RefreshError(Exception):
 
 @dataclass
 class RefreshResult:
+    """A refresh that completed (one that did not raises RefreshError)."""
+
     run_id: str
-    success: bool
 
 
 def run_refresh(settings: Settings, instance: DagsterInstance,
@@ -56,7 +57,7 @@ def run_refresh(settings: Settings, instance: DagsterInstance,
         )
     if not result.success:
         raise RefreshError(f"refresh failed: {failure_reason(result)}")
-    return RefreshResult(run_id=run_id, success=True)
+    return RefreshResult(run_id=run_id)
 
 
 # Of the dbt step's log lines, the ones that show progress or trouble: the asset's own count of finished nodes

@@ -10,7 +10,7 @@
 
 
 {#- The CTEs `contested_keys` and `contested_versions` that rank the versions of each key of `relation` (a CTE of
-    the model); the model's final CTE selects `relation` left-joined to `contested_versions` with version_columns().
+    the model); the model's final select reads `relation` left-joined to `contested_versions` with version_columns().
     _version_rank is the rank of a valid row among the versions of its key, 1 for the winner; quarantined rows get
     none (they never win).
     _conflict_reason is 'conflicting duplicate' for a valid row that lost though it has the same key, the same

@@ -40,16 +40,8 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.contested_versions('validated', ['campaign_id'], updated_at='_drop_date', version='drop') }},
+{{ crm.contested_versions('validated', ['campaign_id'], updated_at='_drop_date', version='drop') }}
 
-final as (
-
-    select
-        validated.*,
-        {{ crm.version_columns('validated') }}
-    from validated
-    left join contested_versions using (_source_file, _row_number)
-
-)
-
-select * from final
+select validated.*, {{ crm.version_columns('validated') }}
+from validated
+left join contested_versions using (_source_file, _row_number)

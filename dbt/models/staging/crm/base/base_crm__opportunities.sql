@@ -57,16 +57,8 @@ validated as {{ crm.inlined_cte() }} (
 ),
 
 -- Every version is one stage change; the newest stage change is the record's current state.
-{{ crm.contested_versions('validated', ['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)', version='stage_changed_at') }},
+{{ crm.contested_versions('validated', ['opportunity_id'], updated_at='coalesce(stage_changed_at, created_at)', version='stage_changed_at') }}
 
-final as (
-
-    select
-        validated.*,
-        {{ crm.version_columns('validated') }}
-    from validated
-    left join contested_versions using (_source_file, _row_number)
-
-)
-
-select * from final
+select validated.*, {{ crm.version_columns('validated') }}
+from validated
+left join contested_versions using (_source_file, _row_number)

@@ -39,16 +39,8 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.contested_versions('validated', ['product_id']) }},
+{{ crm.contested_versions('validated', ['product_id']) }}
 
-final as (
-
-    select
-        validated.*,
-        {{ crm.version_columns('validated') }}
-    from validated
-    left join contested_versions using (_source_file, _row_number)
-
-)
-
-select * from final
+select validated.*, {{ crm.version_columns('validated') }}
+from validated
+left join contested_versions using (_source_file, _row_number)
