@@ -183,10 +183,16 @@ VALUES: dict[str, dict[str, str]] = {
                "re-engagement campaign": "重新激活营销", "standard retention programme": "常规留存计划"},
     "severity": {"warn": "警告", "stop": "阻止发布"},
     # filled in from the models' own wording (dagster_project/analytics/*: ModelQuality)
-    "trust_question": {"campaign_lift": "营销活动为参与客户带来的增量销售额"},
+    "trust_question": {"campaign_lift": "营销活动为参与客户带来的增量销售额",
+                       "health": "哪些客户是健康的（未来 90 天内继续购买）",
+                       "forecast": "未来 90 天的每日销售额"},
     "baseline": {"all non-participants (order-count and recency strata)": "所有未参与客户（按订单数与最近购买分层）",
-                 "reached non-participants, unmatched": "已触达但未参与的客户（未匹配）"},
-    "contender": {"participants vs matched reached non-participants": "参与客户对比匹配的已触达未参与客户"},
+                 "reached non-participants, unmatched": "已触达但未参与的客户（未匹配）",
+                 "days since the last purchase": "距上次购买的天数",
+                 "same weekday last week (seasonal naive)": "上周同一天的数值（季节性朴素法）"},
+    "contender": {"participants vs matched reached non-participants": "参与客户对比匹配的已触达未参与客户",
+                  "prophet": "Prophet", "auto_ets": "AutoETS（指数平滑）", "seasonal_naive": "季节性朴素法"},
+    "metric": {"placebo bias (% of participant spend)": "安慰剂偏差（占参与客户消费的百分比）"},
     # campaign_effectiveness: why a campaign has no ROI or no lift (dagster_project/analytics/campaigns.py)
     "roi_note": {
         "no cost recorded": "未记录成本",

@@ -45,7 +45,7 @@ def sentence(row, t: Translator) -> str:
     if pd.isna(row.published_value) or pd.isna(row.baseline_value):
         return t("trust_not_evaluated", question=question)
     key = "trust_better" if row.beats_baseline else "trust_not_better"
-    return t(key, question=question, baseline=t.value("baseline", row.baseline), metric=row.metric,
+    return t(key, question=question, baseline=t.value("baseline", row.baseline), metric=t.value("metric", row.metric),
              value=_figure(row.published_value), baseline_value=_figure(row.baseline_value))
 
 
