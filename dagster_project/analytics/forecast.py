@@ -32,7 +32,7 @@ from dagster_project.analytics.progress import Progress, silent
 METRICS = ("revenue", "orders")
 MODELS = bt.METHODS
 LIBRARIES = {"prophet": ("prophet", "cmdstanpy", "holidays"), "auto_ets": ("statsforecast",),
-             "seasonal_naive": ()}
+             "seasonal_naive": ("numpy",)}
 QUESTION = "daily revenue over the next {horizon} days"
 BASELINE_WORDS = "same weekday last week (seasonal naive)"
 
