@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -12,6 +14,7 @@ from dagster_dbt import DbtCliResource
 from dagster_project.assets.dbt import dbt_resource, keep_partial_parse
 from dagster_project.contract import ENTITIES
 from dagster_project.definitions import build_definitions
+from dagster_project.process_environment import PROCESS_DEFAULTS
 from dagster_project.schedules import exports_fingerprint
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
@@ -125,3 +128,14 @@ def test_a_builds_parse_state_becomes_the_projects(tmp_path):
     keep_partial_parse(invocation, project)
     assert (project / "partial_parse.msgpack").read_bytes() == b"state"
     assert [p.name for p in project.iterdir()] == ["partial_parse.msgpack"]
+
+
+def test_importing_the_definitions_loads_no_model_library_and_sets_no_environment():
+    # LightGBM must load after the entry point set OMP_WAIT_POLICY (dagster_project.process_environment).
+    code = ("import os, sys; ours = lambda: {k: v for k, v in os.environ.items() if k.startswith(('CRM_', 'OMP_')) "
+            "or k in PROCESS_DEFAULTS}; from dagster_project.process_environment import PROCESS_DEFAULTS; "
+            "before = ours(); import dagster_project.definitions; "
+            "assert 'lightgbm' not in sys.modules, 'lightgbm loaded at import'; assert ours() == before, ours()")
+    environment = {k: v for k, v in os.environ.items() if k not in (*PROCESS_DEFAULTS, "CRM_WORK_DATABASE")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
 from dagster_project.analytics.churn_drivers import top_drivers
 from dagster_project.analytics.churn_features import CATEGORICAL_FEATURES
+
+if TYPE_CHECKING:
+    import lightgbm
 
 MODEL_NAME = "churn_lightgbm"
 LIBRARIES = ("lightgbm", "scikit-learn")
@@ -44,7 +47,7 @@ SCORING_CHUNK_ROWS = 200_000
 
 @dataclass
 class LightgbmModel:
-    booster: lgb.Booster
+    booster: lightgbm.Booster
     categories: dict[str, list[str]]
     fit_seconds: float
 
@@ -68,6 +71,10 @@ def design(frame: pd.DataFrame, categories: dict[str, list[str]]) -> pd.DataFram
 
 
 def fit(train: pd.DataFrame, seed: int) -> LightgbmModel:
+    # Imported here, not at module load: OpenMP reads OMP_WAIT_POLICY when LightGBM loads, which the entry points
+    # set first (dagster_project.process_environment).
+    import lightgbm as lgb
+
     started = time.perf_counter()
     categories = {c: sorted(train[c].astype(str).unique()) for c in CATEGORICAL_FEATURES}
     x, y = design(train, categories), train["churned"].to_numpy()
