@@ -27,13 +27,15 @@ def validation_metrics(refreshed, model: str) -> dict:
 
 def test_bg_nbd_recovers_the_generators_parameters(refreshed):
     truth = json.loads((refreshed.truth / "params.json").read_text())["bg_nbd"]
-    fitted, _ = production_run(refreshed, "bg_nbd")
+    # The calibration fit: BG/NBD is fitted there at every refresh (on all the data only when it is published).
+    fitted = json.loads(refreshed.scalar(
+        "select params from analytics.model_runs where model_name = 'bg_nbd' and purpose = 'validation'"))
     print("BG/NBD fitted vs true:", {k: (round(fitted[k], 3), truth[k]) for k in ("r", "alpha", "a", "b")})
-    # 1,500 customers over two years: r and alpha are well determined, a and b (dropout) less so.
+    # 1,500 customers over two years: r and alpha are well determined, a and b (dropout) alone much less so than
+    # their ratio, the mean dropout probability (tests/test_clv.py checks three seeds).
     assert fitted["r"] == pytest.approx(truth["r"], rel=0.25)
-    assert fitted["alpha"] == pytest.approx(truth["alpha"], rel=0.30)
-    assert fitted["a"] == pytest.approx(truth["a"], rel=0.40)
-    assert fitted["b"] == pytest.approx(truth["b"], rel=0.50)
+    assert fitted["alpha"] == pytest.approx(truth["alpha"], rel=0.40)
+    assert fitted["a"] / (fitted["a"] + fitted["b"]) == pytest.approx(truth["a"] / (truth["a"] + truth["b"]), rel=0.35)
     gamma_gamma, _ = production_run(refreshed, "gamma_gamma")
     assert set(gamma_gamma) >= {"p", "q", "v"}
 
@@ -45,8 +47,25 @@ def test_clv_holdout_predictions_track_actual_purchases(refreshed):
     assert metrics["holdout_corr"] > 0.5 and metrics["holdout_mae"] < metrics["holdout_baseline_mae"]
 
 
-def test_churn_model_beats_the_probability_alive_baseline_and_approaches_the_oracle(refreshed):
+def test_clv_publishes_the_purchase_model_chosen_on_the_holdout_and_its_quality(refreshed):
+    metadata = refreshed.metadata["analytics/customer_clv"]
+    runs = dict(refreshed.query("select model_name, metrics from analytics.model_runs "
+                                "where model_name in ('bg_nbd', 'mbg_nbd') and purpose = 'validation'"))
+    loss = {name: json.loads(metrics)["holdout_no_purchase_log_loss"] for name, metrics in runs.items()}
+    chosen = [name for name, metrics in runs.items() if json.loads(metrics)["chosen"]]
+    assert chosen == [min(loss, key=loss.get)] == [metadata["purchase_model"].value]
+    assert chosen == [metadata["trust/published"].value]
+    published, baseline, beats, n_eval = refreshed.query(
+        "select published_value, baseline_value, beats_baseline, n_eval from analytics.model_quality where model = 'clv'")[0]
+    assert published == pytest.approx(json.loads(runs[chosen[0]])["holdout_rmse"])
+    assert beats == (published < baseline) and beats == metadata["trust/beats_baseline"].value
+    assert n_eval == refreshed.scalar("select count(*) from analytics.clv_validation")
+    print("CLV on the sample:", metadata["trust/summary"].value, "|", metadata["trust/note"].value)
+
+
+def test_churn_model_beats_the_bgnbd_baseline_and_stays_below_the_oracle(refreshed):
     metrics = validation_metrics(refreshed, "churn_lightgbm")
+    baseline = validation_metrics(refreshed, "churn_bgnbd_p0")
     as_of = refreshed.scalar("select as_of_date from intermediate.int_as_of")
     cutoff = as_of - timedelta(days=90)
     # The golden CRM id (to meet the truth) is only in the restricted schema; the marts carry its pseudonym.
@@ -61,10 +80,10 @@ def test_churn_model_beats_the_probability_alive_baseline_and_approaches_the_ora
     dead = joined.dropout_date.notna() & (pd.to_datetime(joined.dropout_date) <= pd.Timestamp(cutoff))
     oracle = np.where(dead, 1.0, np.exp(-joined.lambda_per_day * 90))
     oracle_auc = roc_auc_score(joined.churned, oracle)
-    print(f"churn AUC {metrics['auc']:.3f}, p_alive baseline {metrics['baseline_auc']:.3f}, oracle {oracle_auc:.3f}")
-    assert metrics["auc"] > metrics["baseline_auc"]
+    print(f"churn AUC {metrics['auc']:.3f}, BG/NBD P0 baseline {baseline['auc']:.3f}, oracle {oracle_auc:.3f}")
+    assert metrics["auc"] > baseline["auc"]
     assert metrics["auc"] <= oracle_auc + 0.02
-    assert metrics["brier"] < metrics["baseline_brier"]
+    assert metrics["brier"] < baseline["brier"]
     drivers = refreshed.query("select driver_1, driver_2, driver_3 from analytics.churn_scores limit 5")
     assert all(all(d) for d in drivers)
 
@@ -122,11 +141,12 @@ def test_funnel_counts_reconcile_with_fct_opportunities(refreshed):
 def test_every_model_fit_is_recorded_with_named_parameters(refreshed):
     runs = refreshed.query("select model_name, purpose, params, library_versions from analytics.model_runs")
     seen = {(model, purpose) for model, purpose, _, _ in runs}
-    assert {("bg_nbd", "production"), ("bg_nbd", "validation"), ("gamma_gamma", "production"),
+    assert {("bg_nbd", "validation"), ("mbg_nbd", "validation"), ("gamma_gamma", "production"),
             ("churn_lightgbm", "production"), ("churn_lightgbm", "validation"), ("prophet_revenue", "production"),
             ("prophet_revenue", "backtest")} <= seen
+    assert len(seen & {("bg_nbd", "production"), ("mbg_nbd", "production")}) == 1  # the published purchase model
     for model, _, params, versions in runs:
-        if model == "bg_nbd":
+        if model in ("bg_nbd", "mbg_nbd"):
             assert set(json.loads(params)) == {"r", "alpha", "a", "b"}
         assert json.loads(versions)
 

@@ -1,4 +1,4 @@
-"""The CLV asset: BG/NBD + Gamma-Gamma per customer and its holdout validation."""
+"""The CLV asset: expected purchases (BG/NBD or MBG/NBD, chosen on a holdout) x Gamma-Gamma spend per customer."""
 
 
 import pandas as pd
@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import clv
 from dagster_project.assets.analytics.common import (
-    analytics_asset, append_model_runs, asset_result, paid_transactions, write_tables,
+    analytics_asset, append_model_runs, asset_result, paid_transactions, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
 from dagster_project.resources import Warehouse
@@ -14,22 +14,26 @@ from dagster_project.resources import Warehouse
 
 @analytics_asset("fct_orders")
 def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    """BG/NBD + Gamma-Gamma (pymc-marketing, maximum likelihood): probability alive, expected purchases over
-    30/90/365 days, expected order value and discounted 12-month CLV per customer; holdout validation."""
+    """BG/NBD and MBG/NBD purchase models and Gamma-Gamma spend (pymc-marketing, maximum likelihood), fitted on a
+    calibration period and compared on the 90 days after it; the purchase model with the lower holdout error gives
+    each customer's probability alive, expected purchases over 30/90/365 days and, with the expected order value,
+    the discounted 12-month CLV."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
         result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)
         metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
         append_model_runs(con, result.runs)
-    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float))}
+        trust = record_quality(con, [result.quality])
+    context.log.info(result.quality.sentence())
+    metrics = {k: float(v) for k, v in result.metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     chart = {}
     if not result.scores.empty:
         metrics |= {"clv_12m_total": float(result.scores["clv_12m"].sum()),
                     "clv_12m_median": float(result.scores["clv_12m"].median())}
         chart["clv_chart"] = MetadataValue.md(metadata_charts.bar_chart(
             clv_by_decile(result.scores["clv_12m"]), "Expected 12-month CLV by customer decile"))
-    return asset_result(metadata, "customer_clv", result.scores, result.note,
-                   **{f"metric/{k}": v for k, v in metrics.items()}, **chart)
+    return asset_result(metadata, "customer_clv", result.scores, result.note, purchase_model=result.purchase_model,
+                        **{f"metric/{k}": v for k, v in metrics.items()}, **chart, **trust)
 
 
 def clv_by_decile(clv_12m: pd.Series) -> dict[str, float]:
