@@ -185,14 +185,24 @@ VALUES: dict[str, dict[str, str]] = {
     # filled in from the models' own wording (dagster_project/analytics/*: ModelQuality)
     "trust_question": {"campaign_lift": "营销活动为参与客户带来的增量销售额",
                        "health": "哪些客户是健康的（未来 90 天内继续购买）",
-                       "forecast": "未来 90 天的每日销售额"},
+                       "forecast": "未来 90 天的每日销售额",
+                       "churn": "哪些客户会在未来 90 天内停止购买",
+                       "clv": "每位客户未来 90 天的购买次数"},
     "baseline": {"all non-participants (order-count and recency strata)": "所有未参与客户（按订单数与最近购买分层）",
                  "reached non-participants, unmatched": "已触达但未参与的客户（未匹配）",
                  "days since the last purchase": "距上次购买的天数",
-                 "same weekday last week (seasonal naive)": "上周同一天的数值（季节性朴素法）"},
+                 "same weekday last week (seasonal naive)": "上周同一天的数值（季节性朴素法）",
+                 "BG/NBD probability of no purchase": "BG/NBD 模型估计的不购买概率",
+                 "each customer's purchases in the previous 90 days": "每位客户前 90 天的购买次数",
+                 "each customer's past purchase rate (repeat purchases per day since the first, times 90 days)":
+                     "每位客户过去的购买频率（首购以来每天的复购次数乘以 90 天）"},
     "contender": {"participants vs matched reached non-participants": "参与客户对比匹配的已触达未参与客户",
-                  "prophet": "Prophet", "auto_ets": "AutoETS（指数平滑）", "seasonal_naive": "季节性朴素法"},
-    "metric": {"placebo bias (% of participant spend)": "安慰剂偏差（占参与客户消费的百分比）"},
+                  "prophet": "Prophet", "auto_ets": "AutoETS（指数平滑）", "seasonal_naive": "季节性朴素法",
+                  "LightGBM churn model": "LightGBM 流失模型", "BG/NBD probability of no purchase": "BG/NBD 不购买概率",
+                  "days since the last purchase": "距上次购买的天数", "bg_nbd": "BG/NBD 模型",
+                  "mbg_nbd": "MBG/NBD 模型（允许首购后流失）"},
+    "metric": {"placebo bias (% of participant spend)": "安慰剂偏差（占参与客户消费的百分比）",
+               "RMSE (purchases per customer)": "均方根误差（每位客户的购买次数）"},
     # campaign_effectiveness: why a campaign has no ROI or no lift (dagster_project/analytics/campaigns.py)
     "roi_note": {
         "no cost recorded": "未记录成本",

@@ -64,8 +64,8 @@ def trust_body(quality: pd.DataFrame, t: Translator) -> str:
     for row in quality.itertuples():
         tone = "good" if _trusted(row) else "bad"
         published = t("trust_published", published=t.value("contender", row.published), n=f"{int(row.n_eval):,}")
-        details = [published] + ([str(row.evaluation)] if t.lang == "en" and row.evaluation else [])
-        if row.note and t.lang == "en":
+        details = [published] + ([str(row.evaluation)] if t.lang == "en" and pd.notna(row.evaluation) else [])
+        if pd.notna(row.note) and row.note and t.lang == "en":
             details.append(str(row.note))
         items.append(f'<li data-model="{html.escape(row.model)}" class="{tone}"><b>'
                      f"{html.escape(sentence(row, t))}</b><br><span class=\"note\">"
