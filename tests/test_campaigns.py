@@ -86,6 +86,17 @@ def test_orders_only_export_gives_an_empty_table(tmp_path):
     assert not result.quality.beats_baseline and result.quality.note == "the export has no campaigns"
 
 
+def test_a_window_where_nobody_or_everybody_took_part_has_no_comparison_not_an_error():
+    from dagster_project.analytics.campaign_lift import _order_strata_difference
+
+    frame = pd.DataFrame({"orders_365": [0, 1, 3, 5], "days_since_last_order": [None, 10, 100, 5],
+                          "revenue": [0.0, 10.0, 20.0, 30.0]})
+    for participant in (False, True):
+        assert np.isnan(_order_strata_difference(frame.assign(participant=participant)))
+    mixed = frame.assign(participant=[True, True, False, False], orders_365=1, days_since_last_order=10)
+    assert _order_strata_difference(mixed) == pytest.approx(5.0 - 25.0)
+
+
 def test_missing_marts_give_an_empty_table():
     result = campaign_effectiveness(duckdb.connect(), AS_OF)
     assert result.table.empty and list(result.table.columns) == list(CAMPAIGN_COLUMNS)

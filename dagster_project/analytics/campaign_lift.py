@@ -263,9 +263,11 @@ def _order_strata_difference(frame: pd.DataFrame) -> float:
     recency = np.where(orders == 0, 2, np.where(frame["days_since_last_order"].to_numpy() <= 90, 0, 1))
     groups = pd.DataFrame({"stratum": frequency * 3 + recency, "participant": frame["participant"].to_numpy(bool),
                            "y": frame["revenue"].to_numpy(float)})
-    stats = groups.groupby(["stratum", "participant"])["y"].agg(["mean", "count"]).unstack("participant").dropna()
-    if stats.empty:
+    stats = groups.groupby(["stratum", "participant"])["y"].agg(["mean", "count"]).unstack("participant")
+    # A window with nobody taking part (or everybody) has no comparison to make.
+    if not {("count", True), ("count", False)} <= set(stats.columns) or stats.dropna().empty:
         return float("nan")
+    stats = stats.dropna()
     weights = stats[("count", True)] / stats[("count", True)].sum()
     return float((weights * (stats[("mean", True)] - stats[("mean", False)])).sum())
 
