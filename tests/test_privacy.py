@@ -151,8 +151,8 @@ def test_without_a_configured_secret_one_is_generated_once_and_every_key_follows
     # The secret is in none of the files the refresh wrote: dbt's compiled code, logs and artifacts, the warehouse.
     written = [p for folder in (DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs") if folder.is_dir()
                for p in folder.rglob("*") if p.is_file() and p.stat().st_mtime >= started]
-    # (The run's compiled code is removed when the build ends; what stays is dbt's log and its parse state.)
-    assert {"dbt.log", "partial_parse.msgpack"} <= {p.name for p in written}
+    # (A successful run's compiled code and log are removed when the build ends; its parse state stays.)
+    assert "partial_parse.msgpack" in {p.name for p in written}
     for path in [*written, copy.work]:
         assert generated.encode() not in path.read_bytes(), path
 

@@ -147,17 +147,16 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
     invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
-    try:
-        # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts
-        # its nodes in the manifest.
-        total = 0 if context.is_subset else build_node_count(invocation.manifest)
-        events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
-        yield from with_row_counts(events, invocation.manifest, warehouse)
-        keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
-    finally:
-        # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL: megabytes) and keeps it;
-        # a daily refresh would pile them up. The run's events and dbt/logs/dbt.log keep what a failure needs.
-        shutil.rmtree(invocation.target_path, ignore_errors=True)
+    # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
+    # nodes in the manifest.
+    total = 0 if context.is_subset else build_node_count(invocation.manifest)
+    events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
+    yield from with_row_counts(events, invocation.manifest, warehouse)
+    keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL, dbt.log: megabytes) and keeps
+    # it; a daily refresh would pile them up. A failed build never gets here, so the folder its error message points
+    # to stays.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
     record_build_settings(warehouse)
 
 
