@@ -27,7 +27,7 @@ from dagster_project.analytics.clv import (
     score_customers,
     validate_holdout,
 )
-from dagster_project.analytics.clv_models import PURCHASE_MODELS, _no_purchase_given_alive, _p_no_purchase
+from dagster_project.analytics.clv_models import PURCHASE_MODELS, no_purchase_given_alive, _p_no_purchase
 from dagster_project.analytics.clv_validation import _quality
 from dagster_project.contract import ENTITIES_BY_NAME, match_columns
 from dagster_project.generator import generate
@@ -303,7 +303,7 @@ def test_p_alive_and_no_purchase_probability_average_to_the_simulated_shares(pur
     error ~0.0015)."""
     x, t_x, T, alive, no_purchase = simulate_histories(100_000, purchase_model == "mbg_nbd", 90)
     p_alive = PURCHASE_MODELS[purchase_model].p_alive(TRUE_BG, x, t_x, T)
-    p_no_purchase = 1 - p_alive + p_alive * _no_purchase_given_alive(TRUE_BG, x, T, 90)
+    p_no_purchase = 1 - p_alive + p_alive * no_purchase_given_alive(TRUE_BG, x, T, 90)
     assert p_alive.mean() == pytest.approx(alive.mean(), abs=0.006)
     assert p_no_purchase.mean() == pytest.approx(no_purchase.mean(), abs=0.006)
 

@@ -22,6 +22,7 @@ from scipy.optimize import minimize
 from scipy.special import betaln, digamma, gammaln
 
 from dagster_project.analytics.clv import BG_PARAMS, _bg_expected_purchases, _bg_p_alive
+from dagster_project.analytics.clv_models import no_purchase_given_alive
 
 # Fewer repeat buyers than this: the dropout parameters a, b are not identified, so there is no fit.
 MIN_REPEAT_CUSTOMERS = 20
@@ -95,8 +96,7 @@ def p_no_purchase(params: dict[str, float], x: np.ndarray, t_x: np.ndarray, T: n
     that grows with T, which is why this ranks churners far better than 1 - p_alive.
     """
     alive = _bg_p_alive(params, x, t_x, T)
-    alpha, r = params["alpha"], params["r"]
-    return 1.0 - alive + alive * ((alpha + T) / (alpha + T + horizon_days)) ** (r + x)
+    return 1.0 - alive + alive * no_purchase_given_alive(params, x, T, horizon_days)
 
 
 def predictions(params: dict[str, float], features: pd.DataFrame, horizon_days: int) -> pd.DataFrame:

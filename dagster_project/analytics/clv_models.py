@@ -69,7 +69,7 @@ def _mbg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.n
     return expit(-((r + x) * np.log((alpha + T) / (alpha + t_x)) + np.log(a / (b + x))))
 
 
-def _no_purchase_given_alive(p: dict, x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
+def no_purchase_given_alive(p: dict, x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
     """P(no purchase in (T, T + t] | alive at T), both models: dropout happens only at a purchase, and an alive
     customer's purchase rate is Gamma(r + x, alpha + T) given the history, so this is its Poisson zero term averaged
     over that Gamma. Times P(alive) plus P(dead) it is the probability of no purchase (1 - p_alive for a dead
@@ -211,7 +211,7 @@ def _p_no_purchase(model: BetaGeoModel, summary: pd.DataFrame, t: int) -> np.nda
 
     def per_draw(p: dict) -> np.ndarray:
         alive = formula(p, x, t_x, T)
-        return 1 - alive + alive * _no_purchase_given_alive(p, x, T, t)
+        return 1 - alive + alive * no_purchase_given_alive(p, x, T, t)
 
     return _posterior_mean(draws, per_draw)
 
