@@ -39,9 +39,9 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 from scipy.special import expit
-from sklearn.metrics import roc_auc_score
 
 from dagster_project.analytics import churn
+from dagster_project.analytics.churn_metrics import auc as roc_auc
 from dagster_project.analytics.model_quality import ModelQuality
 from dagster_project.analytics.model_runs import ModelRun
 
@@ -185,7 +185,7 @@ def fit_health_weights(
             reason = "no component is associated with lower churn"
     weights = EQUAL_WEIGHTS if reason else dict(zip(COMPONENTS, coefficients / coefficients.sum()))
     weights = {c: float(w) for c, w in weights.items()}
-    auc = _auc(y, -weighted_score(components, weights)) if n else math.nan
+    auc = roc_auc(y, -weighted_score(components, weights)) if n else math.nan
     return HealthWeights(weights, auc, n, churned, bool(reason), reason, time.perf_counter() - started)
 
 
@@ -211,10 +211,6 @@ def weighted_score(components: pd.DataFrame, weights: Mapping[str, float]) -> np
     """0-100 health score = 100 * weighted mean of the components."""
     total = sum(weights[c] for c in COMPONENTS)
     return 100 * sum(components[c].to_numpy(dtype="float64") * (weights[c] / total) for c in COMPONENTS)
-
-
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else math.nan
 
 
 # --------------------------------------------------------------------------------------------------- scores
@@ -285,9 +281,9 @@ def run_health(con: duckdb.DuckDBPyConnection, as_of: date, customer_keys: Itera
     held_out = labelled_window(con, plan.evaluation_cutoff, horizon_days)
     y = held_out["churned"].to_numpy(dtype=bool)
     evaluation = {
-        "out_of_sample_auc": _auc(y, -weighted_score(held_out, validation.weights)),
+        "out_of_sample_auc": roc_auc(y, -weighted_score(held_out, validation.weights)),
         # Longer since the last purchase = likelier to churn; every customer here has one.
-        "baseline_recency_auc": _auc(y, held_out["recency_days"].to_numpy()),
+        "baseline_recency_auc": roc_auc(y, held_out["recency_days"].to_numpy()),
         "n_eval": len(y), "n_churned_eval": int(y.sum()),
     }
     production = fit_health_weights(held_out[list(COMPONENTS)], y)

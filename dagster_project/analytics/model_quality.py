@@ -60,7 +60,7 @@ class ModelQuality:
             return f"{self.question}: not evaluated on unseen data" + (f" ({self.note})" if self.note else "")
         verdict = "better than" if self.beats_baseline else "NOT better than"
         return (f"{self.question}: {verdict} {self.baseline} "
-                f"({self.metric} {_figure(self.published_value)} vs {_figure(self.baseline_value)})")
+                f"({self.metric} {figure(self.published_value)} vs {figure(self.baseline_value)})")
 
     def metadata(self) -> dict:
         """Dagster metadata entries (``trust/...``) with the same figures the report shows."""
@@ -76,7 +76,8 @@ class ModelQuality:
         return entries
 
 
-def _figure(value: float) -> str:
+def figure(value: float) -> str:
+    """A metric as the sentence shows it: two decimals, or three significant digits below 0.1."""
     return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"
 
 

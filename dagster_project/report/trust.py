@@ -9,6 +9,7 @@ import html
 import duckdb
 import pandas as pd
 
+from dagster_project.analytics.model_quality import figure
 from dagster_project.report.data import has_rows
 from dagster_project.report.i18n import Translator
 
@@ -27,10 +28,6 @@ def model_quality(con: duckdb.DuckDBPyConnection) -> pd.DataFrame | None:
     return con.execute("select * from analytics.model_quality order by model").df()
 
 
-def _figure(value) -> str:
-    return f"{value:.2f}" if abs(value) >= 0.1 else f"{value:.3g}"
-
-
 def _trusted(row) -> bool:
     return bool(row.beats_baseline) and pd.notna(row.published_value) and pd.notna(row.baseline_value)
 
@@ -46,7 +43,7 @@ def sentence(row, t: Translator) -> str:
         return t("trust_not_evaluated", question=question)
     key = "trust_better" if row.beats_baseline else "trust_not_better"
     return t(key, question=question, baseline=t.value("baseline", row.baseline), metric=t.value("metric", row.metric),
-             value=_figure(row.published_value), baseline_value=_figure(row.baseline_value))
+             value=figure(row.published_value), baseline_value=figure(row.baseline_value))
 
 
 def warning(quality: pd.DataFrame | None, section: str, t: Translator) -> str:

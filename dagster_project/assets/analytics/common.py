@@ -61,13 +61,18 @@ def append_model_runs(con: duckdb.DuckDBPyConnection, runs: list[ModelRun]) -> N
         "holdout_end date, time_unit varchar, params json, metrics json, library_versions json, "
         "fit_seconds double, created_at timestamp)"
     )
-    if runs:
-        frame = model_runs_frame(runs)
-        con.register("_runs", frame)
-        try:
-            con.execute(f"insert into {SCHEMA}.model_runs select {', '.join(MODEL_RUNS_COLUMNS)} from _runs")
-        finally:
-            con.unregister("_runs")
+    _insert(con, "model_runs", model_runs_frame(runs), MODEL_RUNS_COLUMNS)
+
+
+def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, columns: tuple[str, ...]) -> None:
+    """Append the frame's rows to analytics.<table>, columns in the table's order."""
+    if frame.empty:
+        return
+    con.register("_rows", frame)
+    try:
+        con.execute(f"insert into {SCHEMA}.{table} select {', '.join(columns)} from _rows")
+    finally:
+        con.unregister("_rows")
 
 
 def preview(frame: pd.DataFrame, rows: int = 10) -> MetadataValue:
@@ -133,10 +138,5 @@ def record_quality(con: duckdb.DuckDBPyConnection, qualities: list[ModelQuality]
     frame = model_quality_frame(qualities)
     con.execute(f"delete from {SCHEMA}.model_quality where model in (select unnest($models))",
                 {"models": sorted(set(frame["model"]))})
-    if len(frame):
-        con.register("_quality", frame)
-        try:
-            con.execute(f"insert into {SCHEMA}.model_quality select {', '.join(MODEL_QUALITY_COLUMNS)} from _quality")
-        finally:
-            con.unregister("_quality")
+    _insert(con, "model_quality", frame, MODEL_QUALITY_COLUMNS)
     return qualities[0].metadata() if qualities else {}
