@@ -13,7 +13,8 @@ import pytest
 
 from dagster_project import ingest
 from dagster_project.process_environment import prepare_process
-from dagster_project.settings import Settings, work_database_path
+from dagster_project.settings import Settings
+from dagster_project.warehouse_files import work_database_path
 
 # The test session is an entry point like the CLI: no usage tracking, sleeping OpenMP threads.
 prepare_process()
@@ -86,7 +87,7 @@ def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=No
 
     from dagster import DagsterInstance
 
-    from dagster_project.refresh import run_refresh
+    from dagster_project.defs.refresh import run_refresh
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     settings = replace(settings, **(settings_overrides or {}))

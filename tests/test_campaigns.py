@@ -18,7 +18,7 @@ from test_sales_service import AS_OF, make_marts, opportunity_frames, ts
 
 from dagster_project.analytics import campaigns
 from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
-from dagster_project.settings import work_database_path
+from dagster_project.warehouse_files import work_database_path
 
 # --- hand case ----------------------------------------------------------------------------------------------------
 
@@ -249,8 +249,8 @@ def materialise_campaigns(exports: Path, warehouse: Path) -> dict:
     """The campaign_effectiveness asset alone, on a warehouse whose marts a refresh built; its metadata."""
     from dagster import DagsterInstance, materialize
 
-    from dagster_project.assets.analytics import campaign_effectiveness as asset
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.assets.analytics import campaign_effectiveness as asset
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.settings import Settings
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="UTC")

@@ -11,11 +11,11 @@ import yaml
 from dagster import AssetKey
 from dagster_dbt import DbtCliResource
 
-from dagster_project.assets.dbt import dbt_resource, keep_partial_parse
+from dagster_project.defs.assets.dbt import dbt_resource, keep_partial_parse
 from dagster_project.contract import ENTITIES
-from dagster_project.definitions import build_definitions
+from dagster_project.defs.definitions import build_definitions
 from dagster_project.process_environment import PROCESS_DEFAULTS
-from dagster_project.schedules import exports_fingerprint
+from dagster_project.ingest import exports_fingerprint
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +97,7 @@ def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path
 
     import pytest
 
-    from dagster_project.resources import Warehouse, WarehouseBusy
+    from dagster_project.defs.resources import Warehouse, WarehouseBusy
 
     warehouse = tmp_path / "w.duckdb"
     with open(f"{warehouse}.lock", "a+") as held:
@@ -134,7 +134,7 @@ def test_importing_the_definitions_loads_no_model_library_and_sets_no_environmen
     # LightGBM must load after the entry point set OMP_WAIT_POLICY (dagster_project.process_environment).
     code = ("import os, sys; ours = lambda: {k: v for k, v in os.environ.items() if k.startswith(('CRM_', 'OMP_')) "
             "or k in PROCESS_DEFAULTS}; from dagster_project.process_environment import PROCESS_DEFAULTS; "
-            "before = ours(); import dagster_project.definitions; "
+            "before = ours(); import dagster_project.defs.definitions; "
             "assert 'lightgbm' not in sys.modules, 'lightgbm loaded at import'; assert ours() == before, ours()")
     environment = {k: v for k, v in os.environ.items() if k not in (*PROCESS_DEFAULTS, "CRM_WORK_DATABASE")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=ROOT)

@@ -7,11 +7,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import forecast
-from dagster_project.assets.analytics.common import (
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import NO_HOLIDAYS
 
 
@@ -51,7 +52,7 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
     shopping events), AutoETS and the seasonal-naive baseline are backtested on rolling origins; the lowest MASE on
     the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest)."""
     with warehouse.connect() as con:
-        as_of = warehouse.resolved_as_of(con)
+        as_of = resolved_as_of(con)
         series = forecast_series(con)
         started = time.perf_counter()
         result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country),

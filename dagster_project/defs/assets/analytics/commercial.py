@@ -5,10 +5,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult
 
 from dagster_project.analytics import baskets, campaigns, sales, service
-from dagster_project.assets.analytics.common import (
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, empty_note, record_quality, write_tables,
 )
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
 
 
 @analytics_asset("fct_opportunities", "fct_opportunity_stages", "fct_orders", "dim_sales_reps")
@@ -16,7 +17,7 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     """Funnel by stage (reached, current, conversion, time in stage), win rate and sales cycle by source,
     campaign, rep and month, and rep performance."""
     with warehouse.connect() as con:
-        as_of = warehouse.resolved_as_of(con)
+        as_of = resolved_as_of(con)
         stages = sales.funnel_by_stage(con, as_of)
         conversion = sales.funnel_conversion(con, as_of)
         metadata = write_tables(con, warehouse, {
@@ -36,7 +37,7 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
     nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
     campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
     with warehouse.connect() as con:
-        result = campaigns.campaign_effectiveness(con, warehouse.resolved_as_of(con))
+        result = campaigns.campaign_effectiveness(con, resolved_as_of(con))
         table = result.table
         metadata = write_tables(con, warehouse, {"campaign_effectiveness": table})
         append_model_runs(con, result.runs)
@@ -58,7 +59,7 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
 def service_metrics(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """First-response and resolution times, resolution rate, backlog, CSAT and NPS by month, category and rep."""
     with warehouse.connect() as con:
-        table = service.service_metrics(con, warehouse.resolved_as_of(con))
+        table = service.service_metrics(con, resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"service_metrics": table})
         note = empty_note(con, "fct_tickets")
     overall = table[(table["dimension"] == "overall") & (table["period"] == "all")]
@@ -72,7 +73,7 @@ def service_metrics(context: AssetExecutionContext, warehouse: Warehouse) -> Mat
 def product_associations(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Products bought together (support, confidence, lift) in SQL, and "customers who bought X also buy Y"."""
     with warehouse.connect() as con:
-        as_of = warehouse.resolved_as_of(con)
+        as_of = resolved_as_of(con)
         pairs = baskets.product_pairs(con, as_of)
         metadata = write_tables(con, warehouse, {
             "product_pairs": pairs, "also_bought": baskets.also_bought(con, as_of),

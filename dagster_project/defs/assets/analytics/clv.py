@@ -5,11 +5,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import clv
-from dagster_project.assets.analytics.common import (
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, paid_transactions, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
 
 
 @analytics_asset("fct_orders")
@@ -19,7 +20,7 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     each customer's probability alive, expected purchases over 30/90/365 days and, with the expected order value,
     the discounted 12-month CLV."""
     with warehouse.connect() as con:
-        as_of = warehouse.resolved_as_of(con)
+        as_of = resolved_as_of(con)
         result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)
         metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
         append_model_runs(con, result.runs)

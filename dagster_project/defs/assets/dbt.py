@@ -18,10 +18,10 @@ from dagster_dbt import (
 )
 from packaging import version
 
-from dagster_project import publish
+from dagster_project.publish import publication
 from dagster_project.analytics.progress import Progress
-from dagster_project.assets.ingest import WRITER_POOL
-from dagster_project.resources import Warehouse
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import (
     DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of, parse_currency,
 )
@@ -178,7 +178,7 @@ def _currency(code: str, field: str) -> str:
 def record_build_settings(warehouse: Warehouse) -> None:
     """The currencies the marts were just built with, for the report asset and the publish step."""
     with warehouse.connect() as con:
-        publish.record_build_settings(con, warehouse.reporting_currency, warehouse.default_currency,
+        publication.record_build_settings(con, warehouse.reporting_currency, warehouse.default_currency,
                                       warehouse.currency_label)
 
 

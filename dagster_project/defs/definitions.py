@@ -4,16 +4,17 @@ import os
 
 from dagster import Definitions, definitions, in_process_executor
 
-from dagster_project.assets.analytics import ANALYTICS_ASSETS
-from dagster_project.assets.checks import quality_checks
-from dagster_project.assets.dbt import dbt_models, dbt_resource
-from dagster_project.assets.gate import publishable
-from dagster_project.assets.ingest import raw_exports
-from dagster_project.assets.publish import build_published_warehouse
-from dagster_project.assets.reporting import report
+from dagster_project.defs.assets.analytics import ANALYTICS_ASSETS
+from dagster_project.defs.assets.checks import quality_checks
+from dagster_project.defs.assets.dbt import dbt_models, dbt_resource
+from dagster_project.defs.assets.gate import publishable
+from dagster_project.defs.assets.ingest import raw_exports
+from dagster_project.defs.assets.publish import build_published_warehouse
+from dagster_project.defs.assets.reporting import report
 from dagster_project.process_environment import prepare_process
-from dagster_project.resources import Warehouse
-from dagster_project.schedules import daily_refresh_schedule, full_refresh_job, new_drop_sensor
+from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.schedules import daily_refresh_schedule, full_refresh_job
+from dagster_project.defs.sensors import new_drop_sensor
 from dagster_project.settings import NO_HOLIDAYS, Settings
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.warehouse_files import csv_dir, parquet_dir, publishing_path
 from dagster_project import csv_safe
 from dagster_project.files import sync_path
 from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
@@ -85,17 +86,16 @@ def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
     return (row[0], row[1]) if row and row[0] else None
 
 
-def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, run_id: str,
+def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
             as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
             currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet into a new version of `parquet_dir` and as CSV into its sibling `csv`. The file is written in the
+    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is written in the
     storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
     of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
     its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file.
     Raises PublishError (published state unchanged) on failure."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
-    csv_dir = parquet_dir.with_name("csv")
     con.execute("set enable_progress_bar = false")
     started = time.perf_counter()
     tables = published_tables(con)
@@ -103,12 +103,12 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, parquet_dir: Path, 
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
         rows, readable_from = _write_database(con, warehouse, tables, run_id, as_of, currency, storage_version)
-        _write_exports(con, parquet_dir, tables, run_id, _parquet_file)
-        _write_exports(con, csv_dir, tables, run_id, _csv_file)
+        _write_exports(con, parquet_dir(warehouse), tables, run_id, _parquet_file)
+        _write_exports(con, csv_dir(warehouse), tables, run_id, _csv_file)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
-    return Publication(warehouse, parquet_dir, rows, time.perf_counter() - started, readable_from)
+    return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from)
 
 
 def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
@@ -116,7 +116,7 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
                     storage_version: str) -> tuple[dict[str, int], str]:
     """Rows per table, and the oldest DuckDB release that opens the file."""
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    building = warehouse.with_name(f".{warehouse.name}.publishing")
+    building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
     # The format is fixed when the file is created; everything written into it afterwards keeps to it.

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from dagster import AssetCheckSeverity, DagsterInstance
 
-from dagster_project.assets.checks import STOP_FAILURES
-from dagster_project.definitions import build_definitions
+from dagster_project.defs.assets.checks import STOP_FAILURES
+from dagster_project.defs.definitions import build_definitions
 from dagster_project.quality.messages import summary
 from dagster_project.settings import Settings
 
@@ -61,7 +61,7 @@ def run_refresh(settings: Settings, instance: DagsterInstance,
 
 
 # Of the dbt step's log lines, the ones that show progress or trouble: the asset's own count of finished nodes
-# ("12/48 models and tests done", dagster_project.assets.dbt.with_progress) and dbt's lines, not dagster-dbt's chatter
+# ("12/48 models and tests done", dagster_project.defs.assets.dbt.with_progress) and dbt's lines, not dagster-dbt's chatter
 # ("Running dbt command: ...", "Copying partial_parse.msgpack ...").
 _DBT_PROGRESS = re.compile(r"^\d+/\d+ models and tests done|OK created|ERROR creating|FAIL \d|Failure in|Done\. PASS")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -153,7 +153,7 @@ def _check_failure(evaluation) -> tuple[list[str], int]:
     """The lines a failed check contributes to the message, and how many failures it stands for.
 
     - Our Great Expectations checks: one line per failed `stop` expectation, from the check's metadata
-      (dagster_project.assets.checks.STOP_FAILURES), counted by its `failed_stop`.
+      (dagster_project.defs.assets.checks.STOP_FAILURES), counted by its `failed_stop`.
     - dbt tests (asset checks from dagster-dbt): the test, its model and dbt's count of failing rows.
     - Any other check: its name and asset."""
     metadata = evaluation.metadata or {}

@@ -6,15 +6,16 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from dagster_project.assets.analytics import (
+from dagster_project.defs.assets.analytics import (
     campaign_effectiveness, churn_predictions, cohort_retention, customer_clv, mart, rfm_segments, sales_forecast,
     sales_funnel, service_metrics, spend_deciles,
 )
-from dagster_project.assets.ingest import WRITER_POOL
-from dagster_project.report.files import default_report_path, write_report
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.report.files import write_report
+from dagster_project.warehouse_files import report_path
 from dagster_project.report.i18n import LANGUAGES
 from dagster_project.report.render import collect, render
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
 
 # What the report reads: these analytics tables and marts.
 REPORT_ANALYTICS = (rfm_segments, spend_deciles, cohort_retention, customer_clv, churn_predictions, sales_forecast,
@@ -34,7 +35,7 @@ def report(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeR
     written = {}
     for lang in LANGUAGES:
         page = render(data, lang)
-        path = default_report_path(Path(warehouse.path), lang)
+        path = report_path(Path(warehouse.path), lang)
         written[lang] = (path, write_report(page.html, path))
     seconds = time.perf_counter() - started
     context.log.info(f"report written in {seconds:.1f} s: " + ", ".join(str(p) for p, _ in written.values()))

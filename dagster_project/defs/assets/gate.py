@@ -1,12 +1,12 @@
 """The publication gate as a blocking Dagster asset check on the orders mart: while it fails, no analytics, report
-or publication runs, and yesterday's published warehouse stays (dagster_project.publish_gate says why)."""
+or publication runs, and yesterday's published warehouse stays (dagster_project.publish.gate says why)."""
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValue, asset_check
 
-from dagster_project.assets.checks import STOP_FAILURES
-from dagster_project.assets.ingest import WRITER_POOL
-from dagster_project.publish_gate import publication_problems
-from dagster_project.resources import Warehouse
+from dagster_project.defs.assets.checks import STOP_FAILURES
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.publish.gate import publication_problems
+from dagster_project.defs.resources import Warehouse
 
 CHECK_NAME = "publishable"
 

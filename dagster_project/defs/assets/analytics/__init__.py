@@ -5,15 +5,15 @@ Every asset uses the as-of date the dbt run resolved (``intermediate.int_as_of``
 sees data dated on or before it, and degrades to empty tables plus a note when the export lacks what it needs.
 """
 
-from dagster_project.assets.analytics.churn import churn_predictions
-from dagster_project.assets.analytics.clv import customer_clv
-from dagster_project.assets.analytics.commercial import (
+from dagster_project.defs.assets.analytics.churn import churn_predictions
+from dagster_project.defs.assets.analytics.clv import customer_clv
+from dagster_project.defs.assets.analytics.commercial import (
     campaign_effectiveness, product_associations, sales_funnel, service_metrics,
 )
-from dagster_project.assets.analytics.common import for_people, mart
-from dagster_project.assets.analytics.forecast import forecast_config, sales_forecast
-from dagster_project.assets.analytics.health import health_scores
-from dagster_project.assets.analytics.segments import (
+from dagster_project.defs.assets.analytics.common import for_people, mart
+from dagster_project.defs.assets.analytics.forecast import forecast_config, sales_forecast
+from dagster_project.defs.assets.analytics.health import health_scores
+from dagster_project.defs.assets.analytics.segments import (
     cohort_retention, cpm_states, demographic_cuts, lifecycle_stages, rfm_segments, spend_deciles,
 )
 

@@ -4,9 +4,10 @@ from collections.abc import Sequence
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 
-from dagster_project import publish
-from dagster_project.assets.ingest import WRITER_POOL
-from dagster_project.resources import Warehouse
+from dagster_project.publish import publication
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
 
 PUBLISHED_WAREHOUSE_KEY = AssetKey(["publish", "warehouse"])
 
@@ -23,13 +24,13 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
         with warehouse.connect() as con:
             # The currency the marts were built in, which is the configured one unless dbt has not run since the
             # settings changed.
-            reporting_currency, label = (publish.built_currency(con)
+            reporting_currency, label = (publication.built_currency(con)
                                          or (warehouse.reporting_currency, warehouse.currency_label))
             try:
-                done = publish.publish(con, warehouse.published_path, warehouse.parquet_dir, context.run.run_id,
-                                       warehouse.resolved_as_of(con), reporting_currency, label,
+                done = publication.publish(con, warehouse.published_path, context.run.run_id,
+                                       resolved_as_of(con), reporting_currency, label,
                                        warehouse.storage_version)
-            except publish.PublishError as error:
+            except publication.PublishError as error:
                 raise Failure(str(error)) from None
         context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s, "
                          f"readable by DuckDB {done.storage_version} and newer")

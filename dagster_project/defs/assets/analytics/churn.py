@@ -4,11 +4,12 @@
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import churn
-from dagster_project.assets.analytics.common import (
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.assets.analytics.common import (
     SCHEMA, analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
 
 
 @analytics_asset("customer_360", "fct_orders", "fct_interactions", "fct_tickets", "fct_surveys", "dim_customers",
@@ -18,7 +19,7 @@ def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse) -> M
     no purchase, refitted at each cutoff, and days since the last purchase), judged on a later unseen window; the
     winner's scores, risk bands, top drivers and the watchlist are published."""
     with warehouse.connect() as con:
-        as_of = warehouse.resolved_as_of(con)
+        as_of = resolved_as_of(con)
         clv_scores = con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df()
         result = churn.run_churn(con, as_of, clv_scores, progress=context.log.info)
         metadata = write_tables(con, warehouse, {

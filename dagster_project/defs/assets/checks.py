@@ -12,7 +12,7 @@ export never delivered are *not applicable*: listed, but neither failures nor wa
 A failed check says what failed, one line per expectation (``dagster_project.quality.messages``): suite, rule,
 column, failing rows of rows checked and example values (personal values withheld). The lines of the ``stop``
 failures are also in the metadata entry ``stop_failures``, which the refresh's error message is made of
-(``dagster_project.refresh.failure_reason``).
+(``dagster_project.defs.refresh.failure_reason``).
 """
 
 from functools import cache
@@ -30,12 +30,13 @@ from dagster import (
     multi_asset_check,
 )
 
-from dagster_project.assets.ingest import WRITER_POOL
+from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.quality import check_suites
 from dagster_project.quality.messages import failure_line, result_text, rule_text
 from dagster_project.quality.results import SuiteValidation
 from dagster_project.quality.suites import Suite, load_suites
-from dagster_project.resources import Warehouse
+from dagster_project.defs.resources import Warehouse
+from dagster_project.warehouse_files import quality_page_path
 
 CHECK_NAME = "great_expectations"
 # Failures listed in a check's metadata (all of them are in quality.quality_results and the report).
@@ -45,8 +46,8 @@ STOP_FAILURES = "stop_failures"
 
 
 def report_path(warehouse: Warehouse) -> Path:
-    """The HTML report, beside the published warehouse file."""
-    return Path(warehouse.path).parent / "quality" / "index.html"
+    """The data-quality page, beside the published warehouse file."""
+    return quality_page_path(Path(warehouse.path))
 
 
 def suite_checks(name: str, suites: list[Suite], built_marts: bool, description: str):

@@ -7,7 +7,6 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date
 from pathlib import Path
 from typing import IO
 
@@ -15,6 +14,8 @@ import duckdb
 import pandas as pd
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
+
+from dagster_project.warehouse_files import lock_path, parquet_dir
 
 
 class WarehouseBusy(Failure):
@@ -55,9 +56,9 @@ class Warehouse(ConfigurableResource):
         """Hold an exclusive lock on <warehouse>.lock for the whole run: DuckDB allows one writing process, and a
         second refresh (CLI, schedule, sensor) should be refused with a clear message, not fail halfway. The OS
         drops the lock when the process ends, even on SIGKILL, so a killed refresh needs no clean-up."""
-        lock_path = Path(f"{self.path}.lock")
-        lock_path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = open(lock_path, "a+")
+        lock = lock_path(Path(self.path))
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(lock, "a+")
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,7 +107,7 @@ class Warehouse(ConfigurableResource):
     @property
     def parquet_dir(self) -> Path:
         """Parquet exports of the published tables, beside the published warehouse."""
-        return Path(self.path).parent / "parquet"
+        return parquet_dir(Path(self.path))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -117,10 +118,6 @@ class Warehouse(ConfigurableResource):
             yield con
         finally:
             con.close()
-
-    def resolved_as_of(self, con: duckdb.DuckDBPyConnection) -> date:
-        """The as-of date the dbt run resolved (the CRM_AS_OF override or the latest order date)."""
-        return con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0]
 
     def write_table(self, con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame) -> int:
         """Replace schema.table with the frame's rows in one statement (readers never see it half-written)."""

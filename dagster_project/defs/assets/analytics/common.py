@@ -9,8 +9,8 @@ from dagster import AssetKey, JsonMetadataValue, MaterializeResult, MetadataValu
 
 from dagster_project.analytics.model_quality import MODEL_QUALITY_COLUMNS, ModelQuality, model_quality_frame
 from dagster_project.analytics.model_runs import MODEL_RUNS_COLUMNS, ModelRun, model_runs_frame
-from dagster_project.assets.ingest import WRITER_POOL
-from dagster_project.resources import Warehouse
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
 
 SCHEMA = "analytics"
 GROUP = "analytics"

@@ -7,9 +7,8 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
-from dagster_project.resources import Warehouse
-
-WRITER_POOL = "duckdb_writer"
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
 INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])

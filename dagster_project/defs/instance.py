@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 # One writer to the DuckDB file at a time across runs (the schedule, a sensor and a manual run may overlap):
-# every asset that writes is in the `duckdb_writer` pool and pools default to one slot.
+# every asset that writes is in this pool, and the instance below gives pools one slot.
+WRITER_POOL = "duckdb_writer"
+
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
