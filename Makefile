@@ -22,7 +22,7 @@ setup: $(VENV)/.installed $(CJK_FONT)
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,spark]'
 	@# statsforecast and fugue declare pandas<3, which the pinned pandas 3 refuses; see pyproject.toml.
 	$(BIN)/pip install --quiet --no-deps statsforecast==2.1.1 fugue==0.9.7
 	cd dbt && CRM_WORK_DATABASE=$(CURDIR)/warehouse/crm.work.duckdb ../$(BIN)/dbt parse --quiet --profiles-dir . --project-dir .

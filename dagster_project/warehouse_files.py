@@ -7,7 +7,8 @@ Given the published file (``warehouse/crm.duckdb`` by default):
 - ``.crm.duckdb.publishing``: the next published file while it is being written;
 - ``parquet/`` and ``csv/``: one file per published table (a symlink to the current version folder);
 - ``reports/crm_report.html`` (``crm_report.zh.html``): the HTML report;
-- ``quality/index.html``: the data-quality page.
+- ``quality/index.html``: the data-quality page;
+- ``spark/`` (the Spark engine only): its tables' Parquet folders, its metastore and the ingestion's staging files.
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ def report_path(warehouse: Path, lang: str) -> Path:
 
 def quality_page_path(warehouse: Path) -> Path:
     return Path(warehouse).parent / "quality" / "index.html"
+
+
+def spark_dir(warehouse: Path) -> Path:
+    """The Spark engine's local folder: tables (spark.sql.warehouse.dir), metastore, ingestion's staged raw tables."""
+    return Path(warehouse).parent / "spark"

@@ -8,6 +8,10 @@
     from range(cast({{ start_expr }} as timestamp), cast({{ end_expr }} as timestamp) + interval 1 day, interval 1 day)
 {%- endmacro %}
 
+{% macro spark__date_series(start_expr, end_expr) -%}
+    select explode(sequence(cast({{ start_expr }} as date), cast({{ end_expr }} as date), interval 1 day)) as date_day
+{%- endmacro %}
+
 {% macro default__date_series(start_expr, end_expr) -%}
     {{ exceptions.raise_compiler_error("crm.date_series has no implementation for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
@@ -28,6 +32,70 @@
     date_sub('year', {{ birth_date }}, {{ on_date }})
 {%- endmacro %}
 
+{#- Whole years, as DuckDB's date_sub counts them: a year is complete on the day of the month it started on. -#}
+{% macro spark__age_in_years(birth_date, on_date) -%}
+    (year({{ on_date }}) - year({{ birth_date }}) - case
+        when month({{ on_date }}) < month({{ birth_date }})
+            or (month({{ on_date }}) = month({{ birth_date }}) and day({{ on_date }}) < day({{ birth_date }})) then 1
+        else 0 end)
+{%- endmacro %}
+
 {% macro default__age_in_years(birth_date, on_date) -%}
     {{ exceptions.raise_compiler_error("crm.age_in_years has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}
+
+
+
+{#- ISO day of the week, Monday 1 to Sunday 7. -#}
+{% macro iso_day_of_week(expr) -%}
+    {{ return(adapter.dispatch('iso_day_of_week', 'crm')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__iso_day_of_week(expr) -%}
+    extract(isodow from {{ expr }})
+{%- endmacro %}
+
+{% macro spark__iso_day_of_week(expr) -%}
+    extract(dayofweek_iso from {{ expr }})
+{%- endmacro %}
+
+{% macro default__iso_day_of_week(expr) -%}
+    {{ exceptions.raise_compiler_error("crm.iso_day_of_week has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}
+
+
+{#- True when a timestamp's time of day is midnight (exports that give a date only). -#}
+{% macro is_midnight(expr) -%}
+    {{ return(adapter.dispatch('is_midnight', 'crm')(expr)) }}
+{%- endmacro %}
+
+{% macro duckdb__is_midnight(expr) -%}
+    cast({{ expr }} as time) = cast('00:00:00' as time)
+{%- endmacro %}
+
+{#- Spark has no TIME type. -#}
+{% macro spark__is_midnight(expr) -%}
+    cast(cast({{ expr }} as date) as timestamp) = {{ expr }}
+{%- endmacro %}
+
+{% macro default__is_midnight(expr) -%}
+    {{ exceptions.raise_compiler_error("crm.is_midnight has no implementation for adapter '" ~ adapter.type() ~ "'") }}
+{%- endmacro %}
+
+
+{#- dbt.datediff on Spark, counted as DuckDB's date_diff counts: the day, hour or minute boundaries crossed, and null
+    (not an error) when either side is null. dbt-spark's own rounds hours and minutes up and fails on a null date.
+    dbt_project.yml's dispatch setting makes dbt.datediff find this one first. -#}
+{% macro spark__datediff(first_date, second_date, datepart) -%}
+    {%- set days = "cast(datediff(cast(" ~ second_date ~ " as date), cast(" ~ first_date ~ " as date)) as bigint)" -%}
+    {%- if datepart == 'day' -%}
+        {{ days }}
+    {%- elif datepart == 'hour' -%}
+        ({{ days }} * 24 + hour({{ second_date }}) - hour({{ first_date }}))
+    {%- elif datepart == 'minute' -%}
+        (({{ days }} * 24 + hour({{ second_date }}) - hour({{ first_date }})) * 60
+            + minute({{ second_date }}) - minute({{ first_date }}))
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("crm's spark__datediff has no datepart '" ~ datepart ~ "'") }}
+    {%- endif -%}
 {%- endmacro %}

@@ -20,6 +20,15 @@
     ))
 {%- endmacro %}
 
+{#- Spark reads the same texts: normalised as DuckDB's second attempt normalises them, and cast only when the whole
+    text is a date with an optional time (Spark's cast alone would also take '2025', '2025-08' or a time zone). -#}
+{% macro spark__parse_timestamp(expr) -%}
+    {%- set normalised = "trim(regexp_replace(replace(replace(replace(replace(replace(trim(" ~ expr
+        ~ "), '年', '-'), '月', '-'), '日', ' '), '/', '-'), 'T', ' '), '\\\\s+', ' '))" -%}
+    case when {{ normalised }} rlike '^[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}( [0-9]{1,2}:[0-9]{1,2}(:[0-9]{1,2}([.][0-9]{1,9})?)?)?$'
+        then cast({{ normalised }} as timestamp) end
+{%- endmacro %}
+
 {% macro default__parse_timestamp(expr) -%}
     {{ exceptions.raise_compiler_error("crm.parse_timestamp has no implementation for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}

@@ -96,6 +96,10 @@ contested_versions as (
     hash({{ columns | join(', ') }})
 {%- endmacro %}
 
+{% macro spark__row_hash(columns) -%}
+    xxhash64({{ columns | join(', ') }})
+{%- endmacro %}
+
 {% macro default__row_hash(columns) -%}
     {{ exceptions.raise_compiler_error("crm.row_hash has no implementation for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
@@ -109,6 +113,12 @@ contested_versions as (
 
 {% macro duckdb__content_hash() -%}
     hash(*columns('^[^_]'))
+{%- endmacro %}
+
+{#- A backquoted regular expression selects columns (spark.sql.parser.quotedRegexColumnNames, set by
+    dagster_project/spark/session.py). -#}
+{% macro spark__content_hash() -%}
+    xxhash64(`^[^_].*`)
 {%- endmacro %}
 
 {% macro default__content_hash() -%}
@@ -147,6 +157,10 @@ contested_versions as (
 
 {% macro duckdb__value_at_max(expr, order_by) -%}
     arg_max({{ expr }}, {{ order_by }})
+{%- endmacro %}
+
+{% macro spark__value_at_max(expr, order_by) -%}
+    max_by({{ expr }}, {{ order_by }})
 {%- endmacro %}
 
 {% macro default__value_at_max(expr, order_by) -%}

@@ -26,12 +26,12 @@ order_lines as (
 
     select
         lines.*,
-        first_value(customer_id ignore nulls) over order_lines as order_customer_id,
-        first_value(cast(order_at as date) ignore nulls) over order_lines as order_day,
-        first_value(case when currency_text is not null then currency end ignore nulls) over order_lines
+        {{ crm.first_non_null("customer_id") }} over order_lines as order_customer_id,
+        {{ crm.first_non_null("cast(order_at as date)") }} over order_lines as order_day,
+        {{ crm.first_non_null("case when currency_text is not null then currency end") }} over order_lines
             as order_currency,
-        first_value(case when status_text is not null then status end ignore nulls) over order_lines as order_status,
-        first_value(case when customer_id is not null then line_number end ignore nulls) over order_lines
+        {{ crm.first_non_null("case when status_text is not null then status end") }} over order_lines as order_status,
+        {{ crm.first_non_null("case when customer_id is not null then line_number end") }} over order_lines
             as first_line_number
     from lines
     where order_id in (select order_id from line_level_orders)

@@ -35,9 +35,9 @@ ranked as (
     select
         *,
         case
-            when cast(order_at as time) = cast('00:00:00' as time) then 1
+            when {{ crm.is_midnight('order_at') }} then 1
             else row_number() over (
-                partition by customer_key, order_at, amount_original, currency, cast(order_at as time) = cast('00:00:00' as time)
+                partition by customer_key, order_at, amount_original, currency, {{ crm.is_midnight('order_at') }}
                 order by order_id
             )
         end as duplicate_rank

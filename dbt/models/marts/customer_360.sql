@@ -93,7 +93,7 @@ last_surveys as (
 )
 
 select
-    cast(customers.customer_key as varchar) as customer_key,
+    cast(customers.customer_key as {{ crm.text() }}) as customer_key,
     cast(as_of.as_of_date as date) as as_of_date,
     cast(customers.signup_date as date) as signup_date,
     cast(order_stats.first_order_date as date) as first_order_date,
@@ -126,11 +126,11 @@ select
     cast(last_surveys.last_nps as integer) as last_nps,
     cast(coalesce(order_stats.cancelled_orders, 0) as integer) as cancelled_orders,
     cast(coalesce(order_stats.refunded_orders, 0) as integer) as refunded_orders,
-    cast(customers.region as varchar) as region,
-    cast(customers.city as varchar) as city,
-    cast(customers.age_band as varchar) as age_band,
-    cast(customers.gender as varchar) as gender,
-    cast(customers.acquisition_channel as varchar) as acquisition_channel,
+    cast(customers.region as {{ crm.text() }}) as region,
+    cast(customers.city as {{ crm.text() }}) as city,
+    cast(customers.age_band as {{ crm.text() }}) as age_band,
+    cast(customers.gender as {{ crm.text() }}) as gender,
+    cast(customers.acquisition_channel as {{ crm.text() }}) as acquisition_channel,
     cast(customers.marketing_consent as boolean) as marketing_consent
 from customers
 cross join as_of

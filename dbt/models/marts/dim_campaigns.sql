@@ -11,9 +11,9 @@ rates as (
 )
 
 select
-    cast(campaigns.campaign_id as varchar) as campaign_id,
-    cast(campaigns.campaign_name as varchar) as campaign_name,
-    cast(campaigns.channel as varchar) as channel,
+    cast(campaigns.campaign_id as {{ crm.text() }}) as campaign_id,
+    cast(campaigns.campaign_name as {{ crm.text() }}) as campaign_name,
+    cast(campaigns.channel as {{ crm.text() }}) as channel,
     cast(campaigns.start_date as date) as start_date,
     cast(campaigns.end_date as date) as end_date,
     cast(coalesce({{ crm.to_reporting_currency('campaigns.cost_original', 'rates') }}, 0) as double) as cost

@@ -46,8 +46,8 @@ aged as (
 )
 
 select
-    cast(pseudonymous_key as varchar) as customer_key,
-    cast(gender as varchar) as gender,
+    cast(pseudonymous_key as {{ crm.text() }}) as customer_key,
+    cast(gender as {{ crm.text() }}) as gender,
     cast(case
         when age is null or age not between 0 and 120 then 'unknown'
         when age < 25 then '<25'
@@ -56,12 +56,12 @@ select
         when age < 55 then '45-54'
         when age < 65 then '55-64'
         else '65+'
-    end as varchar) as age_band,
-    cast(city as varchar) as city,
-    cast(coalesce(region, 'unknown') as varchar) as region,
-    cast(country as varchar) as country,
+    end as {{ crm.text() }}) as age_band,
+    cast(city as {{ crm.text() }}) as city,
+    cast(coalesce(region, 'unknown') as {{ crm.text() }}) as region,
+    cast(country as {{ crm.text() }}) as country,
     cast(least(signup_date, first_order_date) as date) as signup_date,
-    cast(coalesce(acquisition_channel, 'unknown') as varchar) as acquisition_channel,
+    cast(coalesce(acquisition_channel, 'unknown') as {{ crm.text() }}) as acquisition_channel,
     cast(coalesce(marketing_consent, false) as boolean) as marketing_consent,
     cast(source_customer_ids as integer) as source_customer_ids,
     cast(is_inferred as boolean) as is_inferred

@@ -21,7 +21,7 @@ select
     cast(extract(month from date_day) as integer) as month,
     cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start,
     cast(extract(week from date_day) as integer) as iso_week,
-    cast(extract(isodow from date_day) as integer) as iso_day_of_week,
-    cast(extract(isodow from date_day) in (6, 7) as boolean) as is_weekend,
+    cast({{ crm.iso_day_of_week('date_day') }} as integer) as iso_day_of_week,
+    cast({{ crm.iso_day_of_week('date_day') }} in (6, 7) as boolean) as is_weekend,
     cast(date_day > {{ crm.as_of_date() }} as boolean) as is_future
 from days

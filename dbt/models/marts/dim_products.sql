@@ -11,9 +11,9 @@ rates as (
 )
 
 select
-    cast(products.product_id as varchar) as product_id,
-    cast(products.product_name as varchar) as product_name,
-    cast(coalesce(products.category, 'unknown') as varchar) as category,
+    cast(products.product_id as {{ crm.text() }}) as product_id,
+    cast(products.product_name as {{ crm.text() }}) as product_name,
+    cast(coalesce(products.category, 'unknown') as {{ crm.text() }}) as category,
     cast({{ crm.to_reporting_currency('products.list_price_original', 'rates') }} as double) as list_price
 from products
 inner join rates on products.currency = rates.currency

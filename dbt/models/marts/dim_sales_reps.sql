@@ -5,8 +5,8 @@ with reps as (
 )
 
 select
-    cast(rep_id as varchar) as rep_id,
-    cast(rep_name as varchar) as rep_name,
-    cast(team as varchar) as team,
-    cast(region as varchar) as region
+    cast(rep_id as {{ crm.text() }}) as rep_id,
+    cast(rep_name as {{ crm.text() }}) as rep_name,
+    cast(team as {{ crm.text() }}) as team,
+    cast(region as {{ crm.text() }}) as region
 from reps

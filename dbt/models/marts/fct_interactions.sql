@@ -12,12 +12,12 @@ keys as (
 )
 
 select
-    cast(interaction_id as varchar) as interaction_id,
-    cast(keys.customer_key as varchar) as customer_key,
-    cast(interaction_type as varchar) as interaction_type,
+    cast(interaction_id as {{ crm.text() }}) as interaction_id,
+    cast(keys.customer_key as {{ crm.text() }}) as customer_key,
+    cast(interaction_type as {{ crm.text() }}) as interaction_type,
     cast(occurred_at as timestamp) as occurred_at,
     cast(occurred_date as date) as occurred_date,
-    cast(campaign_id as varchar) as campaign_id,
-    cast(rep_id as varchar) as rep_id
+    cast(campaign_id as {{ crm.text() }}) as campaign_id,
+    cast(rep_id as {{ crm.text() }}) as rep_id
 from interactions
 inner join keys on interactions.customer_key = keys.golden_customer_id

@@ -50,17 +50,17 @@ timeline as (
 )
 
 select
-    cast(timeline.opportunity_id as varchar) as opportunity_id,
+    cast(timeline.opportunity_id as {{ crm.text() }}) as opportunity_id,
     -- A lead whose customer signs up only after the as-of date was not yet a customer's lead on that date.
-    cast(customers.customer_key as varchar) as customer_key,
+    cast(customers.customer_key as {{ crm.text() }}) as customer_key,
     cast(coalesce(opportunities.created_at, timeline.first_entered_at) as timestamp) as created_at,
-    cast(coalesce(opportunities.source, 'unknown') as varchar) as source,
-    cast(opportunities.campaign_id as varchar) as campaign_id,
-    cast(timeline.stage as varchar) as stage,
+    cast(coalesce(opportunities.source, 'unknown') as {{ crm.text() }}) as source,
+    cast(opportunities.campaign_id as {{ crm.text() }}) as campaign_id,
+    cast(timeline.stage as {{ crm.text() }}) as stage,
     cast(timeline.stage in ('won', 'lost') as boolean) as is_closed,
     cast(timeline.stage = 'won' as boolean) as is_won,
     cast({{ crm.to_reporting_currency('opportunities.amount_original', 'rates') }} as double) as amount,
-    cast(opportunities.owner_rep_id as varchar) as owner_rep_id,
+    cast(opportunities.owner_rep_id as {{ crm.text() }}) as owner_rep_id,
     {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
     cast(timeline.{{ stage }}_at as timestamp) as {{ stage }}_at,
     {% endfor -%}

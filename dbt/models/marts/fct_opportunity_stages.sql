@@ -1,6 +1,6 @@
 select
-    cast(opportunity_id as varchar) as opportunity_id,
-    cast(stage as varchar) as stage,
+    cast(opportunity_id as {{ crm.text() }}) as opportunity_id,
+    cast(stage as {{ crm.text() }}) as stage,
     cast(stage_order as integer) as stage_order,
     cast(entered_at as timestamp) as entered_at,
     cast(exited_at as timestamp) as exited_at,

@@ -25,16 +25,16 @@ reporting as (
 )
 
 select
-    cast(items.order_id as varchar) as order_id,
+    cast(items.order_id as {{ crm.text() }}) as order_id,
     cast(items.line_number as integer) as line_number,
-    cast(items.product_id as varchar) as product_id,
+    cast(items.product_id as {{ crm.text() }}) as product_id,
     cast(items.quantity as double) as quantity,
     {{ crm.to_cents('items.unit_price_original * rates.usd_per_unit / reporting.usd_per_unit') }} as unit_price,
     {{ crm.to_cents('items.discount_original * rates.usd_per_unit / reporting.usd_per_unit') }} as discount,
     {{ crm.to_cents('items.line_amount_original * rates.usd_per_unit / reporting.usd_per_unit') }} as line_amount,
-    cast(orders.customer_key as varchar) as customer_key,
+    cast(orders.customer_key as {{ crm.text() }}) as customer_key,
     cast(orders.order_date as date) as order_date,
-    cast(orders.status as varchar) as status
+    cast(orders.status as {{ crm.text() }}) as status
 from items
 inner join orders on items.order_id = orders.order_id
 inner join rates on orders.currency = rates.currency

@@ -13,18 +13,18 @@ keys as (
 )
 
 select
-    cast(order_id as varchar) as order_id,
-    cast(keys.customer_key as varchar) as customer_key,
+    cast(order_id as {{ crm.text() }}) as order_id,
+    cast(keys.customer_key as {{ crm.text() }}) as customer_key,
     cast(order_at as timestamp) as order_at,
     cast(order_date as date) as order_date,
-    cast(status as varchar) as status,
-    cast(currency as varchar) as currency,
+    cast(status as {{ crm.text() }}) as status,
+    cast(currency as {{ crm.text() }}) as currency,
     cast(amount_original as double) as amount_original,
     {{ crm.to_cents('amount') }} as amount,
     {#- Revenue: a paid order counts, a credit note (a negative order of a line-level file) nets out. #}
     {{ crm.to_cents("case when status = 'paid' or amount < 0 then amount else 0 end") }} as net_amount,
     cast(status = 'paid' as boolean) as is_paid,
-    cast(channel as varchar) as channel,
-    cast(rep_id as varchar) as rep_id
+    cast(channel as {{ crm.text() }}) as channel,
+    cast(rep_id as {{ crm.text() }}) as rep_id
 from orders
 inner join keys on orders.customer_key = keys.golden_customer_id

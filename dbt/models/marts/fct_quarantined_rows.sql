@@ -26,11 +26,11 @@ quarantined as (
 )
 
 select
-    cast(entity as varchar) as entity,
-    cast(source_file as varchar) as source_file,
+    cast(entity as {{ crm.text() }}) as entity,
+    cast(source_file as {{ crm.text() }}) as source_file,
     cast(drop_date as date) as drop_date,
     cast(row_number as bigint) as row_number,
-    cast(stage as varchar) as stage,
-    cast(reason as varchar) as reason,
-    cast(detail as varchar) as detail
+    cast(stage as {{ crm.text() }}) as stage,
+    cast(reason as {{ crm.text() }}) as reason,
+    cast(detail as {{ crm.text() }}) as detail
 from quarantined

@@ -24,8 +24,8 @@ outcomes as (
 )
 
 select
-    cast(files.entity as varchar) as entity,
-    cast(files.source_file as varchar) as source_file,
+    cast(files.entity as {{ crm.text() }}) as entity,
+    cast(files.source_file as {{ crm.text() }}) as source_file,
     cast(files.drop_date as date) as drop_date,
     cast(files.rows_read as bigint) as rows_read,
     cast(coalesce(outcomes.rows_landed, 0) as bigint) as rows_landed,

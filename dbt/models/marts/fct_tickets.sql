@@ -37,8 +37,8 @@ as_of_tickets as (
 )
 
 select
-    cast(ticket_id as varchar) as ticket_id,
-    cast(customer_key as varchar) as customer_key,
+    cast(ticket_id as {{ crm.text() }}) as ticket_id,
+    cast(customer_key as {{ crm.text() }}) as customer_key,
     cast(opened_at as timestamp) as opened_at,
     cast(first_response_at as timestamp) as first_response_at,
     cast(resolved_at as timestamp) as resolved_at,
@@ -46,10 +46,10 @@ select
         when resolved_at is not null then coalesce(nullif(nullif(status_code, 'open'), 'pending'), 'resolved')
         when status_code in ('resolved', 'closed') then 'pending'
         else coalesce(status_code, 'open')
-    end as varchar) as status,
-    cast(coalesce(category, 'unknown') as varchar) as category,
+    end as {{ crm.text() }}) as status,
+    cast(coalesce(category, 'unknown') as {{ crm.text() }}) as category,
     cast(case when resolved_at is not null then satisfaction end as integer) as satisfaction,
-    cast(rep_id as varchar) as rep_id,
+    cast(rep_id as {{ crm.text() }}) as rep_id,
     cast({{ dbt.datediff('opened_at', 'first_response_at', 'minute') }} / 60.0 as double) as first_response_hours,
     cast({{ dbt.datediff('opened_at', 'resolved_at', 'minute') }} / 60.0 as double) as resolution_hours,
     cast(resolved_at is not null as boolean) as is_resolved

@@ -13,11 +13,11 @@ keys as (
 )
 
 select
-    cast(keys.customer_key as varchar) as customer_key,
-    cast(customers.customer_key as varchar) as golden_customer_id,
-    cast(customers.customer_name as varchar) as customer_name,
-    cast(customers.email as varchar) as email,
-    cast(customers.phone as varchar) as phone,
+    cast(keys.customer_key as {{ crm.text() }}) as customer_key,
+    cast(customers.customer_key as {{ crm.text() }}) as golden_customer_id,
+    cast(customers.customer_name as {{ crm.text() }}) as customer_name,
+    cast(customers.email as {{ crm.text() }}) as email,
+    cast(customers.phone as {{ crm.text() }}) as phone,
     cast(customers.birth_date as date) as birth_date,
     cast(coalesce(customers.marketing_consent, false) as boolean) as marketing_consent
 from customers

@@ -1,0 +1,118 @@
+"""The Spark session of a refresh on the Spark engine (``CRM_ENGINE=spark``), and the one configuration that dbt's
+``spark`` target and this process share.
+
+Locally the catalog is a Hive metastore in an embedded Derby database and the tables are Parquet folders, both beside
+the published warehouse (``warehouse_files.spark_dir``). Embedded Derby admits one JVM at a time, and dbt-spark's
+``session`` method runs Spark inside dbt's own process: so this process stops its JVM (``stop_session``) before dbt
+runs and starts a new one (``spark_session``) when a later step needs Spark again. On a cluster the same
+configuration points at a shared metastore instead (``CRM_SPARK_CONF``; docs/scale_out.md).
+
+``spark_conf`` is the single source: ``dbt_environment`` hands it to dbt's profile through environment variables.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+from dagster_project.warehouse_files import spark_dir
+
+# Extra Spark configuration as a JSON object (e.g. a remote metastore's URIs, S3 credentials provider), applied last.
+EXTRA_CONF_VARIABLE = "CRM_SPARK_CONF"
+MASTER_VARIABLE = "CRM_SPARK_MASTER"
+DEFAULT_MASTER = "local[2]"
+SHUFFLE_PARTITIONS_VARIABLE = "CRM_SPARK_SHUFFLE_PARTITIONS"
+# A refresh's tables are small next to what Spark's default of 200 shuffle partitions is sized for: each shuffle
+# would run 200 tasks of a few rows. Adaptive execution coalesces further; a cluster sets its own.
+DEFAULT_SHUFFLE_PARTITIONS = "4"
+# The one variable dbt's profile (dbt/profiles.yml, target `spark`) reads its whole Spark configuration from, as a
+# JSON object. It holds no secret (the pseudonym keys travel apart: dagster_project.spark.pseudonyms).
+DBT_CONF_VARIABLE = "CRM_DBT_SPARK_CONF"
+
+_lock = threading.Lock()
+
+
+def warehouse_dir(warehouse: Path) -> Path:
+    """Where the Spark tables' Parquet folders live (spark.sql.warehouse.dir)."""
+    return spark_dir(warehouse) / "tables"
+
+
+def metastore_dir(warehouse: Path) -> Path:
+    return spark_dir(warehouse) / "metastore"
+
+
+def spark_conf(warehouse: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Everything both this process's session and dbt's set: where tables and catalog live, UTC (so TIMESTAMP is
+    wall-clock time as in DuckDB), ANSI mode off (dbt-spark forces it off, so this process matches), no UI."""
+    environ = os.environ if environ is None else environ
+    folder = spark_dir(warehouse)
+    conf = {
+        "spark.master": environ.get(MASTER_VARIABLE) or DEFAULT_MASTER,
+        "spark.sql.warehouse.dir": str(warehouse_dir(warehouse)),
+        "spark.hadoop.javax.jdo.option.ConnectionURL":
+            f"jdbc:derby:;databaseName={metastore_dir(warehouse)};create=true",
+        # derby.log beside the metastore rather than in whatever folder the process runs in.
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
+        "spark.sql.session.timeZone": "UTC",
+        # TIMESTAMP without a time zone, as DuckDB's: Parquet and Arrow then carry the same naive timestamps.
+        "spark.sql.timestampType": "TIMESTAMP_NTZ",
+        "spark.sql.ansi.enabled": "false",
+        "spark.sql.shuffle.partitions": environ.get(SHUFFLE_PARTITIONS_VARIABLE) or DEFAULT_SHUFFLE_PARTITIONS,
+        # crm.content_hash selects the data columns by a regular expression (dbt/macros/versions.sql).
+        "spark.sql.parser.quotedRegexColumnNames": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+    }
+    extra = environ.get(EXTRA_CONF_VARIABLE, "").strip()
+    if extra:
+        conf.update({str(k): str(v) for k, v in json.loads(extra).items()})
+    return conf
+
+
+def dbt_environment(warehouse: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment dbt's `spark` target builds the same session from."""
+    return {DBT_CONF_VARIABLE: json.dumps(spark_conf(warehouse, environ), sort_keys=True)}
+
+
+def spark_session(warehouse: Path):
+    """This process's Spark session for the warehouse (started on first use)."""
+    from pyspark.sql import SparkSession
+
+    with _lock:
+        folder = spark_dir(warehouse)
+        folder.mkdir(parents=True, exist_ok=True)
+        builder = SparkSession.builder.appName("crm-warehouse").enableHiveSupport()
+        for key, value in spark_conf(warehouse).items():
+            builder = builder.config(key, value)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        return session
+
+
+def stop_session() -> None:
+    """Stop this process's Spark session and its JVM, releasing the embedded metastore for another process (dbt).
+    The next spark_session() starts a new JVM."""
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    with _lock:
+        session = SparkSession.getActiveSession() or SparkSession._instantiatedSession
+        if session is not None:
+            session.stop()
+        gateway = SparkContext._gateway
+        if gateway is not None:
+            gateway.shutdown()
+            process = getattr(gateway, "proc", None)
+            if process is not None:
+                process.stdin.close()
+                process.wait(timeout=60)
+        SparkContext._gateway = None
+        SparkContext._jvm = None
+        SparkSession._instantiatedSession = None
+        SparkSession._activeSession = None
