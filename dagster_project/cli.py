@@ -15,7 +15,7 @@ from pathlib import Path
 from dagster_project.report.i18n import LANGUAGES
 from dagster_project.process_environment import prepare_process
 from dagster_project.settings import (
-    DEFAULT_EXPORTS_DIR, Settings, SettingsError,
+    DEFAULT_EXPORTS_DIR, ENGINES, Settings, SettingsError,
 )
 from dagster_project.warehouse_files import work_database_path
 
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--storage-version", metavar="VERSION", default=None,
                          help="oldest DuckDB release that must open the published warehouse (BI tools bundle their "
                               "own DuckDB), e.g. v1.2.0, or 'latest' (default $CRM_STORAGE_VERSION, else v1.0.0)")
+    refresh.add_argument("--engine", choices=ENGINES, default=None,
+                         help="what builds the marts: duckdb on this machine, or spark (local session, or the cluster "
+                              "docs/scale_out.md configures; needs pip install -e '.[spark]') (default $CRM_ENGINE, "
+                              "else duckdb)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -115,7 +119,7 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version,
+        "storage_version": args.storage_version, "engine": args.engine,
     })
 
 

@@ -15,6 +15,8 @@ Money and calendars: the reporting currency every amount is converted to, the cu
 currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
 share of quarantined rows a refresh tolerates and the column-mapping file. And the storage format of the published
 file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
+And the engine that builds the marts: DuckDB, or Spark (``dagster_project.spark``; its cluster settings are Spark's
+and dbt's own, read from the environment: docs/scale_out.md).
 Every setting has an environment variable and most a `crm-warehouse refresh` flag, which wins over it; every bad
 value is a one-line `SettingsError` naming both.
 """
@@ -56,6 +58,9 @@ DEFAULT_STORAGE_VERSION = "v1.0.0"
 OLDEST_STORAGE_VERSION = (1, 0, 0)
 MISREAD_STORAGE_VERSIONS = {(1, 3): "v1.2.0"}
 LATEST_STORAGE_VERSION = "latest"
+# What builds the marts: DuckDB in this process, or Spark (docs/scale_out.md).
+ENGINES = ("duckdb", "spark")
+DEFAULT_ENGINE = "duckdb"
 # The rate table dbt converts with: the currencies it lists are the ones a setting may name.
 CURRENCY_RATES = DBT_PROJECT_DIR / "seeds" / "currency_rates.csv"
 
@@ -88,6 +93,7 @@ ENVIRONMENT_VARIABLES = {
     "max_quarantine_share": "CRM_MAX_QUARANTINE_SHARE",
     "mapping_file": "CRM_MAPPING",
     "storage_version": "CRM_STORAGE_VERSION",
+    "engine": "CRM_ENGINE",
 }
 DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
 
@@ -118,6 +124,8 @@ class Settings:
     # Storage format of the published warehouse: the oldest DuckDB release that must open it ("v1.2.0"), or "latest"
     # (the running DuckDB's own format).
     storage_version: str = DEFAULT_STORAGE_VERSION
+    # What builds the marts: "duckdb" or "spark".
+    engine: str = DEFAULT_ENGINE
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -130,6 +138,7 @@ class Settings:
         set_(self, "currency_label", parse_currency_label(self.currency_label))
         set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
         set_(self, "storage_version", parse_storage_version(self.storage_version))
+        set_(self, "engine", parse_engine(self.engine))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -163,6 +172,7 @@ class Settings:
             max_quarantine_share=given("max_quarantine_share") or DEFAULT_MAX_QUARANTINE_SHARE,
             mapping_file=Path(mapping).resolve() if mapping else None,
             storage_version=given("storage_version") or DEFAULT_STORAGE_VERSION,
+            engine=given("engine") or DEFAULT_ENGINE,
         )
 
     @property
@@ -205,6 +215,7 @@ CURRENCY_LABEL = "CRM_CURRENCY_LABEL / --currency-label"
 MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
 MAPPING = "CRM_MAPPING / --mapping"
 STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
+ENGINE = "CRM_ENGINE / --engine"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _RELEASE = re.compile(r"v?(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
@@ -309,6 +320,25 @@ def _unwritable_storage_version(version: str) -> str | None:
             return f"DuckDB {duckdb.__version__} knows no release {version}"
     return None
 
+
+
+def parse_engine(text: str | None) -> str:
+    """duckdb or spark (any case); None or blank: duckdb. Spark needs the optional extra installed."""
+    if text is None or not str(text).strip():
+        return DEFAULT_ENGINE
+    engine = str(text).strip().lower()
+    if engine not in ENGINES:
+        raise SettingsError(f"{ENGINE}: {str(text).strip()!r} is not an engine ({', '.join(ENGINES)})")
+    if engine == "spark" and not _spark_installed():
+        raise SettingsError(f"{ENGINE}: spark needs the optional Spark packages: pip install -e '.[spark]' "
+                            "(and Java 17)")
+    return engine
+
+
+def _spark_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("pyspark", "dbt.adapters.spark"))
 
 
 def parse_as_of(text: str | None) -> date | None:

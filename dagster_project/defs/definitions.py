@@ -46,6 +46,7 @@ def build_definitions(settings: Settings) -> Definitions:
                 max_quarantine_share=settings.max_quarantine_share,
                 mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
                 storage_version=settings.storage_version,
+                engine=settings.engine,
             ),
             "dbt": dbt_resource(),
         },

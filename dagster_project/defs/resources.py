@@ -1,4 +1,5 @@
-"""The DuckDB warehouse as a Dagster resource."""
+"""The warehouse as a Dagster resource: the working DuckDB file every Python step reads and writes and, on the Spark
+engine, the Spark session beside it (dagster_project.spark)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,9 @@ class Warehouse(ConfigurableResource):
     storage_version: str = "v1.0.0"
     # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
     work_lock_wait_seconds: float = 600.0
+    # What builds the marts: "duckdb", or "spark" (dbt on Spark; the working DuckDB file then stages ingestion and
+    # holds Arrow copies of the marts the Python steps read, dagster_project.spark.tables).
+    engine: str = "duckdb"
 
     _lock: IO | None = PrivateAttr(default=None)
 
@@ -108,6 +112,16 @@ class Warehouse(ConfigurableResource):
     def parquet_dir(self) -> Path:
         """Parquet exports of the published tables, beside the published warehouse."""
         return parquet_dir(Path(self.path))
+
+    @property
+    def on_spark(self) -> bool:
+        return self.engine == "spark"
+
+    def spark(self):
+        """This process's Spark session (started on first use; the Spark engine only)."""
+        from dagster_project.spark.session import spark_session
+
+        return spark_session(Path(self.path))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

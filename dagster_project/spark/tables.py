@@ -41,7 +41,7 @@ def pull(session, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> in
 
 def push(session, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
     """Replace the Spark table schema.table with the DuckDB table's rows (Parquet); returns the row count."""
-    arrow: pa.Table = con.execute(f"select * from {qualified(schema, table)}").fetch_arrow_table()
+    arrow: pa.Table = con.execute(f"select * from {qualified(schema, table)}").to_arrow_table()
     session.sql(f"create database if not exists {spark_name(schema)}")
     frame = session.createDataFrame(_spark_compatible(arrow)) if arrow.num_rows else \
         session.createDataFrame([], _spark_schema(session, arrow.schema))

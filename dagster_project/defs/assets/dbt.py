@@ -146,13 +146,24 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
+    target = []
+    if warehouse.on_spark:
+        from dagster_project.spark.engine import prepare_dbt
+
+        target = prepare_dbt(warehouse)
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True), *target], context=context)
     # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
     # nodes in the manifest.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
     events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
     yield from with_row_counts(events, invocation.manifest, warehouse)
-    keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    if warehouse.on_spark:
+        from dagster_project.spark.engine import mirror_marts
+
+        context.log.info(f"marts read from Spark into the working database: {mirror_marts(warehouse)} rows")
+    else:
+        # (A Spark build's parse state is for its own target: the DuckDB one it would replace is kept.)
+        keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
     # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL, dbt.log: megabytes) and keeps
     # it; a daily refresh would pile them up. A failed build never gets here, so the folder its error message points
     # to stays.
@@ -253,6 +264,10 @@ def _unique_id(event) -> str | None:
 
 def _row_counts(warehouse: Warehouse, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
     ids = list(tables)
+    if warehouse.on_spark:
+        from dagster_project.spark.engine import row_counts
+
+        return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
     union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
                                for i, unique_id in enumerate(ids))
     with warehouse.connect(read_only=True) as con:

@@ -1,4 +1,5 @@
-"""Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity."""
+"""Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity; on the Spark engine the raw
+tables then land as Spark tables too (dagster_project.spark.landing)."""
 
 from pathlib import Path
 
@@ -68,6 +69,11 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
                     "files": MetadataValue.md(_files_table(results)) if results else MetadataValue.md("_no files_"),
                 },
             )
+        if warehouse.on_spark:
+            from dagster_project.spark.landing import land_raw_tables
+
+            landed = land_raw_tables(con, Path(warehouse.path), warehouse.spark())
+            context.log.info(f"landed {len(landed)} raw tables in Spark ({sum(landed.values()):,} rows)")
         for key, table in ((INGEST_LOG_KEY, "_ingest_log"), (QUARANTINE_KEY, "_quarantine")):
             if key in context.selected_asset_keys:
                 yield MaterializeResult(

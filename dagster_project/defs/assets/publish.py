@@ -1,4 +1,5 @@
-"""The last step of every refresh: publish the BI-facing warehouse and its Parquet exports atomically."""
+"""The last step of every refresh: publish the BI-facing warehouse and its Parquet exports atomically (and on the Spark
+engine the metastore's tables, dagster_project.spark.publication)."""
 
 from collections.abc import Sequence
 
@@ -32,6 +33,13 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
                                        warehouse.storage_version)
             except publication.PublishError as error:
                 raise Failure(str(error)) from None
+            if warehouse.on_spark:
+                from dagster_project.spark.publication import publish_to_spark
+
+                written = publish_to_spark(con, warehouse.published_path, warehouse.spark(),
+                                           publication.published_tables(con))
+                context.log.info(f"wrote {len(written)} analytics and quality tables back to Spark and pointed the "
+                                 "metastore's published_* tables at the Parquet exports")
         context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s, "
                          f"readable by DuckDB {done.storage_version} and newer")
         return MaterializeResult(metadata={

@@ -1,0 +1,202 @@
+"""Spark as the second engine: the same export refreshed on DuckDB and on a local Spark session (the Dagster job, dbt
+on Spark through dbt-spark's session method, analytics written back as Spark tables) gives the same marts and
+analytics tables, row for row.
+
+The Spark side is read from Spark itself (its metastore tables, as Arrow), the DuckDB side from the DuckDB build's
+working database. Rows are compared as multisets (EXCEPT ALL both ways) after rounding: money to the cent,
+other figures (probabilities, rates, scores) to 1e-6, columns that say when or how long a run took left out. Both
+refreshes succeeding means dbt's data and unit tests and the blocking expectation suites passed on both; the suites'
+recorded outcomes are compared too.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import SAMPLE_END, refresh
+
+pytestmark = pytest.mark.slow
+
+# Small: Spark's cost here is per query, not per row, and the test must stay within minutes on two cores.
+SPARK_SAMPLE_CUSTOMERS = 300
+# Columns that record when or how long a computation ran, or with which run / library: they differ between any two
+# refreshes, on one engine too.
+VOLATILE = re.compile(r"^(run_id|created_at|fit_seconds|library_versions|checked_at|seconds|validated_at|"
+                      r"published_at|loaded_at|quarantined_at)$")
+# When the Spark refresh started, by its warehouse: the files it wrote are those changed since.
+SPARK_WRITTEN_FROM: dict[Path, float] = {}
+# Money columns, compared to the cent (everything else that is a float to 1e-6).
+MONEY = re.compile(r"amount|revenue|clv|cost|price|spend|monetary|value|aov|discount|sales|ticket|roi|lift")
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory):
+    """The same export refreshed on DuckDB and on Spark: (DuckDB working database, Spark warehouse file)."""
+    from dagster_project.generator import generate
+
+    root = tmp_path_factory.mktemp("spark_engine")
+    exports = generate(root / "exports", customers=SPARK_SAMPLE_CUSTOMERS, days=730, seed=11,
+                       end_date=SAMPLE_END).out_dir
+    duck, spark = root / "duckdb" / "crm.duckdb", root / "spark" / "crm.duckdb"
+    started = time.perf_counter()
+    refresh(exports, duck)
+    duckdb_seconds = time.perf_counter() - started
+    written_from = time.time()
+    refresh(exports, spark, settings_overrides={"engine": "spark"})
+    print(f"full refresh of {SPARK_SAMPLE_CUSTOMERS} customers: DuckDB {duckdb_seconds:.1f} s, "
+          f"Spark {time.perf_counter() - started - duckdb_seconds:.1f} s")
+    SPARK_WRITTEN_FROM[spark] = written_from
+    return duck, spark
+
+
+@pytest.fixture(scope="module")
+def spark(builds):
+    from dagster_project.spark.session import spark_session, stop_session
+
+    yield spark_session(builds[1])
+    stop_session()
+
+
+def _compared_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """The columns to compare, as SQL expressions: floats rounded, volatile columns left out."""
+    columns = []
+    for name, kind in con.execute(f"select column_name, data_type from (describe {relation})").fetchall():
+        if VOLATILE.match(name):
+            continue
+        quoted = '"' + name + '"'
+        if kind in ("DOUBLE", "FLOAT") or kind.startswith("DECIMAL"):
+            digits = 2 if MONEY.search(name) else 6
+            # + 0.0 turns -0.0 into 0.0; NaN compares equal to NaN in DuckDB.
+            columns.append(f"round({quoted}, {digits}) + 0.0 as {quoted}")
+        else:
+            columns.append(quoted)
+    return columns
+
+
+def _differences(con: duckdb.DuckDBPyConnection, left: str, right: str) -> tuple[int, int, list]:
+    """Rows only in left, rows only in right (EXCEPT ALL both ways), and a few examples."""
+    columns = ", ".join(_compared_columns(con, left))
+    only_left = f"select {columns} from {left} except all select {columns} from {right}"
+    only_right = f"select {columns} from {right} except all select {columns} from {left}"
+    n_left = con.execute(f"select count(*) from ({only_left})").fetchone()[0]
+    n_right = con.execute(f"select count(*) from ({only_right})").fetchone()[0]
+    examples = con.execute(f"({only_left} limit 2) union all ({only_right} limit 2)").fetchall()
+    return n_left, n_right, examples
+
+
+def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spark):
+    from dagster_project.spark.tables import spark_tables
+    from dagster_project.warehouse_files import work_database_path
+
+    duck, _ = builds
+    con = duckdb.connect()
+    con.execute(f"attach '{work_database_path(duck)}' as duck (read_only)")
+    compared = {}
+    for schema in ("marts", "analytics"):
+        duck_tables = {name for (name,) in con.execute(
+            "select table_name from duckdb_tables() where database_name = 'duck' and schema_name = ?",
+            [schema]).fetchall()}
+        assert set(spark_tables(spark, schema)) == duck_tables, schema
+        for table in sorted(duck_tables):
+            arrow = spark.table(f"`{schema}`.`{table}`").toArrow()
+            con.register("spark_table", arrow)
+            con.execute(f'create or replace table "{schema}__{table}" as select * from spark_table')
+            con.unregister("spark_table")
+            left, right = f'duck."{schema}"."{table}"', f'"{schema}__{table}"'
+            counts = con.execute(f"select (select count(*) from {left}), (select count(*) from {right})").fetchone()
+            assert counts[0] == counts[1], f"{schema}.{table}: {counts[0]} rows on DuckDB, {counts[1]} on Spark"
+            only_duckdb, only_spark, examples = _differences(con, left, right)
+            assert (only_duckdb, only_spark) == (0, 0), (
+                f"{schema}.{table}: {only_duckdb} rows only on DuckDB, {only_spark} only on Spark, e.g. {examples}")
+            compared[f"{schema}.{table}"] = counts[0]
+    assert len(compared) > 30 and compared["marts.fct_orders"] > 1000, compared
+    print(f"{len(compared)} tables equal on both engines: {compared}")
+
+
+def test_the_expectation_suites_pass_alike_on_both_engines(builds):
+    from dagster_project.warehouse_files import work_database_path
+
+    outcomes = []
+    for warehouse in builds:
+        with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
+            outcomes.append(sorted(con.execute(
+                "select suite, expectation, success from quality.quality_results").fetchall()))
+    assert outcomes[0] == outcomes[1]
+    assert len(outcomes[0]) > 50
+
+
+def test_spark_publishes_metastore_tables_over_the_same_parquet_layout(builds, spark):
+    duck, spark_warehouse = builds
+    exports = {p.name for p in (duck.parent / "parquet").iterdir()}
+    assert {p.name for p in (spark_warehouse.parent / "parquet").iterdir()} == exports
+    assert "marts.fct_orders.parquet" in exports and all(name.endswith(".parquet") for name in exports)
+    orders = spark.sql("select count(*) as n from published_marts.fct_orders").collect()[0]["n"]
+    assert orders == spark.sql("select count(*) as n from marts.fct_orders").collect()[0]["n"] > 0
+    assert spark.catalog.tableExists("customer_clv", "published_analytics")
+
+
+def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_warehouse(builds):
+    from dagster_project.settings import DBT_PROJECT_DIR
+    from dagster_project.spark.pseudonyms import INNER_VARIABLE, OUTER_VARIABLE, PYTHON_MODEL, pseudonym_environment
+    from dagster_project.warehouse_files import spark_dir
+
+    spark_warehouse = builds[1]
+    keys, _ = pseudonym_environment(spark_warehouse)
+    secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
+    # The SQL model names the keys' variables, which Spark substitutes when it runs: its compiled code holds only those.
+    model = (PYTHON_MODEL.parent / "spark" / "int_customer_keys_pseudonymised.sql").read_text()
+    assert f"${{env:{INNER_VARIABLE}}}" in model and f"${{env:{OUTER_VARIABLE}}}" in model
+    # No file the Spark refresh wrote holds the secret or a key: dbt's artifacts and logs, the metastore, the tables.
+    written = [p for folder in (DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", spark_dir(spark_warehouse))
+               if folder.is_dir() for p in folder.rglob("*")
+               if p.is_file() and p.stat().st_mtime >= SPARK_WRITTEN_FROM[spark_warehouse]]
+    assert any(p.suffix == ".parquet" for p in written) and any("metastore" in p.parts for p in written)
+    for path in written:
+        content = path.read_bytes()
+        assert not any(secret in content for secret in secrets), path
+
+
+def test_spark_customer_keys_are_the_duckdb_keys(builds, spark):
+    duck, _ = builds
+    from dagster_project.warehouse_files import work_database_path
+
+    with duckdb.connect(str(work_database_path(duck)), read_only=True) as con:
+        expected = set(con.execute("select source_customer_id, customer_key from restricted.customer_ids").fetchall())
+    found = {(r[0], r[1]) for r in spark.sql("select source_customer_id, customer_key from restricted.customer_ids")
+             .collect()}
+    assert found == expected and len(found) >= SPARK_SAMPLE_CUSTOMERS
+
+
+def test_the_engine_setting_comes_from_the_flag_then_the_environment_then_the_default(tmp_path):
+    from dagster_project.settings import Settings, SettingsError
+
+    assert Settings.load({"exports_dir": tmp_path}, environ={}).engine == "duckdb"
+    assert Settings.load({"exports_dir": tmp_path}, environ={"CRM_ENGINE": " Spark "}).engine == "spark"
+    flag_wins = Settings.load({"exports_dir": tmp_path, "engine": "duckdb"}, environ={"CRM_ENGINE": "spark"})
+    assert flag_wins.engine == "duckdb"
+    with pytest.raises(SettingsError, match="CRM_ENGINE / --engine: 'flink' is not an engine"):
+        Settings.load({"exports_dir": tmp_path}, environ={"CRM_ENGINE": "flink"})
+
+
+def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
+    """dbt's `spark` target reads its whole Spark configuration from the variable the refresh sets."""
+    import json
+
+    import yaml
+
+    from dagster_project.settings import DBT_PROJECT_DIR
+    from dagster_project.spark.session import DBT_CONF_VARIABLE, dbt_environment, spark_conf
+
+    monkeypatch.setenv("CRM_SPARK_CONF", '{"spark.sql.warehouse.dir": "s3a://bucket/crm/tables"}')
+    warehouse = tmp_path / "crm.duckdb"
+    (variable, value), = dbt_environment(warehouse).items()
+    assert variable == DBT_CONF_VARIABLE and json.loads(value) == spark_conf(warehouse)
+    assert spark_conf(warehouse)["spark.sql.warehouse.dir"] == "s3a://bucket/crm/tables"
+    target = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]["spark"]
+    assert target["method"] == "session" and DBT_CONF_VARIABLE in target["server_side_parameters"]
