@@ -66,7 +66,7 @@ def spark(builds):
 def _compared_columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
     """The columns to compare, as SQL expressions: floats rounded, volatile columns left out."""
     columns = []
-    for name, kind in con.execute(f"select column_name, data_type from (describe {relation})").fetchall():
+    for name, kind in con.execute(f"select column_name, column_type from (describe {relation})").fetchall():
         if VOLATILE.match(name):
             continue
         quoted = '"' + name + '"'

@@ -99,3 +99,10 @@
         {{ exceptions.raise_compiler_error("crm's spark__datediff has no datepart '" ~ datepart ~ "'") }}
     {%- endif -%}
 {%- endmacro %}
+
+
+{#- dbt.dateadd on Spark: dbt-spark's goes through unix seconds and returns null on this project's TIMESTAMP_NTZ
+    session. dbt_project.yml's dispatch setting makes dbt.dateadd find this one first. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
