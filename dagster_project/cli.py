@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     if args.customers < 1 or args.days < 30:
         raise CliError("--customers must be at least 1 and --days at least 30")

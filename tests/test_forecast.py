@@ -22,7 +22,7 @@ from dagster_project.analytics.forecast_events import holiday_frame
 from dagster_project.analytics.forecast_metrics import mape, mase, seasonal_naive, smape
 from dagster_project.analytics.forecast_prophet import ProphetSettings, prophet_forecast
 from dagster_project.analytics.model_runs import model_runs_frame
-from dagster_project.generator import generate
+from dagster_project.sample_data import generate
 
 # Prophet 1.5 itself still calls pandas with inplace=True, which pandas 3.1 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword::prophet")
