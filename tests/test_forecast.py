@@ -106,7 +106,7 @@ def test_events_follow_the_configured_country_and_none_means_no_events():
 
 
 def test_the_forecast_asset_takes_its_country_and_events_from_the_resource():
-    from dagster_project.defs.assets.analytics import forecast_config
+    from dagster_project.analytics.forecast_inputs import forecast_config
 
     series = long_frame("overall", "revenue", synthetic(days=60))
     assert forecast_config(series, "US").country == "US"
