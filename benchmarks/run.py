@@ -67,7 +67,7 @@ print("BENCH_RESULT " + json.dumps({"seconds": seconds, "peak_rss_mb": rss / 102
 GENERATE_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
-from dagster_project.generator import generate
+from dagster_project.sample_data import generate
 started = time.perf_counter()
 summary = generate(Path(sys.argv[1]), customers=int(sys.argv[2]), seed=42)
 print("BENCH_RESULT " + json.dumps({"seconds": time.perf_counter() - started, "rows": sum(summary.rows.values()),

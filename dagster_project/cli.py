@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     if args.customers < 1 or args.days < 30:
         raise CliError("--customers must be at least 1 and --days at least 30")
@@ -132,7 +132,7 @@ def _refresh(args: argparse.Namespace) -> int:
             f"folder of your CRM's dated export drops (README.md, section \"Use it with your own exports\"); "
             f"to try the sample export instead: `{PROG} generate --out {DEFAULT_EXPORTS_DIR}` then `{PROG} refresh`"
         )
-    # Before Dagster loads (~20 s): a second refresh is refused at once, and no failed run is left in the UI.
+    # Before Dagster loads, which takes a while: a second refresh is refused at once, and no failed run is left in the UI.
     refuse_if_refreshing(settings.warehouse)
     _print_progress("preparing dbt project and Dagster definitions")
     from dagster import DagsterInstance

@@ -106,7 +106,7 @@ def materialisation_metadata(instance, run_id: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def sample_export(tmp_path_factory) -> tuple[Path, Path]:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("sample")
     summary = generate(root / "exports", customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=7, end_date=SAMPLE_END)

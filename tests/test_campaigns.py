@@ -263,7 +263,7 @@ def materialise_campaigns(exports: Path, warehouse: Path) -> dict:
 
 def generated_run(seed: int, root: Path) -> Generated:
     """Generate an export, refresh its marts, materialise the campaign asset and read what it wrote."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     summary = generate(root / "exports", customers=GENERATED_CUSTOMERS, days=730, seed=seed, end_date=SAMPLE_END)
     refresh(summary.out_dir, root / "crm.duckdb", groups=MARTS_GROUPS)
@@ -284,7 +284,7 @@ def generated(tmp_path_factory) -> dict[int, Generated]:
 
 
 def test_campaign_truth_adds_up_to_the_customers_truth(tmp_path):
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     summary = generate(tmp_path / "exports", customers=1500, days=730, seed=7, end_date=SAMPLE_END)
     truth = pd.read_parquet(summary.truth_dir / "campaigns_truth.parquet")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -139,3 +140,24 @@ def test_importing_the_definitions_loads_no_model_library_and_sets_no_environmen
     environment = {k: v for k, v in os.environ.items() if k not in (*PROCESS_DEFAULTS, "CRM_WORK_DATABASE")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_only_the_dagster_side_imports_dagster_and_every_module_says_what_it_is_for():
+    """docs/architecture.md: domain packages know nothing of Dagster; the Dagster side is dagster_project/defs/."""
+    package = ROOT / "dagster_project"
+    importers, undocumented = [], []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not ast.get_docstring(tree) and path.stat().st_size:
+            undocumented.append(str(path.relative_to(ROOT)))
+        if path.is_relative_to(package / "defs"):
+            continue
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            importers += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                          if name == "dagster" or name.startswith(("dagster.", "dagster_"))
+                          and not name.startswith("dagster_project")]
+    # The CLI is the entry point: it starts the refresh through defs/ and opens the Dagster instance.
+    assert [i for i in importers if not i.startswith("dagster_project/cli.py")] == []
+    assert undocumented == []

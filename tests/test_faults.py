@@ -84,7 +84,7 @@ def publication(warehouse: Path) -> tuple[str, int]:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Small:
     """A small full export refreshed and published once; its last drop is held back to arrive later."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("faults")
     summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))

@@ -51,7 +51,7 @@ def build_definitions(settings: Settings) -> Definitions:
             "dbt": dbt_resource(),
         },
         # Steps run one after another in the run's process: DuckDB allows one writing process per file, and
-        # in-process execution saves the ~1 s per step a subprocess executor costs.
+        # in-process execution saves the process start a subprocess executor pays per step.
         executor=in_process_executor,
     )
 

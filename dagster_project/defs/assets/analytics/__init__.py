@@ -11,7 +11,8 @@ from dagster_project.defs.assets.analytics.commercial import (
     campaign_effectiveness, product_associations, sales_funnel, service_metrics,
 )
 from dagster_project.defs.assets.analytics.common import for_people, mart
-from dagster_project.defs.assets.analytics.forecast import forecast_config, sales_forecast
+from dagster_project.defs.assets.analytics.forecast import sales_forecast
+from dagster_project.analytics.forecast_inputs import forecast_config
 from dagster_project.defs.assets.analytics.health import health_scores
 from dagster_project.defs.assets.analytics.segments import (
     cohort_retention, cpm_states, demographic_cuts, lifecycle_stages, rfm_segments, spend_deciles,

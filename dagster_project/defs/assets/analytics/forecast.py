@@ -2,47 +2,17 @@
 
 import time
 
-import duckdb
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import forecast
+from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
 from dagster_project.defs.resources import Warehouse
-from dagster_project.settings import NO_HOLIDAYS
-
-
-def forecast_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Daily paid revenue and order counts: overall, per customer region and per product category."""
-    return con.execute("""
-        with orders as (
-            select o.order_date as ds, o.net_amount, c.region
-            from marts.fct_orders o join marts.dim_customers c using (customer_key)
-            where o.is_paid
-        ),
-        lines as (
-            select i.order_date as ds, i.line_amount, coalesce(p.category, 'unknown') as category
-            from marts.fct_order_items i left join marts.dim_products p using (product_id)
-            where i.status = 'paid'
-        )
-        select 'overall' as series_id, 'revenue' as metric, ds, sum(net_amount) as y from orders group by ds
-        union all select 'overall', 'orders', ds, count(*) from orders group by ds
-        union all select 'region:' || region, 'revenue', ds, sum(net_amount) from orders group by region, ds
-        union all select 'region:' || region, 'orders', ds, count(*) from orders group by region, ds
-        union all select 'category:' || category, 'revenue', ds, sum(line_amount) from lines group by category, ds
-        order by 1, 2, 3
-    """).df()
-
-
-def forecast_config(series: pd.DataFrame, holiday_country: str | None = "CN") -> forecast.ForecastConfig:
-    """`holiday_country`: the Warehouse resource's ISO code, or "none" / None for a forecast without holidays (its
-    public holidays and shopping events, forecast_events.SHOPPING_EVENTS, are Prophet's event terms)."""
-    country = None if not holiday_country or holiday_country.lower() == NO_HOLIDAYS else holiday_country
-    return forecast.ForecastConfig(country=country)
 
 
 @analytics_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
