@@ -38,7 +38,7 @@ MONEY = re.compile(r"amount|revenue|clv|cost|price|spend|monetary|value|aov|disc
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory):
     """The same export refreshed on DuckDB and on Spark: (DuckDB working database, Spark warehouse file)."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("spark_engine")
     exports = generate(root / "exports", customers=SPARK_SAMPLE_CUSTOMERS, days=730, seed=11,

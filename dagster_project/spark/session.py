@@ -27,7 +27,7 @@ DEFAULT_MASTER = "local[2]"
 SHUFFLE_PARTITIONS_VARIABLE = "CRM_SPARK_SHUFFLE_PARTITIONS"
 # A refresh's tables are small next to what Spark's default of 200 shuffle partitions is sized for: each shuffle
 # would run 200 tasks of a few rows. Adaptive execution coalesces further; a cluster sets its own.
-DEFAULT_SHUFFLE_PARTITIONS = "4"
+DEFAULT_SHUFFLE_PARTITIONS = "2"
 # The one variable dbt's profile (dbt/profiles.yml, target `spark`) reads its whole Spark configuration from, as a
 # JSON object. It holds no secret (the pseudonym keys travel apart: dagster_project.spark.pseudonyms).
 DBT_CONF_VARIABLE = "CRM_DBT_SPARK_CONF"
