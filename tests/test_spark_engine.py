@@ -6,7 +6,7 @@ The Spark side is read from Spark itself (its metastore tables, as Arrow), the D
 working database. Rows are compared as multisets (EXCEPT ALL both ways) after rounding: money to the cent,
 other figures (probabilities, rates, scores) to 1e-6, columns that say when or how long a run took left out; a row
 left over on each side is the same row when it differs only by one unit of that rounding (a sum of doubles
-straddling a rounding boundary, since either engine may add in another order). Both
+straddling a rounding boundary: the campaign-lift panel is read in no fixed order, on either engine). Both
 refreshes succeeding means dbt's data and unit tests and the blocking expectation suites passed on both; the suites'
 recorded outcomes are compared too.
 """
