@@ -35,7 +35,8 @@ def _paid(con: duckdb.DuckDBPyConnection, columns: str) -> pd.DataFrame:
     return con.execute(f"select {columns} from marts.fct_orders where is_paid").df()
 
 
-def paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def read_paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The warehouse's paid orders (customer_key, order_id, order_date, net_amount) for the frame-based analytics."""
     return _paid(con, "customer_key, order_id, order_date, net_amount")
 
 

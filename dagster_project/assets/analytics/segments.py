@@ -4,7 +4,9 @@
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
 from dagster_project.analytics import segments, cohorts
-from dagster_project.assets.analytics.common import SCHEMA, analytics_asset, asset_result, paid_orders, write_tables
+from dagster_project.assets.analytics.common import (
+    SCHEMA, analytics_asset, asset_result, read_paid_orders, write_tables,
+)
 from dagster_project.report import metadata_charts
 from dagster_project.resources import Warehouse
 
@@ -15,7 +17,7 @@ def rfm_segments(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     (champions ... lost; mapping in docs/analytics.md)."""
     with warehouse.connect() as con:
         as_of = warehouse.resolved_as_of(con)
-        table = segments.rfm_segments(paid_orders(con), as_of)
+        table = segments.rfm_segments(read_paid_orders(con), as_of)
         metadata = write_tables(con, warehouse, {"rfm_segments": table})
     sizes = table["segment"].value_counts().to_dict() if not table.empty else {}
     chart = {"segment_chart": MetadataValue.md(metadata_charts.bar_chart(sizes, "Customers per RFM segment"))} \
@@ -28,7 +30,7 @@ def cpm_states(context: AssetExecutionContext, warehouse: Warehouse) -> Material
     """Customer-state management: the 10 active / lapsed groups from purchases, spend, ticket, interval and
     time since the last purchase (thresholds in docs/analytics.md)."""
     with warehouse.connect() as con:
-        table = segments.cpm_states(paid_orders(con), warehouse.resolved_as_of(con))
+        table = segments.cpm_states(read_paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cpm_states": table})
     sizes = table["cpm_state"].value_counts().to_dict() if not table.empty else {}
     return asset_result(metadata, "cpm_states", table, state_sizes=MetadataValue.json(sizes))
@@ -38,7 +40,7 @@ def cpm_states(context: AssetExecutionContext, warehouse: Warehouse) -> Material
 def spend_deciles(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Customers ranked by spend into 10 groups: revenue, share, cumulative share, average ticket (Pareto)."""
     with warehouse.connect() as con:
-        result = segments.spend_deciles(paid_orders(con), warehouse.resolved_as_of(con))
+        result = segments.spend_deciles(read_paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"spend_deciles": result.table})
     return asset_result(metadata, "spend_deciles", result.table, top20_revenue_share=float(result.top20_share or 0.0))
 
@@ -50,7 +52,7 @@ def lifecycle_stages(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
         as_of = warehouse.resolved_as_of(con)
         table = segments.lifecycle_stages(
             con.execute("select * from marts.dim_customers").df(),
-            paid_orders(con),
+            read_paid_orders(con),
             con.execute("select * from marts.fct_interactions").df(),
             con.execute("select * from marts.fct_opportunities").df(),
             as_of,
@@ -66,7 +68,7 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     with warehouse.connect() as con:
         table = segments.demographic_cuts(
             con.execute("select * from marts.dim_customers").df(),
-            paid_orders(con),
+            read_paid_orders(con),
             con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df(),
             warehouse.resolved_as_of(con),
         )
@@ -78,6 +80,6 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
 def cohort_retention(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Monthly acquisition cohorts: retention % and revenue per customer by months since the first order."""
     with warehouse.connect() as con:
-        table = cohorts.monthly_cohorts(paid_orders(con), warehouse.resolved_as_of(con))
+        table = cohorts.monthly_cohorts(read_paid_orders(con), warehouse.resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cohort_retention": table})
     return asset_result(metadata, "cohort_retention", table)
