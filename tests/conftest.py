@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -151,6 +155,30 @@ def orders_only(tmp_path_factory) -> Refreshed:
     write_orders_only_export(root / "exports")
     warehouse = root / "warehouse" / "crm.duckdb"
     return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse))
+
+
+@functools.cache
+def customer_measures_ddl() -> str:
+    """The DDL of the customer-measure table macros (dbt/macros/customer_measures.sql) as dbt renders it; once per
+    test process."""
+    from dagster_project.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    with tempfile.TemporaryDirectory() as folder:
+        # Rendering opens no database, but the profile needs a path; a folder of our own keeps dbt's target apart.
+        environment = {**os.environ, "CRM_WORK_DATABASE": str(Path(folder) / "unused.duckdb")}
+        completed = subprocess.run(
+            [DBT_EXECUTABLE, "compile", "--quiet", "--inline", "{{ crm.customer_measures_macros() }}",
+             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+             "--target-path", str(Path(folder) / "target"), "--vars", json.dumps(DEFAULT_VARS)],
+            env=environment, capture_output=True, text=True, check=True)
+    return completed.stdout
+
+
+def install_customer_measures(con: duckdb.DuckDBPyConnection) -> None:
+    """The customer-measure table macros in a database whose marts a test made by hand (a refresh's post-hook of
+    customer_360 creates them): churn, health and campaigns read their features through them."""
+    con.execute(customer_measures_ddl())
 
 
 # Ingestion, one file at a time in discovery order (the ingest asset loads entities side by side): for tests of what

@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CORE_GROUPS, SAMPLE_CUSTOMERS, SAMPLE_DAYS, SAMPLE_END, Refreshed, refresh
+from conftest import (
+    CORE_GROUPS, SAMPLE_CUSTOMERS, SAMPLE_DAYS, SAMPLE_END, Refreshed, install_customer_measures, refresh,
+)
 from dagster_project.analytics import churn_bgnbd
 from dagster_project.analytics.churn import CONTENDERS, ChurnResult, churn_features, churn_labels, run_churn
 from dagster_project.analytics.churn_metrics import auc
@@ -148,7 +150,7 @@ def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
         create table marts.fct_orders as
         select row_number() over () as order_id, customer_id::varchar as customer_key,
                strptime(date::varchar, '%Y%m%d')::date as order_date, 'paid' as status, true as is_paid,
-               dollar_value::double as amount
+               dollar_value::double as amount, dollar_value::double as net_amount
         from log;
         create table marts.fct_interactions (customer_key varchar, interaction_type varchar, occurred_date date);
         create table marts.fct_tickets (customer_key varchar, opened_at timestamp, resolved_at timestamp,
@@ -160,6 +162,7 @@ def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
         from marts.fct_orders;
     """)
     con.unregister("log")
+    install_customer_measures(con)
     return con
 
 

@@ -31,3 +31,18 @@
 {% macro default__age_in_years(birth_date, on_date) -%}
     {{ exceptions.raise_compiler_error("crm.age_in_years has no implementation for adapter '" ~ adapter.type() ~ "'") }}
 {%- endmacro %}
+
+
+{#- Whole days from start_date to end_date (both dates): dbt.datediff casts DuckDB dates to timestamps first, which
+    the per-customer measures would pay on every order, interaction and ticket at every cutoff. -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('days_between', 'crm')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__days_between(start_date, end_date) -%}
+    date_diff('day', {{ start_date }}, {{ end_date }})
+{%- endmacro %}
+
+{% macro default__days_between(start_date, end_date) -%}
+    {{ dbt.datediff(start_date, end_date, 'day') }}
+{%- endmacro %}

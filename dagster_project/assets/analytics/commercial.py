@@ -30,7 +30,9 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     return asset_result(metadata, "funnel_stages", stages, note, **metrics)
 
 
-@analytics_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers")
+# customer_360: its post-hook stores the customer measures the lift matches on (analytics/customer_measures.py).
+@analytics_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers",
+                 "customer_360")
 def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI (NULL with a reason when
     nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
