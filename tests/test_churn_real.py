@@ -137,6 +137,20 @@ def test_watchlist_rows_are_valuable_and_at_high_risk(refreshed):
         assert at_risk == pytest.approx(clv_12m * probability)
 
 
+def test_churn_features_at_the_as_of_date_are_customer_360s_measures(refreshed):
+    """One definition: read at the as-of date with today's order status, churn's features are customer_360's columns
+    (the dbt model and the table macro dbt stored for the analytics render the same macro)."""
+    with refreshed.connect() as con:
+        as_of = con.execute("select max(as_of_date) from marts.customer_360").fetchone()[0]
+        features = churn_features(con, as_of, settle_days=0)
+        mart = con.execute("select * from marts.customer_360").df().set_index("customer_key")
+    shared = [c for c in features.select_dtypes("number").columns if c in mart.columns]
+    assert len(shared) == 22 and {"orders_count", "revenue", "recency_days", "avg_satisfaction_365d"} <= set(shared)
+    assert set(features.index) == set(mart.index[mart["orders_count"] > 0])
+    pd.testing.assert_frame_equal(features[shared].astype("float64"),
+                                  mart.loc[features.index, shared].astype("float64"), rtol=1e-12)
+
+
 # --------------------------------------------------------------------------------------------------- CDNOW
 
 def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
