@@ -28,7 +28,7 @@ RUN_SCRIPT = """
 import json, resource, sys, time
 import duckdb, numpy as np, pandas as pd
 from dagster_project.analytics import forecast
-from dagster_project.assets.analytics.forecast import forecast_config, forecast_series
+from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
 n_series, as_of, history_days, warehouse = int(sys.argv[1]), pd.Timestamp(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(0)
 cpu = lambda: sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from dagster_project.settings import work_database_path
+from dagster_project.warehouse_files import work_database_path
 
 SIZES = {"S": 10_000, "M": 100_000, "L": 1_000_000}
 STAGES = {  # stage -> Dagster asset groups it materialises (with the asset checks on them: dbt tests, GE suites)
@@ -45,7 +45,7 @@ STAGE_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
 from dagster import DagsterInstance
-from dagster_project.refresh import run_refresh
+from dagster_project.defs.refresh import run_refresh
 from dagster_project.settings import Settings
 exports, warehouse, groups = Path(sys.argv[1]), Path(sys.argv[2]), json.loads(sys.argv[3])
 settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="UTC")
@@ -67,7 +67,7 @@ print("BENCH_RESULT " + json.dumps({"seconds": seconds, "peak_rss_mb": rss / 102
 GENERATE_SCRIPT = """
 import json, resource, sys, time
 from pathlib import Path
-from dagster_project.generator import generate
+from dagster_project.sample_data import generate
 started = time.perf_counter()
 summary = generate(Path(sys.argv[1]), customers=int(sys.argv[2]), seed=42)
 print("BENCH_RESULT " + json.dumps({"seconds": time.perf_counter() - started, "rows": sum(summary.rows.values()),

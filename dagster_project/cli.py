@@ -15,8 +15,9 @@ from pathlib import Path
 from dagster_project.report.i18n import LANGUAGES
 from dagster_project.process_environment import prepare_process
 from dagster_project.settings import (
-    DEFAULT_EXPORTS_DIR, Settings, SettingsError, work_database_path,
+    DEFAULT_EXPORTS_DIR, Settings, SettingsError,
 )
+from dagster_project.warehouse_files import work_database_path
 
 PROG = "crm-warehouse"
 
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     if args.customers < 1 or args.days < 30:
         raise CliError("--customers must be at least 1 and --days at least 30")
@@ -127,13 +128,13 @@ def _refresh(args: argparse.Namespace) -> int:
             f"folder of your CRM's dated export drops (README.md, section \"Use it with your own exports\"); "
             f"to try the sample export instead: `{PROG} generate --out {DEFAULT_EXPORTS_DIR}` then `{PROG} refresh`"
         )
-    # Before Dagster loads (~20 s): a second refresh is refused at once, and no failed run is left in the UI.
+    # Before Dagster loads, which takes a while: a second refresh is refused at once, and no failed run is left in the UI.
     refuse_if_refreshing(settings.warehouse)
     _print_progress("preparing dbt project and Dagster definitions")
     from dagster import DagsterInstance
 
-    from dagster_project.instance import ensure_dagster_home
-    from dagster_project.refresh import RefreshError, run_refresh
+    from dagster_project.defs.instance import ensure_dagster_home
+    from dagster_project.defs.refresh import RefreshError, run_refresh
 
     dagster_home = ensure_dagster_home()
     with DagsterInstance.get() as instance:
@@ -150,13 +151,14 @@ def _report(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     import duckdb
 
-    from dagster_project.report.files import default_report_path, write_report
+    from dagster_project.report.files import write_report
+    from dagster_project.warehouse_files import report_path
     from dagster_project.report.render import build_report
 
     warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
     if not warehouse.is_file():
         raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
-    out = args.out or default_report_path(warehouse, args.lang)
+    out = args.out or report_path(warehouse, args.lang)
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
             report = build_report(con, args.lang)
@@ -178,14 +180,16 @@ def _print_progress(message: str) -> None:
 
 def refuse_if_refreshing(warehouse: Path) -> None:
     """Raise CliError when a refresh holds the warehouse's lock (`<warehouse>.lock`, which the Warehouse resource of
-    dagster_project/resources.py holds for a whole run). Only a probe: the lock is released at once, and the run
+    dagster_project/defs/resources.py holds for a whole run). Only a probe: the lock is released at once, and the run
     takes it again when its resources start (a refresh starting in between is refused there, as before)."""
     import fcntl
 
-    lock_path = Path(f"{warehouse}.lock")
-    if not lock_path.exists():
+    from dagster_project.warehouse_files import lock_path
+
+    lock_file = lock_path(warehouse)
+    if not lock_file.exists():
         return
-    with open(lock_path, "r") as lock:
+    with open(lock_file, "r") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -200,7 +204,7 @@ def summary_lines(warehouse: Path, elapsed_seconds: float, dagster_home: Path | 
     then where to look next (the reports, the Dagster UI, a query)."""
     import duckdb
 
-    from dagster_project.publish import PUBLISHED_SCHEMAS
+    from dagster_project.publish.publication import PUBLISHED_SCHEMAS
     from dagster_project.sql import qualified
 
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -234,15 +238,14 @@ def summary_lines(warehouse: Path, elapsed_seconds: float, dagster_home: Path | 
 
 def next_steps(warehouse: Path, dagster_home: Path | None = None) -> list[str]:
     """A few lines on where to look after a refresh: the report, the quality page, the Dagster UI, a query."""
-    from dagster_project.report.files import default_report_path
+    from dagster_project.warehouse_files import quality_page_path, report_path
 
     lines = ["next:"]
-    report, report_zh = default_report_path(warehouse, "en"), default_report_path(warehouse, "zh")
+    report, report_zh = report_path(warehouse, "en"), report_path(warehouse, "zh")
     if report.is_file():
         lines.append(f"  {'report':<14} {_typed(report)}"
                      + (f" (Chinese: {report_zh.name})" if report_zh.is_file() else ""))
-    # Where dagster_project/assets/checks.py writes the Great Expectations results page.
-    quality = warehouse.parent / "quality" / "index.html"
+    quality = quality_page_path(warehouse)
     if quality.is_file():
         lines.append(f"  {'data quality':<14} {_typed(quality)}")
     make_dev = "make dev"  # whose instance is the repository's .dagster_home unless DAGSTER_HOME says otherwise

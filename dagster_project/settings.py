@@ -31,6 +31,8 @@ from datetime import date
 from functools import cache
 from pathlib import Path
 
+from dagster_project.warehouse_files import work_database_path
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
 
@@ -307,11 +309,6 @@ def _unwritable_storage_version(version: str) -> str | None:
             return f"DuckDB {duckdb.__version__} knows no release {version}"
     return None
 
-
-def work_database_path(warehouse: Path) -> Path:
-    """The refresh's working database beside the published file: warehouse/crm.duckdb -> warehouse/crm.work.duckdb."""
-    name = f"{warehouse.stem}.work{warehouse.suffix}" if warehouse.suffix else f"{warehouse.name}.work"
-    return warehouse.with_name(name)
 
 
 def parse_as_of(text: str | None) -> date | None:

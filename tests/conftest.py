@@ -17,7 +17,8 @@ import pytest
 
 from dagster_project import ingest
 from dagster_project.process_environment import prepare_process
-from dagster_project.settings import Settings, work_database_path
+from dagster_project.settings import Settings
+from dagster_project.warehouse_files import work_database_path
 
 # The test session is an entry point like the CLI: no usage tracking, sleeping OpenMP threads.
 prepare_process()
@@ -90,7 +91,7 @@ def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=No
 
     from dagster import DagsterInstance
 
-    from dagster_project.refresh import run_refresh
+    from dagster_project.defs.refresh import run_refresh
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     settings = replace(settings, **(settings_overrides or {}))
@@ -109,7 +110,7 @@ def materialisation_metadata(instance, run_id: str) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def sample_export(tmp_path_factory) -> tuple[Path, Path]:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("sample")
     summary = generate(root / "exports", customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=7, end_date=SAMPLE_END)

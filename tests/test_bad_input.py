@@ -22,12 +22,13 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from conftest import CORE_GROUPS, Refreshed, ingest_all
 from dagster_project import ingest
-from dagster_project.assets.dbt import dbt_models, dbt_resource
+from dagster_project.defs.assets.dbt import dbt_models, dbt_resource
 from dagster_project.contract import ENTITIES_BY_NAME
-from dagster_project.definitions import build_definitions
+from dagster_project.defs.definitions import build_definitions
 from dagster_project.ingest import IngestError
-from dagster_project.refresh import RefreshError, run_refresh
-from dagster_project.settings import Settings, work_database_path
+from dagster_project.defs.refresh import RefreshError, run_refresh
+from dagster_project.settings import Settings
+from dagster_project.warehouse_files import work_database_path
 
 pytestmark = pytest.mark.slow
 

@@ -22,7 +22,7 @@ import pytest
 
 from conftest import copy_of, settings_at
 from dagster_project.cli import build_parser, main, refresh_settings
-from dagster_project.publish import publish
+from dagster_project.publish.publication import publish
 from dagster_project.settings import DEFAULT_STORAGE_VERSION, Settings, SettingsError
 from dagster_project.sql import qualified
 
@@ -225,12 +225,12 @@ def test_duckdb_1x_clients_read_every_published_table_while_publications_replace
 REPUBLISH = """
 import sys, uuid, duckdb
 from pathlib import Path
-from dagster_project.publish import publish
+from dagster_project.publish.publication import publish
 work, warehouse = sys.argv[1], Path(sys.argv[2])
 with duckdb.connect(work) as con:
     for _ in range(3):
         run_id = str(uuid.uuid4())
-        publish(con, warehouse, warehouse.parent / "parquet", run_id, None)
+        publish(con, warehouse, run_id, None)
         print(run_id, flush=True)
 """
 
@@ -244,7 +244,7 @@ def test_in_duckdb_2_0s_own_format_the_1x_clients_could_not_open_the_file(duckdb
         con.execute("create schema marts")
         con.execute("create table marts.t as select 1 as one")
         for version in ("latest", DEFAULT_STORAGE_VERSION):
-            publish(con, tmp_path / version / "crm.duckdb", tmp_path / version / "parquet", "run", None,
+            publish(con, tmp_path / version / "crm.duckdb", "run", None,
                     storage_version=version)
     for client in duckdb_1x_clients.values():
         refused = subprocess.run([str(client.python), "-c", OPEN, str(tmp_path / "latest" / "crm.duckdb")],
@@ -335,7 +335,7 @@ def test_pyarrow_and_polars_read_every_parquet_export_with_the_rows_of_its_table
 # ---------------------------------------------------------------------------------- the storage-version setting
 
 def test_the_storage_version_is_v1_0_0_unless_set_and_reaches_the_publish_resource(env, tmp_path):
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
 
     assert settings_at(tmp_path).storage_version == DEFAULT_STORAGE_VERSION == "v1.0.0"
     assert Settings.load().storage_version == DEFAULT_STORAGE_VERSION
@@ -390,7 +390,7 @@ def test_publish_writes_the_file_in_the_chosen_storage_format_and_records_it(tmp
         formats = {}
         for version in (DEFAULT_STORAGE_VERSION, "latest"):
             folder = tmp_path / version
-            done = publish(con, folder / "crm.duckdb", folder / "parquet", "run", None, storage_version=version)
+            done = publish(con, folder / "crm.duckdb", "run", None, storage_version=version)
             with duckdb.connect(str(folder / "crm.duckdb"), read_only=True) as published:
                 tags = published.execute("select tags from duckdb_databases() "
                                          "where database_name = current_database()").fetchone()[0]

@@ -18,7 +18,7 @@ from test_sales_service import AS_OF, make_marts, opportunity_frames, ts
 
 from dagster_project.analytics import campaigns
 from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
-from dagster_project.settings import work_database_path
+from dagster_project.warehouse_files import work_database_path
 
 # --- hand case ----------------------------------------------------------------------------------------------------
 
@@ -249,8 +249,8 @@ def materialise_campaigns(exports: Path, warehouse: Path) -> dict:
     """The campaign_effectiveness asset alone, on a warehouse whose marts a refresh built; its metadata."""
     from dagster import DagsterInstance, materialize
 
-    from dagster_project.assets.analytics import campaign_effectiveness as asset
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.assets.analytics import campaign_effectiveness as asset
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.settings import Settings
 
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="UTC")
@@ -263,7 +263,7 @@ def materialise_campaigns(exports: Path, warehouse: Path) -> dict:
 
 def generated_run(seed: int, root: Path) -> Generated:
     """Generate an export, refresh its marts, materialise the campaign asset and read what it wrote."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     summary = generate(root / "exports", customers=GENERATED_CUSTOMERS, days=730, seed=seed, end_date=SAMPLE_END)
     refresh(summary.out_dir, root / "crm.duckdb", groups=MARTS_GROUPS)
@@ -284,7 +284,7 @@ def generated(tmp_path_factory) -> dict[int, Generated]:
 
 
 def test_campaign_truth_adds_up_to_the_customers_truth(tmp_path):
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     summary = generate(tmp_path / "exports", customers=1500, days=730, seed=7, end_date=SAMPLE_END)
     truth = pd.read_parquet(summary.truth_dir / "campaigns_truth.parquet")

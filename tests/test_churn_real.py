@@ -59,7 +59,7 @@ def judged(warehouse: Refreshed, seed: int) -> Seed:
 
 @pytest.fixture(scope="module")
 def seeds(refreshed, tmp_path_factory) -> list[Seed]:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     out = [judged(refreshed, 7)]
     for seed in EXTRA_SEEDS:

@@ -98,7 +98,7 @@ def test_a_second_refresh_is_refused_at_once_and_leaves_no_dagster_run(tmp_path)
 
     from dagster import DagsterInstance
 
-    from dagster_project.instance import INSTANCE_YAML
+    from dagster_project.defs.instance import INSTANCE_YAML
 
     exports = orders_only_export(tmp_path)
     warehouse = (tmp_path / "wh.duckdb").resolve()
@@ -144,7 +144,7 @@ def test_a_file_missing_a_required_column_stops_naming_file_and_column_and_keeps
 def test_dagster_asset_materialize_runs_the_same_refresh(tmp_path):
     exports = orders_only_export(tmp_path)
     result = run(
-        [str(BIN / "dagster"), "asset", "materialize", "-m", "dagster_project.definitions", "--select", "*"],
+        [str(BIN / "dagster"), "asset", "materialize", "-m", "dagster_project.defs.definitions", "--select", "*"],
         cwd=tmp_path, env={"CRM_EXPORTS_DIR": str(exports), "CRM_WAREHOUSE": str(tmp_path / "dg.duckdb")},
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -160,7 +160,7 @@ def test_the_command_prepares_the_dbt_manifest_itself_when_missing(tmp_path):
                     ignore=shutil.ignore_patterns("target", "logs"))
     from dagster_dbt import DbtProject
 
-    from dagster_project.assets.dbt import ensure_manifest
+    from dagster_project.defs.assets.dbt import ensure_manifest
 
     project = DbtProject(project_dir=repo / "dbt", profiles_dir=repo / "dbt")
     manifest = ensure_manifest(project)
@@ -176,7 +176,7 @@ def test_processes_preparing_the_manifest_at_once_never_leave_a_broken_one(tmp_p
 
     from dagster_dbt import DbtProject
 
-    from dagster_project.assets.dbt import ensure_manifest
+    from dagster_project.defs.assets.dbt import ensure_manifest
 
     project = DbtProject(project_dir=repo / "dbt", profiles_dir=repo / "dbt")
     with ThreadPoolExecutor(3) as pool:

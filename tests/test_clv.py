@@ -30,7 +30,7 @@ from dagster_project.analytics.clv import (
 from dagster_project.analytics.clv_models import PURCHASE_MODELS, no_purchase_given_alive, _p_no_purchase
 from dagster_project.analytics.clv_validation import _quality
 from dagster_project.contract import ENTITIES_BY_NAME, match_columns
-from dagster_project.generator import generate
+from dagster_project.sample_data import generate
 
 TRUE_BG = {"r": 0.75, "alpha": 40.0, "a": 0.8, "b": 4.0}  # alpha in days: mean 53 days between purchases
 TRUE_GG = {"p": 6.0, "q": 4.0, "v": 15.0}  # mean spend per purchase p*v/(q-1) = 30

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -11,11 +12,11 @@ import yaml
 from dagster import AssetKey
 from dagster_dbt import DbtCliResource
 
-from dagster_project.assets.dbt import dbt_resource, keep_partial_parse
+from dagster_project.defs.assets.dbt import dbt_resource, keep_partial_parse
 from dagster_project.contract import ENTITIES
-from dagster_project.definitions import build_definitions
+from dagster_project.defs.definitions import build_definitions
 from dagster_project.process_environment import PROCESS_DEFAULTS
-from dagster_project.schedules import exports_fingerprint
+from dagster_project.ingest import exports_fingerprint
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,7 +98,7 @@ def test_a_second_writer_is_refused_while_a_refresh_holds_the_warehouse(tmp_path
 
     import pytest
 
-    from dagster_project.resources import Warehouse, WarehouseBusy
+    from dagster_project.defs.resources import Warehouse, WarehouseBusy
 
     warehouse = tmp_path / "w.duckdb"
     with open(f"{warehouse}.lock", "a+") as held:
@@ -134,8 +135,29 @@ def test_importing_the_definitions_loads_no_model_library_and_sets_no_environmen
     # LightGBM must load after the entry point set OMP_WAIT_POLICY (dagster_project.process_environment).
     code = ("import os, sys; ours = lambda: {k: v for k, v in os.environ.items() if k.startswith(('CRM_', 'OMP_')) "
             "or k in PROCESS_DEFAULTS}; from dagster_project.process_environment import PROCESS_DEFAULTS; "
-            "before = ours(); import dagster_project.definitions; "
+            "before = ours(); import dagster_project.defs.definitions; "
             "assert 'lightgbm' not in sys.modules, 'lightgbm loaded at import'; assert ours() == before, ours()")
     environment = {k: v for k, v in os.environ.items() if k not in (*PROCESS_DEFAULTS, "CRM_WORK_DATABASE")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_only_the_dagster_side_imports_dagster_and_every_module_says_what_it_is_for():
+    """docs/architecture.md: domain packages know nothing of Dagster; the Dagster side is dagster_project/defs/."""
+    package = ROOT / "dagster_project"
+    importers, undocumented = [], []
+    for path in sorted(package.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if not ast.get_docstring(tree) and path.stat().st_size:
+            undocumented.append(str(path.relative_to(ROOT)))
+        if path.is_relative_to(package / "defs"):
+            continue
+        for node in ast.walk(tree):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            importers += [f"{path.relative_to(ROOT)}: {name}" for name in names
+                          if name == "dagster" or name.startswith(("dagster.", "dagster_"))
+                          and not name.startswith("dagster_project")]
+    # The CLI is the entry point: it starts the refresh through defs/ and opens the Dagster instance.
+    assert [i for i in importers if not i.startswith("dagster_project/cli.py")] == []
+    assert undocumented == []

@@ -24,7 +24,7 @@ import duckdb
 import pytest
 
 from conftest import refresh
-from dagster_project.publish import PublishError, publish
+from dagster_project.publish.publication import PublishError, publish
 
 pytestmark = pytest.mark.slow
 
@@ -84,7 +84,7 @@ def publication(warehouse: Path) -> tuple[str, int]:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Small:
     """A small full export refreshed and published once; its last drop is held back to arrive later."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("faults")
     summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))
@@ -169,10 +169,10 @@ PUBLISH_IN_CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
     import duckdb
-    from dagster_project.publish import publish
+    from dagster_project.publish.publication import publish
     work, warehouse, parquet = sys.argv[1:4]
     with duckdb.connect(work) as con:
-        publish(con, Path(warehouse), Path(parquet), "child-run", None)
+        publish(con, Path(warehouse), "child-run", None)
 """)
 
 
@@ -180,7 +180,7 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     work, warehouse, parquet = tmp_path / "crm.work.duckdb", tmp_path / "crm.duckdb", tmp_path / "parquet"
     work_database_with_big_mart(work, 3_000_000)
     with duckdb.connect(str(work)) as con:
-        first = publish(con, warehouse, parquet, "first-run", None)
+        first = publish(con, warehouse, "first-run", None)
     assert first.rows == {"marts.big": 3_000_000}
     before = sha256(warehouse), sorted(p.name for p in parquet.iterdir())
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -212,7 +212,7 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
 
     with duckdb.connect(str(work)) as con:  # and the next publish completes, clearing what the failures left
-        publish(con, warehouse, parquet, "next-run", None)
+        publish(con, warehouse, "next-run", None)
     assert publication(warehouse)[0] == "next-run"
     assert not list(tmp_path.glob(".*publishing*"))
     assert len([p for p in tmp_path.glob(".parquet-*")]) == 2  # the current version and the previous one
@@ -222,5 +222,5 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
 
 def test_publish_refuses_an_empty_working_database(tmp_path):
     with duckdb.connect(str(tmp_path / "empty.work.duckdb")) as con, pytest.raises(PublishError, match="no marts"):
-        publish(con, tmp_path / "crm.duckdb", tmp_path / "parquet", "run", None)
+        publish(con, tmp_path / "crm.duckdb", "run", None)
     assert not (tmp_path / "crm.duckdb").exists()

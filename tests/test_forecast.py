@@ -22,7 +22,7 @@ from dagster_project.analytics.forecast_events import holiday_frame
 from dagster_project.analytics.forecast_metrics import mape, mase, seasonal_naive, smape
 from dagster_project.analytics.forecast_prophet import ProphetSettings, prophet_forecast
 from dagster_project.analytics.model_runs import model_runs_frame
-from dagster_project.generator import generate
+from dagster_project.sample_data import generate
 
 # Prophet 1.5 itself still calls pandas with inplace=True, which pandas 3.1 deprecates; not ours to fix.
 pytestmark = pytest.mark.filterwarnings("ignore:The inplace keyword::prophet")
@@ -106,7 +106,7 @@ def test_events_follow_the_configured_country_and_none_means_no_events():
 
 
 def test_the_forecast_asset_takes_its_country_and_events_from_the_resource():
-    from dagster_project.assets.analytics import forecast_config
+    from dagster_project.analytics.forecast_inputs import forecast_config
 
     series = long_frame("overall", "revenue", synthetic(days=60))
     assert forecast_config(series, "US").country == "US"

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dagster_project.contract import ENTITIES, ENTITIES_BY_NAME, match_columns
-from dagster_project.generator import generate, written_columns
+from dagster_project.sample_data import generate, written_columns
 
 END = date(2026, 10, 31)
 DROPS = [END - timedelta(days=k) for k in (3, 2, 1, 0)]

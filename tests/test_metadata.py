@@ -16,7 +16,7 @@ from dagster import FloatMetadataValue, JsonMetadataValue
 
 from dagster_project.analytics import forecast, forecast_contenders, forecast_prophet, forecast_warnings
 from dagster_project.analytics.progress import Progress
-from dagster_project.assets.analytics import ANALYTICS_ASSETS, for_people
+from dagster_project.defs.assets.analytics import ANALYTICS_ASSETS, for_people
 
 
 def test_figures_are_rounded_for_people():

@@ -17,7 +17,7 @@ import pytest
 from dagster import DagsterInstance
 
 from conftest import copy_of
-from dagster_project.refresh import run_refresh
+from dagster_project.defs.refresh import run_refresh
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
 pytestmark = pytest.mark.slow

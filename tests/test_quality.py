@@ -27,9 +27,9 @@ from dagster import (
 
 from conftest import CORE_GROUPS
 from dagster_project import ingest
-from dagster_project.assets.checks import CHECK_NAME, check_result
+from dagster_project.defs.assets.checks import CHECK_NAME, check_result
 from dagster_project.contract import ENTITIES, LINEAGE_COLUMNS
-from dagster_project.definitions import build_definitions
+from dagster_project.defs.definitions import build_definitions
 from dagster_project.quality import check_suites
 from dagster_project.quality.messages import WITHHELD, failure_line
 from dagster_project.quality.results import (
@@ -40,8 +40,9 @@ from dagster_project.quality.results import (
     previous_row_counts,
 )
 from dagster_project.quality.suites import RowCountBounds, SuiteError, load_suite, load_suites
-from dagster_project.refresh import RefreshError, failure_reason, run_refresh
-from dagster_project.settings import DBT_PROJECT_DIR, Settings, work_database_path
+from dagster_project.defs.refresh import RefreshError, failure_reason, run_refresh
+from dagster_project.settings import DBT_PROJECT_DIR, Settings
+from dagster_project.warehouse_files import work_database_path
 
 SUITES = load_suites()
 

@@ -24,7 +24,7 @@ import pytest
 from conftest import CORE_GROUPS, Ingested, Refreshed, copy_of, ingest_all, refresh
 from dagster_project import ingest
 from dagster_project.ingest import MappingError, load_mapping
-from dagster_project.refresh import RefreshError
+from dagster_project.defs.refresh import RefreshError
 
 pytestmark = pytest.mark.slow
 

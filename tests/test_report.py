@@ -22,7 +22,7 @@ import pytest
 
 from dagster_project.cli import main
 from dagster_project.report import charts, data, fonts
-from dagster_project.report.files import default_report_path
+from dagster_project.warehouse_files import report_path
 from dagster_project.report.i18n import LABELS, LANGUAGES, Translator
 from dagster_project.report.metadata_charts import bar_chart, forecast_chart
 from dagster_project.report.render import collect, render
@@ -167,8 +167,8 @@ def distinct_glyphs(page, selector: str) -> tuple[int, int]:
 
 
 def test_the_refresh_writes_a_report_in_each_language_that_draws_every_chart(refreshed, browser):
-    english = open_report(browser, default_report_path(refreshed.warehouse, "en"))
-    assert_renders(english, default_report_path(refreshed.warehouse, "en"))
+    english = open_report(browser, report_path(refreshed.warehouse, "en"))
+    assert_renders(english, report_path(refreshed.warehouse, "en"))
     assert english.lang == "en" and unavailable(english) == set()  # the sample has every entity
 
     with refreshed.connect_published() as con:
@@ -188,8 +188,8 @@ def test_the_refresh_writes_a_report_in_each_language_that_draws_every_chart(ref
     assert all(key in english.text for key, _ in shown)
     assert f"{quarantined:,}" in english.text
 
-    chinese = open_report(browser, default_report_path(refreshed.warehouse, "zh"))
-    assert_renders(chinese, default_report_path(refreshed.warehouse, "zh"))
+    chinese = open_report(browser, report_path(refreshed.warehouse, "zh"))
+    assert_renders(chinese, report_path(refreshed.warehouse, "zh"))
     t = Translator("zh")
     assert chinese.lang == "zh-CN"
     for key in ("title", *SECTIONS):
@@ -202,7 +202,7 @@ def test_chinese_is_drawn_as_glyphs_on_a_system_without_a_cjk_font(refreshed, br
     """The browser sees no font with Chinese glyphs (without_cjk_fonts): the Chinese report, its charts included,
     draws every Chinese character as its own glyph, from the font subset it embeds; without that font the same
     characters are all one box (the check can tell tofu from glyphs on this machine)."""
-    path = default_report_path(refreshed.warehouse, "zh")
+    path = report_path(refreshed.warehouse, "zh")
     page = browser.new_page()
     page.goto(path.as_uri(), wait_until="load")
     for selector in CHINESE_ELEMENTS:
@@ -232,7 +232,7 @@ def test_the_report_s_numbers_agree_and_read_in_its_language(refreshed, browser)
     for lang in LANGUAGES:
         t = Translator(lang)
         page = browser.new_page()
-        page.goto(default_report_path(refreshed.warehouse, lang).as_uri(), wait_until="load")
+        page.goto(report_path(refreshed.warehouse, lang).as_uri(), wait_until="load")
 
         def texts(selector: str) -> list[str]:
             return page.evaluate(f"[...document.querySelectorAll('{selector}')].map(e => e.textContent)")
@@ -273,7 +273,7 @@ def is_round(value: float) -> bool:
 
 
 def test_an_orders_only_export_gets_a_report_that_says_what_it_lacks(orders_only, browser):
-    path = default_report_path(orders_only.warehouse, "en")
+    path = report_path(orders_only.warehouse, "en")
     opened = open_report(browser, path)
     assert_renders(opened, path)
     assert unavailable(opened) == {"funnel", "campaigns", "service"}
@@ -367,7 +367,7 @@ def test_money_is_labelled_with_the_currency_the_warehouse_records(order_book):
 
 
 def test_the_working_database_tells_the_report_the_currency_its_marts_were_built_in(order_book):
-    from dagster_project.publish import record_build_settings
+    from dagster_project.publish.publication import record_build_settings
 
     record_build_settings(order_book, "GBP", "GBP", "£")
     assert data.currency(order_book) == data.Currency("GBP", "£")
@@ -586,7 +586,7 @@ def test_metadata_charts_draw_chinese_labels_as_glyphs():
 
 
 def test_every_asset_has_a_description_and_a_group(tmp_path):
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
     from dagster_project.settings import Settings
 
     graph = build_definitions(Settings(exports_dir=tmp_path, warehouse=tmp_path / "w.duckdb", as_of=None,

@@ -83,7 +83,7 @@ def test_every_setting_is_read_from_the_environment_and_a_flag_wins_over_it(env,
 
 
 def test_the_settings_travel_as_one_object_and_only_dbt_s_path_goes_through_the_environment(env, tmp_path):
-    from dagster_project.definitions import build_definitions
+    from dagster_project.defs.definitions import build_definitions
 
     before = settings_variables()
     settings = settings_at(tmp_path, reporting_currency="USD", as_of=date(2026, 1, 31))
@@ -165,9 +165,9 @@ def test_a_bad_flag_is_one_line_on_stderr_naming_it(env, tmp_path, capsys, flag,
 
 
 def test_the_resource_carries_the_resolved_settings_and_dbt_gets_the_currencies(env, tmp_path):
-    from dagster_project.assets.dbt import DEFAULT_VARS, build_vars
-    from dagster_project.definitions import build_definitions
-    from dagster_project.resources import Warehouse
+    from dagster_project.defs.assets.dbt import DEFAULT_VARS, build_vars
+    from dagster_project.defs.definitions import build_definitions
+    from dagster_project.defs.resources import Warehouse
 
     # ensure_manifest's `dbt parse` state serves a default refresh only when it parsed with the same vars
     assert build_vars(Warehouse(path="w", work_path="w.work", exports_dir=str(tmp_path))) == DEFAULT_VARS
@@ -211,7 +211,7 @@ def in_dollars(tmp_path_factory):
 
 @pytest.mark.slow
 def test_a_refresh_in_dollars_converts_publishes_and_reports_dollars(in_dollars, tmp_path, capsys):
-    from dagster_project.report.files import default_report_path
+    from dagster_project.warehouse_files import report_path
 
     warehouse, metadata = in_dollars
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -225,10 +225,10 @@ def test_a_refresh_in_dollars_converts_publishes_and_reports_dollars(in_dollars,
     assert metadata["analytics/sales_forecast"]["holiday_country"].value == "US"
 
     for lang in ("en", "zh"):  # written by the refresh
-        page = default_report_path(warehouse, lang).read_text(encoding="utf-8")
+        page = report_path(warehouse, lang).read_text(encoding="utf-8")
         assert 'data-currency="USD"' in page and "¥" not in page, lang
         assert re.search(r'data-kpi="revenue"><div class="label">[^<]*</div><div class="value">\$[\d,.]+<', page)
-    assert "Amounts in <b>USD</b> ($)" in default_report_path(warehouse, "en").read_text(encoding="utf-8")
+    assert "Amounts in <b>USD</b> ($)" in report_path(warehouse, "en").read_text(encoding="utf-8")
 
     out = tmp_path / "report.html"  # and on demand, from the published warehouse
     assert main(["report", "--warehouse", str(warehouse), "--out", str(out)]) == 0

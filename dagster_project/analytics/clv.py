@@ -132,8 +132,8 @@ def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConf
     validation = validate(days, as_of, config, progress)
     chosen = validation.purchase_model
     label = PURCHASE_MODELS[chosen].label
-    # Only the published purchase model is refitted on all the data: the other's fit would serve no output and add
-    # ~3 s at a million customers. Its MAP search starts from the calibration fit's MLE (see _fit_kwargs); Gamma-Gamma's
+    # Only the published purchase model is refitted on all the data: the other's fit would serve no output and its
+    # cost grows with the customers. Its MAP search starts from the calibration fit's MLE (see _fit_kwargs); Gamma-Gamma's
     # does not: its likelihood has a flat ridge in (p, q, v) and L-BFGS stops on its tolerance near wherever it
     # starts, ~0.7% off in p on the M sample.
     calibrated = {run.model_name: run.params for run in validation.runs}

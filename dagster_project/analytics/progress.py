@@ -1,7 +1,7 @@
 """Progress of a long step as a few readable lines ("40/108 series forecast"), not one per item.
 
 The assets pass `context.log.info` as `emit`, so the lines reach the Dagster UI's run log and the CLI's progress
-output (dagster_project.refresh.progress_line) alike.
+output (dagster_project.defs.refresh.progress_line) alike.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Ingestion: CRM export drops (``EXPORTS/<YYYY-MM-DD>/<entity>.csv|.parquet``) loaded into the ``raw`` schema of
-DuckDB. Knows nothing of Dagster: the ingest asset (dagster_project.assets.ingest) calls `find_drops` and
+DuckDB. Knows nothing of Dagster: the ingest asset (dagster_project.defs.assets.ingest) calls `find_drops` and
 `ingest_entities`, the drop sensor `exports_fingerprint`.
 
 Raw tables keep every value as text exactly as delivered (only trimmed, empty → NULL) plus lineage columns; typing

@@ -1,6 +1,6 @@
 """Data quality: Great Expectations suites (files in ``expectations/``) validated against the warehouse, results
 appended to ``quality.quality_results`` and shown as an HTML report. The Dagster asset checks that run them inside
-the refresh are in ``dagster_project.assets.checks``."""
+the refresh are in ``dagster_project.defs.assets.checks``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.quality.applicability import delivered_columns
+from dagster_project.as_of import resolved_as_of
 from dagster_project.quality.report import write_report
 from dagster_project.quality.results import (
     RunContext,
@@ -19,7 +20,6 @@ from dagster_project.quality.results import (
     append_results,
     database_file,
     previous_row_counts,
-    resolved_as_of,
 )
 from dagster_project.quality.suites import Suite, row_count_parameters
 

@@ -49,7 +49,7 @@ class ValidationDuckDBDialect(DuckDBDialect):
       handing the connection back to the pool, which rolls back first, so every metric came back empty
       (great_expectations#11579, duckdb_engine#734). Reads need no more than DuckDB's per-statement autocommit.
     - Columns reflected from DuckDB's information_schema, under DuckDB's own type names: duckdb-engine goes through
-      its emulation of PostgreSQL's catalog, which is slow (~0.2 s a table) and fails under SQLAlchemy 2.1
+      its emulation of PostgreSQL's catalog, which queries the catalog once per table and fails under SQLAlchemy 2.1
       (no pg_collation). There are no primary keys to reflect (GE only records them).
     """
 

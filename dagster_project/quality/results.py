@@ -113,12 +113,6 @@ def database_file(con: duckdb.DuckDBPyConnection) -> Path:
         "select path from duckdb_databases() where database_name = current_database()").fetchone()[0])
 
 
-def resolved_as_of(con: duckdb.DuckDBPyConnection) -> date | None:
-    """The as-of date of the last dbt build (None before the first one)."""
-    exists = con.execute("select count(*) from information_schema.tables "
-                         "where table_schema = 'intermediate' and table_name = 'int_as_of'").fetchone()[0]
-    return con.execute("select as_of_date from intermediate.int_as_of").fetchone()[0] if exists else None
-
 
 def ensure_results_table(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"create schema if not exists {SCHEMA}")

@@ -16,7 +16,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from dagster_project.publish import BUILD_SETTINGS
+from dagster_project.publish.publication import BUILD_SETTINGS
 from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY
 from dagster_project.sql import qualified
 

@@ -1,15 +1,10 @@
-"""Where reports go and how they are written: whole files only."""
+"""How reports are written: whole files only."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from dagster_project.files import atomic_write
-
-
-def default_report_path(warehouse: Path, lang: str) -> Path:
-    """<warehouse dir>/reports/crm_report.html, and crm_report.zh.html for Chinese."""
-    return Path(warehouse).parent / "reports" / ("crm_report.html" if lang == "en" else f"crm_report.{lang}.html")
 
 
 def write_report(page: str, path: Path) -> int:

@@ -16,7 +16,7 @@ BLUE, ORANGE, GREY = "#2563eb", "#f59e0b", "#94a3b8"
 
 
 def _figure(width: float, height: float):
-    # Imported here: matplotlib takes ~1 s to load, and the Dagster definitions should load fast. A Figure without
+    # Imported here: matplotlib is slow to import, and the Dagster definitions should load fast. A Figure without
     # pyplot has no global state and needs no display backend.
     from matplotlib.figure import Figure
 

@@ -1,0 +1,58 @@
+"""The sales-forecast asset: the daily series it forecasts, its configuration and its metadata."""
+
+import time
+
+import pandas as pd
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
+
+from dagster_project.analytics import forecast
+from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.assets.analytics.common import (
+    analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
+)
+from dagster_project.report import metadata_charts
+from dagster_project.defs.resources import Warehouse
+
+
+@analytics_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
+def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    """90-day forecasts of daily revenue and orders (overall, per region, per category) with intervals. Per series,
+    Prophet (overall series only; weekly and yearly seasonality, the configured country's public holidays and
+    shopping events), AutoETS and the seasonal-naive baseline are backtested on rolling origins; the lowest MASE on
+    the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest)."""
+    with warehouse.connect() as con:
+        as_of = resolved_as_of(con)
+        series = forecast_series(con)
+        started = time.perf_counter()
+        result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country),
+                                        progress=context.log.info)
+        context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s")
+        for warning in result.warnings:  # Prophet's, Stan's and statsforecast's, with the series they concern
+            context.log.warning(f"forecast: {warning}")
+        metadata = write_tables(con, warehouse, {
+            "sales_forecast": result.forecasts, "forecast_backtest": result.backtest,
+            "forecast_summary": result.summary,
+        })
+        append_model_runs(con, result.runs)
+        trust = record_quality(con, [result.quality])
+    return asset_result(metadata, "sales_forecast", result.forecasts, result.note, summary=preview(result.summary),
+                        holiday_country=warehouse.holiday_country, **forecast_metadata(result), **trust)
+
+
+def forecast_metadata(result: forecast.ForecastResult) -> dict:
+    """Overall daily revenue: the published method, its evaluation-fold MASE and the baseline's, and its chart."""
+    summary = result.summary.query("series_id == 'overall' and metric == 'revenue'")
+    rows = result.forecasts.query("series_id == 'overall' and metric == 'revenue'")
+    if summary.empty or rows.empty:
+        return {}
+    metadata = {f"metric/overall_revenue_{name}": float(summary[column].iloc[0])
+                for name, column in (("mase", "published_mase"), ("naive_mase", "naive_mase"))
+                if pd.notna(summary[column].iloc[0])}
+    metadata["overall_revenue_method"] = str(summary["model"].iloc[0])
+    if not result.quality.beats_baseline:
+        metadata["warning"] = f"The overall revenue forecast does not beat its baseline: {result.quality.sentence()}"
+    history, future = rows[rows["is_history"]].tail(120), rows[~rows["is_history"]]
+    metadata["forecast_chart"] = MetadataValue.md(
+        metadata_charts.forecast_chart(history, future, "Overall daily revenue: last 120 days and forecast"))
+    return metadata

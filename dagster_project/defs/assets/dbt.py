@@ -1,0 +1,259 @@
+"""The dbt project as Dagster assets: staging views, intermediate models and marts, with dbt tests as asset checks."""
+
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AssetsDefinition, Output
+from dagster_dbt import (
+    DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets,
+)
+from packaging import version
+
+from dagster_project.publish import publication
+from dagster_project.analytics.progress import Progress
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
+from dagster_project.settings import (
+    DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of, parse_currency,
+)
+from dagster_project.sql import qualified
+
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+
+# The dbt installed beside this interpreter: `crm-warehouse` must work from a virtualenv that is not activated.
+SIBLING_DBT = str(Path(sys.executable).with_name("dbt"))
+DBT_EXECUTABLE = SIBLING_DBT if Path(SIBLING_DBT).exists() else (shutil.which("dbt") or "dbt")
+
+
+class CrmDbtCliResource(DbtCliResource):
+    """dagster-dbt's resource without the two in-process start-up steps this project does not use (5.9 s a build).
+
+    - `dbt --version` in a subprocess (3.7 s: a whole dbt import) only to learn the version: the dbt we run is the
+      one installed beside this interpreter, so its package metadata says it.
+    - A dbt adapter built in this process (2.2 s), which dagster-dbt uses only for `fetch_row_counts()` and
+      `fetch_column_metadata()`: `with_row_counts` counts rows itself.
+    Both are private methods of dagster-dbt, pinned in pyproject.toml; test_definitions builds through this class.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        if self.dbt_executable != SIBLING_DBT:
+            return super()._cli_version
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> None:
+        return None
+
+
+def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
+    return CrmDbtCliResource(project_dir=project, profiles_dir=str(project.profiles_dir),
+                             dbt_executable=DBT_EXECUTABLE)
+
+
+# `dbt build`'s --vars when nothing is set (build_vars of a Warehouse with its defaults).
+DEFAULT_VARS = {"reporting_currency": DEFAULT_REPORTING_CURRENCY, "default_currency": DEFAULT_REPORTING_CURRENCY}
+
+
+def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
+    """Make this build's parse state the one the next invocation starts from.
+
+    dagster-dbt seeds each invocation with the project's `partial_parse.msgpack`, and dbt discards it when the profile
+    differs (the warehouse path is part of the profile): without this, a warehouse other than the one set-up parsed
+    for would be re-parsed in full on every refresh (6.5 s at M). The replace is atomic: parallel runs may race.
+    """
+    built = invocation_target / "partial_parse.msgpack"
+    if not built.exists():
+        return
+    staged = project_target / f".partial_parse.{uuid.uuid4().hex}.msgpack"  # unique per thread too
+    shutil.copyfile(built, staged)
+    os.replace(staged, project_target / "partial_parse.msgpack")
+
+
+def ensure_manifest(project: DbtProject = dbt_project) -> Path:
+    """Run `dbt parse` when manifest.json is missing or older than any file of the dbt project.
+
+    `@dbt_assets` reads the manifest when the assets are built (dbt_models), so a fresh checkout (or an edited
+    model) must be parsed first.
+    Processes importing at the same time (`dagster dev` beside a refresh, test workers) may each parse: each parses
+    into a folder of its own and moves the manifest in with an atomic replace, so no reader sees a half-written one.
+    """
+    manifest = project.manifest_path
+    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".py", ".yml", ".csv"}
+               and "target" not in p.parts and "logs" not in p.parts]
+    newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
+    if not manifest.exists() or manifest.stat().st_mtime < newest_source:
+        project_target = manifest.parent
+        project_target.mkdir(parents=True, exist_ok=True)
+        own_target = Path(tempfile.mkdtemp(prefix=".parse-", dir=project_target))
+        try:
+            # With the vars of a refresh with default settings: dbt keeps a parse state only for the same vars.
+            dbt_resource(project).cli(["parse", "--quiet", "--vars", json.dumps(DEFAULT_VARS, sort_keys=True)],
+                                      target_path=own_target).wait()
+            keep_partial_parse(own_target, project_target)
+            os.replace(own_target / "manifest.json", manifest)
+        finally:
+            shutil.rmtree(own_target, ignore_errors=True)
+    return manifest
+
+
+class CrmDbtTranslator(DagsterDbtTranslator):
+    """dbt sources are our ingestion assets (raw/<entity>); models are grouped by their folder."""
+
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> AssetKey:
+        if dbt_resource_props["resource_type"] == "source":
+            return AssetKey(["raw", dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        fqn = dbt_resource_props.get("fqn", [])
+        for folder in ("staging", "intermediate", "marts", "audit", "restricted"):
+            if folder in fqn:
+                return folder
+        return "reference" if dbt_resource_props["resource_type"] == "seed" else None
+
+
+translator = CrmDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+
+
+@cache
+def dbt_models() -> AssetsDefinition:
+    """The dbt project's seeds, models and tests as Dagster assets, built once, when the definitions are: they are
+    read from the parsed manifest, which a fresh checkout does not have yet."""
+    manifest = ensure_manifest()
+
+    @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=WRITER_POOL)
+    def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+        """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
+        reporting and default currencies."""
+        yield from dbt_build(context, dbt, warehouse)
+
+    return crm_dbt_models
+
+
+def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator:
+    """The events of `dbt build` with this warehouse's vars, with progress lines and row counts."""
+    dbt_vars = build_vars(warehouse)
+    if not os.environ.get("CRM_PSEUDONYM_KEY"):
+        # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
+        context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
+                            "in .pseudonym_key beside the warehouse; set it from a secret store in production")
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
+    # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
+    # nodes in the manifest.
+    total = 0 if context.is_subset else build_node_count(invocation.manifest)
+    events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
+    yield from with_row_counts(events, invocation.manifest, warehouse)
+    keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+    # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL, dbt.log: megabytes) and keeps
+    # it; a daily refresh would pile them up. A failed build never gets here, so the folder its error message points
+    # to stays.
+    shutil.rmtree(invocation.target_path, ignore_errors=True)
+    record_build_settings(warehouse)
+
+
+def build_vars(warehouse: Warehouse) -> dict[str, str]:
+    """The `--vars` of `dbt build`. dbt writes them into SQL, and resource config is user input: only a parsed date
+    and currency codes of the rate table may pass."""
+    as_of = parse_as_of(warehouse.as_of)
+    dbt_vars = {"reporting_currency": _currency(warehouse.reporting_currency, "reporting_currency"),
+                "default_currency": _currency(warehouse.default_currency, "default_currency")}
+    return dbt_vars | ({"as_of": as_of.isoformat()} if as_of else {})
+
+
+def _currency(code: str, field: str) -> str:
+    if not is_currency_code(code):
+        raise SettingsError(f"warehouse resource {field} {code!r} is not a 3-letter upper-case currency code")
+    return parse_currency(code, f"warehouse resource {field}")
+
+
+def record_build_settings(warehouse: Warehouse) -> None:
+    """The currencies the marts were just built with, for the report asset and the publish step."""
+    with warehouse.connect() as con:
+        publication.record_build_settings(con, warehouse.reporting_currency, warehouse.default_currency,
+                                      warehouse.currency_label)
+
+
+# dbt's events for a node it has finished with (built, tested, failed or skipped); each carries dbt's "index of total".
+DBT_NODE_DONE = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult", "LogTestResult", "LogFunctionResult",
+                           "LogNodeNoOpResult", "SkippingDetails"})
+
+
+def with_progress(invocation: DbtCliInvocation, progress: Progress) -> Iterator:
+    """`invocation.stream()`'s Dagster events, counting dbt's finished nodes into `progress` on the way
+    ("12/48 models and tests done" in the run log, every few seconds): a `dbt build` is otherwise silent until it ends.
+
+    Each raw dbt event is converted with `to_default_asset_events`, as `stream()` does. Without a total from the start
+    (a subset of the models), the total dbt's events carry is used."""
+    for event in invocation.stream_raw_events():
+        if event.raw_event["info"]["name"] in DBT_NODE_DONE:
+            data = event.raw_event.get("data", {})
+            progress.advance(total=data.get("total") or data.get("num_models"))
+        yield from event.to_default_asset_events(
+            manifest=invocation.manifest, dagster_dbt_translator=invocation.dagster_dbt_translator,
+            context=invocation.context, target_path=invocation.target_path, project=invocation.project,
+        )
+    progress.finish()
+
+
+# What `dbt build` runs: models that are not ephemeral, seeds, snapshots, data tests, and unit tests.
+BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
+
+
+def build_node_count(manifest: Mapping[str, Any]) -> int:
+    """How many nodes a full `dbt build` of the manifest runs (the "of N" of its progress)."""
+    nodes = [node for node in manifest["nodes"].values() if node["resource_type"] in BUILT_RESOURCE_TYPES
+             and node.get("config", {}).get("materialized") != "ephemeral"]
+    return len(nodes) + len(manifest.get("unit_tests", {}))
+
+
+# What dbt builds as a table (views are not counted: counting one runs its whole query).
+COUNTED_MATERIALIZATIONS = {"table", "incremental", "seed"}
+
+
+def with_row_counts(events: Iterator, manifest: Mapping[str, Any], warehouse: Warehouse) -> Iterator:
+    """dbt's events with `dagster/row_count` added to each table model's materialisation.
+
+    dbt holds DuckDB's writer lock until it exits, so the counts are read after the build, in one query.
+    (dagster-dbt's own `fetch_row_counts()` does the same wait, but leaves the dbt adapter's connection open in this
+    process with another configuration, and every later asset then fails to connect.) When dbt fails, the events it
+    did emit (materialisations, failed tests) are still reported, without counts, before the failure is raised."""
+    done, failure = [], None
+    try:
+        done.extend(events)
+    except Exception as error:  # re-raised below, after the events that were emitted
+        failure = error
+    nodes = {_unique_id(event): manifest["nodes"].get(_unique_id(event)) for event in done}
+    tables = {unique_id: (node["schema"], node["alias"]) for unique_id, node in nodes.items()
+              if node and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS}
+    # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
+    counts = _row_counts(warehouse, tables) if tables and failure is None else {}
+    for event in done:
+        if _unique_id(event) in counts:
+            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[_unique_id(event)]})
+        yield event
+    if failure is not None:
+        raise failure
+
+
+def _unique_id(event) -> str | None:
+    """The dbt node a materialisation is for (dagster-dbt puts it in the metadata)."""
+    if not isinstance(event, (Output, AssetMaterialization)) or "unique_id" not in event.metadata:
+        return None
+    return event.metadata["unique_id"].value
+
+
+def _row_counts(warehouse: Warehouse, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    ids = list(tables)
+    union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
+                               for i, unique_id in enumerate(ids))
+    with warehouse.connect(read_only=True) as con:
+        return {ids[n]: rows for n, rows in con.execute(union).fetchall()}

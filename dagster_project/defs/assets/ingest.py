@@ -1,0 +1,116 @@
+"""Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity."""
+
+from pathlib import Path
+
+from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+
+from dagster_project import ingest
+from dagster_project.contract import ENTITIES
+from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
+from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.defs.resources import Warehouse
+
+RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
+INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])
+QUARANTINE_KEY = AssetKey(["raw", "_quarantine"])
+
+
+def _entity_spec(entity) -> AssetSpec:
+    required = ", ".join(entity.required) or "none"
+    return AssetSpec(
+        RAW_ENTITY_KEYS[entity.name],
+        description=f"Raw `{entity.name}` rows from every export drop, as delivered (text) plus lineage columns. "
+        f"{entity.description} Required columns: {required}.",
+        group_name="ingest",
+        kinds={"duckdb", "csv"},
+        skippable=True,
+    )
+
+
+@multi_asset(
+    specs=[_entity_spec(entity) for entity in ENTITIES]
+    + [
+        AssetSpec(INGEST_LOG_KEY, description="One row per export file loaded: hash, encoding, delimiter, "
+                  "header mapping, rows read / loaded / quarantined.", group_name="ingest", kinds={"duckdb"}),
+        AssetSpec(QUARANTINE_KEY, description="Rows the CSV reader could not parse, with the reason and the raw line.",
+                  group_name="ingest", kinds={"duckdb"}),
+    ],
+    can_subset=True,
+    pool=WRITER_POOL,
+)
+def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
+    """Load every new or changed export file; files already loaded with the same content are skipped."""
+    selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
+    totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
+    exports_dir = Path(warehouse.exports_dir)
+    mapping = _mapping(warehouse, exports_dir)
+    if mapping.path is not None:
+        context.log.info(f"mapping file {mapping.path}: {', '.join(mapping.entities) or 'empty'}")
+    for warning in ingest.find_drops(exports_dir, mapping)[1]:
+        context.log.warning(warning)
+    with warehouse.connect() as con:
+        progress = lambda r: context.log.info(_describe(r))  # noqa: E731
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping):
+            loaded = [r for r in results if not r.skipped]
+            for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
+                totals[key] += sum(getattr(r, attribute) for r in loaded)
+            totals["files"] += len(loaded)
+            row_count = con.execute(f'select count(*) from raw."{name}"').fetchone()[0]
+            yield MaterializeResult(
+                asset_key=RAW_ENTITY_KEYS[name],
+                metadata={
+                    "dagster/row_count": row_count,
+                    "files_loaded": len(loaded),
+                    "files_already_loaded": len(results) - len(loaded),
+                    "rows_read": sum(r.rows_read for r in loaded),
+                    "rows_quarantined": sum(r.rows_quarantined for r in loaded),
+                    "extra_columns": MetadataValue.json(sorted({c for r in results for c in r.extra_columns})),
+                    "files": MetadataValue.md(_files_table(results)) if results else MetadataValue.md("_no files_"),
+                },
+            )
+        for key, table in ((INGEST_LOG_KEY, "_ingest_log"), (QUARANTINE_KEY, "_quarantine")):
+            if key in context.selected_asset_keys:
+                yield MaterializeResult(
+                    asset_key=key,
+                    metadata={"dagster/row_count": con.execute(f"select count(*) from raw.{table}").fetchone()[0]},
+                )
+    # Only what the reader rejected is known here; the models quarantine more, and the refresh's summary adds both.
+    context.log.info(
+        f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
+        f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
+    )
+
+
+def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
+    """The mapping file named by the settings, else mapping.yml in the exports folder if there is one (looked for at
+    every run: a long-running daemon sees a mapping file added after it started)."""
+    default = exports_dir / MAPPING_FILE_NAME
+    path = Path(warehouse.mapping_file) if warehouse.mapping_file else default
+    if path == default and not path.is_file():
+        return Mapping()
+    try:
+        return load_mapping(path)
+    except MappingError as error:
+        raise ingest.IngestError(str(error)) from None
+
+
+def _describe(result: ingest.FileResult) -> str:
+    if result.skipped:
+        return f"{result.source_file}: already loaded"
+    extra = f", extra columns kept: {', '.join(result.extra_columns)}" if result.extra_columns else ""
+    grain = f" as {result.entity} (dropped as {result.dropped_as})" if result.dropped_as else ""
+    notes = f"; {'; '.join(result.notes)}" if result.notes else ""
+    return (f"{result.source_file}: {result.rows_loaded:,} rows loaded{grain}, {result.rows_quarantined:,} quarantined "
+            f"at ingest ({result.encoding}, {_delimiter_name(result.delimiter)}){extra}{notes}")
+
+
+def _delimiter_name(delimiter: str | None) -> str:
+    return {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe", None: "parquet"}.get(delimiter, str(delimiter))
+
+
+def _files_table(results) -> str:
+    lines = ["| file | encoding | rows read | loaded | quarantined | status |", "|---|---|---|---|---|---|"]
+    for r in results:
+        status = "already loaded" if r.skipped else "loaded"
+        lines.append(f"| {r.source_file} | {r.encoding} | {r.rows_read} | {r.rows_loaded} | {r.rows_quarantined} | {status} |")
+    return "\n".join(lines)

@@ -1,0 +1,61 @@
+"""Dagster definitions of the CRM analytics warehouse (loaded by workspace.yaml and the `crm-warehouse` CLI)."""
+
+import os
+
+from dagster import Definitions, definitions, in_process_executor
+
+from dagster_project.defs.assets.analytics import ANALYTICS_ASSETS
+from dagster_project.defs.assets.checks import quality_checks
+from dagster_project.defs.assets.dbt import dbt_models, dbt_resource
+from dagster_project.defs.assets.gate import publishable
+from dagster_project.defs.assets.ingest import raw_exports
+from dagster_project.defs.assets.publish import build_published_warehouse
+from dagster_project.defs.assets.reporting import report
+from dagster_project.process_environment import prepare_process
+from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.schedules import daily_refresh_schedule, full_refresh_job
+from dagster_project.defs.sensors import new_drop_sensor
+from dagster_project.settings import NO_HOLIDAYS, Settings
+
+
+
+def build_definitions(settings: Settings) -> Definitions:
+    """The definitions of a refresh with these settings; the CLI builds them from its flags, `dagster dev` and the
+    daemon (workspace.yaml) through `defs` below from their environment."""
+    prepare_process()
+    # dbt runs in a child process and reads the working database's path from its profile.
+    os.environ.update(settings.dbt_profile_environment())
+    # Everything the refresh builds in the working database; publishing runs after all of it.
+    warehouse_assets = [raw_exports, dbt_models(), *ANALYTICS_ASSETS, report]
+    return Definitions(
+        assets=[*warehouse_assets, build_published_warehouse(warehouse_assets)],
+        asset_checks=[*quality_checks(), publishable],
+        jobs=[full_refresh_job],
+        schedules=[daily_refresh_schedule(settings)],
+        sensors=[new_drop_sensor(settings)],
+        resources={
+            "warehouse": Warehouse(
+                path=str(settings.warehouse),
+                work_path=str(settings.work_database),
+                exports_dir=str(settings.exports_dir),
+                as_of=settings.as_of.isoformat() if settings.as_of else None,
+                reporting_currency=settings.reporting_currency,
+                default_currency=settings.resolved_default_currency,
+                holiday_country=settings.resolved_holiday_country or NO_HOLIDAYS,
+                currency_label=settings.resolved_currency_label,
+                max_quarantine_share=settings.max_quarantine_share,
+                mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
+                storage_version=settings.storage_version,
+            ),
+            "dbt": dbt_resource(),
+        },
+        # Steps run one after another in the run's process: DuckDB allows one writing process per file, and
+        # in-process execution saves the process start a subprocess executor pays per step.
+        executor=in_process_executor,
+    )
+
+
+@definitions
+def defs() -> Definitions:
+    """Loaded lazily (once, when Dagster asks for them), with the settings of the loading process's environment."""
+    return build_definitions(Settings.load())

@@ -1,0 +1,148 @@
+"""The DuckDB warehouse as a Dagster resource."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import duckdb
+import pandas as pd
+from dagster import ConfigurableResource, Failure, InitResourceContext
+from pydantic import PrivateAttr
+
+from dagster_project.warehouse_files import lock_path, parquet_dir
+
+
+class WarehouseBusy(Failure):
+    """Another run is already writing the warehouse."""
+
+
+class Warehouse(ConfigurableResource):
+    """The working DuckDB file every asset reads and writes, the published file BI reads, and the exports folder."""
+
+    # The published warehouse: replaced as a whole by the publish asset, never written in place.
+    path: str
+    # The refresh's working database (raw, staging, intermediate, restricted, marts, analytics): what dbt builds.
+    work_path: str
+    exports_dir: str
+    # YYYY-MM-DD, or None for "the latest order date in the data".
+    as_of: str | None = None
+    # Money and calendars, resolved from Settings (dagster_project/settings.py) by build_definitions; the defaults
+    # are those of a Settings with nothing set.
+    # ISO code every amount is reported in, and the one assumed for amounts that carry no currency.
+    reporting_currency: str = "CNY"
+    default_currency: str = "CNY"
+    # ISO country code of the forecast's public holidays, or "none" for no holidays.
+    holiday_country: str = "CN"
+    # How the report labels money ("¥", "$", or the code).
+    currency_label: str = "¥"
+    # Largest share (0-1) of an export's rows that may be quarantined.
+    max_quarantine_share: float = 0.05
+    # Column-mapping file (CRM_MAPPING, else <exports>/mapping.yml when it existed as the definitions loaded).
+    mapping_file: str | None = None
+    # Storage format of the published file: the oldest DuckDB release that must open it, or "latest".
+    storage_version: str = "v1.0.0"
+    # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
+    work_lock_wait_seconds: float = 600.0
+
+    _lock: IO | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        """Hold an exclusive lock on <warehouse>.lock for the whole run: DuckDB allows one writing process, and a
+        second refresh (CLI, schedule, sensor) should be refused with a clear message, not fail halfway. The OS
+        drops the lock when the process ends, even on SIGKILL, so a killed refresh needs no clean-up."""
+        lock = lock_path(Path(self.path))
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = open(lock, "a+")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock.seek(0)
+            holder = self._lock.read().strip() or "another process"
+            self._lock.close()
+            self._lock = None
+            raise WarehouseBusy(f"another refresh ({holder}) is already writing {self.path}; "
+                                "try again when it has finished") from None
+        self._lock.seek(0)
+        self._lock.truncate()
+        self._lock.write(f"pid {os.getpid()}")
+        self._lock.flush()
+        _release_dead_runs(context)
+        self._wait_for_work_database(context)
+
+    def _wait_for_work_database(self, context: InitResourceContext | None) -> None:
+        """Every refresh holds the refresh lock, so a process that still holds DuckDB's lock on the working database
+        now is not a refresh: typically the dbt child of a refresh that was killed with SIGKILL, which finishes or
+        dies on its own within moments. Wait for it rather than fail halfway through the run."""
+        deadline = time.monotonic() + self.work_lock_wait_seconds
+        announced = False
+        while True:
+            try:
+                duckdb.connect(self.work_path).close()
+                return
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    self.teardown_after_execution(context)
+                    raise WarehouseBusy(f"the working database {self.work_path} is held by another process: "
+                                        f"{' '.join(str(error).split())}") from None
+                if not announced and context is not None:
+                    context.log.warning(f"waiting for another process to release {self.work_path}: {error}")
+                announced = True
+                time.sleep(0.5)
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    @property
+    def published_path(self) -> Path:
+        return Path(self.path)
+
+    @property
+    def parquet_dir(self) -> Path:
+        """Parquet exports of the published tables, beside the published warehouse."""
+        return parquet_dir(Path(self.path))
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection to the working database."""
+        Path(self.work_path).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.work_path, read_only=read_only)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def write_table(self, con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame) -> int:
+        """Replace schema.table with the frame's rows in one statement (readers never see it half-written)."""
+        con.execute(f'create schema if not exists "{schema}"')
+        con.register("_frame", frame)
+        try:
+            con.execute(f'create or replace table "{schema}"."{table}" as select * from _frame')
+        finally:
+            con.unregister("_frame")
+        return len(frame)
+
+
+def _release_dead_runs(context: InitResourceContext | None) -> None:
+    """A run killed with SIGKILL keeps its `duckdb_writer` pool slot in the Dagster instance, and the next run would
+    wait for it forever. Holding the refresh lock proves no other run is executing (a run claims slots only after
+    its resources, this lock included, are set up), so any other run that holds or waits for a slot is dead:
+    record it as failed and free its slots."""
+    instance = context.instance if context is not None else None
+    if instance is None:
+        return
+    storage = instance.event_log_storage
+    own_run_id = context.run.run_id if context.run is not None else None
+    for run_id in storage.get_concurrency_run_ids() - {own_run_id}:
+        run = instance.get_run_by_id(run_id)
+        if run is not None and not run.is_finished:
+            instance.report_run_failed(run, "the run's process ended without finishing (killed?); the next refresh "
+                                            "released its pool slots")
+        storage.free_concurrency_slots_for_run(run_id)

@@ -1,0 +1,192 @@
+"""Publishing: the BI-facing warehouse and its Parquet exports are replaced as a whole, never changed in place.
+
+The refresh builds everything in the working database. Publishing copies the BI-facing schemas into a new DuckDB file
+beside the published one and renames it over the published file: on POSIX a rename is atomic, so a reader opens
+either yesterday's complete file or today's, never a mix, and a reader that already has the old file open keeps
+reading it undisturbed (nobody writes the published file, so readers never meet DuckDB's writer lock). Parquet
+and CSV exports are written into a new version folder and switched in by replacing a symlink. A refresh
+killed at any point leaves the published file as it was; the leftovers (a half-written `.publishing` file, an
+unfinished Parquet version) are removed by the next publish.
+
+The published file is written in the storage format of an older DuckDB release (`storage_version`, default v1.0.0):
+BI tools bundle their own DuckDB, often 1.x, which cannot open a file in DuckDB 2.0's own format.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.warehouse_files import csv_dir, parquet_dir, publishing_path
+from dagster_project import csv_safe
+from dagster_project.files import sync_path
+from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
+from dagster_project.sql import identifier, literal, qualified
+
+# What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
+PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
+# Rows a spreadsheet sheet holds (Excel); larger tables are exported as Parquet only.
+SPREADSHEET_MAX_ROWS = 1_048_575
+# In the working database: the currencies its marts were last built with (written by the dbt asset after each
+# successful `dbt build`), so what is published and reported names the currency the amounts are really in.
+BUILD_SETTINGS = ("meta", "build_settings")
+
+
+class PublishError(Exception):
+    """Publishing failed; the published warehouse is unchanged."""
+
+
+@dataclass
+class Publication:
+    warehouse: Path
+    parquet_dir: Path
+    rows: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+    # The oldest DuckDB release that opens the published file ("v1.0.0").
+    storage_version: str = ""
+
+
+def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """(schema, table) of the working database's BI-facing tables, in a stable order."""
+    placeholders = ", ".join("?" for _ in PUBLISHED_SCHEMAS)
+    return con.execute(
+        f"select schema_name, table_name from duckdb_tables() "
+        f"where database_name = current_database() and schema_name in ({placeholders}) "
+        f"order by schema_name, table_name",
+        list(PUBLISHED_SCHEMAS),
+    ).fetchall()
+
+
+def record_build_settings(con: duckdb.DuckDBPyConnection, reporting_currency: str, default_currency: str,
+                          currency_label: str) -> None:
+    """Record in the working database which currencies its marts were just built with."""
+    schema, table = BUILD_SETTINGS
+    con.execute(f"create schema if not exists {identifier(schema)}")
+    con.execute(
+        f"create or replace table {qualified(schema, table)} as select ?::varchar as reporting_currency, "
+        "?::varchar as default_currency, ?::varchar as currency_label",
+        [reporting_currency, default_currency, currency_label],
+    )
+
+
+def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+    """(reporting currency, label) the working database's marts were built with; None if not recorded."""
+    schema, table = BUILD_SETTINGS
+    recorded = con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
+                           "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0]
+    if not recorded:
+        return None
+    row = con.execute(f"select reporting_currency, currency_label from {qualified(schema, table)}").fetchone()
+    return (row[0], row[1]) if row and row[0] else None
+
+
+def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
+            as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
+            currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION) -> Publication:
+    """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
+    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is written in the
+    storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
+    of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
+    its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file.
+    Raises PublishError (published state unchanged) on failure."""
+    currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
+    con.execute("set enable_progress_bar = false")
+    started = time.perf_counter()
+    tables = published_tables(con)
+    if not tables:
+        raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
+    try:
+        rows, readable_from = _write_database(con, warehouse, tables, run_id, as_of, currency, storage_version)
+        _write_exports(con, parquet_dir(warehouse), tables, run_id, _parquet_file)
+        _write_exports(con, csv_dir(warehouse), tables, run_id, _csv_file)
+    except (OSError, duckdb.Error) as error:
+        raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
+                           f"{' '.join(str(error).split())}") from error
+    return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from)
+
+
+def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
+                    as_of: date | None, currency: tuple[str, str],
+                    storage_version: str) -> tuple[dict[str, int], str]:
+    """Rows per table, and the oldest DuckDB release that opens the file."""
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    building = publishing_path(warehouse)
+    for leftover in (building, Path(f"{building}.wal")):
+        leftover.unlink(missing_ok=True)
+    # The format is fixed when the file is created; everything written into it afterwards keeps to it.
+    con.execute(f"attach {literal(str(building))} as publishing (storage_version {literal(storage_version)})")
+    rows: dict[str, int] = {}
+    try:
+        for schema in sorted({schema for schema, _ in tables}):
+            con.execute(f"create schema publishing.{identifier(schema)}")
+        for schema, table in tables:
+            # The working database's row order is deterministic, and copying keeps it: two refreshes of the same
+            # drops publish identical tables.
+            con.execute(f"create table publishing.{qualified(schema, table)} as select * from {qualified(schema, table)}")
+            rows[f"{schema}.{table}"] = con.execute(f"select count(*) from publishing.{qualified(schema, table)}").fetchone()[0]
+        readable_from = _readable_from(con, storage_version)
+        con.execute("create schema publishing.meta")
+        con.execute(
+            "create table publishing.meta.publication as select ?::varchar as run_id, ?::timestamptz as published_at, "
+            "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows, "
+            "?::varchar as reporting_currency, ?::varchar as currency_label, ?::varchar as storage_version",
+            [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency, readable_from],
+        )
+    finally:
+        con.execute("detach publishing")
+    sync_path(building)
+    # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
+    Path(f"{warehouse}.wal").unlink(missing_ok=True)
+    os.replace(building, warehouse)
+    sync_path(warehouse.parent)
+    return rows, readable_from
+
+
+def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
+    """The oldest DuckDB release that opens the file being published, as DuckDB tags it ("v1.0.0+" -> "v1.0.0"):
+    several releases share a format, and "latest" names none."""
+    tags = con.execute("select tags from duckdb_databases() where database_name = 'publishing'").fetchone()[0] or {}
+    return str(tags.get("storage_version") or storage_version).rstrip("+")
+
+
+def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
+                   write_one) -> None:
+    """One file per table in a new version folder; `folder` is a symlink switched to it atomically."""
+    version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
+    version.mkdir(parents=True)
+    for schema, table in tables:
+        write_one(con, schema, table, version)
+    sync_path(version)
+    previous = folder.resolve() if folder.is_symlink() else None
+    if folder.exists() and not folder.is_symlink():
+        shutil.rmtree(folder)
+    switch = folder.with_name(f".{folder.name}.switch")
+    switch.unlink(missing_ok=True)
+    switch.symlink_to(version.name)
+    os.replace(switch, folder)
+    sync_path(folder.parent)
+    # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
+    # older versions or the remains of a killed publish.
+    keep = {version.resolve(), previous}
+    for old in folder.parent.glob(f".{folder.name}-*"):
+        if old.is_dir() and old.resolve() not in keep:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
+    target = version / f"{schema}.{table}.parquet"
+    con.execute(f"copy (select * from {qualified(schema, table)}) to {literal(str(target))} "
+                "(format parquet, compression zstd)")
+
+
+def _csv_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
+    """Spreadsheet users get CSV (formula-neutralised), for the tables a spreadsheet can hold."""
+    relation = con.table(f"{qualified(schema, table)}")
+    if relation.aggregate("count(*)").fetchall()[0][0] <= SPREADSHEET_MAX_ROWS:
+        csv_safe.write_csv(relation, version / f"{schema}.{table}.csv")
