@@ -162,7 +162,7 @@ def orders_only(tmp_path_factory) -> Refreshed:
 def customer_measures_ddl() -> str:
     """The DDL of the customer-measure table macros (dbt/macros/customer_measures.sql) as dbt renders it; once per
     test process."""
-    from dagster_project.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
+    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
     from dagster_project.settings import DBT_PROJECT_DIR
 
     with tempfile.TemporaryDirectory() as folder:
