@@ -160,6 +160,8 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
                                    "where database_name = 'publishing' and schema_name <> 'meta'").fetchall())
         for schema, table in existing - set(tables):
             con.execute(f"drop table publishing.{qualified(schema, table)}")
+        for schema in {schema for schema, _ in existing} - {schema for schema, _ in tables}:
+            con.execute(f"drop schema publishing.{identifier(schema)}")
         for schema in sorted({schema for schema, _ in tables}):
             con.execute(f"create schema if not exists publishing.{identifier(schema)}")
         for schema, table in tables:
