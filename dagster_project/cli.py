@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster_project.report.i18n import LANGUAGES
 from dagster_project.process_environment import prepare_process
+from dagster_project.refresh_state import nothing_changed
 from dagster_project.settings import (
     DEFAULT_EXPORTS_DIR, Settings, SettingsError,
 )
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder for the ground truth (default: <out>_truth beside the exports)")
     generate.set_defaults(handler=_generate)
 
-    refresh = commands.add_parser("refresh", help="ingest every export drop and rebuild every table")
+    refresh = commands.add_parser("refresh", help="ingest new export drops and update every table (only what changed)")
     refresh.add_argument("--exports", type=Path, default=None,
                          help=f"exports folder (default $CRM_EXPORTS_DIR, else {DEFAULT_EXPORTS_DIR})")
     refresh.add_argument("--warehouse", type=Path, default=None,
@@ -81,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--storage-version", metavar="VERSION", default=None,
                          help="oldest DuckDB release that must open the published warehouse (BI tools bundle their "
                               "own DuckDB), e.g. v1.2.0, or 'latest' (default $CRM_STORAGE_VERSION, else v1.0.0)")
+    refresh.add_argument("--full-refresh", action="store_true",
+                         help="rebuild every model and table from the raw data and publish every table, even when "
+                              "nothing changed (default: only what new or changed drops touch)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -130,6 +134,11 @@ def _refresh(args: argparse.Namespace) -> int:
         )
     # Before Dagster loads, which takes a while: a second refresh is refused at once, and no failed run is left in the UI.
     refuse_if_refreshing(settings.warehouse)
+    # Also before Dagster loads: with no new drop, setting or code, the answer takes a moment, not a refresh.
+    if not args.full_refresh and (current := nothing_changed(settings)) is not None:
+        print(unchanged_line(settings.warehouse, current.run_id, current.recorded_at,
+                             time.perf_counter() - started))
+        return 0
     _print_progress("preparing dbt project and Dagster definitions")
     from dagster import DagsterInstance
 
@@ -139,12 +148,22 @@ def _refresh(args: argparse.Namespace) -> int:
     dagster_home = ensure_dagster_home()
     with DagsterInstance.get() as instance:
         try:
-            run_refresh(settings, instance, progress=_print_progress)
+            done = run_refresh(settings, instance, progress=_print_progress, full_refresh=args.full_refresh)
         except RefreshError as error:
             raise CliError(str(error)) from None
+    if not done.published:  # found unchanged by the run itself (files changed back while Dagster loaded)
+        print(unchanged_line(settings.warehouse, None, None, time.perf_counter() - started))
+        return 0
     for line in summary_lines(settings.warehouse, time.perf_counter() - started, dagster_home):
         print(line)
     return 0
+
+
+def unchanged_line(warehouse: Path, run_id: str | None, published_at, elapsed_seconds: float) -> str:
+    """The one line of a refresh that found nothing to do."""
+    since = f" since the refresh published at {published_at:%Y-%m-%d %H:%M} UTC (run {run_id})" if run_id else ""
+    return (f"nothing changed{since}: no new or changed export file, setting or code; {warehouse} is unchanged "
+            f"({elapsed_seconds:.1f} s; --full-refresh rebuilds everything anyway)")
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -81,6 +81,7 @@ ENVIRONMENT_VARIABLES = {
     "warehouse": "CRM_WAREHOUSE",
     "as_of": "CRM_AS_OF",
     "schedule_timezone": "CRM_SCHEDULE_TIMEZONE",
+    "schedule_cron": "CRM_SCHEDULE_CRON",
     "reporting_currency": "CRM_REPORTING_CURRENCY",
     "default_currency": "CRM_DEFAULT_CURRENCY",
     "holiday_country": "CRM_HOLIDAY_COUNTRY",
@@ -90,6 +91,8 @@ ENVIRONMENT_VARIABLES = {
     "storage_version": "CRM_STORAGE_VERSION",
 }
 DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
+# When the daily schedule runs, in cron syntax (minute hour day month weekday) in the schedule's timezone.
+DEFAULT_SCHEDULE_CRON = "0 6 * * *"
 
 
 class SettingsError(ValueError):
@@ -118,6 +121,8 @@ class Settings:
     # Storage format of the published warehouse: the oldest DuckDB release that must open it ("v1.2.0"), or "latest"
     # (the running DuckDB's own format).
     storage_version: str = DEFAULT_STORAGE_VERSION
+    # When the daily schedule fires (cron, in schedule_timezone).
+    schedule_cron: str = DEFAULT_SCHEDULE_CRON
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -130,6 +135,7 @@ class Settings:
         set_(self, "currency_label", parse_currency_label(self.currency_label))
         set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
         set_(self, "storage_version", parse_storage_version(self.storage_version))
+        set_(self, "schedule_cron", parse_cron(self.schedule_cron))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -163,6 +169,7 @@ class Settings:
             max_quarantine_share=given("max_quarantine_share") or DEFAULT_MAX_QUARANTINE_SHARE,
             mapping_file=Path(mapping).resolve() if mapping else None,
             storage_version=given("storage_version") or DEFAULT_STORAGE_VERSION,
+            schedule_cron=given("schedule_cron") or DEFAULT_SCHEDULE_CRON,
         )
 
     @property
@@ -205,8 +212,10 @@ CURRENCY_LABEL = "CRM_CURRENCY_LABEL / --currency-label"
 MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
 MAPPING = "CRM_MAPPING / --mapping"
 STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
+SCHEDULE_CRON = "CRM_SCHEDULE_CRON"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 _RELEASE = re.compile(r"v?(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -309,6 +318,16 @@ def _unwritable_storage_version(version: str) -> str | None:
             return f"DuckDB {duckdb.__version__} knows no release {version}"
     return None
 
+
+def parse_cron(text: str | None) -> str:
+    """A cron schedule of five fields (minute hour day month weekday); None or blank: the default."""
+    if text is None or not str(text).strip():
+        return DEFAULT_SCHEDULE_CRON
+    fields = str(text).split()
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise SettingsError(f"{SCHEDULE_CRON}: {text!r} is not a cron schedule of five fields, minute hour day month "
+                            f"weekday (e.g. {DEFAULT_SCHEDULE_CRON!r}, 06:00 every day)")
+    return " ".join(fields)
 
 
 def parse_as_of(text: str | None) -> date | None:

@@ -83,9 +83,10 @@ CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,
-            settings_overrides: dict | None = None) -> dict[str, dict]:
+            settings_overrides: dict | None = None, full_refresh: bool = False) -> dict[str, dict]:
     """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default.
-    `settings_overrides` replaces Settings fields (e.g. {"reporting_currency": "USD"}).
+    `settings_overrides` replaces Settings fields (e.g. {"reporting_currency": "USD"}); `full_refresh` rebuilds
+    everything even when nothing changed (`crm-warehouse refresh --full-refresh`).
     Returns the metadata of every asset it materialised."""
     from dataclasses import replace
 
@@ -96,7 +97,7 @@ def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=No
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     settings = replace(settings, **(settings_overrides or {}))
     with DagsterInstance.ephemeral() as instance:
-        run_id = run_refresh(settings, instance, groups=groups).run_id
+        run_id = run_refresh(settings, instance, groups=groups, full_refresh=full_refresh).run_id
         return materialisation_metadata(instance, run_id)
 
 

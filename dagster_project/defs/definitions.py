@@ -13,9 +13,10 @@ from dagster_project.defs.assets.publish import build_published_warehouse
 from dagster_project.defs.assets.reporting import report
 from dagster_project.process_environment import prepare_process
 from dagster_project.defs.resources import Warehouse
-from dagster_project.defs.schedules import daily_refresh_schedule, full_refresh_job
+from dagster_project.defs.schedules import daily_refresh_schedule, full_rebuild_job, full_refresh_job
 from dagster_project.defs.sensors import new_drop_sensor
-from dagster_project.settings import NO_HOLIDAYS, Settings
+from dagster_project.refresh_state import warehouse_config
+from dagster_project.settings import Settings
 
 
 
@@ -30,23 +31,11 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[*warehouse_assets, build_published_warehouse(warehouse_assets)],
         asset_checks=[*quality_checks(), publishable],
-        jobs=[full_refresh_job],
+        jobs=[full_refresh_job, full_rebuild_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],
         resources={
-            "warehouse": Warehouse(
-                path=str(settings.warehouse),
-                work_path=str(settings.work_database),
-                exports_dir=str(settings.exports_dir),
-                as_of=settings.as_of.isoformat() if settings.as_of else None,
-                reporting_currency=settings.reporting_currency,
-                default_currency=settings.resolved_default_currency,
-                holiday_country=settings.resolved_holiday_country or NO_HOLIDAYS,
-                currency_label=settings.resolved_currency_label,
-                max_quarantine_share=settings.max_quarantine_share,
-                mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
-                storage_version=settings.storage_version,
-            ),
+            "warehouse": Warehouse(**warehouse_config(settings)),
             "dbt": dbt_resource(),
         },
         # Steps run one after another in the run's process: DuckDB allows one writing process per file, and

@@ -18,6 +18,7 @@ from dagster_dbt import (
 )
 from packaging import version
 
+from dagster_project import refresh_state
 from dagster_project.publish import publication
 from dagster_project.analytics.progress import Progress
 from dagster_project.defs.instance import WRITER_POOL
@@ -146,7 +147,14 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True)], context=context)
+    state = refresh_state.dbt_state(dbt_vars)
+    full_refresh = _full_refresh_reason(context, warehouse, state)
+    if full_refresh:
+        context.log.info(f"dbt build --full-refresh: {full_refresh}")
+    else:
+        context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
+    args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), *(["--full-refresh"] if full_refresh else [])]
+    invocation = dbt.cli(args, context=context)
     # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
     # nodes in the manifest.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
@@ -158,6 +166,23 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # to stays.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
     record_build_settings(warehouse)
+    # Only a build of every model is the state all of them are in.
+    if not context.is_subset:
+        with warehouse.connect() as con:
+            refresh_state.record_dbt_state(con, state, "full" if full_refresh else "incremental", context.run.run_id)
+
+
+def _full_refresh_reason(context: AssetExecutionContext, warehouse: Warehouse, state: str) -> str | None:
+    """Why this build must rebuild the incremental models in full, or None: it may update them."""
+    if context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true":
+        return "a full rebuild was asked for"
+    with warehouse.connect() as con:
+        built = refresh_state.recorded_dbt_state(con)
+    if built is None:
+        return "no complete build recorded in this working database"
+    if built != state:
+        return "the dbt project, its vars or the dbt / DuckDB version changed since the last build"
+    return None
 
 
 def build_vars(warehouse: Warehouse) -> dict[str, str]:

@@ -1,10 +1,13 @@
-"""Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity."""
+"""Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity. The first step of every refresh,
+so it also decides whether there is anything to do (dagster_project.refresh_state)."""
 
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext, AssetKey, AssetSpec, DataVersion, MaterializeResult, MetadataValue, multi_asset,
+)
 
-from dagster_project import ingest
+from dagster_project import ingest, refresh_state
 from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.defs.instance import WRITER_POOL
@@ -31,15 +34,20 @@ def _entity_spec(entity) -> AssetSpec:
     specs=[_entity_spec(entity) for entity in ENTITIES]
     + [
         AssetSpec(INGEST_LOG_KEY, description="One row per export file loaded: hash, encoding, delimiter, "
-                  "header mapping, rows read / loaded / quarantined.", group_name="ingest", kinds={"duckdb"}),
+                  "header mapping, rows read / loaded / quarantined.", group_name="ingest", kinds={"duckdb"},
+                  skippable=True),
         AssetSpec(QUARANTINE_KEY, description="Rows the CSV reader could not parse, with the reason and the raw line.",
-                  group_name="ingest", kinds={"duckdb"}),
+                  group_name="ingest", kinds={"duckdb"}, skippable=True),
     ],
     can_subset=True,
     pool=WRITER_POOL,
 )
 def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
-    """Load every new or changed export file; files already loaded with the same content are skipped."""
+    """Load every new or changed export file; files already loaded with the same content are skipped. When no file,
+    setting or code changed since the last publication, yield nothing: Dagster then skips every step after this one
+    and the publication stays as it is."""
+    if not _anything_to_do(context, warehouse):
+        return
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
     exports_dir = Path(warehouse.exports_dir)
@@ -58,6 +66,7 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
             row_count = con.execute(f'select count(*) from raw."{name}"').fetchone()[0]
             yield MaterializeResult(
                 asset_key=RAW_ENTITY_KEYS[name],
+                data_version=_data_version(con, name),
                 metadata={
                     "dagster/row_count": row_count,
                     "files_loaded": len(loaded),
@@ -79,6 +88,32 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
         f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
         f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
     )
+
+
+def _data_version(con, entity: str) -> DataVersion:
+    """The content of raw.<entity>: which files (and which content of each) are loaded into it."""
+    (digest,) = con.execute(
+        "select sha256(coalesce(string_agg(source_file || ':' || content_sha256 || ':' "
+        "|| coalesce(mapping_sha256, ''), '|' order by source_file), '')) "
+        "from raw._ingest_log where entity = $entity", {"entity": entity}).fetchone()
+    return DataVersion(digest[:16])
+
+
+def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse) -> bool:
+    """Whether this run must refresh: something changed since the last publication, or the run is tagged to rebuild
+    everything. Records what the run is built from, for the publish step."""
+    config = {name: getattr(warehouse, name) for name in (*refresh_state.RESULT_FIELDS, "work_path")}
+    with warehouse.connect() as con:
+        state = refresh_state.recorded(con)
+        inputs = refresh_state.current_inputs(config, state.files if state else None)
+        current = refresh_state.unchanged_since(state, inputs, warehouse.published_path)
+        if current is not None and context.run.tags.get(refresh_state.FULL_REFRESH_TAG) != "true":
+            context.log.info(f"nothing changed since the refresh published at {current.recorded_at:%Y-%m-%d %H:%M} "
+                             f"UTC (run {current.run_id}): no export file, setting or code is new; the published "
+                             "warehouse stays as it is and every later step is skipped")
+            return False
+        refresh_state.record_pending(con, inputs, context.run.run_id)
+    return True
 
 
 def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
