@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--storage-version", metavar="VERSION", default=None,
                          help="oldest DuckDB release that must open the published warehouse (BI tools bundle their "
                               "own DuckDB), e.g. v1.2.0, or 'latest' (default $CRM_STORAGE_VERSION, else v1.0.0)")
+    refresh.add_argument("--retrain", action="store_true", default=None,
+                         help="refit the saved models (churn, health weights, forecasts) now instead of when their "
+                              "cadence is due (default $CRM_RETRAIN, else no)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -115,7 +118,7 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version,
+        "storage_version": args.storage_version, "retrain": args.retrain,
     })
 
 
