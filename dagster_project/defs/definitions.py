@@ -12,10 +12,11 @@ from dagster_project.defs.assets.ingest import raw_exports
 from dagster_project.defs.assets.publish import build_published_warehouse
 from dagster_project.defs.assets.reporting import report
 from dagster_project.process_environment import prepare_process
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.defs.schedules import daily_refresh_schedule, full_refresh_job
 from dagster_project.defs.sensors import new_drop_sensor
 from dagster_project.settings import NO_HOLIDAYS, Settings
+from dagster_project.warehouse_files import models_dir
 
 
 
@@ -46,6 +47,11 @@ def build_definitions(settings: Settings) -> Definitions:
                 max_quarantine_share=settings.max_quarantine_share,
                 mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
                 storage_version=settings.storage_version,
+            ),
+            "models": SavedModels(
+                path=str(models_dir(settings.warehouse)), retrain=settings.retrain,
+                retrain_days=settings.retrain_days, forecast_refit_days=settings.forecast_refit_days,
+                retrain_metric_drop=settings.retrain_metric_drop,
             ),
             "dbt": dbt_resource(),
         },
