@@ -118,7 +118,8 @@ def save(store: ModelStore, version: str, result: churn.ChurnResult, con: duckdb
         elif result.published == RECENCY:
             calibration = result.model.calibration
             write_json(folder / RECENCY_FILE, {"x": calibration.X_thresholds_.tolist(),
-                                               "y": calibration.y_thresholds_.tolist(), "n_train": result.model.n_train})
+                                               "y": calibration.y_thresholds_.tolist(),
+                                               "n_train": result.model.n_train})
         write_json(folder / STATE_FILE, state)
         write_json(folder / CALIBRATION_FILE, result.calibration.to_dict(orient="list"))
 

@@ -34,6 +34,7 @@ from dagster_project.analytics.forecast_contenders import forecast_rows
 from dagster_project.analytics.forecast_ets import ets_forecast, load_ets, save_ets
 from dagster_project.analytics.forecast_metrics import mase, naive_forecast
 from dagster_project.analytics.forecast_prophet import predict_prophet
+from dagster_project.analytics.forecast_warnings import library_warnings, warning_lines, working_on
 from dagster_project.analytics.model_runs import ModelRun, tagged
 from dagster_project.analytics.model_store import (
     Decision, Identity, ModelStore, Policy, Saved, base_metadata, decide, fingerprint, read_json, write_json,
@@ -135,21 +136,14 @@ def score_saved(series: pd.DataFrame, as_of: date, config: forecast.ForecastConf
     reach = (as_of_ts + pd.Timedelta(days=config.horizon_days)).year
     if reach > state["holiday_years"][1]:
         return None, f"the forecast reaches {reach}, the saved holiday table ends in {state['holiday_years'][1]}"
-    dates = pd.date_range(as_of_ts + pd.Timedelta(days=1), periods=config.horizon_days)
     rows = []
-    for key, y in prepared.items():
-        method = entries[key]["method"]
-        if method == "prophet":
-            model = model_from_json(saved.path(entries[key]["file"]).read_text(encoding="utf-8"))
-            future = predict_prophet(model, dates, config.prophet, intervals=True)
-        elif method == "auto_ets":
-            future = ets_forecast(y, config.horizon_days, config.interval_width, config.ets_window_days,
-                                  model=load_ets(saved.path(entries[key]["file"])))
-        elif method == "seasonal_naive":
-            future = naive_forecast(y, config.horizon_days, config.interval_width)
-        else:
-            continue
-        rows.append(forecast_rows(y, future, config).assign(model=method, series_id=key[0], metric=key[1]))
+    with library_warnings() as found:
+        for key, y in prepared.items():
+            with working_on(f"{key[0]}/{key[1]}"):
+                future = _saved_forecast(entries[key], y, saved, as_of_ts, config)
+            if future is not None:
+                rows.append(forecast_rows(y, future, config).assign(model=entries[key]["method"], series_id=key[0],
+                                                                    metric=key[1]))
     summary = pd.read_parquet(saved.path(SUMMARY_FILE)).reindex(columns=list(forecast.SUMMARY_SCHEMA)).astype(
         forecast.SUMMARY_SCHEMA)
     backtest = pd.read_parquet(saved.path(BACKTEST_FILE)).reindex(columns=list(forecast.BACKTEST_SCHEMA)).astype(
@@ -162,7 +156,24 @@ def score_saved(series: pd.DataFrame, as_of: date, config: forecast.ForecastConf
     quality = replace(quality, note="; ".join(n for n in (fitted, quality.note) if n))
     note = "; ".join(n for n in (fitted, state.get("note")) if n)
     return forecast.ForecastResult(forecast._concat(rows, forecast.FORECAST_SCHEMA), backtest, summary, runs, quality,
-                                   note, holiday_years=tuple(state["holiday_years"])), None
+                                   note, warnings=warning_lines(found),
+                                   holiday_years=tuple(state["holiday_years"])), None
+
+
+def _saved_forecast(entry: dict, y: pd.Series, saved: Saved, as_of: pd.Timestamp, config: forecast.ForecastConfig
+                    ) -> pd.DataFrame | None:
+    """The ``horizon_days`` after ``as_of`` by the series' saved method; None for a series skipped at the fit."""
+    method = entry["method"]
+    if method == "prophet":
+        model = model_from_json(saved.path(entry["file"]).read_text(encoding="utf-8"))
+        dates = pd.date_range(as_of + pd.Timedelta(days=1), periods=config.horizon_days)
+        return predict_prophet(model, dates, config.prophet, intervals=True)
+    if method == "auto_ets":
+        return ets_forecast(y, config.horizon_days, config.interval_width, config.ets_window_days,
+                            model=load_ets(saved.path(entry["file"])))
+    if method == "seasonal_naive":
+        return naive_forecast(y, config.horizon_days, config.interval_width)
+    return None
 
 
 def _tracking_runs(prepared: dict[tuple[str, str], pd.Series], made: pd.DataFrame, saved: Saved,
@@ -180,7 +191,8 @@ def _tracking_runs(prepared: dict[tuple[str, str], pd.Series], made: pd.DataFram
         actual = y.loc[fitted_at + pd.Timedelta(days=1): as_of]
         predicted = rows.set_index("ds")["yhat"].reindex(actual.index)
         scored.append({"series_id": series_id, "metric": metric, "method": method, "days": len(actual),
-                       "mase": mase(actual, predicted, y.loc[:fitted_at]), "mae": float(np.mean(np.abs(predicted - actual))) if len(actual) else None,
+                       "mase": mase(actual, predicted, y.loc[:fitted_at]),
+                       "mae": float(np.mean(np.abs(predicted - actual))) if len(actual) else None,
                        "actual": float(actual.sum()), "forecast": float(predicted.sum())})
     table = pd.DataFrame(scored, columns=["series_id", "metric", "method", "days", "mase", "mae", "actual",
                                           "forecast"])
