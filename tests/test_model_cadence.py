@@ -188,3 +188,25 @@ def test_the_monitored_auc_holds_on_unchanged_data_and_falls_past_the_threshold_
     print(f"seed {seed}: churn {fitted.result.published}, AUC minus reference (churn, health): {drops}")
     assert all(-0.03 < drop < 0.04 for drop in drops["unchanged"])
     assert all(drop < -0.15 for drop in drops["scrambled"])
+
+
+def test_the_cadence_settings_come_from_the_flag_then_the_environment_then_the_defaults(env, tmp_path):
+    from dagster_project.cli import build_parser, refresh_settings
+    from dagster_project.settings import Settings, SettingsError
+
+    plain = Settings.load({"exports_dir": tmp_path})
+    assert (plain.retrain, plain.retrain_days, plain.forecast_refit_days, plain.retrain_metric_drop) == \
+        (False, 7, 7, 0.05)
+    for key, value in {"CRM_RETRAIN": "yes", "CRM_RETRAIN_DAYS": "0", "CRM_FORECAST_REFIT_DAYS": "30",
+                       "CRM_RETRAIN_METRIC_DROP": "0.1"}.items():
+        env.setenv(key, value)
+    read = Settings.load()
+    assert (read.retrain, read.retrain_days, read.forecast_refit_days, read.retrain_metric_drop) == (True, 0, 30, 0.1)
+    env.setenv("CRM_RETRAIN", "0")
+    assert not Settings.load().retrain
+    assert refresh_settings(build_parser().parse_args(["refresh", "--retrain"])).retrain
+    for key, value in {"CRM_RETRAIN": "maybe", "CRM_RETRAIN_DAYS": "-1", "CRM_RETRAIN_METRIC_DROP": "2"}.items():
+        env.setenv(key, value)
+        with pytest.raises(SettingsError, match=key):
+            Settings.load()
+        env.delenv(key)
