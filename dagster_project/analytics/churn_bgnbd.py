@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.optimize import minimize
 
 from dagster_project.analytics.clv import BG_PARAMS, _bg_expected_purchases, _bg_p_alive
-from dagster_project.analytics.clv_mle import bgnbd_objective
+from dagster_project.analytics.clv_mle import Repeats, bgnbd_objective
 from dagster_project.analytics.clv_models import no_purchase_given_alive
 
 # Fewer repeat buyers than this: the dropout parameters a, b are not identified, so there is no fit.
@@ -52,7 +52,7 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: dict[str, float] |
         return None
     theta = np.log([start[name] for name in BG_PARAMS]) if start else _START
     # Parameters on the log scale keep them positive; bounds stop a flat likelihood from wandering to overflow.
-    result = minimize(bgnbd_objective, theta, args=(x, t_x, T), jac=True, method="L-BFGS-B",
+    result = minimize(bgnbd_objective, theta, args=(Repeats.of(x), t_x, T), jac=True, method="L-BFGS-B",
                       bounds=[(-9.0, 9.0)] * 4)
     if not np.isfinite(result.fun):
         return None

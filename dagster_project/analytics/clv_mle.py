@@ -47,61 +47,93 @@ class MleFit:
 
 # --------------------------------------------------------------------------------------------------- likelihoods
 
-def bgnbd_terms(theta: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
+@dataclass(frozen=True)
+class Repeats:
+    """Repeat purchases per customer and their distinct values: the special functions of x alone (log-gamma,
+    digamma, beta) are evaluated once per distinct count, a few hundred values for any number of customers."""
+
+    x: np.ndarray
+    values: np.ndarray
+    index: np.ndarray
+
+    @classmethod
+    def of(cls, x) -> Repeats:
+        if isinstance(x, Repeats):
+            return x
+        x = np.asarray(x, dtype=float)
+        values, index = np.unique(x, return_inverse=True)
+        return cls(x, values, index)
+
+    def map(self, function) -> np.ndarray:
+        """``function`` of every customer's count, evaluated on the distinct counts."""
+        return function(self.values)[self.index]
+
+
+def bgnbd_terms(theta: np.ndarray, x, t_x: np.ndarray, T: np.ndarray):
     """BG/NBD per-customer log-likelihood and the share of its dropped-out term (for the gradient)."""
     r, alpha, a, b = theta
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    still_active = betaln(a, b + x) - (r + x) * np.log(alpha + T)
-    dropped = np.where(x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
+    counts = Repeats.of(x)
+    x = counts.x
+    common = counts.map(lambda v: gammaln(r + v)) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    still_active = counts.map(lambda v: betaln(a, b + v)) - (r + x) * np.log(alpha + T)
+    dropped = np.where(x > 0, counts.map(lambda v: betaln(a + 1, b + np.maximum(v, 1) - 1))
+                       - (r + x) * np.log(alpha + t_x), -np.inf)
     total = np.logaddexp(still_active, dropped)
     return common + total, np.exp(dropped - total)
 
 
-def bgnbd_objective(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-                    ) -> tuple[float, np.ndarray]:
-    """Mean negative BG/NBD log-likelihood and its gradient in log_params."""
+def bgnbd_objective(log_params: np.ndarray, x, t_x: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean negative BG/NBD log-likelihood and its gradient in log_params (``x``: counts or ``Repeats``)."""
     theta = np.exp(log_params)
     r, alpha, a, b = theta
-    terms, w = bgnbd_terms(theta, x, t_x, T)
-    repeat = np.maximum(x, 1)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - (1 - w) * np.log(alpha + T) - w * np.log(alpha + t_x)
+    counts = Repeats.of(x)
+    x = counts.x
+    terms, w = bgnbd_terms(theta, counts, t_x, T)
+    log_t, log_tx = np.log(alpha + T), np.log(alpha + t_x)
+    d_r = counts.map(lambda v: digamma(r + v)) - digamma(r) + np.log(alpha) - (1 - w) * log_t - w * log_tx
     d_alpha = r / alpha - (r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
-    d_a = (digamma(a + b) - digamma(a) + (1 - w) * digamma(a) + w * digamma(a + 1) - digamma(a + b + x))
-    d_b = (digamma(a + b) - digamma(b) + (1 - w) * digamma(b + x)
-           + np.where(x > 0, w * digamma(b + repeat - 1), 0.0) - digamma(a + b + x))
+    d_a = digamma(a + b) - digamma(a) + (1 - w) * digamma(a) + w * digamma(a + 1) \
+        - counts.map(lambda v: digamma(a + b + v))
+    d_b = (digamma(a + b) - digamma(b) + (1 - w) * counts.map(lambda v: digamma(b + v))
+           + np.where(x > 0, w * counts.map(lambda v: digamma(b + np.maximum(v, 1) - 1)), 0.0)
+           - counts.map(lambda v: digamma(a + b + v)))
     gradient = np.array([d.mean() for d in (d_r, d_alpha, d_a, d_b)]) * theta
     return -float(terms.mean()), -gradient
 
 
-def mbgnbd_objective(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-                     ) -> tuple[float, np.ndarray]:
+def mbgnbd_objective(log_params: np.ndarray, x, t_x: np.ndarray, T: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean negative MBG/NBD log-likelihood (pymc-marketing's ModifiedBetaGeoNBD.logp) and its gradient."""
     theta = np.exp(log_params)
     r, alpha, a, b = theta
+    counts = Repeats.of(x)
+    x = counts.x
     log_t, log_tx = np.log(alpha + T), np.log(alpha + t_x)
-    a4 = np.log(a) - np.log(b + x) + (r + x) * (log_t - log_tx)
-    terms = (gammaln(r + x) - gammaln(r) + r * np.log(alpha)
-             + gammaln(a + b) + gammaln(b + x + 1) - gammaln(b) - gammaln(a + b + x + 1)
-             - (r + x) * log_t + np.logaddexp(a4, 0.0))
+    a4 = np.log(a) - counts.map(lambda v: np.log(b + v)) + (r + x) * (log_t - log_tx)
+    of_x = counts.map(lambda v: gammaln(r + v) + gammaln(b + v + 1) - gammaln(a + b + v + 1))
+    terms = (of_x - gammaln(r) + r * np.log(alpha) + gammaln(a + b) - gammaln(b) - (r + x) * log_t
+             + np.logaddexp(a4, 0.0))
     w = expit(a4)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - log_t + w * (log_t - log_tx)
+    d_r = counts.map(lambda v: digamma(r + v)) - digamma(r) + np.log(alpha) - log_t + w * (log_t - log_tx)
     d_alpha = r / alpha - (r + x) / (alpha + T) + w * (r + x) * (1 / (alpha + T) - 1 / (alpha + t_x))
-    d_a = digamma(a + b) - digamma(a + b + x + 1) + w / a
-    d_b = digamma(a + b) + digamma(b + x + 1) - digamma(b) - digamma(a + b + x + 1) - w / (b + x)
+    d_a = digamma(a + b) - counts.map(lambda v: digamma(a + b + v + 1)) + w / a
+    d_b = (digamma(a + b) - digamma(b) + counts.map(lambda v: digamma(b + v + 1) - digamma(a + b + v + 1))
+           - w / counts.map(lambda v: b + v))
     gradient = np.array([d.mean() for d in (d_r, d_alpha, d_a, d_b)]) * theta
     return -float(terms.mean()), -gradient
 
 
-def gamma_gamma_objective(log_params: np.ndarray, x: np.ndarray, m: np.ndarray) -> tuple[float, np.ndarray]:
+def gamma_gamma_objective(log_params: np.ndarray, x, m: np.ndarray) -> tuple[float, np.ndarray]:
     """Mean negative Gamma-Gamma log-likelihood of mean spends ``m`` over ``x`` repeat purchases (pymc-marketing's
     GammaGammaModel potential) and its gradient."""
     theta = np.exp(log_params)
     p, q, v = theta
-    px, log_total = p * x, np.log(x * m + v)
-    terms = (gammaln(px + q) - gammaln(px) - gammaln(q) + q * np.log(v) + (px - 1) * np.log(m) + px * np.log(x)
-             - (px + q) * log_total)
-    d_p = x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_total)
-    d_q = digamma(px + q) - digamma(q) + np.log(v) - log_total
+    counts = Repeats.of(x)
+    x = counts.x
+    px, log_total, log_m = p * x, np.log(x * m + v), np.log(m)
+    terms = (counts.map(lambda c: gammaln(p * c + q) - gammaln(p * c) + p * c * np.log(c)) - gammaln(q)
+             + q * np.log(v) + (px - 1) * log_m - (px + q) * log_total)
+    d_p = x * (counts.map(lambda c: digamma(p * c + q) - digamma(p * c) + np.log(c)) + log_m - log_total)
+    d_q = counts.map(lambda c: digamma(p * c + q)) - digamma(q) + np.log(v) - log_total
     d_v = q / v - (px + q) / (x * m + v)
     gradient = np.array([d.mean() for d in (d_p, d_q, d_v)]) * theta
     return -float(terms.mean()), -gradient
@@ -122,7 +154,7 @@ def fit_purchases(kind: str, summary: pd.DataFrame, start: dict | None = None) -
     """BG/NBD (``kind="bg_nbd"``) or MBG/NBD (``"mbg_nbd"``) on the summary's frequency, recency and T."""
     x, t_x, T = (summary[column].to_numpy(dtype=float) for column in ("frequency", "recency", "T"))
     objective = {"bg_nbd": bgnbd_objective, "mbg_nbd": mbgnbd_objective}[kind]
-    params, mean = _maximise(objective, BG_PARAMS, (x, t_x, T), start)
+    params, mean = _maximise(objective, BG_PARAMS, (Repeats.of(x), t_x, T), start)
     return MleFit(kind, params, mean * len(x), len(x))
 
 
@@ -130,5 +162,5 @@ def fit_spend(summary: pd.DataFrame, start: dict | None = None) -> MleFit:
     """Gamma-Gamma on the customers with a repeat purchase and positive mean spend."""
     spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     x, m = (spenders[column].to_numpy(dtype=float) for column in ("frequency", "monetary_value"))
-    params, mean = _maximise(gamma_gamma_objective, GG_PARAMS, (x, m), start)
+    params, mean = _maximise(gamma_gamma_objective, GG_PARAMS, (Repeats.of(x), m), start)
     return MleFit("gamma_gamma", params, mean * len(x), len(x))
