@@ -85,6 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--full-refresh", action="store_true",
                          help="rebuild every model and table from the raw data and publish every table, even when "
                               "nothing changed (default: only what new or changed drops touch)")
+    refresh.add_argument("--retrain", action="store_true", default=None,
+                         help="refit the saved models (churn, health weights, forecasts) now instead of when their "
+                              "cadence is due (default $CRM_RETRAIN, else no)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -119,7 +122,7 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version,
+        "storage_version": args.storage_version, "retrain": args.retrain,
     })
 
 
@@ -135,7 +138,7 @@ def _refresh(args: argparse.Namespace) -> int:
     # Before Dagster loads, which takes a while: a second refresh is refused at once, and no failed run is left in the UI.
     refuse_if_refreshing(settings.warehouse)
     # Also before Dagster loads: with no new drop, setting or code, the answer takes a moment, not a refresh.
-    if not args.full_refresh and (current := nothing_changed(settings)) is not None:
+    if not (args.full_refresh or settings.retrain) and (current := nothing_changed(settings)) is not None:
         print(unchanged_line(settings.warehouse, current.run_id, current.recorded_at,
                              time.perf_counter() - started))
         return 0

@@ -15,6 +15,8 @@ Money and calendars: the reporting currency every amount is converted to, the cu
 currency, the country whose public holidays the forecast models, the label money is shown with in the report, the
 share of quarantined rows a refresh tolerates and the column-mapping file. And the storage format of the published
 file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
+How often the saved models are refitted (their cadences, a metric drop that forces a refit, and `--retrain` for one
+refresh); between refits the saved model scores each refresh's data (dagster_project/analytics/model_store.py).
 Every setting has an environment variable and most a `crm-warehouse refresh` flag, which wins over it; every bad
 value is a one-line `SettingsError` naming both.
 """
@@ -89,10 +91,21 @@ ENVIRONMENT_VARIABLES = {
     "max_quarantine_share": "CRM_MAX_QUARANTINE_SHARE",
     "mapping_file": "CRM_MAPPING",
     "storage_version": "CRM_STORAGE_VERSION",
+    "retrain": "CRM_RETRAIN",
+    "retrain_days": "CRM_RETRAIN_DAYS",
+    "forecast_refit_days": "CRM_FORECAST_REFIT_DAYS",
+    "retrain_metric_drop": "CRM_RETRAIN_METRIC_DROP",
 }
 DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
 # When the daily schedule runs, in cron syntax (minute hour day month weekday) in the schedule's timezone.
 DEFAULT_SCHEDULE_CRON = "0 6 * * *"
+# Models on a cadence (dagster_project/analytics/model_store.py): churn and the health weights are refitted when their
+# saved model is this many as-of days old, forecasts likewise; in between the saved model scores each refresh's data.
+# 0 refits at every refresh. A churn or health model is also refitted when its ROC-AUC on the latest window with known
+# outcomes falls more than DEFAULT_RETRAIN_METRIC_DROP below the out-of-sample figure it was saved with.
+DEFAULT_RETRAIN_DAYS = 7
+DEFAULT_FORECAST_REFIT_DAYS = 7
+DEFAULT_RETRAIN_METRIC_DROP = 0.05
 
 
 class SettingsError(ValueError):
@@ -123,6 +136,11 @@ class Settings:
     storage_version: str = DEFAULT_STORAGE_VERSION
     # When the daily schedule fires (cron, in schedule_timezone).
     schedule_cron: str = DEFAULT_SCHEDULE_CRON
+    # Refit every saved model at this refresh (`--retrain`), whatever its age; and the cadences above.
+    retrain: bool = False
+    retrain_days: int = DEFAULT_RETRAIN_DAYS
+    forecast_refit_days: int = DEFAULT_FORECAST_REFIT_DAYS
+    retrain_metric_drop: float = DEFAULT_RETRAIN_METRIC_DROP
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -136,6 +154,10 @@ class Settings:
         set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
         set_(self, "storage_version", parse_storage_version(self.storage_version))
         set_(self, "schedule_cron", parse_cron(self.schedule_cron))
+        set_(self, "retrain", parse_flag(self.retrain, RETRAIN))
+        set_(self, "retrain_days", parse_days(self.retrain_days, RETRAIN_DAYS))
+        set_(self, "forecast_refit_days", parse_days(self.forecast_refit_days, FORECAST_REFIT_DAYS))
+        set_(self, "retrain_metric_drop", parse_fraction(self.retrain_metric_drop, RETRAIN_METRIC_DROP))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -170,6 +192,10 @@ class Settings:
             mapping_file=Path(mapping).resolve() if mapping else None,
             storage_version=given("storage_version") or DEFAULT_STORAGE_VERSION,
             schedule_cron=given("schedule_cron") or DEFAULT_SCHEDULE_CRON,
+            retrain=given("retrain") or False,
+            retrain_days=given("retrain_days") or DEFAULT_RETRAIN_DAYS,
+            forecast_refit_days=given("forecast_refit_days") or DEFAULT_FORECAST_REFIT_DAYS,
+            retrain_metric_drop=given("retrain_metric_drop") or DEFAULT_RETRAIN_METRIC_DROP,
         )
 
     @property
@@ -213,6 +239,10 @@ MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
 MAPPING = "CRM_MAPPING / --mapping"
 STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
 SCHEDULE_CRON = "CRM_SCHEDULE_CRON"
+RETRAIN = "CRM_RETRAIN / --retrain"
+RETRAIN_DAYS = "CRM_RETRAIN_DAYS"
+FORECAST_REFIT_DAYS = "CRM_FORECAST_REFIT_DAYS"
+RETRAIN_METRIC_DROP = "CRM_RETRAIN_METRIC_DROP"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
@@ -278,6 +308,38 @@ def parse_share(value) -> float:
     if isinstance(value, bool) or not 0.0 <= share <= 1.0:  # NaN fails the comparison too
         raise SettingsError(f"{MAX_QUARANTINE_SHARE}: {value!r} is not a fraction from 0 to 1 (0.05 = 5%)")
     return share
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def parse_flag(value, setting: str) -> bool:
+    """True or False, from a bool or 1/true/yes/on, 0/false/no/off."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise SettingsError(f"{setting}: {value!r} is not 1/true/yes/on nor 0/false/no/off")
+    return text in _TRUE
+
+
+def parse_days(value, setting: str) -> int:
+    """A whole number of days from 0 (0: at every refresh)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise SettingsError(f"{setting}: {value!r} is not a whole number of days from 0 (0: at every refresh)")
+    return int(text)
+
+
+def parse_fraction(value, setting: str) -> float:
+    """A number from 0 to 1."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
+        raise SettingsError(f"{setting}: {value!r} is not a number from 0 to 1 (e.g. 0.05)")
+    return number
 
 
 def parse_storage_version(text: str | None) -> str:

@@ -7,7 +7,9 @@ Given the published file (``warehouse/crm.duckdb`` by default):
 - ``.crm.duckdb.publishing``: the next published file while it is being written;
 - ``parquet/`` and ``csv/``: one file per published table (a symlink to the current version folder);
 - ``reports/crm_report.html`` (``crm_report.zh.html``): the HTML report;
-- ``quality/index.html``: the data-quality page.
+- ``quality/index.html``: the data-quality page;
+- ``models/<model>/<version>/``: the saved models that score between refits (owner-only: a model can memorise
+  personal data), and ``models/<model>/current`` naming the version in use.
 """
 
 from __future__ import annotations
@@ -46,3 +48,8 @@ def report_path(warehouse: Path, lang: str) -> Path:
 
 def quality_page_path(warehouse: Path) -> Path:
     return Path(warehouse).parent / "quality" / "index.html"
+
+
+def models_dir(warehouse: Path) -> Path:
+    """models/: one folder per saved model, one subfolder per version (dagster_project/analytics/model_store.py)."""
+    return Path(warehouse).parent / "models"

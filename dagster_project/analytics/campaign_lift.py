@@ -45,7 +45,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dagster_project.analytics import customer_measures
 from dagster_project.analytics.customer_measures import INTERACTION_COLUMNS
-from dagster_project.analytics.marts_sql import query_marts
+from dagster_project.analytics.marts_sql import marts_exist, query_marts
 
 # Interactions that show a customer took part in a campaign; anything else carrying the campaign id (an e-mail that
 # was only sent, a landing-page visit) means the campaign reached the customer.
@@ -141,6 +141,26 @@ LEFT JOIN outcomes AS w
 def campaign_panel(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
     """The customers of every campaign with reach data, with pre-campaign features and window outcomes."""
     return query_marts(con, _PANEL_SQL, {"as_of": as_of, "days": int(attribution_days)}, PANEL_COLUMNS)
+
+
+def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
+    """``campaign_lift`` of ``campaign_panel``, one campaign at a time. The panel holds every customer existing at
+    each campaign's start, twice (campaign and placebo): tens of millions of rows for a large export, more than
+    pandas should hold at once. It is built once in a DuckDB temporary table (which spills to disk), sorted by
+    campaign so that each campaign's rows are read back alone."""
+    if not marts_exist(con, _PANEL_SQL):
+        return campaign_lift(pd.DataFrame(columns=list(PANEL_COLUMNS)))
+    con.execute(f"CREATE OR REPLACE TEMPORARY TABLE _campaign_panel AS {_PANEL_SQL} ORDER BY campaign_id",
+                {"as_of": as_of, "days": int(attribution_days)})
+    try:
+        campaigns = [row[0] for row in con.execute(
+            "SELECT DISTINCT campaign_id FROM _campaign_panel ORDER BY campaign_id").fetchall()]
+        lifts = [campaign_lift(con.execute("SELECT * FROM _campaign_panel WHERE campaign_id = ?", [campaign]).df())
+                 for campaign in campaigns]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _campaign_panel")
+    return (pd.concat(lifts, ignore_index=True) if lifts
+            else campaign_lift(pd.DataFrame(columns=list(PANEL_COLUMNS))))
 
 
 def design_matrix(frame: pd.DataFrame) -> np.ndarray:

@@ -156,7 +156,7 @@ def campaign_effectiveness(con: duckdb.DuckDBPyConnection, as_of: date,
     """One row per campaign (``CAMPAIGN_COLUMNS``): the summary and the matched lift (``campaign_lift``)."""
     started = time.perf_counter()
     summary = campaign_summary(con, as_of, attribution_days)
-    lift = campaign_lift.campaign_lift(campaign_lift.campaign_panel(con, as_of, attribution_days))
+    lift = campaign_lift.lift_by_campaign(con, as_of, attribution_days)
     table = summary.merge(lift, on="campaign_id", how="left")
     unmeasured = ~table["campaign_id"].isin(lift["campaign_id"])
     table["lift_note"] = table["lift_note"].mask(unmeasured, np.where(table["start_date"].isna(), NO_START, NO_REACH))

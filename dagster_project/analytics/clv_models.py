@@ -6,7 +6,8 @@ right after the first purchase. Both are fitted at every refresh and the one wit
 published (``clv_validation``).
 
 By default the models are fitted by maximum likelihood: flat (``HalfFlat``) priors and a MAP fit, which PyMC computes
-without the log-transform Jacobian, so the MAP point is the MLE.
+without the log-transform Jacobian, so the MAP point is the MLE. That default fit runs in scipy (``clv_mle``: the same
+likelihoods, no graph to compile); other methods and priors, and ``library=True``, fit with pymc-marketing.
 
 Customers are scored with pymc-marketing's closed-form expressions evaluated in numpy on the fitted parameter draws
 (one draw after a MAP fit): the library's xarray versions add alignment overhead on every call and recompute the
@@ -19,14 +20,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pymc_extras.prior import Prior
-from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 from scipy.special import expit, hyp2f1
 
+from dagster_project.analytics import clv_mle
 from dagster_project.analytics.model_runs import ModelRun
+
+if TYPE_CHECKING:  # pymc-marketing is imported only for a fit that needs it: the import alone takes seconds
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
 BG_PARAMS = ("r", "alpha", "a", "b")  # MBG/NBD has the same four, with a and b of its own dropout process
 GG_PARAMS = ("p", "q", "v")
@@ -85,22 +89,30 @@ def _gg_expected_spend(p: dict, x: np.ndarray, mean_spend: np.ndarray) -> np.nda
 
 @dataclass(frozen=True)
 class _PurchaseModel:
-    model_class: type[BetaGeoModel]
+    class_name: str  # pymc-marketing's class (pymc_marketing.clv)
     label: str  # as people write it
     p_alive: Callable[..., np.ndarray]
     expected_purchases: Callable[..., np.ndarray]
 
+    @property
+    def model_class(self) -> type[BetaGeoModel]:
+        import pymc_marketing.clv
+
+        return getattr(pymc_marketing.clv, self.class_name)
+
 
 PURCHASE_MODELS = {
-    "bg_nbd": _PurchaseModel(BetaGeoModel, "BG/NBD", _bg_p_alive, _bg_expected_purchases),
-    "mbg_nbd": _PurchaseModel(ModifiedBetaGeoModel, "MBG/NBD", _mbg_p_alive, _mbg_expected_purchases),
+    "bg_nbd": _PurchaseModel("BetaGeoModel", "BG/NBD", _bg_p_alive, _bg_expected_purchases),
+    "mbg_nbd": _PurchaseModel("ModifiedBetaGeoModel", "MBG/NBD", _mbg_p_alive, _mbg_expected_purchases),
 }
 
 
-def purchase_model_name(model: BetaGeoModel) -> str:
+def purchase_model_name(model: BetaGeoModel | clv_mle.MleFit) -> str:
     """``bg_nbd`` or ``mbg_nbd``: the model_runs name of a fitted purchase model."""
+    if isinstance(model, clv_mle.MleFit):
+        return model.kind
     # ModifiedBetaGeoModel subclasses BetaGeoModel, so the exact class decides.
-    return next(name for name, spec in PURCHASE_MODELS.items() if type(model) is spec.model_class)
+    return next(name for name, spec in PURCHASE_MODELS.items() if type(model).__name__ == spec.class_name)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -108,36 +120,48 @@ def purchase_model_name(model: BetaGeoModel) -> str:
 
 
 def fit_purchase_model(
-    name: str, summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[BetaGeoModel, dict]:
+    name: str, summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[BetaGeoModel | clv_mle.MleFit, dict]:
     """BG/NBD (``name="bg_nbd"``) or MBG/NBD (``"mbg_nbd"``) on frequency/recency/T; returns the fitted model and its
     parameters r, alpha (days), a, b.
 
-    ``start``: parameters to start a MAP search from (see ``_fit_kwargs``).
+    ``start``: parameters to start the search from (see ``_fit_kwargs``). The default (MAP with flat priors, i.e. the
+    MLE) is fitted in scipy unless ``library``.
     """
+    if method == "map" and priors is None and not library:
+        fit = clv_mle.fit_purchases(name, summary, start)
+        return fit, fit.params
     model = PURCHASE_MODELS[name].model_class(model_config=_model_config(BG_PARAMS, method, priors))
     model.fit(_model_frame(summary), method=method, progressbar=False, **_fit_kwargs(method, start))
     return model, _params(model, BG_PARAMS)
 
 
 def fit_bgnbd(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[BetaGeoModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[BetaGeoModel | clv_mle.MleFit, dict]:
     """BG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b."""
-    return fit_purchase_model("bg_nbd", summary, method, priors, start)
+    return fit_purchase_model("bg_nbd", summary, method, priors, start, library)
 
 
 def fit_mbgnbd(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[ModifiedBetaGeoModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[ModifiedBetaGeoModel | clv_mle.MleFit, dict]:
     """MBG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b."""
-    return fit_purchase_model("mbg_nbd", summary, method, priors, start)
+    return fit_purchase_model("mbg_nbd", summary, method, priors, start, library)
 
 
 def fit_gamma_gamma(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None
-) -> tuple[GammaGammaModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, library: bool = False,
+) -> tuple[GammaGammaModel | clv_mle.MleFit, dict]:
     """Gamma-Gamma on repeat customers with positive mean spend; returns the model and its parameters p, q, v."""
+    if method == "map" and priors is None and not library:
+        fit = clv_mle.fit_spend(summary)
+        return fit, fit.params
+    from pymc_marketing.clv import GammaGammaModel
+
     spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     model = GammaGammaModel(model_config=_model_config(GG_PARAMS, method, priors))
     model.fit(_model_frame(spenders), method=method, progressbar=False)
@@ -153,6 +177,8 @@ def _fit_kwargs(method: str, start: dict | None) -> dict:
 def _model_config(names: tuple[str, ...], method: str, priors: dict | None) -> dict | None:
     if priors is not None:
         return priors
+    from pymc_extras.prior import Prior
+
     return {name: Prior("HalfFlat") for name in names} if method == "map" else None
 
 

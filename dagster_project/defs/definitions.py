@@ -12,11 +12,12 @@ from dagster_project.defs.assets.ingest import raw_exports
 from dagster_project.defs.assets.publish import build_published_warehouse
 from dagster_project.defs.assets.reporting import report
 from dagster_project.process_environment import prepare_process
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.defs.schedules import daily_refresh_schedule, full_rebuild_job, full_refresh_job
 from dagster_project.defs.sensors import new_drop_sensor
 from dagster_project.refresh_state import warehouse_config
 from dagster_project.settings import Settings
+from dagster_project.warehouse_files import models_dir
 
 
 
@@ -36,6 +37,11 @@ def build_definitions(settings: Settings) -> Definitions:
         sensors=[new_drop_sensor(settings)],
         resources={
             "warehouse": Warehouse(**warehouse_config(settings)),
+            "models": SavedModels(
+                path=str(models_dir(settings.warehouse)), retrain=settings.retrain,
+                retrain_days=settings.retrain_days, forecast_refit_days=settings.forecast_refit_days,
+                retrain_metric_drop=settings.retrain_metric_drop,
+            ),
             "dbt": dbt_resource(),
         },
         # Steps run one after another in the run's process: DuckDB allows one writing process per file, and

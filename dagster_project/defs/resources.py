@@ -15,6 +15,7 @@ import pandas as pd
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
+from dagster_project.analytics.model_store import ModelStore, Policy
 from dagster_project.warehouse_files import lock_path, parquet_dir
 
 
@@ -146,3 +147,25 @@ def _release_dead_runs(context: InitResourceContext | None) -> None:
             instance.report_run_failed(run, "the run's process ended without finishing (killed?); the next refresh "
                                             "released its pool slots")
         storage.free_concurrency_slots_for_run(run_id)
+
+
+class SavedModels(ConfigurableResource):
+    """Where the models saved between refits live (``models/`` beside the warehouse) and when they are refitted:
+    churn and the health weights every ``retrain_days`` as-of days, forecasts every ``forecast_refit_days``, all at
+    once on ``retrain`` (``--retrain``), and churn and health also when their monitored ROC-AUC fell more than
+    ``retrain_metric_drop`` below the figure they were saved with (dagster_project/analytics/model_store.py)."""
+
+    path: str
+    retrain: bool = False
+    retrain_days: int = 7
+    forecast_refit_days: int = 7
+    retrain_metric_drop: float = 0.05
+
+    @property
+    def store(self) -> ModelStore:
+        return ModelStore(Path(self.path))
+
+    def policy(self, cadence_days: int | None = None) -> Policy:
+        """The refit policy of churn and health, or of a model refitted every ``cadence_days``."""
+        days = self.retrain_days if cadence_days is None else cadence_days
+        return Policy(days, self.retrain, self.retrain_metric_drop)

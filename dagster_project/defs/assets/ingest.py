@@ -11,7 +11,7 @@ from dagster_project import ingest, refresh_state
 from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.defs.instance import WRITER_POOL
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import SavedModels, Warehouse
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
 INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])
@@ -42,11 +42,11 @@ def _entity_spec(entity) -> AssetSpec:
     can_subset=True,
     pool=WRITER_POOL,
 )
-def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
+def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: SavedModels):
     """Load every new or changed export file; files already loaded with the same content are skipped. When no file,
     setting or code changed since the last publication, yield nothing: Dagster then skips every step after this one
     and the publication stays as it is."""
-    if not _anything_to_do(context, warehouse):
+    if not _anything_to_do(context, warehouse, models.retrain):
         return
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
@@ -99,15 +99,15 @@ def _data_version(con, entity: str) -> DataVersion:
     return DataVersion(digest[:16])
 
 
-def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse) -> bool:
-    """Whether this run must refresh: something changed since the last publication, or the run is tagged to rebuild
-    everything. Records what the run is built from, for the publish step."""
+def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse, retrain: bool) -> bool:
+    """Whether this run must refresh: something changed since the last publication, the run is tagged to rebuild
+    everything, or the saved models are to be refitted (`--retrain`). Records what the run is built from, for the publish step."""
     config = {name: getattr(warehouse, name) for name in (*refresh_state.RESULT_FIELDS, "work_path")}
     with warehouse.connect() as con:
         state = refresh_state.recorded(con)
         inputs = refresh_state.current_inputs(config, state.files if state else None)
         current = refresh_state.unchanged_since(state, inputs, warehouse.published_path)
-        if current is not None and context.run.tags.get(refresh_state.FULL_REFRESH_TAG) != "true":
+        if current is not None and not retrain and context.run.tags.get(refresh_state.FULL_REFRESH_TAG) != "true":
             context.log.info(f"nothing changed since the refresh published at {current.recorded_at:%Y-%m-%d %H:%M} "
                              f"UTC (run {current.run_id}): no export file, setting or code is new; the published "
                              "warehouse stays as it is and every later step is skipped")

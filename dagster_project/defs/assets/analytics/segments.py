@@ -52,10 +52,10 @@ def lifecycle_stages(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         table = segments.lifecycle_stages(
-            con.execute("select * from marts.dim_customers").df(),
+            _columns(con, "dim_customers", ["customer_key", "signup_date"]),
             read_paid_orders(con),
-            con.execute("select * from marts.fct_interactions").df(),
-            con.execute("select * from marts.fct_opportunities").df(),
+            last_engagements(con, as_of),
+            _columns(con, "fct_opportunities", list(segments.OPPORTUNITY_SCHEMA)),
             as_of,
         )
         metadata = write_tables(con, warehouse, {"lifecycle_stages": table})
@@ -68,7 +68,7 @@ def demographic_cuts(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
     """Customers, buyers, revenue, repeat rate and CLV by region, age band, gender and acquisition channel."""
     with warehouse.connect() as con:
         table = segments.demographic_cuts(
-            con.execute("select * from marts.dim_customers").df(),
+            _columns(con, "dim_customers", list(segments.CUSTOMER_SCHEMA)),
             read_paid_orders(con),
             con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df(),
             resolved_as_of(con),
@@ -84,3 +84,21 @@ def cohort_retention(context: AssetExecutionContext, warehouse: Warehouse) -> Ma
         table = cohorts.monthly_cohorts(read_paid_orders(con), resolved_as_of(con))
         metadata = write_tables(con, warehouse, {"cohort_retention": table})
     return asset_result(metadata, "cohort_retention", table)
+
+
+def _columns(con, mart: str, columns: list[str]):
+    """Only the columns a segmentation reads: the marts' other columns (and a whole table) need not be in pandas."""
+    return con.execute(f"select {', '.join(columns)} from marts.{mart}").df()
+
+
+def last_engagements(con, as_of):
+    """Each customer's latest engagement (segments.ENGAGEMENT_TYPES) on or before the as-of date: all that
+    lifecycle_stages needs of the interactions (engaged recently = the latest one is recent), one row per customer
+    instead of the largest table in pandas."""
+    return con.execute("""
+        select customer_key, arg_max(interaction_type, occurred_date) as interaction_type,
+               max(occurred_date) as occurred_date
+        from marts.fct_interactions
+        where list_contains($types, interaction_type) and occurred_date <= $as_of
+        group by customer_key
+    """, {"types": list(segments.ENGAGEMENT_TYPES), "as_of": as_of}).df()
