@@ -43,10 +43,10 @@ STATE_SCHEMA = "meta"
 REFRESH_STATE = (STATE_SCHEMA, "refresh_state")
 DBT_STATE = (STATE_SCHEMA, "dbt_state")
 
-# The Warehouse resource's fields a refresh's results depend on (where the warehouse is, and how long to wait for a
-# lock, do not change them).
-RESULT_FIELDS = ("exports_dir", "as_of", "reporting_currency", "default_currency", "holiday_country",
-                 "currency_label", "max_quarantine_share", "mapping_file", "storage_version")
+# The Warehouse resource's fields a refresh's results depend on. Paths are not among them: the exports folder counts
+# by its files and the mapping file by its content (another folder with the same files changes nothing).
+RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "holiday_country", "currency_label",
+                 "max_quarantine_share", "storage_version")
 # What computes results besides the project's own source.
 LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "great-expectations", "pandas", "numpy",
              "scipy", "scikit-learn", "lightgbm", "pymc-marketing", "prophet", "statsforecast", "holidays")

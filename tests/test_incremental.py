@@ -65,7 +65,8 @@ def differences(first: Path, second: Path) -> dict[str, tuple[int, int, int]]:
             "select schema_name, table_name from duckdb_tables() where database_name = current_database() "
             "and schema_name in (select unnest($schemas)) union all "
             "select schema_name, view_name from duckdb_views() where database_name = current_database() "
-            "and schema_name in (select unnest($schemas)) order by 1, 2", {"schemas": list(COMPARED_SCHEMAS)}).fetchall()
+            "and schema_name in (select unnest($schemas)) order by 1, 2",
+            {"schemas": list(COMPARED_SCHEMAS)}).fetchall()
         assert len(relations) > 40
         for schema, name in relations:
             columns = [c for (c,) in con.execute(

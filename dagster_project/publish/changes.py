@@ -2,7 +2,8 @@
 export folder version were written with, and what of the last publication a new one can reuse.
 
 A table's checksum is its column names and types, its row count and the sum of its rows' hashes: it does not depend
-on row order, and any changed, added or removed row changes it. The published file records the checksums of its
+on row order, and any changed, added or removed row changes it (floating-point values count to 7 significant digits:
+their last bits differ from run to run where DuckDB sums in parallel). The published file records the checksums of its
 tables in `meta.published_tables` (with the run that last changed each), and every Parquet / CSV version folder in
 `_checksums.json`, so a publication reuses a file of the previous one only when that very file holds the same
 content (a publish killed between writing the database and the exports leaves them of different runs).
@@ -27,6 +28,9 @@ MANIFEST = "_checksums.json"
 MAX_FREE_SHARE = 0.5
 
 Table = tuple[str, str]
+# Compared to 7 significant digits (as 32-bit floats): a sum of doubles computed in parallel differs from run to run
+# in its last bits, which is no change of content worth republishing a table for.
+APPROXIMATE_TYPES = {"DOUBLE", "FLOAT", "REAL"}
 
 
 def checksums(con: duckdb.DuckDBPyConnection, tables: list[Table], database: str | None = None) -> dict[Table, str]:
@@ -37,8 +41,10 @@ def checksums(con: duckdb.DuckDBPyConnection, tables: list[Table], database: str
         columns = con.execute(
             "select column_name, data_type from duckdb_columns() where database_name = ? and schema_name = ? "
             "and table_name = ? order by column_index", [catalog, schema, table]).fetchall()
+        values = ", ".join(f"cast({identifier(name)} as float)" if kind in APPROXIMATE_TYPES else identifier(name)
+                           for name, kind in columns)
         rows, total = con.execute(
-            f"select count(*), coalesce(sum(hash(*columns(*))::hugeint), 0) "
+            f"select count(*), coalesce(sum(hash({values})::hugeint), 0) "
             f"from {identifier(catalog)}.{qualified(schema, table)}").fetchone()
         found[(schema, table)] = hashlib.sha256(json.dumps([columns, rows, str(total)]).encode()).hexdigest()[:32]
     return found

@@ -101,8 +101,10 @@ def _data_version(con, entity: str) -> DataVersion:
 
 def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse, retrain: bool) -> bool:
     """Whether this run must refresh: something changed since the last publication, the run is tagged to rebuild
-    everything, or the saved models are to be refitted (`--retrain`). Records what the run is built from, for the publish step."""
-    config = {name: getattr(warehouse, name) for name in (*refresh_state.RESULT_FIELDS, "work_path")}
+    everything, or the saved models are to be refitted (`--retrain`). Records what the run is built from, for the
+    publish step."""
+    config = {name: getattr(warehouse, name)
+              for name in (*refresh_state.RESULT_FIELDS, "exports_dir", "mapping_file", "work_path")}
     with warehouse.connect() as con:
         state = refresh_state.recorded(con)
         inputs = refresh_state.current_inputs(config, state.files if state else None)
