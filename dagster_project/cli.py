@@ -81,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--storage-version", metavar="VERSION", default=None,
                          help="oldest DuckDB release that must open the published warehouse (BI tools bundle their "
                               "own DuckDB), e.g. v1.2.0, or 'latest' (default $CRM_STORAGE_VERSION, else v1.0.0)")
+    refresh.add_argument("--published-mode", metavar="MODE", default=None,
+                         help="octal file mode of the published warehouse, its exports, the report and the quality "
+                              "page, e.g. 0640 for a group of BI readers (default $CRM_PUBLISHED_MODE, else 0644); "
+                              "everything else is owner-only")
+    refresh.add_argument("--raw-retention-days", metavar="DAYS", default=None,
+                         help="days after their drop that replaced customer versions, quarantined rows and their raw "
+                              "lines keep their personal values (default $CRM_RAW_RETENTION_DAYS, else 90)")
+    refresh.add_argument("--keep-previous-exports", metavar="N", default=None,
+                         help="previous Parquet/CSV export versions kept for readers in the middle of a scan "
+                              "(default $CRM_KEEP_PREVIOUS_EXPORTS, else 1)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -115,7 +125,8 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version,
+        "storage_version": args.storage_version, "published_mode": args.published_mode,
+        "raw_retention_days": args.raw_retention_days, "keep_previous_exports": args.keep_previous_exports,
     })
 
 
@@ -155,7 +166,8 @@ def _report(args: argparse.Namespace) -> int:
     from dagster_project.warehouse_files import report_path
     from dagster_project.report.render import build_report
 
-    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    settings = Settings.load({"warehouse": args.warehouse})
+    warehouse = settings.warehouse
     if not warehouse.is_file():
         raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
     out = args.out or report_path(warehouse, args.lang)
@@ -165,7 +177,7 @@ def _report(args: argparse.Namespace) -> int:
     except duckdb.Error as error:
         raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
     try:
-        size = write_report(report.html, out)
+        size = write_report(report.html, out, settings.published_mode)
     except OSError as error:
         raise CliError(f"cannot write {out}: {error.strerror or error}") from None
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
