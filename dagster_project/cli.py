@@ -1,5 +1,5 @@
 """`crm-warehouse`: generate a sample export, refresh the warehouse (by materialising the Dagster assets), write
-the HTML report."""
+the HTML report, take a request to erase a customer."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "page, e.g. 0640 for a group of BI readers (default $CRM_PUBLISHED_MODE, else 0644); "
                               "everything else is owner-only")
     refresh.add_argument("--raw-retention-days", metavar="DAYS", default=None,
-                         help="days after their drop that replaced customer versions, quarantined rows and their raw "
+                         help="days after loading that replaced customer versions, quarantined rows and their raw "
                               "lines keep their personal values (default $CRM_RAW_RETENTION_DAYS, else 90)")
     refresh.add_argument("--keep-previous-exports", metavar="N", default=None,
                          help="previous Parquet/CSV export versions kept for readers in the middle of a scan "
@@ -101,6 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "crm_report.zh.html with --lang zh)")
     report.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
     report.set_defaults(handler=_report)
+
+    forget = commands.add_parser(
+        "forget", help="erase a customer from every layer at the next refresh (right to erasure; docs/security.md)")
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="SOURCE_ID",
+                     help="a CRM customer id of the person (every id merged into the same customer is erased); '-' "
+                          "reads it from standard input, out of the shell history and the process list")
+    who.add_argument("--customer-key", metavar="KEY", help="the person's pseudonymous customer_key, as in the marts")
+    forget.add_argument("--reason", default=None,
+                        help="why, for the audit table (no personal data: e.g. 'GDPR art. 17, ticket 4711')")
+    forget.add_argument("--warehouse", type=Path, default=None,
+                        help="published DuckDB file (default $CRM_WAREHOUSE, else warehouse/crm.duckdb)")
+    forget.set_defaults(handler=_forget)
     return parser
 
 
@@ -183,6 +196,40 @@ def _report(args: argparse.Namespace) -> int:
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
     if report.unavailable:
         print(f"not available for this export: {', '.join(report.unavailable)}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """Record an erasure request in the working database; the next refresh applies it (dagster_project.privacy)."""
+    import fcntl
+
+    import duckdb
+
+    from dagster_project.privacy import erasure
+    from dagster_project.warehouse_files import lock_path
+
+    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    work = work_database_path(warehouse)
+    if not work.is_file():
+        raise CliError(f"no working database {work}: nothing to erase yet (build it with `{PROG} refresh`)")
+    source_id = sys.stdin.readline().strip() if args.customer == "-" else args.customer
+    with open(lock_path(warehouse), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refreshes hold it while they write the database
+        except BlockingIOError:
+            raise CliError(f"a refresh is writing {warehouse}; try again when it has finished") from None
+        try:
+            with duckdb.connect(str(work)) as con:
+                receipt = erasure.request(con, source_id=source_id, customer_key=args.customer_key,
+                                          reason=args.reason, via="cli")
+        except erasure.ErasureError as error:
+            raise CliError(str(error)) from None
+        except duckdb.Error as error:
+            raise CliError(f"cannot record the request in {work}: {' '.join(str(error).split())}") from None
+    known = (f"{receipt.known_ids} CRM customer id(s) of this person in the last refresh" if receipt.known_ids
+             else "not in the warehouse yet: any drop that delivers it will be quarantined as erased")
+    print(f"erasure request {receipt.request_id} recorded ({known}); the next `{PROG} refresh` removes the person "
+          "from every layer and its publication completes it (privacy.erasure_requests in the working database)")
     return 0
 
 

@@ -102,7 +102,7 @@ ENVIRONMENT_VARIABLES |= {
 # with a group-owned, setgid warehouse folder limits them to a group. Everything else a refresh writes is owner-only.
 DEFAULT_PUBLISHED_MODE = 0o644
 # Days personal values that no longer serve the warehouse (replaced customer versions, rows set aside by the quarantine,
-# the raw lines of quarantined rows) are kept in the working database after their drop, for debugging.
+# the raw lines of quarantined rows) are kept in the working database after they were loaded, for debugging.
 DEFAULT_RAW_RETENTION_DAYS = 90
 # Previous Parquet / CSV export versions kept beside the current one, for readers in the middle of a scan.
 DEFAULT_KEEP_PREVIOUS_EXPORTS = 1

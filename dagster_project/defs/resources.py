@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,7 +91,7 @@ class Warehouse(ConfigurableResource):
         self._lock.flush()
         # What an earlier version of the tool (or another umask) left readable: the working database, the secret,
         # dbt's logs and per-run folders (a failed build's error messages may quote values).
-        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", *_dbt_run_folders()))
+        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", *dbt_run_folders()))
         private_dir(work_temp_dir(Path(self.path)))  # before dbt, whose profile spills there
         _release_dead_runs(context)
         self._wait_for_work_database(context)
@@ -151,12 +152,14 @@ class Warehouse(ConfigurableResource):
         return len(frame)
 
 
-def _dbt_run_folders() -> list[Path]:
-    """dagster-dbt's per-invocation folders under dbt/target (`<op>-<run id>-<id>`) and the parse folders of
-    dagster_project.defs.assets.dbt.ensure_manifest: compiled SQL and dbt.log of one invocation each."""
+def dbt_run_folders(include_parses: bool = True) -> list[Path]:
+    """dagster-dbt's per-invocation folders under dbt/target (`<op>-<run id>-<id>`: compiled SQL and dbt.log of one
+    invocation, kept after a failed build) and the parse folders of dagster_project.defs.assets.dbt.ensure_manifest."""
     target = DBT_PROJECT_DIR / "target"
-    return [p for p in target.iterdir() if p.is_dir() and ("-" in p.name or p.name.startswith(".parse-"))] \
-        if target.is_dir() else []
+    if not target.is_dir():
+        return []
+    return [p for p in target.iterdir() if p.is_dir() and (
+        re.fullmatch(r"\w+-[0-9a-f]{7}-[0-9a-f]{7}", p.name) or (include_parses and p.name.startswith(".parse-")))]
 
 
 def _release_dead_runs(context: InitResourceContext | None) -> None:

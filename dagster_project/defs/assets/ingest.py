@@ -9,6 +9,8 @@ from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import Warehouse
+from dagster_project.privacy import erasure, retention, tombstones
+from dagster_project.privacy.secret import keyed_hash
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
 INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])
@@ -39,7 +41,8 @@ def _entity_spec(entity) -> AssetSpec:
     pool=WRITER_POOL,
 )
 def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
-    """Load every new or changed export file; files already loaded with the same content are skipped."""
+    """Apply pending erasure requests and the retention of raw working copies, then load every new or changed export
+    file (rows of erased people quarantined as "erased"); files already loaded with the same content are skipped."""
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
     exports_dir = Path(warehouse.exports_dir)
@@ -49,8 +52,10 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
     for warning in ingest.find_drops(exports_dir, mapping)[1]:
         context.log.warning(warning)
     with warehouse.connect() as con:
+        screen = _privacy(context, warehouse, con)
         progress = lambda r: context.log.info(_describe(r))  # noqa: E731
-        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping):
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping,
+                                                    erased=screen):
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -79,6 +84,30 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
         f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
         f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
     )
+
+
+def _privacy(context: AssetExecutionContext, warehouse: Warehouse, con) -> tombstones.Screen | None:
+    """Before anything is loaded: apply the erasure requests taken since the last refresh and blank what outlived the
+    retention (dagster_project.privacy); returns the tombstones new files are screened with. Counts only are logged."""
+    def keys():  # resolved only when someone was erased
+        return keyed_hash(Path(warehouse.path))
+
+    try:
+        applied = erasure.apply_pending(con, keys, context.run.run_id)
+        screen = tombstones.screen(con, keys)
+    except (erasure.ErasureError, tombstones.TombstoneKeyError) as error:
+        raise ingest.IngestError(str(error)) from None
+    if applied:
+        context.log.info(f"erasure: {len(applied)} request(s) applied, {sum(a.source_ids for a in applied)} CRM "
+                         f"customer id(s) and {sum(a.rows for a in applied):,} raw row(s) removed (quarantined as "
+                         "erased); this run's publication completes them")
+    purged = retention.purge(con, warehouse.raw_retention_days, context.run.run_id)
+    if purged.total:
+        context.log.info(f"retention: personal values loaded before {purged.cutoff:%Y-%m-%d %H:%M} UTC blanked in "
+                         f"{purged.quarantined_lines:,} quarantined raw line(s) and {purged.customer_versions:,} "
+                         f"replaced or set-aside customer version(s) (CRM_RAW_RETENTION_DAYS "
+                         f"{warehouse.raw_retention_days})")
+    return screen
 
 
 def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
