@@ -7,8 +7,8 @@ follows completes it.
 2. `apply_pending`, at the start of the next refresh's ingestion: the person is resolved to every CRM customer id that
    identity resolution merged into the same golden record (``restricted.customer_ids`` of the last build), closed over
    the person ids and e-mail addresses those records share in the raw drops, so erasing one id erases the person;
-   tombstones (dagster_project.privacy.tombstones) are written for each id, person id and e-mail; every raw row of
-   every entity that names one of the ids is deleted and counted in the quarantine as "erased" (row number and file
+   tombstones (dagster_project.privacy.tombstones) are written for each id, person id, e-mail and order id; every raw
+   row of every entity that names one of them (an order's lines by its order id) is deleted and counted in the quarantine as "erased" (row number and file
    only, so the reconciliation still adds up and the data owner can find the rows in their own exports); the raw
    lines of rows quarantined earlier that hold one of the person's values are blanked. dbt then rebuilds restricted,
    marts and analytics without them in the same run.
@@ -27,7 +27,7 @@ import getpass
 import re
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
@@ -36,7 +36,7 @@ from dagster_project.contract import ENTITIES
 from dagster_project.ingest.raw_schema import QUARANTINE_INSERT, raw_table
 from dagster_project.privacy import tombstones
 from dagster_project.privacy.secret import KeyedHash
-from dagster_project.privacy.tombstones import CUSTOMER_ID, EMAIL, PERSON_ID, SCHEMA
+from dagster_project.privacy.tombstones import COLUMN_OF_KIND, CUSTOMER_ID, EMAIL, ORDER_ID, PERSON_ID, SCHEMA
 from dagster_project.sql import identifier
 
 REQUESTS = f"{SCHEMA}.erasure_requests"
@@ -164,6 +164,10 @@ class Person:
     person_ids: set[str]
     emails: set[str]
     customer_keys: set[str]
+    order_ids: set[str] = field(default_factory=set)
+
+    def identifiers(self) -> dict[str, set[str]]:
+        return {CUSTOMER_ID: self.ids, PERSON_ID: self.person_ids, EMAIL: self.emails, ORDER_ID: self.order_ids}
 
 
 def _member_ids(con: duckdb.DuckDBPyConnection, ids: list[str], customer_key: str | None) -> set[str]:
@@ -185,7 +189,7 @@ def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key:
     person_ids: set[str] = set()
     emails: set[str] = set()
     if _has(con, "raw", "customers"):
-        row_id, row_person, row_email = (tombstones.clean_id("customer_id"), tombstones.person_id("person_id"),
+        row_id, row_person, row_email = (tombstones.clean_id("customer_id"), tombstones.clean_text("person_id"),
                                          tombstones.normalised_email("email"))
         for _ in range(CLOSURE_ROUNDS):
             found = con.execute(
@@ -203,14 +207,22 @@ def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key:
     if _has(con, "restricted", "customer_ids"):
         keys = {k for (k,) in con.execute("select distinct customer_key from restricted.customer_ids "
                                           "where list_contains($ids, source_customer_id)", {"ids": sorted(ids)}).fetchall()}
-    return Person(ids, person_ids, emails, keys)
+    # Their orders: the lines of a header-and-lines export name only the order.
+    orders = set()
+    for entity in ("orders", "order_items"):
+        if _has(con, "raw", entity):
+            orders |= {o for (o,) in con.execute(
+                f"select distinct {tombstones.clean_text('order_id')} from {raw_table(entity)} "
+                f"where {tombstones.identifies_sql(CUSTOMER_ID, 'customer_id', 'ids')}", {"ids": sorted(ids)}).fetchall()
+                if o}
+    return Person(ids, person_ids, emails, keys, orders)
 
 
 def _apply(con: duckdb.DuckDBPyConnection, keys: KeyedHash, run_id: str, request_id: str, source_id: str | None,
            customer_key: str | None) -> Applied:
     now = _now()
     person = resolve(con, source_id, customer_key)
-    for kind, values in ((CUSTOMER_ID, person.ids), (PERSON_ID, person.person_ids), (EMAIL, person.emails)):
+    for kind, values in person.identifiers().items():
         tombstones.add(con, keys, kind, values, request_id, now)
     values = _raw_values(con, person)
     rows = _delete_raw_rows(con, person, now)
@@ -225,7 +237,7 @@ def _apply(con: duckdb.DuckDBPyConnection, keys: KeyedHash, run_id: str, request
 
 def _raw_values(con: duckdb.DuckDBPyConnection, person: Person) -> list[str]:
     """Every value of the person's personal columns as delivered, and their identifiers, for blanking raw lines."""
-    values = set(person.ids) | person.person_ids | person.emails
+    values = set(person.ids) | person.person_ids | person.emails | person.order_ids
     if _has(con, "raw", "customers"):
         personal = [c.name for c in next(e for e in ENTITIES if e.name == "customers").columns if c.personal]
         for row in con.execute(
@@ -239,17 +251,15 @@ def _delete_raw_rows(con: duckdb.DuckDBPyConnection, person: Person, now: dateti
     """Delete every raw row naming the person, count each in the quarantine as erased (file and row number only) and
     in its file's row of the ingest log, so the reconciliation still adds up."""
     total = 0
-    params = {"ids": sorted(person.ids), "persons": sorted(person.person_ids), "emails": sorted(person.emails)}
+    identifiers = person.identifiers()
     for entity in ENTITIES:
-        if "customer_id" not in entity.column_names or not _has(con, "raw", entity.name):
+        kinds = [kind for kind, column in COLUMN_OF_KIND.items() if column in entity.column_names and identifiers[kind]]
+        if not kinds or not _has(con, "raw", entity.name):
             continue
-        condition = f"list_contains($ids, {tombstones.clean_id('customer_id')})"
-        if entity.name == "customers":
-            condition += (f" or list_contains($persons, {tombstones.person_id('person_id')})"
-                          f" or list_contains($emails, {tombstones.normalised_email('email')})")
+        condition = " or ".join(tombstones.identifies_sql(kind, COLUMN_OF_KIND[kind], kind) for kind in kinds)
         deleted = con.execute(f"delete from {raw_table(entity.name)} where {condition} "
                               "returning _source_file, _drop_date, _row_number",
-                              params if entity.name == "customers" else {"ids": params["ids"]}).fetchall()
+                              {kind: sorted(identifiers[kind]) for kind in kinds}).fetchall()
         if not deleted:
             continue
         files, drops, row_numbers = map(list, zip(*deleted, strict=True))

@@ -1,5 +1,6 @@
-"""Tombstones: what is left of an erased person, a keyed hash per identifier (their CRM customer ids, person ids and
-e-mail addresses) and nothing else, so a later drop that re-delivers them is quarantined as "erased" at ingestion.
+"""Tombstones: what is left of an erased person, a keyed hash per identifier (their CRM customer ids, person ids,
+e-mail addresses and order ids) and nothing else, so a later drop that re-delivers them is quarantined as "erased" at
+ingestion (an order's lines name only the order).
 
 The values are normalised as the dbt models normalise them before they are hashed (ids as `clean_id`, e-mails as
 `normalise_email`), so a re-delivery written differently (" C001 ", "17850.0", "Ann@Example.com ") still matches.
@@ -22,7 +23,7 @@ TOMBSTONES = f"{SCHEMA}.erasure_tombstones"
 ERASED = "erased"
 
 # The identifiers a tombstone may stand for, each with its SQL normalisation (the dbt macros' of the same name).
-CUSTOMER_ID, PERSON_ID, EMAIL = "customer_id", "person_id", "email"
+CUSTOMER_ID, PERSON_ID, EMAIL, ORDER_ID = "customer_id", "person_id", "email", "order_id"
 
 
 def clean_id(expression: str) -> str:
@@ -37,14 +38,22 @@ def normalised_email(expression: str) -> str:
             f"then lower(trim({expression})) end")
 
 
-def person_id(expression: str) -> str:
+def clean_text(expression: str) -> str:
+    """dbt's crm.clean_text: trimmed, empty as NULL (person ids, order ids)."""
     return f"nullif(trim({expression}), '')"
 
 
-NORMALISE = {CUSTOMER_ID: clean_id, PERSON_ID: person_id, EMAIL: normalised_email}
-# The raw column each kind of identifier is read from, per entity: every entity names its customer in customer_id;
-# customers also carry the person id and the e-mail address identity resolution links records by.
-COLUMNS_BY_ENTITY_CUSTOMERS = {CUSTOMER_ID: "customer_id", PERSON_ID: "person_id", EMAIL: "email"}
+NORMALISE = {CUSTOMER_ID: clean_id, PERSON_ID: clean_text, EMAIL: normalised_email, ORDER_ID: clean_text}
+# The raw column each kind of identifier is read from, in every entity that has it: entities name their customer in
+# customer_id; customers also carry the person id and the e-mail address identity resolution links records by; orders
+# and their lines carry the order id (a header-and-lines export's lines name only their order).
+COLUMN_OF_KIND = {CUSTOMER_ID: "customer_id", PERSON_ID: "person_id", EMAIL: "email", ORDER_ID: "order_id"}
+KINDS = tuple(COLUMN_OF_KIND)
+
+
+def identifies_sql(kind: str, column: str, parameter: str) -> str:
+    """SQL: the normalised value of a raw column is in the list bound as `parameter`."""
+    return f"list_contains(${parameter}, {NORMALISE[kind](identifier(column))})"
 
 
 def tombstone_sql(kind: str, column: str) -> str:
@@ -105,9 +114,8 @@ def erased_rows_condition(entity_columns: Iterable[str], kinds: Iterable[str]) -
     """SQL: a raw row carries an identifier of an erased person (tombstone lists bound as $t_<kind>), and the kinds
     it tests."""
     columns = set(entity_columns)
-    tested = {kind for kind, column in COLUMNS_BY_ENTITY_CUSTOMERS.items() if kind in kinds and column in columns}
-    tests = [f"list_contains($t_{kind}, {tombstone_sql(kind, COLUMNS_BY_ENTITY_CUSTOMERS[kind])})"
-             for kind in sorted(tested)]
+    tested = {kind for kind, column in COLUMN_OF_KIND.items() if kind in kinds and column in columns}
+    tests = [f"list_contains($t_{kind}, {tombstone_sql(kind, COLUMN_OF_KIND[kind])})" for kind in sorted(tested)]
     return ("(" + " or ".join(tests) + ")" if tests else "false"), tested
 
 
@@ -116,7 +124,7 @@ def erased_line_condition(kinds: Iterable[str]) -> str:
     identifier; the line is split at every delimiter and quote the exports use."""
     fields = "list_transform(regexp_split_to_array(raw_record, '[,;\\t|\"{}:]'), lambda f: trim(f))"
     tests = [f"list_has_any($t_{kind}, list_transform({fields}, lambda f: {tombstone_sql(kind, 'f')}))"
-             for kind in (CUSTOMER_ID, PERSON_ID, EMAIL) if kind in kinds]
+             for kind in KINDS if kind in kinds]
     return "(" + " or ".join(tests) + ")" if tests else "false"
 
 
