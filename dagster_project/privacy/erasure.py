@@ -36,7 +36,14 @@ from dagster_project.contract import ENTITIES
 from dagster_project.ingest.raw_schema import QUARANTINE_INSERT, raw_table
 from dagster_project.privacy import tombstones
 from dagster_project.privacy.secret import KeyedHash
-from dagster_project.privacy.tombstones import COLUMN_OF_KIND, CUSTOMER_ID, EMAIL, ORDER_ID, PERSON_ID, SCHEMA
+from dagster_project.privacy.tombstones import (
+    COLUMN_OF_KIND,
+    CUSTOMER_ID,
+    EMAIL,
+    ORDER_ID,
+    PERSON_ID,
+    SCHEMA,
+)
 from dagster_project.sql import identifier
 
 REQUESTS = f"{SCHEMA}.erasure_requests"
@@ -107,7 +114,8 @@ def request(con: duckdb.DuckDBPyConnection, *, source_id: str | None = None, cus
         raise ErasureError("a customer_key is 16 hexadecimal characters, as in the marts")
     reason = check_reason(reason, source_id)
     ensure_tables(con)
-    known = _member_ids(con, [source_id.strip()] if source_id else [], customer_key.strip() if customer_key else None)
+    known = _member_ids(con, _cleaned(con, [source_id]) if source_id else set(),
+                        customer_key.strip() if customer_key else None)
     if customer_key is not None and not known:
         raise ErasureError("no customer of the last refresh has this customer_key (to erase someone the warehouse "
                            "has not seen yet, name their CRM customer id with --customer)")
@@ -170,22 +178,27 @@ class Person:
         return {CUSTOMER_ID: self.ids, PERSON_ID: self.person_ids, EMAIL: self.emails, ORDER_ID: self.order_ids}
 
 
-def _member_ids(con: duckdb.DuckDBPyConnection, ids: list[str], customer_key: str | None) -> set[str]:
-    """The CRM ids the last build resolved to the same golden customers as `ids` (cleaned as dbt cleans them) or as
-    `customer_key`; just the cleaned `ids` before any build."""
-    cleaned = {value for (value,) in con.execute(
+def _cleaned(con: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
+    """CRM ids as dbt cleans them."""
+    return {value for (value,) in con.execute(
         f"select {tombstones.clean_id('i')} from unnest($ids::varchar[]) as t(i)", {"ids": ids}).fetchall() if value}
+
+
+def _member_ids(con: duckdb.DuckDBPyConnection, ids: set[str], customer_key: str | None) -> set[str]:
+    """The CRM ids the last build resolved to the same golden customers as the (cleaned) `ids` or as `customer_key`;
+    none before any build."""
     if not _has(con, "restricted", "customer_ids"):
-        return cleaned
-    return cleaned | {value for (value,) in con.execute(
+        return set()
+    return {value for (value,) in con.execute(
         "select source_customer_id from restricted.customer_ids where customer_key in (select customer_key from "
         "restricted.customer_ids where list_contains($ids, source_customer_id) or customer_key = $key)",
-        {"ids": sorted(cleaned), "key": customer_key}).fetchall()}
+        {"ids": sorted(ids), "key": customer_key}).fetchall()}
 
 
 def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key: str | None) -> Person:
     """Everyone identity resolution would take for the same person (the module's docstring)."""
-    ids = _member_ids(con, [source_id] if source_id else [], customer_key)
+    seed = _cleaned(con, [source_id]) if source_id else set()
+    ids = seed | _member_ids(con, seed, customer_key)
     person_ids: set[str] = set()
     emails: set[str] = set()
     if _has(con, "raw", "customers"):
@@ -200,7 +213,7 @@ def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key:
             grown = ({v for v in found[0] or [] if v}, {v for v in found[1] or [] if v}, {v for v in found[2] or [] if v})
             if grown[0] <= ids and grown[1] <= person_ids and grown[2] <= emails:
                 break
-            ids |= _member_ids(con, sorted(grown[0]), None)
+            ids |= grown[0] | _member_ids(con, grown[0], None)
             person_ids |= grown[1]
             emails |= grown[2]
     keys = set()
