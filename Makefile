@@ -58,8 +58,14 @@ browser:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
+# The Dagster UI has no login: it listens on this machine only. To reach it from elsewhere, put a reverse proxy with
+# authentication in front of it rather than widening DAGSTER_HOST (docs/security.md). Umask 077: the instance's run
+# storage and whatever a run started from the UI writes are owner-only, as in a CLI refresh.
+DAGSTER_HOST ?= 127.0.0.1
+DAGSTER_PORT ?= 3000
+
 dev: setup
-	$(BIN)/dagster dev -w workspace.yaml
+	umask 077 && $(BIN)/dagster dev -w workspace.yaml --host $(DAGSTER_HOST) --port $(DAGSTER_PORT)
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -1,5 +1,5 @@
 """`crm-warehouse`: generate a sample export, refresh the warehouse (by materialising the Dagster assets), write
-the HTML report."""
+the HTML report, take a request to erase a customer."""
 
 from __future__ import annotations
 
@@ -88,6 +88,16 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--retrain", action="store_true", default=None,
                          help="refit the saved models (churn, health weights, forecasts) now instead of when their "
                               "cadence is due (default $CRM_RETRAIN, else no)")
+    refresh.add_argument("--published-mode", metavar="MODE", default=None,
+                         help="octal file mode of the published warehouse, its exports, the report and the quality "
+                              "page, e.g. 0640 for a group of BI readers (default $CRM_PUBLISHED_MODE, else 0644); "
+                              "everything else is owner-only")
+    refresh.add_argument("--raw-retention-days", metavar="DAYS", default=None,
+                         help="days after loading that replaced customer versions, quarantined rows and their raw "
+                              "lines keep their personal values (default $CRM_RAW_RETENTION_DAYS, else 90)")
+    refresh.add_argument("--keep-previous-exports", metavar="N", default=None,
+                         help="previous Parquet/CSV export versions kept for readers in the middle of a scan "
+                              "(default $CRM_KEEP_PREVIOUS_EXPORTS, else 1)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -98,6 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "crm_report.zh.html with --lang zh)")
     report.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
     report.set_defaults(handler=_report)
+
+    forget = commands.add_parser(
+        "forget", help="erase a customer from every layer at the next refresh (right to erasure; docs/security.md)")
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="SOURCE_ID",
+                     help="a CRM customer id of the person (every id merged into the same customer is erased); '-' "
+                          "reads it from standard input, out of the shell history and the process list")
+    who.add_argument("--customer-key", metavar="KEY", help="the person's pseudonymous customer_key, as in the marts")
+    forget.add_argument("--reason", default=None,
+                        help="why, for the audit table (no personal data: e.g. 'GDPR art. 17, ticket 4711')")
+    forget.add_argument("--warehouse", type=Path, default=None,
+                        help="published DuckDB file (default $CRM_WAREHOUSE, else warehouse/crm.duckdb)")
+    forget.set_defaults(handler=_forget)
     return parser
 
 
@@ -122,7 +145,8 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version, "retrain": args.retrain,
+        "storage_version": args.storage_version, "retrain": args.retrain, "published_mode": args.published_mode,
+        "raw_retention_days": args.raw_retention_days, "keep_previous_exports": args.keep_previous_exports,
     })
 
 
@@ -177,7 +201,8 @@ def _report(args: argparse.Namespace) -> int:
     from dagster_project.warehouse_files import report_path
     from dagster_project.report.render import build_report
 
-    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    settings = Settings.load({"warehouse": args.warehouse})
+    warehouse = settings.warehouse
     if not warehouse.is_file():
         raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
     out = args.out or report_path(warehouse, args.lang)
@@ -187,12 +212,46 @@ def _report(args: argparse.Namespace) -> int:
     except duckdb.Error as error:
         raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
     try:
-        size = write_report(report.html, out)
+        size = write_report(report.html, out, settings.published_mode)
     except OSError as error:
         raise CliError(f"cannot write {out}: {error.strerror or error}") from None
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
     if report.unavailable:
         print(f"not available for this export: {', '.join(report.unavailable)}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """Record an erasure request in the working database; the next refresh applies it (dagster_project.privacy)."""
+    import fcntl
+
+    import duckdb
+
+    from dagster_project.privacy import erasure
+    from dagster_project.warehouse_files import lock_path
+
+    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    work = work_database_path(warehouse)
+    if not work.is_file():
+        raise CliError(f"no working database {work}: nothing to erase yet (build it with `{PROG} refresh`)")
+    source_id = sys.stdin.readline().strip() if args.customer == "-" else args.customer
+    with open(lock_path(warehouse), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refreshes hold it while they write the database
+        except BlockingIOError:
+            raise CliError(f"a refresh is writing {warehouse}; try again when it has finished") from None
+        try:
+            with duckdb.connect(str(work)) as con:
+                receipt = erasure.request(con, source_id=source_id, customer_key=args.customer_key,
+                                          reason=args.reason, via="cli")
+        except erasure.ErasureError as error:
+            raise CliError(str(error)) from None
+        except duckdb.Error as error:
+            raise CliError(f"cannot record the request in {work}: {' '.join(str(error).split())}") from None
+    known = (f"{receipt.known_ids} CRM customer id(s) of this person in the last refresh" if receipt.known_ids
+             else "not in the warehouse yet: any drop that delivers it will be quarantined as erased")
+    print(f"erasure request {receipt.request_id} recorded ({known}); the next `{PROG} refresh` removes the person "
+          "from every layer and its publication completes it (privacy.erasure_requests in the working database)")
     return 0
 
 

@@ -32,8 +32,10 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.privacy import erasure
 from dagster_project.settings import NO_HOLIDAYS, PROJECT_ROOT, Settings
 from dagster_project.sql import qualified
+from dagster_project.warehouse_files import pseudonym_key_path
 
 # A Dagster run tagged with this (value "true") rebuilds everything: `crm-warehouse refresh --full-refresh`, the
 # `full_rebuild` job.
@@ -46,14 +48,14 @@ DBT_STATE = (STATE_SCHEMA, "dbt_state")
 # The Warehouse resource's fields a refresh's results depend on. Paths are not among them: the exports folder counts
 # by its files and the mapping file by its content (another folder with the same files changes nothing).
 RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "holiday_country", "currency_label",
-                 "max_quarantine_share", "storage_version")
+                 "max_quarantine_share", "storage_version", "published_mode", "raw_retention_days",
+                 "keep_previous_exports")
 # What computes results besides the project's own source.
 LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "great-expectations", "pandas", "numpy",
              "scipy", "scikit-learn", "lightgbm", "pymc-marketing", "prophet", "statsforecast", "holidays")
 DBT_LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb")
-# The pseudonym secret, and its file beside the working database when the variable is unset
-# (dbt/models/intermediate/int_customer_keys_pseudonymised.py).
-SECRET_ENV, SECRET_FILE = "CRM_PSEUDONYM_KEY", ".pseudonym_key"
+# The pseudonym secret (its file beside the warehouse when the variable is unset: warehouse_files.pseudonym_key_path).
+SECRET_ENV = "CRM_PSEUDONYM_KEY"
 
 
 def warehouse_config(settings: Settings) -> dict[str, object]:
@@ -71,6 +73,9 @@ def warehouse_config(settings: Settings) -> dict[str, object]:
         "max_quarantine_share": settings.max_quarantine_share,
         "mapping_file": str(mapping) if mapping else None,
         "storage_version": settings.storage_version,
+        "published_mode": settings.published_mode,
+        "raw_retention_days": settings.raw_retention_days,
+        "keep_previous_exports": settings.keep_previous_exports,
     }
 
 
@@ -167,7 +172,7 @@ def current_inputs(config: Mapping[str, object], known_files: Mapping[str, list]
     if mapping and Path(str(mapping)).is_file():
         parts.append(("mapping", Path(str(mapping)).read_bytes()))
     secret = os.environ.get(SECRET_ENV, "").encode()
-    key_file = Path(str(config["work_path"])).parent / SECRET_FILE
+    key_file = pseudonym_key_path(Path(str(config["path"])))
     if not secret and key_file.is_file():
         secret = key_file.read_bytes()
     parts.append(("secret", secret))
@@ -253,9 +258,10 @@ def nothing_changed(settings: Settings) -> Recorded | None:
     try:
         with duckdb.connect(str(work), read_only=True) as con:
             state = recorded(con)
+            erasing = bool(erasure.pending(con))
     except duckdb.Error:
         return None
-    if state is None:
+    if state is None or erasing:
         return None
     return unchanged_since(state, current_inputs(config, state.files), settings.warehouse)
 

@@ -17,6 +17,9 @@ share of quarantined rows a refresh tolerates and the column-mapping file. And t
 file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
 How often the saved models are refitted (their cadences, a metric drop that forces a refit, and `--retrain` for one
 refresh); between refits the saved model scores each refresh's data (dagster_project/analytics/model_store.py).
+Who may read what on disk and for how long (docs/security.md): the file mode of what BI readers get (the published
+warehouse, its exports, the report and the quality page; everything else is owner-only), how many days personal values
+that no longer serve the warehouse are kept in the working database, and how many previous export versions stay.
 Every setting has an environment variable and most a `crm-warehouse refresh` flag, which wins over it; every bad
 value is a one-line `SettingsError` naming both.
 """
@@ -106,6 +109,19 @@ DEFAULT_SCHEDULE_CRON = "0 6 * * *"
 DEFAULT_RETRAIN_DAYS = 7
 DEFAULT_FORECAST_REFIT_DAYS = 7
 DEFAULT_RETRAIN_METRIC_DROP = 0.05
+ENVIRONMENT_VARIABLES |= {
+    "published_mode": "CRM_PUBLISHED_MODE",
+    "raw_retention_days": "CRM_RAW_RETENTION_DAYS",
+    "keep_previous_exports": "CRM_KEEP_PREVIOUS_EXPORTS",
+}
+# What BI readers in other accounts get: the published files readable by everyone (their folders traversable); 0640
+# with a group-owned, setgid warehouse folder limits them to a group. Everything else a refresh writes is owner-only.
+DEFAULT_PUBLISHED_MODE = 0o644
+# Days personal values that no longer serve the warehouse (replaced customer versions, rows set aside by the quarantine,
+# the raw lines of quarantined rows) are kept in the working database after they were loaded, for debugging.
+DEFAULT_RAW_RETENTION_DAYS = 90
+# Previous Parquet / CSV export versions kept beside the current one, for readers in the middle of a scan.
+DEFAULT_KEEP_PREVIOUS_EXPORTS = 1
 
 
 class SettingsError(ValueError):
@@ -141,6 +157,11 @@ class Settings:
     retrain_days: int = DEFAULT_RETRAIN_DAYS
     forecast_refit_days: int = DEFAULT_FORECAST_REFIT_DAYS
     retrain_metric_drop: float = DEFAULT_RETRAIN_METRIC_DROP
+    # File mode of the published warehouse, its exports, the report and the quality page (folders get the matching
+    # search bits); an int (0o644) or octal text ("0640").
+    published_mode: int = DEFAULT_PUBLISHED_MODE
+    raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+    keep_previous_exports: int = DEFAULT_KEEP_PREVIOUS_EXPORTS
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -158,6 +179,9 @@ class Settings:
         set_(self, "retrain_days", parse_days(self.retrain_days, RETRAIN_DAYS))
         set_(self, "forecast_refit_days", parse_days(self.forecast_refit_days, FORECAST_REFIT_DAYS))
         set_(self, "retrain_metric_drop", parse_fraction(self.retrain_metric_drop, RETRAIN_METRIC_DROP))
+        set_(self, "published_mode", parse_published_mode(self.published_mode))
+        set_(self, "raw_retention_days", parse_count(self.raw_retention_days, RAW_RETENTION_DAYS))
+        set_(self, "keep_previous_exports", parse_count(self.keep_previous_exports, KEEP_PREVIOUS_EXPORTS))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -196,6 +220,9 @@ class Settings:
             retrain_days=given("retrain_days") or DEFAULT_RETRAIN_DAYS,
             forecast_refit_days=given("forecast_refit_days") or DEFAULT_FORECAST_REFIT_DAYS,
             retrain_metric_drop=given("retrain_metric_drop") or DEFAULT_RETRAIN_METRIC_DROP,
+            published_mode=given("published_mode") or DEFAULT_PUBLISHED_MODE,
+            raw_retention_days=_or(given("raw_retention_days"), DEFAULT_RAW_RETENTION_DAYS),
+            keep_previous_exports=_or(given("keep_previous_exports"), DEFAULT_KEEP_PREVIOUS_EXPORTS),
         )
 
     @property
@@ -243,6 +270,9 @@ RETRAIN = "CRM_RETRAIN / --retrain"
 RETRAIN_DAYS = "CRM_RETRAIN_DAYS"
 FORECAST_REFIT_DAYS = "CRM_FORECAST_REFIT_DAYS"
 RETRAIN_METRIC_DROP = "CRM_RETRAIN_METRIC_DROP"
+PUBLISHED_MODE = "CRM_PUBLISHED_MODE / --published-mode"
+RAW_RETENTION_DAYS = "CRM_RAW_RETENTION_DAYS / --raw-retention-days"
+KEEP_PREVIOUS_EXPORTS = "CRM_KEEP_PREVIOUS_EXPORTS / --keep-previous-exports"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
@@ -390,6 +420,36 @@ def parse_cron(text: str | None) -> str:
         raise SettingsError(f"{SCHEDULE_CRON}: {text!r} is not a cron schedule of five fields, minute hour day month "
                             f"weekday (e.g. {DEFAULT_SCHEDULE_CRON!r}, 06:00 every day)")
     return " ".join(fields)
+
+
+def _or(value, default):
+    """`value` unless it is None: a count of 0 is a value."""
+    return default if value is None else value
+
+
+def parse_published_mode(value) -> int:
+    """A file mode for what BI readers get: octal text ("0644", "640") or an int; read and write for the owner (the
+    refresh replaces the files), no execute, set-id or sticky bit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = str(value).strip().lower().removeprefix("0o")
+        mode = int(text, 8) if re.fullmatch(r"[0-7]{3,4}", text) else -1
+    if mode < 0 or mode & ~0o666 or mode & 0o600 != 0o600:
+        raise SettingsError(f"{PUBLISHED_MODE}: {value!r} is not an octal file mode with read and write for the owner "
+                            "and no execute bits (e.g. 0644: everyone may read; 0640: the owner's group may read)")
+    return mode
+
+
+def parse_count(value, setting: str) -> int:
+    """A whole number from 0 on."""
+    try:
+        count = int(str(value).strip()) if not isinstance(value, bool) else -1
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise SettingsError(f"{setting}: {value!r} is not a whole number from 0 on")
+    return count
 
 
 def parse_as_of(text: str | None) -> date | None:

@@ -11,6 +11,7 @@ from dagster_project.defs.assets.gate import publishable
 from dagster_project.defs.assets.ingest import raw_exports
 from dagster_project.defs.assets.publish import build_published_warehouse
 from dagster_project.defs.assets.reporting import report
+from dagster_project.defs.erasure import forget_customer_job
 from dagster_project.process_environment import prepare_process
 from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.defs.schedules import daily_refresh_schedule, full_rebuild_job, full_refresh_job
@@ -32,7 +33,7 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[*warehouse_assets, build_published_warehouse(warehouse_assets)],
         asset_checks=[*quality_checks(), publishable],
-        jobs=[full_refresh_job, full_rebuild_job],
+        jobs=[full_refresh_job, full_rebuild_job, forget_customer_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],
         resources={

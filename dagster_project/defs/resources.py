@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,16 @@ from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
 from dagster_project.analytics.model_store import ModelStore, Policy
-from dagster_project.warehouse_files import lock_path, parquet_dir
+from dagster_project.privacy.modes import (
+    OWNER_ONLY_FILE,
+    dir_mode,
+    harden,
+    make_dirs,
+    private_dir,
+)
+from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.sql import literal
+from dagster_project.warehouse_files import lock_path, parquet_dir, work_temp_dir
 
 
 class WarehouseBusy(Failure):
@@ -50,6 +60,11 @@ class Warehouse(ConfigurableResource):
     storage_version: str = "v1.0.0"
     # How long a refresh waits for a process that still holds the working database without holding the refresh lock.
     work_lock_wait_seconds: float = 600.0
+    # Who may read what, and for how long (dagster_project/settings.py, docs/security.md): the mode of what BI readers
+    # get, the days personal values that no longer serve the warehouse are kept, previous export versions kept.
+    published_mode: int = 0o644
+    raw_retention_days: int = 90
+    keep_previous_exports: int = 1
 
     _lock: IO | None = PrivateAttr(default=None)
 
@@ -58,8 +73,10 @@ class Warehouse(ConfigurableResource):
         second refresh (CLI, schedule, sensor) should be refused with a clear message, not fail halfway. The OS
         drops the lock when the process ends, even on SIGKILL, so a killed refresh needs no clean-up."""
         lock = lock_path(Path(self.path))
-        lock.parent.mkdir(parents=True, exist_ok=True)
+        # Readers need to enter the warehouse folder; the private files in it are owner-only.
+        make_dirs(lock.parent, dir_mode(self.published_mode))
         self._lock = open(lock, "a+")
+        os.fchmod(self._lock.fileno(), OWNER_ONLY_FILE)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -73,6 +90,10 @@ class Warehouse(ConfigurableResource):
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
+        # What an earlier version of the tool (or another umask) left readable: the working database, the secret,
+        # dbt's logs and per-run folders (a failed build's error messages may quote values).
+        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", *dbt_run_folders()))
+        private_dir(work_temp_dir(Path(self.path)))  # before dbt, whose profile spills there
         _release_dead_runs(context)
         self._wait_for_work_database(context)
 
@@ -112,10 +133,11 @@ class Warehouse(ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the working database."""
-        Path(self.work_path).parent.mkdir(parents=True, exist_ok=True)
+        """A connection to the working database, spilling into its owner-only temp folder."""
+        make_dirs(Path(self.work_path).parent, dir_mode(self.published_mode))
         con = duckdb.connect(self.work_path, read_only=read_only)
         try:
+            con.execute(f"set temp_directory = {literal(str(private_dir(work_temp_dir(Path(self.path)))))}")
             yield con
         finally:
             con.close()
@@ -129,6 +151,16 @@ class Warehouse(ConfigurableResource):
         finally:
             con.unregister("_frame")
         return len(frame)
+
+
+def dbt_run_folders(include_parses: bool = True) -> list[Path]:
+    """dagster-dbt's per-invocation folders under dbt/target (`<op>-<run id>-<id>`: compiled SQL and dbt.log of one
+    invocation, kept after a failed build) and the parse folders of dagster_project.defs.assets.dbt.ensure_manifest."""
+    target = DBT_PROJECT_DIR / "target"
+    if not target.is_dir():
+        return []
+    return [p for p in target.iterdir() if p.is_dir() and (
+        re.fullmatch(r"\w+-[0-9a-f]{7}-[0-9a-f]{7}", p.name) or (include_parses and p.name.startswith(".parse-")))]
 
 
 def _release_dead_runs(context: InitResourceContext | None) -> None:

@@ -15,6 +15,10 @@ two states as before.
 
 The published file is written in the storage format of an older DuckDB release (`storage_version`, default v1.0.0):
 BI tools bundle their own DuckDB, often 1.x, which cannot open a file in DuckDB 2.0's own format.
+
+Everything published gets the published mode (`CRM_PUBLISHED_MODE`, default 0644; folders the matching search bits)
+before it is renamed into place, whatever the umask (the refresh's is owner-only). Previous export versions beyond
+`keep_previous` are removed; `keep_previous=0` after an erasure, so no older version still holds the person.
 """
 
 from __future__ import annotations
@@ -33,7 +37,11 @@ from dagster_project.warehouse_files import csv_dir, parquet_dir, publishing_pat
 from dagster_project import csv_safe
 from dagster_project.publish import changes
 from dagster_project.files import sync_path
-from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
+from dagster_project.privacy.modes import dir_mode, make_dirs, publish_tree
+from dagster_project.settings import (
+    CURRENCY_LABELS, DEFAULT_KEEP_PREVIOUS_EXPORTS, DEFAULT_PUBLISHED_MODE, DEFAULT_REPORTING_CURRENCY,
+    DEFAULT_STORAGE_VERSION,
+)
 from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
@@ -98,10 +106,11 @@ def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
             as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
             currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION,
+            published_mode: int = DEFAULT_PUBLISHED_MODE, keep_previous: int = DEFAULT_KEEP_PREVIOUS_EXPORTS,
             reuse: bool = True) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is written in the
-    storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
+    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is
+    written in the storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
     of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
     its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file;
     `meta.published_tables` each table's rows, content checksum and the run that last changed it.
@@ -110,6 +119,7 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
     one (a file copy, no re-encoding) and the export versions hard-link the unchanged tables' files of the previous
     version (dagster_project.publish.changes). Without it, or when the published file cannot serve as a base (none,
     another storage format, mostly free space), everything is written anew.
+    Every file gets `published_mode`; `keep_previous` older export versions are kept beside the new one.
     Raises PublishError (published state unchanged) on failure."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
     con.execute("set enable_progress_bar = false")
@@ -126,9 +136,10 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
         changed = [t for t in tables if before.get(t, ("",))[0] != current[t]]
         changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
         rows, readable_from = _write_database(con, warehouse, tables, changed, previous is not None, run_id, as_of,
-                                              currency, storage_version, current, changed_by)
-        _write_exports(con, parquet_dir(warehouse), tables, run_id, _parquet_file, current, reuse)
-        _write_exports(con, csv_dir(warehouse), tables, run_id, _csv_file, current, reuse)
+                                              currency, storage_version, current, changed_by,
+                                              published_mode)
+        for folder, write_one in ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file)):
+            _write_exports(con, folder, tables, run_id, write_one, current, reuse, published_mode, keep_previous)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
@@ -139,10 +150,10 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
 def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]],
                     changed: list[tuple[str, str]], from_published: bool, run_id: str, as_of: date | None,
                     currency: tuple[str, str], storage_version: str, current: dict, changed_by: dict,
-                    ) -> tuple[dict[str, int], str]:
+                    published_mode: int) -> tuple[dict[str, int], str]:
     """Rows per table, and the oldest DuckDB release that opens the file. `from_published`: start from a copy of the
     published file and write only the `changed` tables (and drop the ones no longer published)."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    make_dirs(warehouse.parent, dir_mode(published_mode))
     building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
@@ -183,6 +194,7 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         changes.record(con, "publishing", current, changed_by, rows)
     finally:
         con.execute("detach publishing")
+    os.chmod(building, published_mode)  # created owner-only (the umask); readable as it is renamed into place
     sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
@@ -199,9 +211,9 @@ def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
 
 
 def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
-                   write_one, current: dict, reuse: bool) -> None:
+                   write_one, current: dict, reuse: bool, published_mode: int, keep_previous: int) -> None:
     """One file per table in a new version folder; `folder` is a symlink switched to it atomically. With `reuse`, a
-    table whose file in the previous version holds the same content is hard-linked from there."""
+    table whose file in the previous version holds the same content is hard-linked from there. Every file gets `published_mode`."""
     version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
     version.mkdir(parents=True)
     previous = folder.resolve() if folder.is_symlink() else None
@@ -216,6 +228,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
                 partial.unlink()
         write_one(con, schema, table, version)
     changes.write_manifest(version, current)
+    publish_tree(version, published_mode)
     sync_path(version)
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
@@ -224,12 +237,20 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     switch.symlink_to(version.name)
     os.replace(switch, folder)
     sync_path(folder.parent)
-    # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
-    # older versions or the remains of a killed publish.
-    keep = {version.resolve(), previous}
-    for old in folder.parent.glob(f".{folder.name}-*"):
-        if old.is_dir() and old.resolve() not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+    remove_old_versions(folder, version, previous, keep_previous)
+
+
+def remove_old_versions(folder: Path, current: Path, previous: Path | None, keep_previous: int) -> list[Path]:
+    """Remove the export versions of `folder` but `current` and the `keep_previous` newest before it (`previous`, the
+    one just replaced, first: a reader in the middle of a scan is not pulled out from under); the rest are older
+    versions or the remains of a killed publish. Returns what was removed."""
+    others = [old for old in folder.parent.glob(f".{folder.name}-*") if old.is_dir() and old.resolve() != current.resolve()]
+    # Version names start with their time, so the newest sort last; the one just replaced goes first of all.
+    others.sort(key=lambda old: (previous is not None and old.resolve() == previous, old.name), reverse=True)
+    removed = others[keep_previous:]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
 
 
 def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:

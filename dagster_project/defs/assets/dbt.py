@@ -21,6 +21,7 @@ from packaging import version
 from dagster_project import refresh_state
 from dagster_project.publish import publication
 from dagster_project.analytics.progress import Progress
+from dagster_project.privacy import erasure
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import (
@@ -178,6 +179,10 @@ def _full_refresh_reason(context: AssetExecutionContext, warehouse: Warehouse, s
         return "a full rebuild was asked for"
     with warehouse.connect() as con:
         built = refresh_state.recorded_dbt_state(con)
+        erased = erasure.awaiting_publication(con)
+    if erased:
+        # The incremental models only add what new loads bring; an erased person's rows left raw, not a load.
+        return "an erasure removed raw rows"
     if built is None:
         return "no complete build recorded in this working database"
     if built != state:

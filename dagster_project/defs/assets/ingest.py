@@ -12,6 +12,8 @@ from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import SavedModels, Warehouse
+from dagster_project.privacy import erasure, retention, tombstones
+from dagster_project.privacy.secret import keyed_hash
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
 INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])
@@ -43,9 +45,10 @@ def _entity_spec(entity) -> AssetSpec:
     pool=WRITER_POOL,
 )
 def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: SavedModels):
-    """Load every new or changed export file; files already loaded with the same content are skipped. When no file,
-    setting or code changed since the last publication, yield nothing: Dagster then skips every step after this one
-    and the publication stays as it is."""
+    """Apply pending erasure requests and the retention of raw working copies, then load every new or changed export
+    file (rows of erased people quarantined as "erased"); files already loaded with the same content are skipped.
+    When no file, setting or code changed since the last publication and no erasure is pending, yield nothing:
+    Dagster then skips every step after this one and the publication stays as it is."""
     if not _anything_to_do(context, warehouse, models.retrain):
         return
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
@@ -57,8 +60,10 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
     for warning in ingest.find_drops(exports_dir, mapping)[1]:
         context.log.warning(warning)
     with warehouse.connect() as con:
+        screen = _privacy(context, warehouse, con)
         progress = lambda r: context.log.info(_describe(r))  # noqa: E731
-        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping):
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping,
+                                                    erased=screen):
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -101,21 +106,46 @@ def _data_version(con, entity: str) -> DataVersion:
 
 def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse, retrain: bool) -> bool:
     """Whether this run must refresh: something changed since the last publication, the run is tagged to rebuild
-    everything, or the saved models are to be refitted (`--retrain`). Records what the run is built from, for the
-    publish step."""
+    everything, an erasure is pending, or the saved models are to be refitted (`--retrain`). Records what the run is
+    built from, for the publish step."""
     config = {name: getattr(warehouse, name)
-              for name in (*refresh_state.RESULT_FIELDS, "exports_dir", "mapping_file", "work_path")}
+              for name in (*refresh_state.RESULT_FIELDS, "path", "exports_dir", "mapping_file", "work_path")}
     with warehouse.connect() as con:
         state = refresh_state.recorded(con)
         inputs = refresh_state.current_inputs(config, state.files if state else None)
         current = refresh_state.unchanged_since(state, inputs, warehouse.published_path)
-        if current is not None and not retrain and context.run.tags.get(refresh_state.FULL_REFRESH_TAG) != "true":
+        rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
+        if current is not None and not (retrain or rebuild or erasure.pending(con)):
             context.log.info(f"nothing changed since the refresh published at {current.recorded_at:%Y-%m-%d %H:%M} "
                              f"UTC (run {current.run_id}): no export file, setting or code is new; the published "
                              "warehouse stays as it is and every later step is skipped")
             return False
         refresh_state.record_pending(con, inputs, context.run.run_id)
     return True
+
+
+def _privacy(context: AssetExecutionContext, warehouse: Warehouse, con) -> tombstones.Screen | None:
+    """Before anything is loaded: apply the erasure requests taken since the last refresh and blank what outlived the
+    retention (dagster_project.privacy); returns the tombstones new files are screened with. Counts only are logged."""
+    def keys():  # resolved only when someone was erased
+        return keyed_hash(Path(warehouse.path))
+
+    try:
+        applied = erasure.apply_pending(con, keys, context.run.run_id)
+        screen = tombstones.screen(con, keys)
+    except (erasure.ErasureError, tombstones.TombstoneKeyError) as error:
+        raise ingest.IngestError(str(error)) from None
+    if applied:
+        context.log.info(f"erasure: {len(applied)} request(s) applied, {sum(a.source_ids for a in applied)} CRM "
+                         f"customer id(s) and {sum(a.rows for a in applied):,} raw row(s) removed (quarantined as "
+                         "erased); this run's publication completes them")
+    purged = retention.purge(con, warehouse.raw_retention_days, context.run.run_id)
+    if purged.total:
+        context.log.info(f"retention: personal values loaded before {purged.cutoff:%Y-%m-%d %H:%M} UTC blanked in "
+                         f"{purged.quarantined_lines:,} quarantined raw line(s) and {purged.customer_versions:,} "
+                         f"replaced or set-aside customer version(s) (CRM_RAW_RETENTION_DAYS "
+                         f"{warehouse.raw_retention_days})")
+    return screen
 
 
 def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:

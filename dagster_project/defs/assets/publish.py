@@ -1,6 +1,9 @@
 """The last step of every refresh: publish the BI-facing warehouse and its Parquet exports atomically."""
 
+import shutil
 from collections.abc import Sequence
+
+import duckdb
 
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 
@@ -8,7 +11,8 @@ from dagster_project import refresh_state
 from dagster_project.publish import publication
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.instance import WRITER_POOL
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import Warehouse, dbt_run_folders
+from dagster_project.privacy import compaction, erasure, retention
 
 PUBLISHED_WAREHOUSE_KEY = AssetKey(["publish", "warehouse"])
 
@@ -23,8 +27,15 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
            pool=WRITER_POOL, kinds={"duckdb", "parquet"})
     def published_warehouse(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
         """The published warehouse BI tools read (schemas marts, analytics, quality, meta) and one Parquet file per
-        table, each replaced as a whole: readers see yesterday's complete state until the new one is complete."""
+        table, each replaced as a whole: readers see yesterday's complete state until the new one is complete.
+        After an erasure or a retention purge, older export versions are removed and the working database rebuilt."""
         with warehouse.connect() as con:
+            erasures = erasure.awaiting_publication(con)
+            try:
+                erasure.check_gone(con, erasures)
+            except erasure.ErasureError as error:
+                raise Failure(str(error)) from None
+            purged = retention.awaiting_compaction(con)
             # The currency the marts were built in, which is the configured one unless dbt has not run since the
             # settings changed.
             reporting_currency, label = (publication.built_currency(con)
@@ -33,7 +44,11 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             try:
                 done = publication.publish(con, warehouse.published_path, context.run.run_id,
                                        resolved_as_of(con), reporting_currency, label,
-                                       warehouse.storage_version, reuse=not full_rebuild)
+                                       warehouse.storage_version, warehouse.published_mode,
+                                       # no older version may still hold an erased person
+                                       0 if erasures else warehouse.keep_previous_exports,
+                                       # a copy of the published file would carry erased values in its free blocks
+                                       reuse=not (full_rebuild or erasures or purged))
             except publication.PublishError as error:
                 raise Failure(str(error)) from None
             # What this publication was built from, for the next refresh to tell whether anything changed: only a
@@ -47,6 +62,8 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
                          f"readable by DuckDB {done.storage_version} and newer; {len(done.changed)} changed "
                          f"({', '.join(done.changed[:8])}{', ...' if len(done.changed) > 8 else ''}), "
                          f"{len(done.rows) - len(done.changed)} kept as they were")
+        if erasures or purged:
+            _rebuild_working_database(context, warehouse, [request_id for request_id, _ in erasures])
         return MaterializeResult(metadata={
             "path": MetadataValue.path(str(done.warehouse)),
             "parquet": MetadataValue.path(str(done.parquet_dir)),
@@ -57,6 +74,26 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             "publish_seconds": round(done.seconds, 2),
             "reporting_currency": reporting_currency,
             "storage_version": done.storage_version,
+            "erasures_completed": len(erasures),
         })
 
     return published_warehouse
+
+
+def _rebuild_working_database(context: AssetExecutionContext, warehouse: Warehouse, request_ids: list[str]) -> None:
+    """Leave no erased or purged value in the working database's free blocks (dagster_project.privacy.compaction), nor
+    in dbt's folders of earlier failed builds (their dbt.log may quote values); mark the erasures completed."""
+    def finish(con, database: str) -> None:
+        erasure.complete(con, database, request_ids, context.run.run_id)
+        retention.mark_compacted(con, database)
+
+    try:
+        rebuilt = compaction.rebuild(warehouse.published_path, finish)
+    except (OSError, duckdb.Error) as error:
+        raise Failure(f"published, but the working database could not be rebuilt (erased or purged values may stay in "
+                      f"its free blocks until a refresh succeeds): {' '.join(str(error).split())}") from None
+    if request_ids:
+        for folder in dbt_run_folders(include_parses=False):
+            shutil.rmtree(folder, ignore_errors=True)
+    context.log.info(f"working database rebuilt in {rebuilt.seconds:.1f} s ({rebuilt.bytes_before / 1e6:.1f} -> "
+                     f"{rebuilt.bytes_after / 1e6:.1f} MB); {len(request_ids)} erasure request(s) completed")
