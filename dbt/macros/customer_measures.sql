@@ -78,7 +78,8 @@
             min(case when paid then age end) as recency_days,
             {% for days in [30, 90, 365] -%}
             count(case when paid and age < {{ days }} then 1 end) as orders_{{ days }}d,
-            coalesce({{ crm.money_sum('case when age < ' ~ days ~ ' then net_revenue end') }}, 0) as revenue_{{ days }}d,
+            coalesce({{ crm.money_sum('case when age < ' ~ days ~ ' then net_revenue end') }}, 0)
+                as revenue_{{ days }}d,
             {% endfor -%}
             count(case when paid and age < 90 then 1 end)
                 - count(case when paid and age >= 90 and age < 180 then 1 end) as orders_trend_90d,
@@ -189,7 +190,8 @@
         interaction_measures.days_since_last_{{ type }},
         {% endfor -%}
         {% for days in [90, 365] -%}
-        cast(interaction_measures.email_opens_{{ days }}d as double) / nullif(interaction_measures.emails_sent_{{ days }}d, 0)
+        cast(interaction_measures.email_opens_{{ days }}d as double)
+            / nullif(interaction_measures.emails_sent_{{ days }}d, 0)
             as email_open_rate_{{ days }}d,
         {% endfor -%}
         interaction_measures.days_since_last_interaction,
@@ -221,7 +223,8 @@
     {%- for name, relation in crm.default_measure_relations().items() -%}
         {%- do relations.update({name: relation.include(database=false)}) -%}
     {%- endfor -%}
-    {%- set sample = '(sample_keep >= 10000 or hash(customer_key, cast(sample_seed as ubigint)) % 10000 < sample_keep)' -%}
+    {%- set sample = '(sample_keep >= 10000'
+                    ~ ' or hash(customer_key, cast(sample_seed as ubigint)) % 10000 < sample_keep)' -%}
     {%- set parameters = 'cutoff, settle_days := 0, sample_keep := 10000, sample_seed := 0' -%}
     create schema if not exists intermediate;
     create or replace macro intermediate.customer_orders_as_of({{ parameters }}) as table

@@ -31,7 +31,8 @@ select
     cast(coalesce(measures.revenue, 0) as double) as revenue,
     cast(measures.avg_order_value as double) as avg_order_value,
     {#- days since the first paid order, else since signing up #}
-    cast(coalesce(measures.tenure_days, {{ dbt.datediff('customers.signup_date', 'as_of.as_of_date', 'day') }}) as integer) as tenure_days,
+    cast(coalesce(measures.tenure_days, {{ dbt.datediff('customers.signup_date', 'as_of.as_of_date', 'day') }})
+        as integer) as tenure_days,
     cast(measures.recency_days as integer) as recency_days,
     cast(measures.avg_days_between_orders as double) as avg_days_between_orders,
     {% for column in ['orders_30d', 'orders_90d', 'orders_365d'] -%}
@@ -40,8 +41,9 @@ select
     {% for column in ['revenue_30d', 'revenue_90d', 'revenue_365d'] -%}
     cast(coalesce(measures.{{ column }}, 0) as double) as {{ column }},
     {% endfor -%}
-    {% for column in ['interactions_30d', 'interactions_90d', 'interactions_365d', 'email_opens_90d', 'email_clicks_90d',
-                      'web_visits_90d', 'tickets_30d', 'tickets_90d', 'tickets_365d', 'open_tickets'] -%}
+    {% for column in ['interactions_30d', 'interactions_90d', 'interactions_365d', 'email_opens_90d',
+                      'email_clicks_90d', 'web_visits_90d', 'tickets_30d', 'tickets_90d', 'tickets_365d',
+                      'open_tickets'] -%}
     cast(coalesce(measures.{{ column }}, 0) as integer) as {{ column }},
     {% endfor -%}
     cast(measures.avg_satisfaction_365d as double) as avg_satisfaction_365d,
