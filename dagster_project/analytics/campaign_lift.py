@@ -135,6 +135,8 @@ FROM population AS p
 LEFT JOIN before_origin AS m ON m.origin = p.origin AND m.customer_key = p.customer_key
 LEFT JOIN outcomes AS w
     ON w.campaign_id = p.campaign_id AND w.period = p.period AND w.customer_key = p.customer_key
+-- A fixed order: the model fits and sums downstream depend on row order in their last bits.
+ORDER BY p.campaign_id, p.period, p.customer_key
 """
 
 
