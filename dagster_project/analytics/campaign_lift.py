@@ -135,8 +135,6 @@ FROM population AS p
 LEFT JOIN before_origin AS m ON m.origin = p.origin AND m.customer_key = p.customer_key
 LEFT JOIN outcomes AS w
     ON w.campaign_id = p.campaign_id AND w.period = p.period AND w.customer_key = p.customer_key
--- A fixed order: the model fits and sums downstream depend on row order in their last bits.
-ORDER BY p.campaign_id, p.period, p.customer_key
 """
 
 
@@ -157,7 +155,8 @@ def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_da
     try:
         campaigns = [row[0] for row in con.execute(
             "SELECT DISTINCT campaign_id FROM _campaign_panel ORDER BY campaign_id").fetchall()]
-        lifts = [campaign_lift(con.execute("SELECT * FROM _campaign_panel WHERE campaign_id = ?", [campaign]).df())
+        lifts = [campaign_lift(con.execute(
+            "SELECT * FROM _campaign_panel WHERE campaign_id = ? ORDER BY period, customer_key", [campaign]).df())
                  for campaign in campaigns]
     finally:
         con.execute("DROP TABLE IF EXISTS _campaign_panel")
