@@ -122,7 +122,7 @@ def everywhere(done_root: Path, warehouse: Path, dagster_home: Path, started: fl
 @pytest.fixture(scope="module")
 def erased(tmp_path_factory) -> Erasure:
     from dagster_project.defs.definitions import build_definitions
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("erasure")
     started = time.time()

@@ -247,7 +247,7 @@ def scanned_values(refreshed: Refreshed) -> set[str]:
 def broken(tmp_path_factory):
     """A small export with the broken drop, refreshed twice by the CLI with its own Dagster instance: once stopped
     by the quarantine limit (the error names the reasons, with examples), once with the limit lifted."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("broken_personal")
     started = time.time()

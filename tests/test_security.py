@@ -85,7 +85,7 @@ def refreshed(shared_root) -> Refreshed:
     """A small export refreshed by the CLI started with umask 000, without a configured pseudonym secret (so the
     generated .pseudonym_key is among the files written). A last drop brings new versions of three customers (their
     old versions are replaced) and a record dated after its drop (set aside), for the retention to age out."""
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     summary = generate(shared_root / "exports", customers=150, days=300, seed=5, end_date=date(2026, 10, 31))
     first = min(summary.out_dir.glob("*/customers.csv"))
