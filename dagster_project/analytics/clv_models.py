@@ -45,11 +45,41 @@ LIBRARIES = ("pymc-marketing", "pymc")
 def _bg_expected_purchases(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
     """BG/NBD expected purchases in (T, T + t] (Fader, Hardie & Lee 2005, eq. 10)."""
     r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
-    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1,
-                                                                       t / (alpha + T + t))
+    numerator = 1 - _discounted_hyp2f1(r + x, b + x, a + b + x - 1, alpha + T, t)
     numerator *= (a + b + x - 1) / (a - 1)
     denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
     return numerator / denominator
+
+
+def _discounted_hyp2f1(A, B, C, alpha_T, t: float) -> np.ndarray:
+    """``(alpha_T / (alpha_T + t)) ** A * 2F1(A, B; C; t / (alpha_T + t))``, the term both expectations share.
+
+    scipy's hyp2f1 returns NaN for the huge A of a near-Poisson fit (r and alpha in the millions: every customer buys
+    at nearly the same rate, a limit the MLE can reach on small or regular data). By Pfaff's transformation the term
+    is ``2F1(A, C - B; C; -t / alpha_T)``; where scipy fails and ``t < alpha_T`` that series converges, and A times
+    its small argument is the expected purchases, so it is summed directly."""
+    A, B, C, alpha_T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, C, alpha_T)))
+    with np.errstate(all="ignore"):
+        value = np.asarray((alpha_T / (alpha_T + t)) ** A * hyp2f1(A, B, C, t / (alpha_T + t)), dtype=float)
+    failed = ~np.isfinite(value) & (t < alpha_T)
+    if failed.any():
+        value = value.copy()
+        value[failed] = _hyp2f1_series(A[failed], C[failed] - B[failed], C[failed], -t / alpha_T[failed])
+    return value
+
+
+def _hyp2f1_series(A: np.ndarray, B: np.ndarray, C: np.ndarray, w: np.ndarray, max_terms: int = 100_000) -> np.ndarray:
+    """The Gauss series of 2F1(A, B; C; w) for |w| < 1, summed until the terms no longer change the sum; NaN where
+    it did not converge or its terms grew so large that their cancellation leaves no accurate digit."""
+    total, term, largest = np.ones_like(w), np.ones_like(w), np.ones_like(w)
+    for n in range(max_terms):
+        term = term * (A + n) * (B + n) / ((C + n) * (n + 1)) * w
+        total = total + term
+        largest = np.maximum(largest, np.abs(term))
+        if np.all(np.abs(term) <= 1e-16 * np.abs(total)):
+            break
+    accurate = (np.abs(term) <= 1e-12 * np.abs(total)) & (largest <= 1e8 * np.abs(total))
+    return np.where(accurate, total, np.nan)
 
 
 def _bg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -61,8 +91,7 @@ def _bg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.nd
 def _mbg_expected_purchases(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
     """MBG/NBD expected purchases in (T, T + t] (Batislam et al. 2007, eq. 6)."""
     r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
-    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x + 1, a + b + x,
-                                                                       t / (alpha + T + t))
+    numerator = 1 - _discounted_hyp2f1(r + x, b + x + 1, a + b + x, alpha + T, t)
     numerator *= (a + b + x) / (a - 1)
     return numerator * _mbg_p_alive(p, x, t_x, T)
 

@@ -91,8 +91,9 @@ class Warehouse(ConfigurableResource):
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
         # What an earlier version of the tool (or another umask) left readable: the working database, the secret,
-        # dbt's logs and per-run folders (a failed build's error messages may quote values).
-        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", *dbt_run_folders()))
+        # dbt's logs and target folder (compiled SQL, per-run folders: a failed build's error messages may quote
+        # values), whoever created them.
+        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", DBT_PROJECT_DIR / "target"))
         private_dir(work_temp_dir(Path(self.path)))  # before dbt, whose profile spills there
         _release_dead_runs(context)
         self._wait_for_work_database(context)

@@ -68,9 +68,12 @@ def harden(warehouse: Path, more: tuple[Path, ...] = ()) -> list[Path]:
         for path in paths:
             if path.is_symlink():
                 continue
-            mode = OWNER_ONLY_DIR if path.is_dir() else OWNER_ONLY_FILE
-            current = stat.S_IMODE(path.lstat().st_mode)
-            if current & 0o077:
-                os.chmod(path, current & ~0o077 | (mode & 0o700))
-                tightened.append(path)
+            try:
+                mode = OWNER_ONLY_DIR if path.is_dir() else OWNER_ONLY_FILE
+                current = stat.S_IMODE(path.lstat().st_mode)
+                if current & 0o077:
+                    os.chmod(path, current & ~0o077 | (mode & 0o700))
+                    tightened.append(path)
+            except FileNotFoundError:  # removed meanwhile (another process's parse folder)
+                continue
     return tightened

@@ -22,6 +22,7 @@ from dagster_project import refresh_state
 from dagster_project.publish import publication
 from dagster_project.analytics.progress import Progress
 from dagster_project.privacy import erasure
+from dagster_project.privacy.modes import private_dir
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import (
@@ -94,7 +95,7 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
         project_target = manifest.parent
-        project_target.mkdir(parents=True, exist_ok=True)
+        private_dir(project_target)  # compiled SQL can quote values
         own_target = Path(tempfile.mkdtemp(prefix=".parse-", dir=project_target))
         try:
             # With the vars of a refresh with default settings: dbt keeps a parse state only for the same vars.
