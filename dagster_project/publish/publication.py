@@ -230,6 +230,7 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     for old in folder.parent.glob(f".{folder.name}-*"):
         if old.is_dir() and old.resolve() not in keep:
             shutil.rmtree(old, ignore_errors=True)
+    changes.forget_manifests(folder.parent, folder.name)
 
 
 def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
