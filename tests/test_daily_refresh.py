@@ -171,9 +171,11 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
     # Every minute: however long the daemon takes to start, the next minute fires.
     python_path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     environment = copy.environment(CRM_SCHEDULE_CRON="* * * * *", CRM_SCHEDULE_TIMEZONE="UTC", PYTHONPATH=python_path)
-    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")], cwd=ROOT,
-                              env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                              start_new_session=True)
+    # Its log (and that of the runs it starts) goes to a file: a pipe nobody reads would fill up and stall them.
+    log = tmp_path / "daemon.log"
+    with log.open("w") as log_file:
+        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")], cwd=ROOT,
+                                  env=environment, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         finished, failures = _wait_for_scheduled_run(home, deadline=time.monotonic() + 900)
     finally:
@@ -183,7 +185,7 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
             daemon.wait()
-    assert finished is not None, f"no scheduled run finished; daemon said: {daemon.stderr.read()[-3000:]}"
+    assert finished is not None, f"no scheduled run finished; daemon said: {log.read_text()[-3000:]}"
     assert finished.is_success, failures
     assert finished.tags.get("dagster/schedule_name") == "daily_refresh"
     assert published_run(copy.warehouse) == finished.run_id != run
