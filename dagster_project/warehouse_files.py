@@ -106,6 +106,7 @@ def access_table(warehouse: Path) -> list[tuple[str, str, str]]:
         (f"{models_dir(warehouse).name}/*", PRIVATE, "one saved model's versions"),
         (f"{models_dir(warehouse).name}/*/*", PRIVATE, "a saved model version, or the name of the current one"),
         (f"{models_dir(warehouse).name}/*/*/*", PRIVATE, "a saved model version's files"),
+        (".checksums-*.json", PRIVATE, "checksums of an export version's tables (which the next publish may reuse)"),
         (publishing_path(warehouse).name + "*", PRIVATE, "next published file while written (made readable as renamed)"),
         (warehouse.name, PUBLISHED, "published warehouse"),
         (parquet_dir(warehouse).name, PUBLISHED, "symlink to the current Parquet version"),

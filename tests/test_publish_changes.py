@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.publish.changes import MANIFEST
+from dagster_project.publish.changes import manifest_path
 from dagster_project.publish.publication import publish
 
 
@@ -37,8 +37,7 @@ def test_only_changed_tables_are_written_and_the_rest_are_kept(tmp_path):
         again = publish(con, warehouse, "run-2", None)
         assert again.changed == [] and again.rows == first.rows
         assert published(warehouse, "select run_id from meta.publication") == [("run-2",)]
-        assert {p.name: inode(p) for p in parquet.iterdir() if p.name != MANIFEST} == \
-            {name: number for name, number in files.items() if name != MANIFEST}
+        assert {p.name: inode(p) for p in parquet.iterdir()} == files
         assert set(published(warehouse, "select changed_by_run from meta.published_tables")) == {("run-1",)}
 
         # One table changes, one only in the last bits of its doubles (as a parallel sum does), one goes away, one
@@ -61,12 +60,15 @@ def test_only_changed_tables_are_written_and_the_rest_are_kept(tmp_path):
 
         # An export file is reused only when its own version says it holds that content (a publish killed between
         # the database and the exports leaves them of different runs).
-        manifest = parquet / MANIFEST
+        manifest = manifest_path(parquet.resolve())
         claims = json.loads(manifest.read_text())
         manifest.write_text(json.dumps({**claims, "analytics.scores": "not what the file holds"}))
         fourth = publish(con, warehouse, "run-4", None)
         assert fourth.changed == []
         assert inode(parquet / "analytics.scores.parquet") != files["analytics.scores.parquet"]
+
+        # Only the current and the previous version are kept, each with its checksums.
+        assert len(list(tmp_path.glob(".parquet-*"))) == 2 and len(list(tmp_path.glob(".checksums-parquet-*"))) == 2
 
         # A full rebuild writes everything anew.
         full = publish(con, warehouse, "run-5", None, reuse=False)

@@ -5,7 +5,7 @@ A table's checksum is its column names and types, its row count and the sum of i
 on row order, and any changed, added or removed row changes it (floating-point values count to 7 significant digits:
 their last bits differ from run to run where DuckDB sums in parallel). The published file records the checksums of its
 tables in `meta.published_tables` (with the run that last changed each), and every Parquet / CSV version folder in
-`_checksums.json`, so a publication reuses a file of the previous one only when that very file holds the same
+a hidden file beside it (`manifest_path`), so a publication reuses a file of the previous one only when that very file holds the same
 content (a publish killed between writing the database and the exports leaves them of different runs).
 """
 
@@ -22,7 +22,6 @@ import duckdb
 from dagster_project.sql import identifier, literal, qualified
 
 PUBLISHED_TABLES = ("meta", "published_tables")
-MANIFEST = "_checksums.json"
 # A reused published file is rewritten from scratch once more than this share of its blocks is free space left by
 # replaced tables (DuckDB reuses free blocks but never shrinks a file).
 MAX_FREE_SHARE = 0.5
@@ -94,18 +93,36 @@ def record(con: duckdb.DuckDBPyConnection, database: str, current: dict[Table, s
                      for (s, t), checksum in sorted(current.items())])
 
 
+def manifest_path(version: Path) -> Path:
+    """The checksums of an export version folder (".parquet-<when>-<run>"): a hidden file beside it, not in it, so the
+    folder holds only the tables' files."""
+    return version.parent / f".checksums-{version.name.lstrip('.')}.json"
+
+
 def write_manifest(version: Path, current: dict[Table, str]) -> None:
-    (version / MANIFEST).write_text(json.dumps({f"{s}.{t}": c for (s, t), c in sorted(current.items())}, indent=1))
+    """Owner-only (dagster_project.warehouse_files): readers have no use for it."""
+    text = json.dumps({f"{s}.{t}": c for (s, t), c in sorted(current.items())}, indent=1)
+    path = manifest_path(version)
+    path.unlink(missing_ok=True)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as manifest:
+        manifest.write(text)
 
 
 def reusable_files(previous_version: Path | None) -> dict[str, str]:
     """file stem ("marts.fct_orders") -> checksum of the table its files in the previous export version hold."""
-    if previous_version is None or not (previous_version / MANIFEST).is_file():
+    if previous_version is None or not manifest_path(previous_version).is_file():
         return {}
     try:
-        return json.loads((previous_version / MANIFEST).read_text())
+        return json.loads(manifest_path(previous_version).read_text())
     except (OSError, ValueError):
         return {}
+
+
+def forget_manifests(parent: Path, folder_name: str) -> None:
+    """Remove the checksums of export versions that are gone."""
+    for manifest in parent.glob(f".checksums-{folder_name}-*.json"):
+        if not (parent / f".{manifest.name.removeprefix('.checksums-').removesuffix('.json')}").is_dir():
+            manifest.unlink(missing_ok=True)
 
 
 def link_or_none(source: Path, target: Path) -> bool:

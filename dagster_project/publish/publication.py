@@ -250,6 +250,7 @@ def remove_old_versions(folder: Path, current: Path, previous: Path | None, keep
     removed = others[keep_previous:]
     for old in removed:
         shutil.rmtree(old, ignore_errors=True)
+    changes.forget_manifests(folder.parent, folder.name)
     return removed
 
 
