@@ -80,7 +80,7 @@ def dbt_mode(work: Path) -> str:
 
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory) -> Daily:
-    from dagster_project.generator import generate
+    from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("daily")
     summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))

@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 CLI = str(Path(sys.executable).parent / "crm-warehouse")
 REASON = "GDPR art. 17, ticket 4711"
 NEW_DROP = "2026-11-05"
+LATER_DROP = "2026-11-06"  # refreshed incrementally, after the erasure is complete
 
 
 @dataclass
@@ -166,6 +167,18 @@ def erased(tmp_path_factory) -> Erasure:
         f"RE-1,{by_cli.ids[-1]},2026-11-01,paid,50\nRE-2,C88888888,2026-11-01,paid,60\n")
     last = cli(["refresh"], environment)
     assert last.returncode == 0, last.stderr[-3000:]
+
+    # The day after, an incremental refresh: the person erased through Dagster re-delivered under another of
+    # their ids, with an order, beside a new order of a kept customer.
+    later = exports / LATER_DROP
+    later.mkdir()
+    (later / "customers.csv").write_text(
+        f"customer_id,name,email,phone,updated_at\n{by_job.ids[0]},,{job_email},,{LATER_DROP}\n")
+    (later / "orders.csv").write_text(
+        "order_id,customer_id,order_date,status,amount\n"
+        f"RE-3,{by_job.ids[0]},2026-11-02,paid,70\nRE-4,C88888888,2026-11-02,paid,80\n")
+    incremental = cli(["refresh"], environment)
+    assert incremental.returncode == 0, incremental.stderr[-3000:]
     return Erasure(root, exports, warehouse, root / "dagster", started, by_cli, by_job, before, forget.stdout)
 
 
@@ -218,6 +231,21 @@ def test_a_drop_re_delivering_an_erased_person_is_quarantined_as_erased_without_
     with duckdb.connect(str(erased.work), read_only=True) as con:
         assert con.execute("select count(*) from raw._quarantine where reason = 'erased' and raw_record is not null"
                            ).fetchone()[0] == 0
+
+
+def test_an_incremental_refresh_after_the_erasure_quarantines_a_re_delivery_as_erased(erased):
+    """The refresh after the erasure's is incremental (the base models parse only the new load), and the tombstones
+    still stop the person at ingestion; the kept customer's new order arrives."""
+    with duckdb.connect(str(erased.work), read_only=True) as con:
+        assert con.execute("select mode from meta.dbt_state").fetchone()[0] == "incremental"
+        orders = {o for (o,) in con.execute("select order_id from marts.fct_orders").fetchall()}
+    with duckdb.connect(str(erased.warehouse), read_only=True) as con:
+        quarantined = con.execute(
+            "select source_file, row_number, reason, detail from marts.fct_quarantined_rows "
+            "where drop_date = ? order by all", [date.fromisoformat(LATER_DROP)]).fetchall()
+    assert quarantined == [(f"{LATER_DROP}/customers.csv", 1, "erased", None),
+                           (f"{LATER_DROP}/orders.csv", 1, "erased", None)]
+    assert "RE-4" in orders and "RE-3" not in orders
 
 
 def test_tombstones_are_keyed_hashes_and_the_audit_holds_no_personal_data(erased):

@@ -39,7 +39,7 @@ from dagster_project.analytics.churn_metrics import CALIBRATION_COLUMNS, auc, sc
 from dagster_project.analytics.model_quality import ModelQuality
 from dagster_project.analytics.model_runs import ModelRun, tagged
 from dagster_project.analytics.model_store import (
-    Decision, Identity, ModelStore, Policy, Saved, base_metadata, decide, fingerprint, metric_drop, read_json,
+    Identity, ModelStore, Policy, Saved, base_metadata, fingerprint, read_json, score_or_refit,
     write_json,
 )
 from dagster_project.analytics.progress import silent
@@ -75,23 +75,11 @@ def run_on_cadence(con: duckdb.DuckDBPyConnection, as_of: date, clv: pd.DataFram
     """Score with the saved winner when it may be reused, else (or when its monitored AUC dropped) run the contest
     and save the winner."""
     wanted = identity(config, reporting_currency)
-    decision = decide(store.current(MODEL), wanted, as_of, policy)
-    evaluation_runs: list[ModelRun] = []
-    if not decision.refit:
-        saved = decision.saved
-        try:
-            scored = score_saved(con, as_of, clv, saved, config, progress)
-        except Exception as error:  # noqa: BLE001 - a saved model that cannot be used is refitted, and the reason says why
-            decision = Decision(True, f"saved model {saved.version} could not be used ({type(error).__name__}: "
-                                      f"{error})", saved)
-        else:
-            monitored = scored.runs[0].metrics
-            drop = metric_drop(saved.metadata["metrics"].get("auc"), monitored.get("auc"), policy)
-            scored.runs[0].reason = decision.reason if drop is None else f"{decision.reason}; refitted: {drop}"
-            if drop is None:
-                return Cadenced(scored, saved.version, False, decision.reason)
-            decision = Decision(True, f"saved model {saved.version}: {drop}", saved)
-            evaluation_runs = scored.runs
+    decision, scored, evaluation_runs = score_or_refit(
+        store, MODEL, wanted, as_of, policy, lambda saved: score_saved(con, as_of, clv, saved, config, progress),
+        lambda saved, scored: (saved.metadata["metrics"].get("auc"), scored.runs[0].metrics.get("auc")))
+    if scored is not None:
+        return Cadenced(scored, decision.saved.version, False, decision.reason)
     progress(f"fitting the churn contenders ({decision.reason})")
     result = churn.run_churn(con, as_of, clv, config, progress)
     version = store.new_version() if result.published else None

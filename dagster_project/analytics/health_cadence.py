@@ -27,7 +27,7 @@ from dagster_project.analytics.churn_metrics import auc
 from dagster_project.analytics.model_quality import ModelQuality
 from dagster_project.analytics.model_runs import ModelRun, tagged
 from dagster_project.analytics.model_store import (
-    Decision, Identity, ModelStore, Policy, Saved, base_metadata, decide, fingerprint, metric_drop, read_json,
+    Identity, ModelStore, Policy, Saved, base_metadata, fingerprint, read_json, score_or_refit,
     write_json,
 )
 
@@ -56,23 +56,12 @@ def run_on_cadence(con: duckdb.DuckDBPyConnection, as_of: date, customer_keys: I
     and save new ones."""
     keys = list(customer_keys)
     wanted = identity(reporting_currency, horizon_days)
-    decision = decide(store.current(MODEL), wanted, as_of, policy)
-    evaluation_runs: list[ModelRun] = []
-    if not decision.refit:
-        saved = decision.saved
-        try:
-            scored = score_saved(con, as_of, keys, saved, horizon_days)
-        except Exception as error:  # noqa: BLE001 - unusable saved weights are refitted, and the reason says why
-            decision = Decision(True, f"saved weights {saved.version} could not be used ({type(error).__name__}: "
-                                      f"{error})", saved)
-        else:
-            monitored = scored.runs[0].metrics
-            drop = metric_drop(saved.metadata["metrics"].get("out_of_sample_auc"), monitored["auc"], policy)
-            scored.runs[0].reason = decision.reason if drop is None else f"{decision.reason}; refitted: {drop}"
-            if drop is None:
-                return Cadenced(scored, saved.version, False, decision.reason)
-            decision = Decision(True, f"saved weights {saved.version}: {drop}", saved)
-            evaluation_runs = scored.runs
+    decision, scored, evaluation_runs = score_or_refit(
+        store, MODEL, wanted, as_of, policy, lambda saved: score_saved(con, as_of, keys, saved, horizon_days),
+        lambda saved, scored: (saved.metadata["metrics"].get("out_of_sample_auc"), scored.runs[0].metrics["auc"]),
+        what="saved weights")
+    if scored is not None:
+        return Cadenced(scored, decision.saved.version, False, decision.reason)
     result = health.run_health(con, as_of, keys, horizon_days)
     version = store.new_version()
     tagged(result.runs, version, decision.reason)

@@ -13,7 +13,7 @@ in use. The last ``KEEP_VERSIONS`` versions are kept.
 written by another format, under other settings or configuration, or by other library versions (never reused
 silently: the reason is recorded), when the as-of date is before the data it was fitted on (a replay must not see
 later data), and when it is ``Policy.cadence_days`` as-of days old. The caller then scores with the saved model and
-may still refit when its monitored metric dropped (``metric_drop``).
+may still refit when its monitored metric dropped (``metric_drop``); ``score_or_refit`` does all three.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -200,6 +201,29 @@ def metric_drop(reference: float | None, current: float | None, policy: Policy,
                 f"below {reference:.3f} at its fit (threshold {policy.metric_drop})")
     return None
 
+
+
+def score_or_refit(store: ModelStore, model: str, wanted: Identity, as_of: date, policy: Policy,
+                   score: Callable[[Saved], Any], monitored: Callable[[Saved, Any], tuple[float | None, float | None]],
+                   what: str = "saved model") -> tuple[Decision, Any | None, list]:
+    """The cadence both churn and health follow: ``decide``; when the saved model may stand, ``score`` with it (a
+    result whose ``runs[0]`` is its evaluation run) and compare its monitored metric (``monitored``: the figure at
+    its fit and on the latest outcomes) with ``metric_drop``. Returns the decision, the scored result when it stands
+    (else None: refit for the decision's reason) and the runs that evaluated a saved model found wanting."""
+    decision = decide(store.current(model), wanted, as_of, policy)
+    if decision.refit:
+        return decision, None, []
+    saved = decision.saved
+    try:
+        scored = score(saved)
+    except Exception as error:  # noqa: BLE001 - a saved model that cannot be used is refitted, and the reason says why
+        return Decision(True, f"{what} {saved.version} could not be used ({type(error).__name__}: {error})",
+                        saved), None, []
+    drop = metric_drop(*monitored(saved, scored), policy)
+    scored.runs[0].reason = decision.reason if drop is None else f"{decision.reason}; refitted: {drop}"
+    if drop is None:
+        return decision, scored, []
+    return Decision(True, f"{what} {saved.version}: {drop}", saved), None, scored.runs
 
 def fingerprint(con: duckdb.DuckDBPyConnection, as_of: date) -> str:
     """Paid orders up to ``as_of``: their count and an order-independent hash of their rows, to tell later whether
