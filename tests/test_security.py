@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -304,8 +305,12 @@ def test_make_dev_serves_the_dagster_ui_on_this_machine_only(tmp_path):
             addresses = listening_addresses(port)
         assert addresses == {"0100007F"}, addresses  # 127.0.0.1 only: not 0.0.0.0, not an IPv6 wildcard
     finally:
-        os.killpg(server.pid, 15)
-        server.wait(timeout=60)
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # dagster dev can outwait SIGTERM on its children; the address was checked
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 # ------------------------------------------------------------------------------------------------------ retention
