@@ -136,6 +136,19 @@ def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
     return copy
 
 
+
+def export_with_last_drop_held_back(root: Path) -> tuple[Path, Path]:
+    """A small full export under `root` (200 customers, 400 days) and, moved out of it, its last daily drop: the
+    next day's delivery. Returns the exports folder and the held-back drop."""
+    from dagster_project.sample_data import generate
+
+    summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))
+    last_drop = sorted(p for p in summary.out_dir.iterdir() if p.is_dir())[-1]
+    held_back = root / "held_back" / last_drop.name
+    held_back.parent.mkdir()
+    shutil.move(last_drop, held_back)
+    return summary.out_dir, held_back
+
 def write_orders_only_export(exports: Path) -> int:
     """One drop with nothing but orders (the minimal export contract): 120 customers with 1-5 orders each, slash
     dates and thousands separators. Returns the number of orders written."""

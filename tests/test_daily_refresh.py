@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import refresh
+from conftest import export_with_last_drop_held_back, refresh
 from dagster_project import refresh_state
 from dagster_project.defs.instance import INSTANCE_YAML
 from dagster_project.settings import Settings
@@ -80,17 +80,11 @@ def dbt_mode(work: Path) -> str:
 
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory) -> Daily:
-    from dagster_project.sample_data import generate
-
     root = tmp_path_factory.mktemp("daily")
-    summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))
-    last_drop = sorted(p for p in summary.out_dir.iterdir() if p.is_dir())[-1]
-    held_back = root / "held_back" / last_drop.name
-    held_back.parent.mkdir()
-    shutil.move(last_drop, held_back)
+    exports, held_back = export_with_last_drop_held_back(root)
     warehouse = root / "warehouse" / "crm.duckdb"
-    refresh(summary.out_dir, warehouse, settings_overrides={"schedule_timezone": "UTC"})
-    return Daily(summary.out_dir, held_back, warehouse)
+    refresh(exports, warehouse, settings_overrides={"schedule_timezone": "UTC"})
+    return Daily(exports, held_back, warehouse)
 
 
 def test_a_refresh_with_nothing_new_says_so_and_leaves_the_publication_as_it_was(daily, tmp_path):

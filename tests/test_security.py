@@ -176,6 +176,26 @@ def test_files_an_earlier_version_left_readable_are_made_owner_only_when_a_refre
                          "crm.duckdb.lock": 0o600, "crm.work.duckdb.tmp": 0o700}
 
 
+def test_connections_after_a_spill_keep_the_owner_only_spill_folder(tmp_path):
+    """A large refresh spills; connections opened after that in the same process (ingestion's parallel loads, the
+    analytics) share the database instance, whose spill folder DuckDB will not set again once used."""
+    from dagster_project.defs.resources import Warehouse
+
+    warehouse = tmp_path / "crm.duckdb"
+    resource = Warehouse(path=str(warehouse), work_path=str(work_database_path(warehouse)), exports_dir=str(tmp_path))
+    spill = work_temp_dir(warehouse)
+    with resource.connect() as first:
+        first.execute("set memory_limit = '40MB'; set threads = 1; set preserve_insertion_order = false")
+        first.execute("create table t as select i, md5(i::varchar) as s from range(1500000) r(i)")
+        # Sorting more than the memory limit spills into the folder; the spill files are gone once it is done.
+        spilled = first.execute("select max(peak) from (select max(i) over (order by s) as peak from t)").fetchone()
+        assert spilled[0] == 1499999
+        assert first.execute("select current_setting('temp_directory')").fetchone()[0] == str(spill)
+        with resource.connect() as second:
+            assert second.execute("select count(*) from t").fetchone()[0] == 1500000
+    assert stat.S_IMODE(spill.stat().st_mode) == 0o700
+
+
 # ------------------------------------------------------------------------------------------ another local account
 
 

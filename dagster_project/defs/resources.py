@@ -138,7 +138,12 @@ class Warehouse(ConfigurableResource):
         make_dirs(Path(self.work_path).parent, dir_mode(self.published_mode))
         con = duckdb.connect(self.work_path, read_only=read_only)
         try:
-            con.execute(f"set temp_directory = {literal(str(private_dir(work_temp_dir(Path(self.path)))))}")
+            folder = private_dir(work_temp_dir(Path(self.path)))
+            # Connections of one process to one file share a database instance, whose spill folder cannot change
+            # once something spilled into it: set only where it is not this folder already (DuckDB's default is).
+            current = con.execute("select current_setting('temp_directory')").fetchone()[0]
+            if not current or Path(current).resolve() != folder.resolve():
+                con.execute(f"set temp_directory = {literal(str(folder))}")
             yield con
         finally:
             con.close()
