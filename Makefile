@@ -67,8 +67,11 @@ DAGSTER_PORT ?= 3000
 dev: setup
 	umask 077 && $(BIN)/dagster dev -w workspace.yaml --host $(DAGSTER_HOST) --port $(DAGSTER_PORT)
 
+# Stage by stage through the Dagster job, then the refresh a user runs: full, one daily drop, nothing new (S and M;
+# add --sizes L for the large size).
 bench: setup
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/daily.py --reuse-export
 
 clean:
 	rm -rf $(VENV) dbt/target dbt/logs warehouse data .dagster_home
