@@ -74,6 +74,10 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     assert queried.returncode == 0 and "customer_key" in queried.stdout, queried.stderr
     with duckdb.connect(str(tmp_path / "warehouse" / "crm.duckdb"), read_only=True) as con:
         assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+    # Run again with nothing new (`make demo` twice): the secret the first refresh generated was part of what it
+    # recorded, so the second one finds nothing changed.
+    again = run([CLI, "refresh"], cwd=tmp_path)
+    assert again.returncode == 0 and again.stdout.startswith("nothing changed since the refresh published"), again.stdout
 
 
 def test_refresh_failures_are_one_line_and_non_zero(tmp_path):
