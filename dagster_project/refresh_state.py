@@ -32,8 +32,9 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.files import walk
 from dagster_project.privacy import erasure
-from dagster_project.settings import NO_HOLIDAYS, PROJECT_ROOT, Settings
+from dagster_project.settings import DBT_GENERATED_FOLDERS, NO_HOLIDAYS, PROJECT_ROOT, Settings
 from dagster_project.sql import qualified
 from dagster_project.warehouse_files import pseudonym_key_path
 
@@ -88,9 +89,8 @@ def _digest(parts: Iterable[tuple[str, bytes]]) -> str:
 
 
 def _source_files(roots: Iterable[Path], suffixes: set[str]) -> list[Path]:
-    skipped = {"target", "logs", "dbt_packages", "__pycache__"}
-    return sorted(p for root in roots for p in root.rglob("*")
-                  if p.is_file() and p.suffix in suffixes and not skipped & set(p.relative_to(root).parts))
+    return sorted(p for root in roots for p in walk(root, skip={*DBT_GENERATED_FOLDERS, "__pycache__"})
+                  if p.suffix in suffixes and p.is_file())
 
 
 def _versions(libraries: Iterable[str]) -> bytes:

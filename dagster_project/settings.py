@@ -40,6 +40,8 @@ from dagster_project.warehouse_files import work_database_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+# Folders dbt writes into its project, which no fingerprint of the project's sources may read.
+DBT_GENERATED_FOLDERS = frozenset({"target", "logs", "dbt_packages"})
 
 DEFAULT_EXPORTS_DIR = "data/exports"
 DEFAULT_WAREHOUSE = "warehouse/crm.duckdb"

@@ -13,6 +13,7 @@ import os
 import stat
 from pathlib import Path
 
+from dagster_project.files import walk
 from dagster_project.warehouse_files import PRIVATE, access_of
 
 OWNER_ONLY_FILE = 0o600
@@ -64,7 +65,7 @@ def harden(warehouse: Path, more: tuple[Path, ...] = ()) -> list[Path]:
     folder = Path(warehouse).parent
     candidates = [p for p in folder.iterdir() if access_of(warehouse, p) == PRIVATE] if folder.is_dir() else []
     for root in [*candidates, *(Path(p) for p in more if Path(p).exists())]:
-        paths = [root] if not root.is_dir() or root.is_symlink() else [root, *root.rglob("*")]
+        paths = [root] if not root.is_dir() or root.is_symlink() else [root, *walk(root)]
         for path in paths:
             if path.is_symlink():
                 continue

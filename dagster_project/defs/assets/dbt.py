@@ -24,9 +24,11 @@ from dagster_project.analytics.progress import Progress
 from dagster_project.privacy import erasure
 from dagster_project.privacy.modes import private_dir
 from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.files import walk
 from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import (
-    DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of, parse_currency,
+    DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
+    parse_currency,
 )
 from dagster_project.sql import qualified
 
@@ -90,8 +92,8 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     into a folder of its own and moves the manifest in with an atomic replace, so no reader sees a half-written one.
     """
     manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".py", ".yml", ".csv"}
-               and "target" not in p.parts and "logs" not in p.parts]
+    sources = [p for p in walk(Path(project.project_dir), skip=DBT_GENERATED_FOLDERS)
+               if p.suffix in {".sql", ".py", ".yml", ".csv"}]
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
         project_target = manifest.parent
