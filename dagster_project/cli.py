@@ -98,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     refresh.add_argument("--keep-previous-exports", metavar="N", default=None,
                          help="previous Parquet/CSV export versions kept for readers in the middle of a scan "
                               "(default $CRM_KEEP_PREVIOUS_EXPORTS, else 1)")
+    refresh.add_argument("--memory-limit", metavar="AMOUNT", default=None,
+                         help="most memory DuckDB may take before it spills to disk, e.g. 2GB (default "
+                              "$CRM_DUCKDB_MEMORY_LIMIT, else 5GB)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -147,6 +150,7 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
         "storage_version": args.storage_version, "retrain": args.retrain, "published_mode": args.published_mode,
         "raw_retention_days": args.raw_retention_days, "keep_previous_exports": args.keep_previous_exports,
+        "duckdb_memory_limit": args.memory_limit,
     })
 
 

@@ -77,6 +77,7 @@ def warehouse_config(settings: Settings) -> dict[str, object]:
         "published_mode": settings.published_mode,
         "raw_retention_days": settings.raw_retention_days,
         "keep_previous_exports": settings.keep_previous_exports,
+        "memory_limit": settings.duckdb_memory_limit,
     }
 
 

@@ -79,8 +79,9 @@ CURRENCY_LABELS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "�
 NO_HOLIDAYS = "none"
 CURRENCY_LABEL_MAX_CHARS = 12
 
-# The variable dbt's profile reads the working database's path from.
+# The variables dbt's profile reads the working database's path and DuckDB's memory limit from.
 WORK_DATABASE_VARIABLE = "CRM_WORK_DATABASE"
+MEMORY_LIMIT_VARIABLE = "CRM_DUCKDB_MEMORY_LIMIT"
 
 # What each setting is read from when no flag sets it.
 ENVIRONMENT_VARIABLES = {
@@ -115,6 +116,7 @@ ENVIRONMENT_VARIABLES |= {
     "published_mode": "CRM_PUBLISHED_MODE",
     "raw_retention_days": "CRM_RAW_RETENTION_DAYS",
     "keep_previous_exports": "CRM_KEEP_PREVIOUS_EXPORTS",
+    "duckdb_memory_limit": MEMORY_LIMIT_VARIABLE,
 }
 # What BI readers in other accounts get: the published files readable by everyone (their folders traversable); 0640
 # with a group-owned, setgid warehouse folder limits them to a group. Everything else a refresh writes is owner-only.
@@ -124,6 +126,10 @@ DEFAULT_PUBLISHED_MODE = 0o644
 DEFAULT_RAW_RETENTION_DAYS = 90
 # Previous Parquet / CSV export versions kept beside the current one, for readers in the middle of a scan.
 DEFAULT_KEEP_PREVIOUS_EXPORTS = 1
+# The most memory DuckDB may take, in dbt and in the refresh's own process (one at a time: dbt runs while the refresh
+# waits); beyond it DuckDB spills to the owner-only folder beside the working database. DuckDB's own default, 80% of
+# RAM, let a 1M-customer refresh grow to 20 GB.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "5GB"
 
 
 class SettingsError(ValueError):
@@ -164,6 +170,8 @@ class Settings:
     published_mode: int = DEFAULT_PUBLISHED_MODE
     raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
     keep_previous_exports: int = DEFAULT_KEEP_PREVIOUS_EXPORTS
+    # DuckDB's memory_limit ("5GB", "800MB", "2GiB").
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -184,6 +192,7 @@ class Settings:
         set_(self, "published_mode", parse_published_mode(self.published_mode))
         set_(self, "raw_retention_days", parse_count(self.raw_retention_days, RAW_RETENTION_DAYS))
         set_(self, "keep_previous_exports", parse_count(self.keep_previous_exports, KEEP_PREVIOUS_EXPORTS))
+        set_(self, "duckdb_memory_limit", parse_memory_limit(self.duckdb_memory_limit))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -225,6 +234,7 @@ class Settings:
             published_mode=given("published_mode") or DEFAULT_PUBLISHED_MODE,
             raw_retention_days=_or(given("raw_retention_days"), DEFAULT_RAW_RETENTION_DAYS),
             keep_previous_exports=_or(given("keep_previous_exports"), DEFAULT_KEEP_PREVIOUS_EXPORTS),
+            duckdb_memory_limit=given("duckdb_memory_limit") or DEFAULT_DUCKDB_MEMORY_LIMIT,
         )
 
     @property
@@ -256,7 +266,7 @@ class Settings:
 
     def dbt_profile_environment(self) -> dict[str, str]:
         """What dbt's profile reads from the environment (the only settings that travel that way)."""
-        return {WORK_DATABASE_VARIABLE: str(self.work_database)}
+        return {WORK_DATABASE_VARIABLE: str(self.work_database), MEMORY_LIMIT_VARIABLE: self.duckdb_memory_limit}
 
 
 # How each setting is named in messages: the environment variable and the `crm-warehouse refresh` flag.
@@ -275,6 +285,7 @@ RETRAIN_METRIC_DROP = "CRM_RETRAIN_METRIC_DROP"
 PUBLISHED_MODE = "CRM_PUBLISHED_MODE / --published-mode"
 RAW_RETENTION_DAYS = "CRM_RAW_RETENTION_DAYS / --raw-retention-days"
 KEEP_PREVIOUS_EXPORTS = "CRM_KEEP_PREVIOUS_EXPORTS / --keep-previous-exports"
+DUCKDB_MEMORY_LIMIT = "CRM_DUCKDB_MEMORY_LIMIT / --memory-limit"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
@@ -372,6 +383,22 @@ def parse_fraction(value, setting: str) -> float:
     if isinstance(value, bool) or not 0.0 <= number <= 1.0:
         raise SettingsError(f"{setting}: {value!r} is not a number from 0 to 1 (e.g. 0.05)")
     return number
+
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def parse_memory_limit(text: str | None) -> str:
+    """A DuckDB memory_limit ("5GB", "800 MB", "2GiB"), normalised without spaces; None or blank: the default. It
+    reaches SQL and dbt's profile, so nothing but a number and a unit passes."""
+    if text is None or not str(text).strip():
+        return DEFAULT_DUCKDB_MEMORY_LIMIT
+    value = str(text).strip()
+    amount = _MEMORY.fullmatch(value)
+    if amount is None or float(amount.group(1)) <= 0:
+        raise SettingsError(f"{DUCKDB_MEMORY_LIMIT}: {value!r} is not an amount of memory such as "
+                            f"{DEFAULT_DUCKDB_MEMORY_LIMIT} (the default), 800MB or 2GiB")
+    return f"{amount.group(1)}{amount.group(2)}"
 
 
 def parse_storage_version(text: str | None) -> str:

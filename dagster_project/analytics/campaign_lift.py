@@ -33,6 +33,7 @@ every non-participant, or even with every reached non-participant, mixes that se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -45,7 +46,7 @@ from sklearn.preprocessing import StandardScaler
 
 from dagster_project.analytics import customer_measures
 from dagster_project.analytics.customer_measures import INTERACTION_COLUMNS
-from dagster_project.analytics.marts_sql import marts_exist, query_marts
+from dagster_project.analytics.marts_sql import marts_exist
 
 # Interactions that show a customer took part in a campaign; anything else carrying the campaign id (an e-mail that
 # was only sent, a landing-page visit) means the campaign reached the customer.
@@ -64,55 +65,56 @@ Z_95 = 1.959964
 PANEL_COLUMNS = ("campaign_id", "period", "window_days", "customer_key", "reached", "participant", *FEATURES,
                  *OUTCOMES)
 
-# One row per campaign with reach data x customer existing before the origin x period: 'campaign' (features before the
-# start, outcome in [start, window_end)) and 'placebo' (the same one window earlier). A campaign's window is cut at
-# as_of, so participants and controls are observed for the same days. The features are the customer measures as of
-# the day before the origin (customer_measures, today's order status); their days since an event count to the origin.
+# The campaigns the lift is estimated for: started by as_of, with reach data. A campaign's window is cut at as_of, so
+# participants and controls are observed for the same days.
+_CAMPAIGNS_SQL = """
+SELECT campaign_id, start_date,
+       CAST(least(start_date + $days, $as_of + 1) - start_date AS INTEGER) AS window_days
+FROM marts.dim_campaigns
+WHERE start_date IS NOT NULL AND start_date <= $as_of
+  AND campaign_id IN (SELECT campaign_id FROM marts.fct_interactions
+                      WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of)
+ORDER BY campaign_id
+"""
+
+# One campaign's panel: one row per customer existing before the origin x period: 'campaign' (features before the
+# start, outcome in [start, window end)) and 'placebo' (the same one window earlier). The features are the customer
+# measures as of the day before the origin (customer_measures, today's order status); their days since an event count
+# to the origin.
 _PARTICIPATIONS = " + ".join(f"m.{INTERACTION_COLUMNS[t]}_365d" for t in PARTICIPATION_TYPES)
 _LAST_PARTICIPATION = ", ".join(f"m.days_since_last_{t}" for t in PARTICIPATION_TYPES)
 _PANEL_SQL = f"""
 WITH touches AS (
-    SELECT campaign_id, customer_key,
-           bool_or(interaction_type IN {PARTICIPATION_TYPES}) AS participant
+    SELECT customer_key, bool_or(interaction_type IN {PARTICIPATION_TYPES}) AS participant
     FROM marts.fct_interactions
-    WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of
+    WHERE campaign_id = $campaign_id AND customer_key IS NOT NULL AND occurred_date <= $as_of
     GROUP BY ALL
 ),
-campaigns AS (
-    SELECT campaign_id, start_date,
-           CAST(least(start_date + $days, $as_of + 1) - start_date AS INTEGER) AS window_days
-    FROM marts.dim_campaigns
-    WHERE start_date IS NOT NULL AND start_date <= $as_of
-      AND campaign_id IN (SELECT campaign_id FROM touches)
-),
 origins AS (
-    SELECT campaign_id, 'campaign' AS period, start_date AS origin, window_days FROM campaigns
+    SELECT 'campaign' AS period, CAST($start_date AS DATE) AS origin
     UNION ALL
-    SELECT campaign_id, 'placebo', start_date - window_days, window_days FROM campaigns
-),
-customers AS (
-    SELECT customer_key, signup_date FROM marts.dim_customers
+    SELECT 'placebo', CAST($start_date AS DATE) - $window_days
 ),
 population AS (
-    SELECT o.campaign_id, o.period, o.origin, o.window_days, cu.customer_key, cu.signup_date,
+    SELECT o.period, o.origin, cu.customer_key, cu.signup_date,
            t.customer_key IS NOT NULL AS reached, coalesce(t.participant, false) AS participant
     FROM origins AS o
     -- customers who existed before the origin: a first order inside the window is no effect of anything
-    JOIN customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
-    LEFT JOIN touches AS t ON t.campaign_id = o.campaign_id AND t.customer_key = cu.customer_key
+    JOIN marts.dim_customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
+    LEFT JOIN touches AS t ON t.customer_key = cu.customer_key
 ),
 before_origin AS (
     SELECT o.origin, m.*
-    FROM (SELECT DISTINCT origin FROM origins) AS o, LATERAL {customer_measures.MEASURES}(o.origin - 1) AS m
+    FROM origins AS o, LATERAL {customer_measures.MEASURES}(o.origin - 1) AS m
 ),
 outcomes AS (
-    SELECT p.campaign_id, p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
+    SELECT p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
     FROM population AS p
     JOIN marts.fct_orders AS o ON o.customer_key = p.customer_key AND o.is_paid
-     AND o.order_date >= p.origin AND o.order_date < p.origin + p.window_days AND o.order_date <= $as_of
+     AND o.order_date >= p.origin AND o.order_date < p.origin + $window_days AND o.order_date <= $as_of
     GROUP BY ALL
 )
-SELECT p.campaign_id, p.period, p.window_days, p.customer_key, p.reached, p.participant,
+SELECT $campaign_id AS campaign_id, p.period, $window_days AS window_days, p.customer_key, p.reached, p.participant,
        coalesce(m.orders_count, 0) AS orders_lifetime,
        coalesce(m.revenue, 0) AS spend_lifetime,
        coalesce(m.recency_days + 1, 3650) AS days_since_last_order,
@@ -133,33 +135,26 @@ SELECT p.campaign_id, p.period, p.window_days, p.customer_key, p.reached, p.part
        coalesce(w.purchases, 0) AS purchases
 FROM population AS p
 LEFT JOIN before_origin AS m ON m.origin = p.origin AND m.customer_key = p.customer_key
-LEFT JOIN outcomes AS w
-    ON w.campaign_id = p.campaign_id AND w.period = p.period AND w.customer_key = p.customer_key
+LEFT JOIN outcomes AS w ON w.period = p.period AND w.customer_key = p.customer_key
+ORDER BY p.period, p.customer_key
 """
 
 
-def campaign_panel(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
-    """The customers of every campaign with reach data, with pre-campaign features and window outcomes."""
-    return query_marts(con, _PANEL_SQL, {"as_of": as_of, "days": int(attribution_days)}, PANEL_COLUMNS)
+def campaign_panels(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> Iterator[pd.DataFrame]:
+    """The panel of each campaign with reach data in turn (``PANEL_COLUMNS``): the customers existing at its start,
+    with pre-campaign features and window outcomes, and the same for its placebo window. One campaign at a time: all
+    of them at once hold every customer twice per campaign, more than pandas should hold for a large export."""
+    if not marts_exist(con, _PANEL_SQL):
+        return
+    params = {"as_of": as_of, "days": int(attribution_days)}
+    for campaign_id, start_date, window_days in con.execute(_CAMPAIGNS_SQL, params).fetchall():
+        yield con.execute(_PANEL_SQL, {"as_of": as_of, "campaign_id": campaign_id, "start_date": start_date,
+                                       "window_days": window_days}).df()
 
 
 def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
-    """``campaign_lift`` of ``campaign_panel``, one campaign at a time. The panel holds every customer existing at
-    each campaign's start, twice (campaign and placebo): tens of millions of rows for a large export, more than
-    pandas should hold at once. It is built once in a DuckDB temporary table (which spills to disk), sorted by
-    campaign so that each campaign's rows are read back alone."""
-    if not marts_exist(con, _PANEL_SQL):
-        return campaign_lift(pd.DataFrame(columns=list(PANEL_COLUMNS)))
-    con.execute(f"CREATE OR REPLACE TEMPORARY TABLE _campaign_panel AS {_PANEL_SQL} ORDER BY campaign_id",
-                {"as_of": as_of, "days": int(attribution_days)})
-    try:
-        campaigns = [row[0] for row in con.execute(
-            "SELECT DISTINCT campaign_id FROM _campaign_panel ORDER BY campaign_id").fetchall()]
-        lifts = [campaign_lift(con.execute(
-            "SELECT * FROM _campaign_panel WHERE campaign_id = ? ORDER BY period, customer_key", [campaign]).df())
-                 for campaign in campaigns]
-    finally:
-        con.execute("DROP TABLE IF EXISTS _campaign_panel")
+    """``campaign_lift`` of each campaign's panel (``campaign_panels``)."""
+    lifts = [campaign_lift(panel) for panel in campaign_panels(con, as_of, attribution_days)]
     return (pd.concat(lifts, ignore_index=True) if lifts
             else campaign_lift(pd.DataFrame(columns=list(PANEL_COLUMNS))))
 

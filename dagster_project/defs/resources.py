@@ -24,7 +24,7 @@ from dagster_project.privacy.modes import (
     make_dirs,
     private_dir,
 )
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.settings import DBT_PROJECT_DIR, parse_memory_limit
 from dagster_project.sql import literal
 from dagster_project.warehouse_files import lock_path, parquet_dir, work_temp_dir
 
@@ -65,6 +65,8 @@ class Warehouse(ConfigurableResource):
     published_mode: int = 0o644
     raw_retention_days: int = 90
     keep_previous_exports: int = 1
+    # DuckDB's memory limit in this process (Settings.duckdb_memory_limit; dbt's profile reads the same setting).
+    memory_limit: str = "5GB"
 
     _lock: IO | None = PrivateAttr(default=None)
 
@@ -144,6 +146,7 @@ class Warehouse(ConfigurableResource):
             current = con.execute("select current_setting('temp_directory')").fetchone()[0]
             if not current or Path(current).resolve() != folder.resolve():
                 con.execute(f"set temp_directory = {literal(str(folder))}")
+            con.execute(f"set memory_limit = {literal(parse_memory_limit(self.memory_limit))}")
             yield con
         finally:
             con.close()

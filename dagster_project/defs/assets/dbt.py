@@ -137,8 +137,8 @@ def dbt_models() -> AssetsDefinition:
 
     @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=WRITER_POOL)
     def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
-        reporting and default currencies."""
+        """`dbt build`: seeds, models and their data tests, with the as-of date when one is set and the reporting and
+        default currencies. The unit tests check the models' code, not the data: they run in CI (`make test`)."""
         yield from dbt_build(context, dbt, warehouse)
 
     return crm_dbt_models
@@ -157,10 +157,12 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.info(f"dbt build --full-refresh: {full_refresh}")
     else:
         context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
-    args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), *(["--full-refresh"] if full_refresh else [])]
+    # dbt's advice: unit tests in development and CI, not in production builds (their fixtures change only with the
+    # code, and tests/test_dbt_unit_tests.py runs them).
+    args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), "--exclude-resource-type", "unit_test",
+            *(["--full-refresh"] if full_refresh else [])]
     invocation = dbt.cli(args, context=context)
-    # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
-    # nodes in the manifest.
+    # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
     events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
     yield from with_row_counts(events, invocation.manifest, warehouse)
@@ -237,7 +239,7 @@ def with_progress(invocation: DbtCliInvocation, progress: Progress) -> Iterator:
     progress.finish()
 
 
-# What `dbt build` runs: models that are not ephemeral, seeds, snapshots, data tests, and unit tests.
+# What the refresh's `dbt build` runs: models that are not ephemeral, seeds, snapshots and data tests.
 BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
 
 
@@ -245,7 +247,7 @@ def build_node_count(manifest: Mapping[str, Any]) -> int:
     """How many nodes a full `dbt build` of the manifest runs (the "of N" of its progress)."""
     nodes = [node for node in manifest["nodes"].values() if node["resource_type"] in BUILT_RESOURCE_TYPES
              and node.get("config", {}).get("materialized") != "ephemeral"]
-    return len(nodes) + len(manifest.get("unit_tests", {}))
+    return len(nodes)
 
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query).
