@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -18,10 +19,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from conftest import export_with_last_drop_held_back, refresh
 from dagster_project import refresh_state
+from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
+from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.instance import INSTANCE_YAML
 from dagster_project.settings import Settings
 from dagster_project.warehouse_files import work_database_path
@@ -145,6 +149,15 @@ def test_an_incremental_refresh_killed_in_dbt_leaves_the_publication_and_the_nex
                                 timeout=1200)
     assert completing.returncode == 0, completing.stderr[-3000:]
     assert published_run(killed.warehouse) != run and dbt_mode(killed.work) == "incremental"
+    # The campaigns whose windows ended before the new day kept their saved lift, and the table is what estimating
+    # every campaign from scratch gives.
+    (reused,) = re.findall(r"campaign lift: \d+ campaigns estimated, (\d+) unchanged", completing.stdout)
+    assert int(reused) > 5, completing.stdout[-3000:]
+    with duckdb.connect(str(killed.work), read_only=True) as con:
+        written = con.execute("select * from analytics.campaign_effectiveness order by campaign_id").df()
+        from_scratch = campaign_effectiveness(con, resolved_as_of(con)).table
+    pd.testing.assert_frame_equal(written[list(CAMPAIGN_COLUMNS)],
+                                  from_scratch.sort_values("campaign_id", ignore_index=True), check_dtype=False)
 
     # As if never killed: what a full build of the same raw data gives (which an uninterrupted incremental refresh
     # gives too: tests/test_incremental.py).

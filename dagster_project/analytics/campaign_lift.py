@@ -33,7 +33,6 @@ every non-participant, or even with every reached non-participant, mixes that se
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
@@ -44,7 +43,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dagster_project.analytics import customer_measures
+from dagster_project.analytics import campaign_lift_reuse, customer_measures
 from dagster_project.analytics.customer_measures import INTERACTION_COLUMNS
 from dagster_project.analytics.marts_sql import marts_exist
 
@@ -140,23 +139,50 @@ ORDER BY p.period, p.customer_key
 """
 
 
-def campaign_panels(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> Iterator[pd.DataFrame]:
-    """The panel of each campaign with reach data in turn (``PANEL_COLUMNS``): the customers existing at its start,
-    with pre-campaign features and window outcomes, and the same for its placebo window. One campaign at a time: all
-    of them at once hold every customer twice per campaign, more than pandas should hold for a large export."""
+@dataclass(frozen=True)
+class Lifts:
+    """``campaign_lift`` of every campaign with reach data, and how many were estimated now or reused."""
+
+    table: pd.DataFrame
+    estimated: int = 0
+    reused: int = 0
+
+
+def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int, code: str | None = None,
+                     reuse: bool = True) -> Lifts:
+    """``campaign_lift`` of each campaign's panel, one campaign at a time: all of them at once hold every customer
+    twice per campaign, more than pandas should hold for a large export.
+
+    With ``code`` (the version of the code and settings), the estimates are saved with their inputs' fingerprints,
+    and with ``reuse`` a campaign whose inputs did not change since the saved estimate is not estimated again
+    (campaign_lift_reuse)."""
     if not marts_exist(con, _PANEL_SQL):
-        return
+        return Lifts(lift_frame([]))
     params = {"as_of": as_of, "days": int(attribution_days)}
-    for campaign_id, start_date, window_days in con.execute(_CAMPAIGNS_SQL, params).fetchall():
-        yield con.execute(_PANEL_SQL, {"as_of": as_of, "campaign_id": campaign_id, "start_date": start_date,
-                                       "window_days": window_days}).df()
+    campaigns = con.execute(_CAMPAIGNS_SQL, params).fetchall()
+    inputs = campaign_lift_reuse.fingerprints(con, _CAMPAIGNS_SQL, as_of, attribution_days) if code else {}
+    saved = campaign_lift_reuse.load(con, code) if code and reuse else campaign_lift_reuse.Saved({}, {})
+    rows, reused = [], 0
+    for campaign_id, start_date, window_days in campaigns:
+        if campaign_id in saved.inputs and saved.inputs[campaign_id] == inputs.get(campaign_id):
+            rows.append(saved.rows[campaign_id])
+            reused += 1
+            continue
+        panel = con.execute(_PANEL_SQL, {"as_of": as_of, "campaign_id": campaign_id, "start_date": start_date,
+                                         "window_days": window_days}).df()
+        rows.extend(campaign_lift(panel).to_dict("records"))
+    table = lift_frame(rows)
+    if code:
+        campaign_lift_reuse.save(con, code, inputs, table)
+    return Lifts(table, len(campaigns) - reused, reused)
 
 
-def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
-    """``campaign_lift`` of each campaign's panel (``campaign_panels``)."""
-    lifts = [campaign_lift(panel) for panel in campaign_panels(con, as_of, attribution_days)]
-    return (pd.concat(lifts, ignore_index=True) if lifts
-            else campaign_lift(pd.DataFrame(columns=list(PANEL_COLUMNS))))
+def lift_frame(rows: list[dict]) -> pd.DataFrame:
+    """The lift rows as one frame, every figure a float (a figure a campaign lacks is NaN), whether estimated now or
+    read back from the saved ones."""
+    frame = pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
+    figures = [c for c in LIFT_COLUMNS if c not in ("campaign_id", "lift_note")]
+    return frame.astype(dict.fromkeys(figures, "float64") | {"campaign_id": "object", "lift_note": "object"})
 
 
 def design_matrix(frame: pd.DataFrame) -> np.ndarray:
