@@ -153,9 +153,9 @@ def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_da
     """``campaign_lift`` of each campaign's panel, one campaign at a time: all of them at once hold every customer
     twice per campaign, more than pandas should hold for a large export.
 
-    With ``code`` (the version of the code and settings), the estimates are saved with their inputs' fingerprints,
-    and with ``reuse`` a campaign whose inputs did not change since the saved estimate is not estimated again
-    (campaign_lift_reuse)."""
+    With ``code`` (the version of the code), the estimates are saved with their inputs' fingerprints (which cover the
+    settings that change the marts: currency, secret, as-of date), and with ``reuse`` a campaign whose inputs did not
+    change since the saved estimate is not estimated again (campaign_lift_reuse)."""
     if not marts_exist(con, _PANEL_SQL):
         return Lifts(lift_frame([]))
     params = {"as_of": as_of, "days": int(attribution_days)}
