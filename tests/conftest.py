@@ -172,22 +172,29 @@ def orders_only(tmp_path_factory) -> Refreshed:
     return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse))
 
 
+def run_dbt(work: Path, target: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The project's dbt (`dbt <args>`) with the default settings' vars, on the working database `work`, its target
+    folder and logs under `target` (apart from dbt/target); fails the test with dbt's output if dbt fails."""
+    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    done = subprocess.run(
+        [DBT_EXECUTABLE, *args, "--vars", json.dumps(DEFAULT_VARS, sort_keys=True), "--target-path", str(target),
+         "--log-path", str(target / "logs"), "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir",
+         str(DBT_PROJECT_DIR)],
+        env={**os.environ, "CRM_WORK_DATABASE": str(work)}, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done
+
+
 @functools.cache
 def customer_measures_ddl() -> str:
     """The DDL of the customer-measure table macros (dbt/macros/customer_measures.sql) as dbt renders it; once per
     test process."""
-    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
-    from dagster_project.settings import DBT_PROJECT_DIR
-
     with tempfile.TemporaryDirectory() as folder:
         # Rendering opens no database, but the profile needs a path; a folder of our own keeps dbt's target apart.
-        environment = {**os.environ, "CRM_WORK_DATABASE": str(Path(folder) / "unused.duckdb")}
-        completed = subprocess.run(
-            [DBT_EXECUTABLE, "compile", "--quiet", "--inline", "{{ crm.customer_measures_macros() }}",
-             "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-             "--target-path", str(Path(folder) / "target"), "--vars", json.dumps(DEFAULT_VARS)],
-            env=environment, capture_output=True, text=True, check=True)
-    return completed.stdout
+        return run_dbt(Path(folder) / "unused.duckdb", Path(folder) / "target", "compile", "--quiet", "--inline",
+                       "{{ crm.customer_measures_macros() }}").stdout
 
 
 def install_customer_measures(con: duckdb.DuckDBPyConnection) -> None:

@@ -8,13 +8,10 @@ session's refreshed working database.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 
 import yaml
 
-from conftest import copy_of
-from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
+from conftest import copy_of, run_dbt
 from dagster_project.settings import DBT_PROJECT_DIR
 
 
@@ -29,12 +26,7 @@ def declared_unit_tests() -> set[str]:
 def test_every_dbt_unit_test_passes(refreshed, tmp_path):
     work = copy_of(refreshed, tmp_path).work
     target = tmp_path / "target"
-    done = subprocess.run(
-        [DBT_EXECUTABLE, "test", "--select", "test_type:unit", "--vars", json.dumps(DEFAULT_VARS, sort_keys=True),
-         "--target-path", str(target), "--log-path", str(target / "logs"), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--project-dir", str(DBT_PROJECT_DIR)],
-        env={**os.environ, "CRM_WORK_DATABASE": str(work)}, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    run_dbt(work, target, "test", "--select", "test_type:unit", timeout=600)
     results = json.loads((target / "run_results.json").read_text())["results"]
     ran = {r["unique_id"].rsplit(".", 1)[-1]: r["status"] for r in results if r["unique_id"].startswith("unit_test.")}
     assert set(ran) == declared_unit_tests() and len(ran) >= 6

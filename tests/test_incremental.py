@@ -11,20 +11,15 @@ marts, audit, restricted) must hold the same rows in both, compared with EXCEPT 
 from __future__ import annotations
 
 import csv
-import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import SAMPLE_END
+from conftest import SAMPLE_END, run_dbt
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES
-from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
-from dagster_project.settings import DBT_PROJECT_DIR
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +42,8 @@ def load(work: Path, exports: Path) -> None:
 
 def dbt_build(work: Path, target: Path, full_refresh: bool = False) -> None:
     """The refresh's `dbt build` with the default settings' vars, models only (the equivalence is the test here)."""
-    environment = {**os.environ, "CRM_WORK_DATABASE": str(work)}
-    args = [DBT_EXECUTABLE, "build", "--vars", json.dumps(DEFAULT_VARS, sort_keys=True), "--target-path", str(target),
-            "--log-path", str(target / "logs"), "--exclude-resource-type", "test", "--exclude-resource-type",
-            "unit_test", "--quiet", "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR),
-            *(["--full-refresh"] if full_refresh else [])]
-    done = subprocess.run(args, env=environment, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    run_dbt(work, target, "build", "--exclude-resource-type", "test", "--exclude-resource-type", "unit_test", "--quiet",
+            *(["--full-refresh"] if full_refresh else []))
 
 
 def differences(first: Path, second: Path) -> dict[str, tuple[int, int, int]]:
