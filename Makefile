@@ -58,11 +58,20 @@ browser:
 	@command -v chromium >/dev/null || ($(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
-dev: setup
-	$(BIN)/dagster dev -w workspace.yaml
+# The Dagster UI has no login: it listens on this machine only. To reach it from elsewhere, put a reverse proxy with
+# authentication in front of it rather than widening DAGSTER_HOST (docs/security.md). Umask 077: the instance's run
+# storage and whatever a run started from the UI writes are owner-only, as in a CLI refresh.
+DAGSTER_HOST ?= 127.0.0.1
+DAGSTER_PORT ?= 3000
 
+dev: setup
+	umask 077 && $(BIN)/dagster dev -w workspace.yaml --host $(DAGSTER_HOST) --port $(DAGSTER_PORT)
+
+# Stage by stage through the Dagster job, then the refresh a user runs: full, one daily drop, nothing new (S and M;
+# add --sizes L for the large size).
 bench: setup
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/daily.py --reuse-export
 
 clean:
 	rm -rf $(VENV) dbt/target dbt/logs warehouse data .dagster_home

@@ -23,6 +23,7 @@ import duckdb
 VOLATILE_COLUMNS = {
     "created_at", "fit_seconds", "run_id", "library_versions", "refreshed_at", "published_at", "loaded_at",
     "_loaded_at", "validated_at", "checked_at", "generated_at", "duration_seconds",
+    "model_version",  # a saved model's folder name: the time it was saved
 }
 
 # Doubles are compared rounded to 6 decimals: two values a rounding boundary apart differ by one unit of that.

@@ -1,5 +1,5 @@
 """`crm-warehouse`: generate a sample export, refresh the warehouse (by materialising the Dagster assets), write
-the HTML report."""
+the HTML report, take a request to erase a customer."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dagster_project.report.i18n import LANGUAGES
 from dagster_project.process_environment import prepare_process
+from dagster_project.refresh_state import nothing_changed
 from dagster_project.settings import (
     DEFAULT_EXPORTS_DIR, ENGINES, Settings, SettingsError,
 )
@@ -53,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder for the ground truth (default: <out>_truth beside the exports)")
     generate.set_defaults(handler=_generate)
 
-    refresh = commands.add_parser("refresh", help="ingest every export drop and rebuild every table")
+    refresh = commands.add_parser("refresh", help="ingest new export drops and update every table (only what changed)")
     refresh.add_argument("--exports", type=Path, default=None,
                          help=f"exports folder (default $CRM_EXPORTS_DIR, else {DEFAULT_EXPORTS_DIR})")
     refresh.add_argument("--warehouse", type=Path, default=None,
@@ -85,6 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
                          help="what builds the marts: duckdb on this machine, or spark (local session, or the cluster "
                               "docs/scale_out.md configures; needs pip install -e '.[spark]') (default $CRM_ENGINE, "
                               "else duckdb)")
+    refresh.add_argument("--full-refresh", action="store_true",
+                         help="rebuild every model and table from the raw data and publish every table, even when "
+                              "nothing changed (default: only what new or changed drops touch)")
+    refresh.add_argument("--retrain", action="store_true", default=None,
+                         help="refit the saved models (churn, health weights, forecasts) now instead of when their "
+                              "cadence is due (default $CRM_RETRAIN, else no)")
+    refresh.add_argument("--published-mode", metavar="MODE", default=None,
+                         help="octal file mode of the published warehouse, its exports, the report and the quality "
+                              "page, e.g. 0640 for a group of BI readers (default $CRM_PUBLISHED_MODE, else 0644); "
+                              "everything else is owner-only")
+    refresh.add_argument("--raw-retention-days", metavar="DAYS", default=None,
+                         help="days after loading that replaced customer versions, quarantined rows and their raw "
+                              "lines keep their personal values (default $CRM_RAW_RETENTION_DAYS, else 90)")
+    refresh.add_argument("--keep-previous-exports", metavar="N", default=None,
+                         help="previous Parquet/CSV export versions kept for readers in the middle of a scan "
+                              "(default $CRM_KEEP_PREVIOUS_EXPORTS, else 1)")
+    refresh.add_argument("--memory-limit", metavar="AMOUNT", default=None,
+                         help="most memory DuckDB may take before it spills to disk, e.g. 2GB (default "
+                              "$CRM_DUCKDB_MEMORY_LIMIT, else 5GB)")
     refresh.set_defaults(handler=_refresh)
 
     report = commands.add_parser("report", help="write the HTML report (KPIs, charts, watchlist, data quality)")
@@ -95,6 +115,19 @@ def build_parser() -> argparse.ArgumentParser:
                              "crm_report.zh.html with --lang zh)")
     report.add_argument("--lang", choices=LANGUAGES, default="en", help="language of the labels (default en)")
     report.set_defaults(handler=_report)
+
+    forget = commands.add_parser(
+        "forget", help="erase a customer from every layer at the next refresh (right to erasure; docs/security.md)")
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer", metavar="SOURCE_ID",
+                     help="a CRM customer id of the person (every id merged into the same customer is erased); '-' "
+                          "reads it from standard input, out of the shell history and the process list")
+    who.add_argument("--customer-key", metavar="KEY", help="the person's pseudonymous customer_key, as in the marts")
+    forget.add_argument("--reason", default=None,
+                        help="why, for the audit table (no personal data: e.g. 'GDPR art. 17, ticket 4711')")
+    forget.add_argument("--warehouse", type=Path, default=None,
+                        help="published DuckDB file (default $CRM_WAREHOUSE, else warehouse/crm.duckdb)")
+    forget.set_defaults(handler=_forget)
     return parser
 
 
@@ -119,7 +152,10 @@ def refresh_settings(args: argparse.Namespace) -> Settings:
         "reporting_currency": args.currency, "default_currency": args.default_currency,
         "holiday_country": args.holiday_country, "currency_label": args.currency_label,
         "max_quarantine_share": args.max_quarantine_share, "mapping_file": args.mapping,
-        "storage_version": args.storage_version, "engine": args.engine,
+        "storage_version": args.storage_version, "engine": args.engine, "retrain": args.retrain,
+        "published_mode": args.published_mode,
+        "raw_retention_days": args.raw_retention_days, "keep_previous_exports": args.keep_previous_exports,
+        "duckdb_memory_limit": args.memory_limit,
     })
 
 
@@ -134,6 +170,11 @@ def _refresh(args: argparse.Namespace) -> int:
         )
     # Before Dagster loads, which takes a while: a second refresh is refused at once, and no failed run is left in the UI.
     refuse_if_refreshing(settings.warehouse)
+    # Also before Dagster loads: with no new drop, setting or code, the answer takes a moment, not a refresh.
+    if not (args.full_refresh or settings.retrain) and (current := nothing_changed(settings)) is not None:
+        print(unchanged_line(settings.warehouse, current.run_id, current.recorded_at,
+                             time.perf_counter() - started))
+        return 0
     _print_progress("preparing dbt project and Dagster definitions")
     from dagster import DagsterInstance
 
@@ -143,12 +184,22 @@ def _refresh(args: argparse.Namespace) -> int:
     dagster_home = ensure_dagster_home()
     with DagsterInstance.get() as instance:
         try:
-            run_refresh(settings, instance, progress=_print_progress)
+            done = run_refresh(settings, instance, progress=_print_progress, full_refresh=args.full_refresh)
         except RefreshError as error:
             raise CliError(str(error)) from None
+    if not done.published:  # found unchanged by the run itself (files changed back while Dagster loaded)
+        print(unchanged_line(settings.warehouse, None, None, time.perf_counter() - started))
+        return 0
     for line in summary_lines(settings.warehouse, time.perf_counter() - started, dagster_home):
         print(line)
     return 0
+
+
+def unchanged_line(warehouse: Path, run_id: str | None, published_at, elapsed_seconds: float) -> str:
+    """The one line of a refresh that found nothing to do."""
+    since = f" since the refresh published at {published_at:%Y-%m-%d %H:%M} UTC (run {run_id})" if run_id else ""
+    return (f"nothing changed{since}: no new or changed export file, setting or code; {warehouse} is unchanged "
+            f"({elapsed_seconds:.1f} s; --full-refresh rebuilds everything anyway)")
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -159,7 +210,8 @@ def _report(args: argparse.Namespace) -> int:
     from dagster_project.warehouse_files import report_path
     from dagster_project.report.render import build_report
 
-    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    settings = Settings.load({"warehouse": args.warehouse})
+    warehouse = settings.warehouse
     if not warehouse.is_file():
         raise CliError(f"warehouse {warehouse} does not exist (build it with `{PROG} refresh`)")
     out = args.out or report_path(warehouse, args.lang)
@@ -169,12 +221,46 @@ def _report(args: argparse.Namespace) -> int:
     except duckdb.Error as error:
         raise CliError(f"cannot read {warehouse}: {' '.join(str(error).split())}") from None
     try:
-        size = write_report(report.html, out)
+        size = write_report(report.html, out, settings.published_mode)
     except OSError as error:
         raise CliError(f"cannot write {out}: {error.strerror or error}") from None
     print(f"wrote {out} ({size / 1e6:.1f} MB) in {time.perf_counter() - started:.1f} s")
     if report.unavailable:
         print(f"not available for this export: {', '.join(report.unavailable)}")
+    return 0
+
+
+def _forget(args: argparse.Namespace) -> int:
+    """Record an erasure request in the working database; the next refresh applies it (dagster_project.privacy)."""
+    import fcntl
+
+    import duckdb
+
+    from dagster_project.privacy import erasure
+    from dagster_project.warehouse_files import lock_path
+
+    warehouse = Settings.load({"warehouse": args.warehouse}).warehouse
+    work = work_database_path(warehouse)
+    if not work.is_file():
+        raise CliError(f"no working database {work}: nothing to erase yet (build it with `{PROG} refresh`)")
+    source_id = sys.stdin.readline().strip() if args.customer == "-" else args.customer
+    with open(lock_path(warehouse), "a+") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # refreshes hold it while they write the database
+        except BlockingIOError:
+            raise CliError(f"a refresh is writing {warehouse}; try again when it has finished") from None
+        try:
+            with duckdb.connect(str(work)) as con:
+                receipt = erasure.request(con, source_id=source_id, customer_key=args.customer_key,
+                                          reason=args.reason, via="cli")
+        except erasure.ErasureError as error:
+            raise CliError(str(error)) from None
+        except duckdb.Error as error:
+            raise CliError(f"cannot record the request in {work}: {' '.join(str(error).split())}") from None
+    known = (f"{receipt.known_ids} CRM customer id(s) of this person in the last refresh" if receipt.known_ids
+             else "not in the warehouse yet: any drop that delivers it will be quarantined as erased")
+    print(f"erasure request {receipt.request_id} recorded ({known}); the next `{PROG} refresh` removes the person "
+          "from every layer and its publication completes it (privacy.erasure_requests in the working database)")
     return 0
 
 

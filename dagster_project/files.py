@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -39,3 +39,16 @@ def sync_path(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def walk(root: Path, skip: Iterable[str] = ()) -> Iterator[Path]:
+    """Every folder under `root` and every file in them, not entering folders named in `skip`.
+
+    Other processes create and delete folders here while we walk (dbt's per-invocation target folders): a folder that
+    vanishes is passed over, where Path.rglob would raise FileNotFoundError half-way.
+    """
+    skipped = set(skip)
+    for folder, folders, names in os.walk(root):  # os.walk ignores folders it can no longer list
+        folders[:] = [name for name in folders if name not in skipped]
+        yield from (Path(folder, name) for name in folders)
+        yield from (Path(folder, name) for name in names)

@@ -17,6 +17,11 @@ share of quarantined rows a refresh tolerates and the column-mapping file. And t
 file, named by the oldest DuckDB release it is written for, so BI tools that bundle an older DuckDB still open it.
 And the engine that builds the marts: DuckDB, or Spark (``dagster_project.spark``; its cluster settings are Spark's
 and dbt's own, read from the environment: docs/scale_out.md).
+How often the saved models are refitted (their cadences, a metric drop that forces a refit, and `--retrain` for one
+refresh); between refits the saved model scores each refresh's data (dagster_project/analytics/model_store.py).
+Who may read what on disk and for how long (docs/security.md): the file mode of what BI readers get (the published
+warehouse, its exports, the report and the quality page; everything else is owner-only), how many days personal values
+that no longer serve the warehouse are kept in the working database, and how many previous export versions stay.
 Every setting has an environment variable and most a `crm-warehouse refresh` flag, which wins over it; every bad
 value is a one-line `SettingsError` naming both.
 """
@@ -37,6 +42,8 @@ from dagster_project.warehouse_files import work_database_path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt"
+# Folders dbt writes into its project, which no fingerprint of the project's sources may read.
+DBT_GENERATED_FOLDERS = frozenset({"target", "logs", "dbt_packages"})
 
 DEFAULT_EXPORTS_DIR = "data/exports"
 DEFAULT_WAREHOUSE = "warehouse/crm.duckdb"
@@ -77,8 +84,9 @@ CURRENCY_LABELS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "�
 NO_HOLIDAYS = "none"
 CURRENCY_LABEL_MAX_CHARS = 12
 
-# The variable dbt's profile reads the working database's path from.
+# The variables dbt's profile reads the working database's path and DuckDB's memory limit from.
 WORK_DATABASE_VARIABLE = "CRM_WORK_DATABASE"
+MEMORY_LIMIT_VARIABLE = "CRM_DUCKDB_MEMORY_LIMIT"
 
 # What each setting is read from when no flag sets it.
 ENVIRONMENT_VARIABLES = {
@@ -86,6 +94,7 @@ ENVIRONMENT_VARIABLES = {
     "warehouse": "CRM_WAREHOUSE",
     "as_of": "CRM_AS_OF",
     "schedule_timezone": "CRM_SCHEDULE_TIMEZONE",
+    "schedule_cron": "CRM_SCHEDULE_CRON",
     "reporting_currency": "CRM_REPORTING_CURRENCY",
     "default_currency": "CRM_DEFAULT_CURRENCY",
     "holiday_country": "CRM_HOLIDAY_COUNTRY",
@@ -94,8 +103,39 @@ ENVIRONMENT_VARIABLES = {
     "mapping_file": "CRM_MAPPING",
     "storage_version": "CRM_STORAGE_VERSION",
     "engine": "CRM_ENGINE",
+    "retrain": "CRM_RETRAIN",
+    "retrain_days": "CRM_RETRAIN_DAYS",
+    "forecast_refit_days": "CRM_FORECAST_REFIT_DAYS",
+    "retrain_metric_drop": "CRM_RETRAIN_METRIC_DROP",
 }
 DEFAULT_SCHEDULE_TIMEZONE = "Asia/Shanghai"
+# When the daily schedule runs, in cron syntax (minute hour day month weekday) in the schedule's timezone.
+DEFAULT_SCHEDULE_CRON = "0 6 * * *"
+# Models on a cadence (dagster_project/analytics/model_store.py): churn and the health weights are refitted when their
+# saved model is this many as-of days old, forecasts likewise; in between the saved model scores each refresh's data.
+# 0 refits at every refresh. A churn or health model is also refitted when its ROC-AUC on the latest window with known
+# outcomes falls more than DEFAULT_RETRAIN_METRIC_DROP below the out-of-sample figure it was saved with.
+DEFAULT_RETRAIN_DAYS = 7
+DEFAULT_FORECAST_REFIT_DAYS = 7
+DEFAULT_RETRAIN_METRIC_DROP = 0.05
+ENVIRONMENT_VARIABLES |= {
+    "published_mode": "CRM_PUBLISHED_MODE",
+    "raw_retention_days": "CRM_RAW_RETENTION_DAYS",
+    "keep_previous_exports": "CRM_KEEP_PREVIOUS_EXPORTS",
+    "duckdb_memory_limit": MEMORY_LIMIT_VARIABLE,
+}
+# What BI readers in other accounts get: the published files readable by everyone (their folders traversable); 0640
+# with a group-owned, setgid warehouse folder limits them to a group. Everything else a refresh writes is owner-only.
+DEFAULT_PUBLISHED_MODE = 0o644
+# Days personal values that no longer serve the warehouse (replaced customer versions, rows set aside by the quarantine,
+# the raw lines of quarantined rows) are kept in the working database after they were loaded, for debugging.
+DEFAULT_RAW_RETENTION_DAYS = 90
+# Previous Parquet / CSV export versions kept beside the current one, for readers in the middle of a scan.
+DEFAULT_KEEP_PREVIOUS_EXPORTS = 1
+# The most memory DuckDB may take, in dbt and in the refresh's own process (one at a time: dbt runs while the refresh
+# waits); beyond it DuckDB spills to the owner-only folder beside the working database. DuckDB's own default, 80% of
+# RAM, let a 1M-customer refresh grow to 20 GB.
+DEFAULT_DUCKDB_MEMORY_LIMIT = "5GB"
 
 
 class SettingsError(ValueError):
@@ -126,6 +166,20 @@ class Settings:
     storage_version: str = DEFAULT_STORAGE_VERSION
     # What builds the marts: "duckdb" or "spark".
     engine: str = DEFAULT_ENGINE
+    # When the daily schedule fires (cron, in schedule_timezone).
+    schedule_cron: str = DEFAULT_SCHEDULE_CRON
+    # Refit every saved model at this refresh (`--retrain`), whatever its age; and the cadences above.
+    retrain: bool = False
+    retrain_days: int = DEFAULT_RETRAIN_DAYS
+    forecast_refit_days: int = DEFAULT_FORECAST_REFIT_DAYS
+    retrain_metric_drop: float = DEFAULT_RETRAIN_METRIC_DROP
+    # File mode of the published warehouse, its exports, the report and the quality page (folders get the matching
+    # search bits); an int (0o644) or octal text ("0640").
+    published_mode: int = DEFAULT_PUBLISHED_MODE
+    raw_retention_days: int = DEFAULT_RAW_RETENTION_DAYS
+    keep_previous_exports: int = DEFAULT_KEEP_PREVIOUS_EXPORTS
+    # DuckDB's memory_limit ("5GB", "800MB", "2GiB").
+    duckdb_memory_limit: str = DEFAULT_DUCKDB_MEMORY_LIMIT
 
     def __post_init__(self) -> None:
         """Validate and normalise (codes upper-case), however the settings were made: from the environment, in code,
@@ -139,6 +193,15 @@ class Settings:
         set_(self, "max_quarantine_share", parse_share(self.max_quarantine_share))
         set_(self, "storage_version", parse_storage_version(self.storage_version))
         set_(self, "engine", parse_engine(self.engine))
+        set_(self, "schedule_cron", parse_cron(self.schedule_cron))
+        set_(self, "retrain", parse_flag(self.retrain, RETRAIN))
+        set_(self, "retrain_days", parse_days(self.retrain_days, RETRAIN_DAYS))
+        set_(self, "forecast_refit_days", parse_days(self.forecast_refit_days, FORECAST_REFIT_DAYS))
+        set_(self, "retrain_metric_drop", parse_fraction(self.retrain_metric_drop, RETRAIN_METRIC_DROP))
+        set_(self, "published_mode", parse_published_mode(self.published_mode))
+        set_(self, "raw_retention_days", parse_count(self.raw_retention_days, RAW_RETENTION_DAYS))
+        set_(self, "keep_previous_exports", parse_count(self.keep_previous_exports, KEEP_PREVIOUS_EXPORTS))
+        set_(self, "duckdb_memory_limit", parse_memory_limit(self.duckdb_memory_limit))
         if self.mapping_file is not None:
             set_(self, "mapping_file", Path(self.mapping_file))
             if not self.mapping_file.is_file():
@@ -173,6 +236,15 @@ class Settings:
             mapping_file=Path(mapping).resolve() if mapping else None,
             storage_version=given("storage_version") or DEFAULT_STORAGE_VERSION,
             engine=given("engine") or DEFAULT_ENGINE,
+            schedule_cron=given("schedule_cron") or DEFAULT_SCHEDULE_CRON,
+            retrain=given("retrain") or False,
+            retrain_days=given("retrain_days") or DEFAULT_RETRAIN_DAYS,
+            forecast_refit_days=given("forecast_refit_days") or DEFAULT_FORECAST_REFIT_DAYS,
+            retrain_metric_drop=given("retrain_metric_drop") or DEFAULT_RETRAIN_METRIC_DROP,
+            published_mode=given("published_mode") or DEFAULT_PUBLISHED_MODE,
+            raw_retention_days=_or(given("raw_retention_days"), DEFAULT_RAW_RETENTION_DAYS),
+            keep_previous_exports=_or(given("keep_previous_exports"), DEFAULT_KEEP_PREVIOUS_EXPORTS),
+            duckdb_memory_limit=given("duckdb_memory_limit") or DEFAULT_DUCKDB_MEMORY_LIMIT,
         )
 
     @property
@@ -204,7 +276,7 @@ class Settings:
 
     def dbt_profile_environment(self) -> dict[str, str]:
         """What dbt's profile reads from the environment (the only settings that travel that way)."""
-        return {WORK_DATABASE_VARIABLE: str(self.work_database)}
+        return {WORK_DATABASE_VARIABLE: str(self.work_database), MEMORY_LIMIT_VARIABLE: self.duckdb_memory_limit}
 
 
 # How each setting is named in messages: the environment variable and the `crm-warehouse refresh` flag.
@@ -216,8 +288,18 @@ MAX_QUARANTINE_SHARE = "CRM_MAX_QUARANTINE_SHARE / --max-quarantine-share"
 MAPPING = "CRM_MAPPING / --mapping"
 STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
 ENGINE = "CRM_ENGINE / --engine"
+SCHEDULE_CRON = "CRM_SCHEDULE_CRON"
+RETRAIN = "CRM_RETRAIN / --retrain"
+RETRAIN_DAYS = "CRM_RETRAIN_DAYS"
+FORECAST_REFIT_DAYS = "CRM_FORECAST_REFIT_DAYS"
+RETRAIN_METRIC_DROP = "CRM_RETRAIN_METRIC_DROP"
+PUBLISHED_MODE = "CRM_PUBLISHED_MODE / --published-mode"
+RAW_RETENTION_DAYS = "CRM_RAW_RETENTION_DAYS / --raw-retention-days"
+KEEP_PREVIOUS_EXPORTS = "CRM_KEEP_PREVIOUS_EXPORTS / --keep-previous-exports"
+DUCKDB_MEMORY_LIMIT = "CRM_DUCKDB_MEMORY_LIMIT / --memory-limit"
 
 _CURRENCY_CODE = re.compile(r"[A-Z]{3}")
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 _RELEASE = re.compile(r"v?(\d{1,3})\.(\d{1,3})\.(\d{1,3})")
 
 
@@ -282,6 +364,54 @@ def parse_share(value) -> float:
     return share
 
 
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def parse_flag(value, setting: str) -> bool:
+    """True or False, from a bool or 1/true/yes/on, 0/false/no/off."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _TRUE | _FALSE:
+        raise SettingsError(f"{setting}: {value!r} is not 1/true/yes/on nor 0/false/no/off")
+    return text in _TRUE
+
+
+def parse_days(value, setting: str) -> int:
+    """A whole number of days from 0 (0: at every refresh)."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not text.isdigit():
+        raise SettingsError(f"{setting}: {value!r} is not a whole number of days from 0 (0: at every refresh)")
+    return int(text)
+
+
+def parse_fraction(value, setting: str) -> float:
+    """A number from 0 to 1."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not 0.0 <= number <= 1.0:
+        raise SettingsError(f"{setting}: {value!r} is not a number from 0 to 1 (e.g. 0.05)")
+    return number
+
+
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def parse_memory_limit(text: str | None) -> str:
+    """A DuckDB memory_limit ("5GB", "800 MB", "2GiB"), normalised without spaces; None or blank: the default. It
+    reaches SQL and dbt's profile, so nothing but a number and a unit passes."""
+    if text is None or not str(text).strip():
+        return DEFAULT_DUCKDB_MEMORY_LIMIT
+    value = str(text).strip()
+    amount = _MEMORY.fullmatch(value)
+    if amount is None or float(amount.group(1)) <= 0:
+        raise SettingsError(f"{DUCKDB_MEMORY_LIMIT}: {value!r} is not an amount of memory such as "
+                            f"{DEFAULT_DUCKDB_MEMORY_LIMIT} (the default), 800MB or 2GiB")
+    return f"{amount.group(1)}{amount.group(2)}"
+
+
 def parse_storage_version(text: str | None) -> str:
     """A DuckDB release ("v1.2.0"; the "v" may be left out) from v1.0.0 on that the running DuckDB can write the format
     of, or "latest"; None or blank: the default."""
@@ -320,6 +450,46 @@ def _unwritable_storage_version(version: str) -> str | None:
             return f"DuckDB {duckdb.__version__} knows no release {version}"
     return None
 
+
+def parse_cron(text: str | None) -> str:
+    """A cron schedule of five fields (minute hour day month weekday); None or blank: the default."""
+    if text is None or not str(text).strip():
+        return DEFAULT_SCHEDULE_CRON
+    fields = str(text).split()
+    if len(fields) != 5 or not all(_CRON_FIELD.fullmatch(f) for f in fields):
+        raise SettingsError(f"{SCHEDULE_CRON}: {text!r} is not a cron schedule of five fields, minute hour day month "
+                            f"weekday (e.g. {DEFAULT_SCHEDULE_CRON!r}, 06:00 every day)")
+    return " ".join(fields)
+
+
+def _or(value, default):
+    """`value` unless it is None: a count of 0 is a value."""
+    return default if value is None else value
+
+
+def parse_published_mode(value) -> int:
+    """A file mode for what BI readers get: octal text ("0644", "640") or an int; read and write for the owner (the
+    refresh replaces the files), no execute, set-id or sticky bit."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        mode = value
+    else:
+        text = str(value).strip().lower().removeprefix("0o")
+        mode = int(text, 8) if re.fullmatch(r"[0-7]{3,4}", text) else -1
+    if mode < 0 or mode & ~0o666 or mode & 0o600 != 0o600:
+        raise SettingsError(f"{PUBLISHED_MODE}: {value!r} is not an octal file mode with read and write for the owner "
+                            "and no execute bits (e.g. 0644: everyone may read; 0640: the owner's group may read)")
+    return mode
+
+
+def parse_count(value, setting: str) -> int:
+    """A whole number from 0 on."""
+    try:
+        count = int(str(value).strip()) if not isinstance(value, bool) else -1
+    except ValueError:
+        count = -1
+    if count < 0:
+        raise SettingsError(f"{setting}: {value!r} is not a whole number from 0 on")
+    return count
 
 
 def parse_engine(text: str | None) -> str:

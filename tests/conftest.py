@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import shutil
+import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -79,9 +83,10 @@ CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,
-            settings_overrides: dict | None = None) -> dict[str, dict]:
+            settings_overrides: dict | None = None, full_refresh: bool = False) -> dict[str, dict]:
     """The real refresh (the Dagster job the CLI and the schedule run), in this process; all assets by default.
-    `settings_overrides` replaces Settings fields (e.g. {"reporting_currency": "USD"}).
+    `settings_overrides` replaces Settings fields (e.g. {"reporting_currency": "USD"}); `full_refresh` rebuilds
+    everything even when nothing changed (`crm-warehouse refresh --full-refresh`).
     Returns the metadata of every asset it materialised."""
     from dataclasses import replace
 
@@ -92,7 +97,7 @@ def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=No
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=as_of, schedule_timezone="Asia/Shanghai")
     settings = replace(settings, **(settings_overrides or {}))
     with DagsterInstance.ephemeral() as instance:
-        run_id = run_refresh(settings, instance, groups=groups).run_id
+        run_id = run_refresh(settings, instance, groups=groups, full_refresh=full_refresh).run_id
         return materialisation_metadata(instance, run_id)
 
 
@@ -131,6 +136,19 @@ def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
     return copy
 
 
+
+def export_with_last_drop_held_back(root: Path) -> tuple[Path, Path]:
+    """A small full export under `root` (200 customers, 400 days) and, moved out of it, its last daily drop: the
+    next day's delivery. Returns the exports folder and the held-back drop."""
+    from dagster_project.sample_data import generate
+
+    summary = generate(root / "exports", customers=200, days=400, seed=11, end_date=date(2026, 10, 31))
+    last_drop = sorted(p for p in summary.out_dir.iterdir() if p.is_dir())[-1]
+    held_back = root / "held_back" / last_drop.name
+    held_back.parent.mkdir()
+    shutil.move(last_drop, held_back)
+    return summary.out_dir, held_back
+
 def write_orders_only_export(exports: Path) -> int:
     """One drop with nothing but orders (the minimal export contract): 120 customers with 1-5 orders each, slash
     dates and thousands separators. Returns the number of orders written."""
@@ -152,6 +170,37 @@ def orders_only(tmp_path_factory) -> Refreshed:
     write_orders_only_export(root / "exports")
     warehouse = root / "warehouse" / "crm.duckdb"
     return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse))
+
+
+def run_dbt(work: Path, target: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The project's dbt (`dbt <args>`) with the default settings' vars, on the working database `work`, its target
+    folder and logs under `target` (apart from dbt/target); fails the test with dbt's output if dbt fails."""
+    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, DEFAULT_VARS
+    from dagster_project.settings import DBT_PROJECT_DIR
+
+    done = subprocess.run(
+        [DBT_EXECUTABLE, *args, "--vars", json.dumps(DEFAULT_VARS, sort_keys=True), "--target-path", str(target),
+         "--log-path", str(target / "logs"), "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir",
+         str(DBT_PROJECT_DIR)],
+        env={**os.environ, "CRM_WORK_DATABASE": str(work)}, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    return done
+
+
+@functools.cache
+def customer_measures_ddl() -> str:
+    """The DDL of the customer-measure table macros (dbt/macros/customer_measures.sql) as dbt renders it; once per
+    test process."""
+    with tempfile.TemporaryDirectory() as folder:
+        # Rendering opens no database, but the profile needs a path; a folder of our own keeps dbt's target apart.
+        return run_dbt(Path(folder) / "unused.duckdb", Path(folder) / "target", "compile", "--quiet", "--inline",
+                       "{{ crm.customer_measures_macros() }}").stdout
+
+
+def install_customer_measures(con: duckdb.DuckDBPyConnection) -> None:
+    """The customer-measure table macros in a database whose marts a test made by hand (a refresh's post-hook of
+    customer_360 creates them): churn, health and campaigns read their features through them."""
+    con.execute(customer_measures_ddl())
 
 
 # Ingestion, one file at a time in discovery order (the ingest asset loads entities side by side): for tests of what

@@ -6,14 +6,14 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import MISSING, dataclass, fields
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CORE_GROUPS, SAMPLE_END, refresh
+from conftest import CORE_GROUPS, SAMPLE_END, copy_of, refresh
 from test_sales_service import AS_OF, make_marts, opportunity_frames, ts
 
 from dagster_project.analytics import campaigns
@@ -363,6 +363,29 @@ def test_the_asset_records_its_placebo_check_and_model_runs(generated):
         assert run.metadata["trust/beats_baseline"] is True and run.metadata["trust/summary"].startswith(
             campaigns.QUESTION)
         assert sorted(run.runs.query("model_name == 'campaign_lift'").purpose) == ["production", "validation"]
+
+
+def test_a_campaign_is_estimated_again_only_when_its_inputs_change(refreshed, tmp_path):
+    """The refresh saved every campaign's lift; the next one reuses them, and a late correction of one order
+    re-estimates the campaigns whose panel it is in (those started after it) and gives what estimating every campaign
+    from scratch gives."""
+    copy = copy_of(refreshed, tmp_path)
+    unchanged = materialise_campaigns(copy.exports, copy.warehouse)
+    assert unchanged["campaigns_estimated"] == 0 and unchanged["campaigns_reused"] > 5
+    with duckdb.connect(str(copy.work)) as con:
+        starts = [row[0] for row in con.execute(
+            "select start_date from marts.dim_campaigns where campaign_id in (select campaign_id from "
+            "meta.campaign_lift_saved) order by start_date").fetchall()]
+        corrected = starts[len(starts) // 2] - timedelta(days=1)
+        assert con.execute("update marts.fct_orders set amount = amount + 500 where order_id = (select min(order_id) "
+                           "from marts.fct_orders where is_paid and order_date = ?)", [corrected]).fetchone()[0] == 1
+    after = materialise_campaigns(copy.exports, copy.warehouse)
+    later = sum(start > corrected for start in starts)
+    assert (after["campaigns_estimated"], after["campaigns_reused"]) == (later, len(starts) - later)
+    with duckdb.connect(str(copy.work)) as con:
+        written = con.execute("select * from analytics.campaign_effectiveness order by campaign_id").df()
+        from_scratch = campaign_effectiveness(con, SAMPLE_END).table.sort_values("campaign_id", ignore_index=True)
+    pd.testing.assert_frame_equal(written[list(CAMPAIGN_COLUMNS)], from_scratch, check_dtype=False)
 
 
 # --- report -----------------------------------------------------------------------------------------------------------

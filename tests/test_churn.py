@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import install_customer_measures
 
 from dagster_project.analytics import churn_bgnbd
 from dagster_project.analytics.churn import (
@@ -75,6 +76,7 @@ def simulate(n: int, seed: int = 0, as_of: date = AS_OF, warning_signs: bool = T
         "order_id": np.arange(len(who)), "customer_key": keys[who], "order_date": _to_dates(day),
         "status": status, "is_paid": status == "paid", "amount": rng.lognormal(3.5, 0.6, len(who)),
     })
+    orders["net_amount"] = orders["amount"].where(orders["is_paid"], 0.0)
     customers = pd.DataFrame({
         "customer_key": keys,
         "gender": rng.choice(["female", "male", "unknown"], n),
@@ -156,6 +158,7 @@ def load(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> Non
         con.register("_frame", frame)
         con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS {select} FROM _frame")
         con.unregister("_frame")
+    install_customer_measures(con)
 
 
 def random_clv(tables: dict[str, pd.DataFrame], seed: int = 3) -> pd.DataFrame:
@@ -251,6 +254,7 @@ def _hand_made(tmp_path) -> duckdb.DuckDBPyConnection:
     orders["order_id"] = range(len(orders))
     orders["is_paid"] = orders["status"] == "paid"
     orders["amount"] = 10.0
+    orders["net_amount"] = orders["amount"].where(orders["is_paid"], 0.0)
     return _fresh(tmp_path, {
         "fct_orders": orders, **_no_engagement(),
         "dim_customers": pd.DataFrame({"customer_key": ["stays"], "gender": ["female"], "age_band": ["25-34"],
@@ -268,21 +272,27 @@ def test_labels_on_hand_made_cases(tmp_path):
 def test_an_order_status_counts_once_it_had_time_to_settle(tmp_path):
     con = _hand_made(tmp_path)
     at_cutoff = churn_features(con, date(2024, 6, 30)).loc["refunds_later"]  # the refunded order is 10 days old
-    assert at_cutoff["recency_days"] == 10 and at_cutoff["frequency"] == 2 and at_cutoff["refunded_orders"] == 0
+    assert at_cutoff["recency_days"] == 10 and at_cutoff["orders_count"] == 2 and at_cutoff["refunded_orders"] == 0
     settled = churn_features(con, date(2024, 7, 31)).loc["refunds_later"]  # 41 days old: the refund is known
-    assert settled["recency_days"] == 121 and settled["frequency"] == 1 and settled["refunded_orders"] == 1
+    assert settled["recency_days"] == 121 and settled["orders_count"] == 1 and settled["refunded_orders"] == 1
     # A refund the marts date 40 days before the cutoff leaves "never_paid" outside the population until it pays.
     assert "never_paid" not in churn_features(con, date(2024, 6, 30)).index
+    # A credit note (a negative refunded order of a line-level file) was never a paid order, settled or not: it
+    # nets out of revenue and buys nothing.
+    con.execute("INSERT INTO marts.fct_orders (order_id, customer_key, order_date, status, is_paid, amount, "
+                "net_amount) VALUES (-1, 'stays', DATE '2024-06-25', 'refunded', false, -4, -4)")
+    stays = churn_features(con, date(2024, 6, 30)).loc["stays"]
+    assert (stays["recency_days"], stays["orders_count"], stays["revenue"]) == (60, 1, 6.0)
 
 
 def test_missing_entities_give_zero_or_null(tmp_path):
     features = churn_features(_hand_made(tmp_path), date(2024, 6, 30))
     assert sorted(features.index) == ["cancels", "edge_in", "edge_out", "lapses", "refunds_later", "stays"]
     lapses = features.loc["lapses"]
-    assert lapses["recency_days"] == 60 and lapses["frequency"] == 1 and lapses["tenure_days"] == 60
+    assert lapses["recency_days"] == 60 and lapses["orders_count"] == 1 and lapses["tenure_days"] == 60
     assert lapses["purchase_days"] == 1 and pd.isna(lapses["avg_days_between_orders"])
     assert lapses[["email_opens_90d", "web_visits_365d", "open_tickets", "tickets_365d"]].eq(0).all()
-    assert lapses[["email_open_rate_90d", "last_nps", "avg_satisfaction", "days_since_last_interaction",
+    assert lapses[["email_open_rate_90d", "last_nps", "avg_satisfaction_365d", "days_since_last_interaction",
                    "days_since_last_web_visit"]].isna().all()
     assert lapses["region"] == "unknown" and features.loc["stays", "region"] == "north"
 

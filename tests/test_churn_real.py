@@ -13,7 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import CORE_GROUPS, SAMPLE_CUSTOMERS, SAMPLE_DAYS, SAMPLE_END, Refreshed, refresh
+from conftest import (
+    CORE_GROUPS, SAMPLE_CUSTOMERS, SAMPLE_DAYS, SAMPLE_END, Refreshed, install_customer_measures, refresh,
+)
 from dagster_project.analytics import churn_bgnbd
 from dagster_project.analytics.churn import CONTENDERS, ChurnResult, churn_features, churn_labels, run_churn
 from dagster_project.analytics.churn_metrics import auc
@@ -135,6 +137,20 @@ def test_watchlist_rows_are_valuable_and_at_high_risk(refreshed):
         assert at_risk == pytest.approx(clv_12m * probability)
 
 
+def test_churn_features_at_the_as_of_date_are_customer_360s_measures(refreshed):
+    """One definition: read at the as-of date with today's order status, churn's features are customer_360's columns
+    (the dbt model and the table macro dbt stored for the analytics render the same macro)."""
+    with refreshed.connect() as con:
+        as_of = con.execute("select max(as_of_date) from marts.customer_360").fetchone()[0]
+        features = churn_features(con, as_of, settle_days=0)
+        mart = con.execute("select * from marts.customer_360").df().set_index("customer_key")
+    shared = [c for c in features.select_dtypes("number").columns if c in mart.columns]
+    assert len(shared) == 22 and {"orders_count", "revenue", "recency_days", "avg_satisfaction_365d"} <= set(shared)
+    assert set(features.index) == set(mart.index[mart["orders_count"] > 0])
+    pd.testing.assert_frame_equal(features[shared].astype("float64"),
+                                  mart.loc[features.index, shared].astype("float64"), rtol=1e-12)
+
+
 # --------------------------------------------------------------------------------------------------- CDNOW
 
 def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
@@ -148,7 +164,7 @@ def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
         create table marts.fct_orders as
         select row_number() over () as order_id, customer_id::varchar as customer_key,
                strptime(date::varchar, '%Y%m%d')::date as order_date, 'paid' as status, true as is_paid,
-               dollar_value::double as amount
+               dollar_value::double as amount, dollar_value::double as net_amount
         from log;
         create table marts.fct_interactions (customer_key varchar, interaction_type varchar, occurred_date date);
         create table marts.fct_tickets (customer_key varchar, opened_at timestamp, resolved_at timestamp,
@@ -160,6 +176,7 @@ def cdnow_marts(sample: bytes) -> duckdb.DuckDBPyConnection:
         from marts.fct_orders;
     """)
     con.unregister("log")
+    install_customer_measures(con)
     return con
 
 

@@ -84,8 +84,10 @@ def summary(transactions) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def models(summary):
-    """BG/NBD, MBG/NBD and Gamma-Gamma fitted on the seed-7 simulation."""
-    return {"bg_nbd": fit_bgnbd(summary)[0], "mbg_nbd": fit_mbgnbd(summary)[0], "gamma_gamma": fit_gamma_gamma(summary)[0]}
+    """BG/NBD, MBG/NBD and Gamma-Gamma fitted on the seed-7 simulation by pymc-marketing (MAP, flat priors), whose
+    own predictions the closed forms are checked against; the refresh fits the same likelihoods in scipy."""
+    return {"bg_nbd": fit_bgnbd(summary, library=True)[0], "mbg_nbd": fit_mbgnbd(summary, library=True)[0],
+            "gamma_gamma": fit_gamma_gamma(summary, library=True)[0]}
 
 
 def params(result, model_name: str, purpose: str = "production") -> dict:
@@ -173,6 +175,18 @@ def test_flat_prior_map_equals_scipy_mle(result, models, summary):
             assert fitted[name] == pytest.approx(mle[name], rel=1e-3), name
 
 
+
+def test_the_scipy_fits_equal_pymc_marketings_flat_prior_map_fits(models, summary):
+    """The refresh's default fits (scipy, clv_mle) and pymc-marketing's MAP fits with flat priors: the same maximum
+    of the same likelihoods (measured: within 2e-5 relative on this simulation and the demo)."""
+    for name, ours in (("bg_nbd", fit_bgnbd(summary)), ("mbg_nbd", fit_mbgnbd(summary)),
+                       ("gamma_gamma", fit_gamma_gamma(summary))):
+        assert type(ours[0]).__name__ == "MleFit"
+        theirs = _params(models[name], tuple(ours[1]))
+        for parameter, value in ours[1].items():
+            assert value == pytest.approx(theirs[parameter], rel=1e-3), (name, parameter)
+
+
 # --- Holdout validation ----------------------------------------------------------------------------------------------
 
 
@@ -217,6 +231,28 @@ def test_a_model_that_does_not_beat_its_baseline_says_so():
     assert "do not beat" in quality.note and "NOT better than" in quality.sentence()
     assert quality.metadata()["trust/beats_baseline"] is False and "trust/note" in quality.metadata()
 
+
+
+def test_a_model_whose_expectations_are_not_finite_is_reported_as_not_evaluated():
+    metrics = {name: {"holdout_no_purchase_log_loss": 0.3, "holdout_rmse": np.nan, "holdout_baseline_rmse": 0.9,
+                      "holdout_last_period_rmse": 0.7} for name in ("bg_nbd", "mbg_nbd")}
+    quality = _quality(metrics, "bg_nbd", 100, date(2024, 1, 1), date(2024, 3, 31), 90)
+    assert quality.published_value is None and not quality.beats_baseline
+    assert "not evaluated" in quality.note and "nan" not in quality.note.lower()
+    assert "nan" not in quality.sentence().lower()
+
+
+@pytest.mark.parametrize("name", ["bg_nbd", "mbg_nbd"])
+def test_expected_purchases_stay_finite_in_the_near_poisson_limit_an_mle_can_reach(name):
+    """The fit of a small, regular orders-only export: r and alpha in the millions (every customer buys at the same
+    rate r/alpha), dropout almost never. scipy's hyp2f1 gives NaN there; the expectation is then about rate x t."""
+    limit = {"r": 2859635.17, "alpha": 406289349.57, "a": 0.000567, "b": 3816.66}
+    x, t_x, T = np.array([0.0, 3, 10]), np.array([0.0, 150, 390]), np.array([100.0, 200, 400])
+    expected = PURCHASE_MODELS[name].expected_purchases(limit, x, t_x, T, 90)
+    assert np.allclose(expected, limit["r"] / limit["alpha"] * 90, rtol=1e-3)
+    # Away from the limit the series is not used: the closed form as it is.
+    usual = {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}
+    assert np.all(np.isfinite(PURCHASE_MODELS[name].expected_purchases(usual, x, t_x, T, 90)))
 
 def test_validation_is_skipped_with_a_note_when_history_is_shorter_than_the_holdout(transactions):
     skipped = validate_holdout(transactions, AS_OF, ClvConfig(holdout_days=HISTORY_DAYS))

@@ -12,6 +12,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import install_customer_measures
 from sklearn.metrics import roc_auc_score
 
 from dagster_project.analytics import churn, health
@@ -108,7 +109,8 @@ def simulate_marts(n: int, seed: int, never_buyers: int = 25) -> dict[str, pd.Da
     orders = pd.DataFrame({
         "order_id": [f"O{i}" for i in range(len(who))], "customer_key": keys[who],
         "order_at": _dates(day).astype("datetime64[us]") + np.timedelta64(10, "h"), "order_date": _dates(day),
-        "status": status, "currency": "CNY", "amount_original": amount, "amount": amount, "net_amount": amount,
+        "status": status, "currency": "CNY", "amount_original": amount, "amount": amount,
+        "net_amount": np.where(status == "paid", amount, 0.0),
         "is_paid": status == "paid", "channel": "web", "rep_id": None,
     })
 
@@ -176,6 +178,7 @@ def load_marts(path, tables: dict[str, pd.DataFrame]) -> duckdb.DuckDBPyConnecti
         con.execute(f"CREATE OR REPLACE TABLE marts.{name} AS SELECT * {f'REPLACE ({dates})' if dates else ''} "
                     "FROM _frame")
         con.unregister("_frame")
+    install_customer_measures(con)
     return con
 
 
@@ -306,9 +309,9 @@ def _customer_features(rng: np.random.Generator, n: int) -> tuple[pd.DataFrame, 
         "recency_days": rng.exponential(90 * np.exp(-z)),
         "orders_365d": rng.poisson(2 * np.exp(0.6 * z)),
         "revenue_365d": rng.gamma(2, 50 * np.exp(0.3 * z)),
-        "revenue_total": rng.gamma(3, 80, n),
+        "revenue": rng.gamma(3, 80, n),
         "open_tickets": rng.poisson(0.2, n),
-        "avg_satisfaction": np.where(rng.random(n) < 0.7, np.nan, rng.integers(1, 6, n)),
+        "avg_satisfaction_365d": np.where(rng.random(n) < 0.7, np.nan, rng.integers(1, 6, n)),
         "last_nps": np.where(rng.random(n) < 0.8, np.nan, rng.integers(0, 11, n)),
         "email_opens_90d": rng.poisson(3 * np.exp(0.7 * z)),
         "email_clicks_90d": rng.poisson(0.5 * np.exp(0.7 * z)),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ from dagster_project.contract import ENTITIES
 from dagster_project.defs.definitions import build_definitions
 from dagster_project.process_environment import PROCESS_DEFAULTS
 from dagster_project.ingest import exports_fingerprint
-from dagster_project.settings import DBT_PROJECT_DIR, Settings
+from dagster_project.files import walk
+from dagster_project.settings import DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -129,6 +131,25 @@ def test_a_builds_parse_state_becomes_the_projects(tmp_path):
     keep_partial_parse(invocation, project)
     assert (project / "partial_parse.msgpack").read_bytes() == b"state"
     assert [p.name for p in project.iterdir()] == ["partial_parse.msgpack"]
+
+
+def test_walking_the_dbt_project_survives_another_process_removing_its_target_folders(tmp_path):
+    # A refresh fingerprints the dbt project while another process's dbt invocation deletes its own target folder;
+    # CI once failed there with FileNotFoundError from Path.rglob.
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.sql").write_text("select 1")
+    vanishing = tmp_path / "models" / "b"
+    (vanishing / "deeper").mkdir(parents=True)
+    (vanishing / "deeper" / "c.sql").write_text("select 2")
+    (tmp_path / "target" / "compiled").mkdir(parents=True)
+    (tmp_path / "target" / "compiled" / "a.sql").write_text("select 1")
+    seen = []
+    for path in walk(tmp_path, skip=DBT_GENERATED_FOLDERS):
+        seen.append(path.relative_to(tmp_path).as_posix())
+        if path == vanishing:
+            shutil.rmtree(vanishing)  # gone after it was listed, before it is entered
+    assert "models/a.sql" in seen and "models/b" in seen
+    assert not [p for p in seen if p.startswith("target") or p.startswith("models/b/")]
 
 
 def test_importing_the_definitions_loads_no_model_library_and_sets_no_environment():

@@ -1,6 +1,7 @@
 """The personal-data boundary: BI-facing tables and Parquet exports carry pseudonymous keys and coarse attributes
-only; the pseudonym is a keyed hash that stays put across refreshes and follows the secret; marketing lists respect
-consent while totals still count everyone."""
+only; no personal value reaches a log, an error message, Dagster's event log, a quarantine reason, the quality page or
+the report, even from an export whose personal columns are broken; the pseudonym is a keyed hash that stays put across
+refreshes and follows the secret; marketing lists respect consent while totals still count everyone."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import hmac
 import importlib.util
 import os
 import stat
+import subprocess
+import sys
 import time
+from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 from dagster import DagsterInstance
 
-from conftest import copy_of
+from conftest import Refreshed, copy_of
+from scans import files_under, found_in_bytes, found_in_database, found_in_exports, found_in_files
 from dagster_project.defs.refresh import run_refresh
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
@@ -197,3 +203,100 @@ def test_the_sql_hmac_equals_the_standard_library(secret):
     golden = con.sql("select * from (values ('C00000001'), ('张三-7'), ('')) as t(customer_key)")  # noqa: F841
     rows = con.sql(pseudonyms.PSEUDONYMS_SQL, params={"inner": inner, "outer": outer}).fetchall()
     assert sorted(rows) == sorted((g, expected_key(secret, g)) for g in ("C00000001", "张三-7", ""))
+
+
+# ------------------------------------------------------------------------------------------------------- logs
+
+
+BROKEN_DROP = "2026-11-02"
+# A drop whose personal columns are broken every way an export breaks them: e-mails that are not addresses, phones
+# with letters, names, e-mails and phones each in another's column, a date of birth no calendar has, a record with no
+# id, one dated after its drop, a line cut off inside a quote, and a name where an order names its customer.
+BROKEN_CUSTOMERS = """customer_id,name,email,phone,birth_date,city,updated_at
+B0001,Brokenname Alpha,brokenname.alpha at example,138-BAD-PHONE-01,31/31/1990,Shanghai,2026-11-01
+B0002,beta.swapped@example.com,Brokenname Beta,139 0000 1111,1990-02-02,Beijing,2026-11-01
+B0003,+86 137 2222 3333,not-an-email-gamma,gamma.phone@example.com,1990-03-03,Shenzhen,2026-11-01
+B0004,Brokenname Delta,delta.late@example.com,13344445555,1990-04-04,Hangzhou,2027-01-01
+,Brokenname Epsilon,epsilon.noid@example.com,13455556666,1990-05-05,Suzhou,2026-11-01
+B0006,"Brokenname Zeta,zeta.cut@example.com,13566667777,1990-06-06,Wuhan,2026-11-01
+"""
+BROKEN_ORDERS = """order_id,customer_id,order_date,status,amount
+BO-1,B0001,2026-11-01,paid,10
+BO-2,B0002,2026-11-01,paid,20
+BO-3,B0003,2026-11-01,paid,30
+BO-4,Brokenname Orderer,2026-11-01,paid,40
+"""
+BROKEN_VALUES = {
+    "Brokenname Alpha", "brokenname.alpha at example", "138-BAD-PHONE-01", "31/31/1990", "beta.swapped@example.com",
+    "Brokenname Beta", "139 0000 1111", "+86 137 2222 3333", "not-an-email-gamma", "gamma.phone@example.com",
+    "Brokenname Delta", "delta.late@example.com", "13344445555", "Brokenname Epsilon", "epsilon.noid@example.com",
+    "13455556666", "Brokenname Zeta", "zeta.cut@example.com", "13566667777", "Brokenname Orderer", "B0001", "B0002",
+    "B0003", "B0004", "B0006",
+}
+
+
+def scanned_values(refreshed: Refreshed) -> set[str]:
+    """The broken values, and every e-mail, phone, CRM id and name (of 3 characters or more: shorter names are
+    everyday words too) the warehouse knows; not birth dates, which are dates like any other."""
+    known = personal_values(refreshed)
+    known = known[(known.kind != "birth_date") & ((known.kind != "name") | (known.value.str.len() >= 3))]
+    return BROKEN_VALUES | set(known.value.str.strip())
+
+
+@pytest.fixture(scope="module")
+def broken(tmp_path_factory):
+    """A small export with the broken drop, refreshed twice by the CLI with its own Dagster instance: once stopped
+    by the quarantine limit (the error names the reasons, with examples), once with the limit lifted."""
+    from dagster_project.sample_data import generate
+
+    root = tmp_path_factory.mktemp("broken_personal")
+    started = time.time()
+    summary = generate(root / "exports", customers=150, days=300, seed=13, end_date=date(2026, 10, 31))
+    drop = summary.out_dir / BROKEN_DROP
+    drop.mkdir()
+    (drop / "customers.csv").write_text(BROKEN_CUSTOMERS)
+    (drop / "orders.csv").write_text(BROKEN_ORDERS)
+    warehouse = root / "warehouse" / "crm.duckdb"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_") or k == "CRM_PSEUDONYM_KEY"}
+    environment |= {"CRM_EXPORTS_DIR": str(summary.out_dir), "CRM_WAREHOUSE": str(warehouse),
+                    "DAGSTER_HOME": str(root / "dagster")}
+    cli = str(Path(sys.executable).parent / "crm-warehouse")
+    stopped = subprocess.run([cli, "refresh"], env=environment, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run([cli, "refresh", "--max-quarantine-share", "1"], env=environment, capture_output=True,
+                          text=True, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return Refreshed(summary.out_dir, summary.truth_dir, warehouse), root / "dagster", started, stopped, done
+
+
+def test_no_personal_value_of_a_broken_export_reaches_a_log_or_anything_published(broken):
+    refreshed, dagster_home, started, stopped, done = broken
+    values = scanned_values(refreshed)
+    # The refresh stopped at the quarantine limit, naming the file and its reasons.
+    assert stopped.returncode == 1 and f"{BROKEN_DROP}/customers.csv" in stopped.stderr, stopped.stderr[-2000:]
+    # The positive controls: the scans find every broken value in the export's files and in the working database.
+    assert set().union(*found_in_files(files_under(refreshed.exports), BROKEN_VALUES).values()) == BROKEN_VALUES
+    in_work = set().union(*found_in_database(refreshed.work, values).values())
+    assert BROKEN_VALUES <= in_work and len(values - in_work) <= len(values) * 0.01
+    assert found_in_bytes(b"".join(p.read_bytes() for p in files_under(dagster_home)), [f"{BROKEN_DROP}/orders.csv"])
+
+    folder = refreshed.warehouse.parent
+    dbt_written = [p for p in files_under(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs")
+                   if p.stat().st_mtime >= started]
+    found = {
+        "refresh output": {name: found_in_bytes(text.encode(), values) for name, text in (
+            ("stopped stdout", stopped.stdout), ("stopped stderr", stopped.stderr), ("stdout", done.stdout),
+            ("stderr", done.stderr))},
+        "Dagster storage: event log, run storage, compute logs": found_in_files(files_under(dagster_home), values),
+        "dbt target and logs": found_in_files(dbt_written, values),
+        "published warehouse, its quarantine reasons and quality results": found_in_database(refreshed.warehouse,
+                                                                                           values),
+        "Parquet and CSV exports": found_in_exports(folder, values),
+        "report, quality page and every other published file": found_in_files(
+            [p for p in files_under(folder) if p != refreshed.work and not p.name.startswith(".pseudonym")], values),
+    }
+    assert {where: {k: v for k, v in hits.items() if v} for where, hits in found.items()} == {where: {} for where in found}
+    # The quarantine says where and why for each broken row.
+    with refreshed.connect_published() as con:
+        reasons = dict(con.execute("select reason, count(*) from marts.fct_quarantined_rows "
+                                   "where drop_date = ? group by reason", [date.fromisoformat(BROKEN_DROP)]).fetchall())
+    assert {"missing customer_id", "updated_at after its export drop", "unterminated or stray quote"} <= set(reasons)

@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import install_customer_measures
 
 from dagster_project.analytics import sales, service
 
@@ -19,17 +20,18 @@ MARTS = {
     + ", ".join(f"{s}_at TIMESTAMP" for s in sales.STAGES),
     "fct_opportunity_stages": "opportunity_id VARCHAR, stage VARCHAR, stage_order INTEGER, entered_at TIMESTAMP, "
     "exited_at TIMESTAMP, days_in_stage DOUBLE",
-    "fct_orders": "order_id VARCHAR, customer_key VARCHAR, order_at TIMESTAMP, order_date DATE, amount DOUBLE, "
-    "is_paid BOOLEAN",
+    "fct_orders": "order_id VARCHAR, customer_key VARCHAR, order_at TIMESTAMP, order_date DATE, status VARCHAR, "
+    "amount DOUBLE, net_amount DOUBLE, is_paid BOOLEAN",
     "dim_sales_reps": "rep_id VARCHAR, rep_name VARCHAR, team VARCHAR, region VARCHAR",
     "dim_campaigns": "campaign_id VARCHAR, campaign_name VARCHAR, channel VARCHAR, start_date DATE, end_date DATE, "
     "cost DOUBLE",
     "fct_interactions": "customer_key VARCHAR, interaction_type VARCHAR, occurred_at TIMESTAMP, occurred_date DATE, "
     "campaign_id VARCHAR",
     "dim_customers": "customer_key VARCHAR, signup_date DATE",
-    "fct_tickets": "opened_at TIMESTAMP, first_response_at TIMESTAMP, resolved_at TIMESTAMP, category VARCHAR, "
-    "rep_id VARCHAR, satisfaction INTEGER, first_response_hours DOUBLE, resolution_hours DOUBLE",
-    "fct_surveys": "answered_date DATE, nps_group VARCHAR",
+    "fct_tickets": "customer_key VARCHAR, opened_at TIMESTAMP, first_response_at TIMESTAMP, resolved_at TIMESTAMP, "
+    "is_resolved BOOLEAN, category VARCHAR, rep_id VARCHAR, satisfaction INTEGER, first_response_hours DOUBLE, "
+    "resolution_hours DOUBLE",
+    "fct_surveys": "customer_key VARCHAR, answered_at TIMESTAMP, answered_date DATE, nps INTEGER, nps_group VARCHAR",
 }
 
 AS_OF = date(2024, 3, 31)
@@ -45,6 +47,7 @@ def make_marts(path, **frames: pd.DataFrame) -> duckdb.DuckDBPyConnection:
         con.register("frame", frame)
         con.execute(f"INSERT INTO marts.{table} BY NAME SELECT * FROM frame")
         con.unregister("frame")
+    install_customer_measures(con)
     return con
 
 

@@ -82,15 +82,16 @@ def test_every_setting_is_read_from_the_environment_and_a_flag_wins_over_it(env,
     assert Settings.load(environ={}) == Settings.load(environ={"CRM_REPORTING_CURRENCY": " "})  # blank is unset
 
 
-def test_the_settings_travel_as_one_object_and_only_dbt_s_path_goes_through_the_environment(env, tmp_path):
+def test_the_settings_travel_as_one_object_and_only_what_dbt_s_profile_reads_goes_through_the_environment(env, tmp_path):
     from dagster_project.defs.definitions import build_definitions
 
     before = settings_variables()
     settings = settings_at(tmp_path, reporting_currency="USD", as_of=date(2026, 1, 31))
     warehouse = build_definitions(settings).resources["warehouse"]
     assert (warehouse.reporting_currency, warehouse.as_of) == ("USD", "2026-01-31")
-    assert settings_variables() - before == {"CRM_WORK_DATABASE"}
+    assert settings_variables() - before == {"CRM_WORK_DATABASE", "CRM_DUCKDB_MEMORY_LIMIT"}
     assert os.environ["CRM_WORK_DATABASE"] == str(settings.work_database)
+    assert os.environ["CRM_DUCKDB_MEMORY_LIMIT"] == warehouse.memory_limit == "5GB"
 
 
 def test_empty_variables_are_unset(env):
@@ -113,6 +114,8 @@ def test_empty_variables_are_unset(env):
     ("CRM_MAX_QUARANTINE_SHARE", "five percent", ["CRM_MAX_QUARANTINE_SHARE", "'five percent'"]),
     ("CRM_MAX_QUARANTINE_SHARE", "nan", ["CRM_MAX_QUARANTINE_SHARE", "--max-quarantine-share"]),
     ("CRM_MAPPING", "no-such-mapping.yml", ["CRM_MAPPING", "--mapping", "no-such-mapping.yml", "does not exist"]),
+    ("CRM_DUCKDB_MEMORY_LIMIT", "5GB'; drop", ["CRM_DUCKDB_MEMORY_LIMIT", "--memory-limit", "800MB"]),
+    ("CRM_DUCKDB_MEMORY_LIMIT", "0GB", ["CRM_DUCKDB_MEMORY_LIMIT", "--memory-limit", "'0GB'"]),
 ])
 def test_a_bad_value_is_a_one_line_error_naming_the_variable_and_the_flag(env, key, value, names):
     env.setenv(key, value)
@@ -141,7 +144,7 @@ def test_the_refresh_flags_make_the_settings_the_refresh_runs_with(env, tmp_path
     mapping.write_text("{}\n")
     flags = ["refresh", "--exports", str(tmp_path / "missing"), "--currency", "usd", "--default-currency", "cny",
              "--holiday-country", "us", "--currency-label", "US$", "--max-quarantine-share", "0.1",
-             "--mapping", str(mapping)]
+             "--mapping", str(mapping), "--memory-limit", "1.5 gib"]
     # The missing exports folder stops the command after the settings were made, before anything runs.
     assert main(flags) == 1
     assert str(tmp_path / "missing") in capsys.readouterr().err
@@ -149,11 +152,13 @@ def test_the_refresh_flags_make_the_settings_the_refresh_runs_with(env, tmp_path
     read = refresh_settings(build_parser().parse_args(flags))
     assert (read.reporting_currency, read.default_currency, read.holiday_country, read.currency_label,
             read.max_quarantine_share, read.mapping_file) == ("USD", "CNY", "US", "US$", 0.1, mapping)
+    assert read.duckdb_memory_limit == "1.5gib"
 
 
 @pytest.mark.parametrize(("flag", "value"), [
     ("--currency", "XYZ"), ("--default-currency", "yen"), ("--holiday-country", "XX"),
     ("--currency-label", "x" * 40), ("--max-quarantine-share", "2"), ("--mapping", "nowhere.yml"),
+    ("--memory-limit", "lots"),
 ])
 def test_a_bad_flag_is_one_line_on_stderr_naming_it(env, tmp_path, capsys, flag, value):
     assert main(["refresh", "--exports", str(tmp_path), flag, value]) == 1
@@ -185,6 +190,15 @@ def test_the_resource_carries_the_resolved_settings_and_dbt_gets_the_currencies(
     for bad in ("usd", "US'", "XYZ"):
         with pytest.raises(SettingsError):
             build_vars(warehouse.model_copy(update={"reporting_currency": bad}))
+
+
+def test_the_memory_limit_bounds_the_refresh_s_own_duckdb_connections(env, tmp_path):
+    from dagster_project.defs.definitions import build_definitions
+
+    warehouse = build_definitions(settings_at(tmp_path, duckdb_memory_limit="300MB")).resources["warehouse"]
+    with warehouse.connect() as con:  # DuckDB reports it in MiB
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    assert os.environ["CRM_DUCKDB_MEMORY_LIMIT"] == "300MB"  # and dbt's profile reads the same
 
 
 # ------------------------------------------------------------------------------------- a refresh in dollars

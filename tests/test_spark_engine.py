@@ -32,7 +32,7 @@ SPARK_SAMPLE_CUSTOMERS = 300
 # Columns that record when or how long a computation ran, or with which run / library: they differ between any two
 # refreshes, on one engine too.
 VOLATILE = re.compile(r"^(run_id|created_at|fit_seconds|library_versions|checked_at|seconds|validated_at|"
-                      r"published_at|loaded_at|quarantined_at)$")
+                      r"published_at|loaded_at|quarantined_at|model_version)$")
 # When the Spark refresh started, by its warehouse: the files it wrote are those changed since.
 SPARK_WRITTEN_FROM: dict[Path, float] = {}
 # Money columns, compared to the cent (everything else that is a float to 1e-6).

@@ -43,7 +43,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from dagster_project.analytics.marts_sql import query_marts
+from dagster_project.analytics import campaign_lift_reuse, customer_measures
+from dagster_project.analytics.customer_measures import INTERACTION_COLUMNS
+from dagster_project.analytics.marts_sql import marts_exist
 
 # Interactions that show a customer took part in a campaign; anything else carrying the campaign id (an e-mail that
 # was only sent, a landing-page visit) means the campaign reached the customer.
@@ -62,116 +64,125 @@ Z_95 = 1.959964
 PANEL_COLUMNS = ("campaign_id", "period", "window_days", "customer_key", "reached", "participant", *FEATURES,
                  *OUTCOMES)
 
-# One row per campaign with reach data x customer existing before the origin x period: 'campaign' (features before the
-# start, outcome in [start, window_end)) and 'placebo' (the same one window earlier). A campaign's window is cut at
-# as_of, so participants and controls are observed for the same days.
+# The campaigns the lift is estimated for: started by as_of, with reach data. A campaign's window is cut at as_of, so
+# participants and controls are observed for the same days.
+_CAMPAIGNS_SQL = """
+SELECT campaign_id, start_date,
+       CAST(least(start_date + $days, $as_of + 1) - start_date AS INTEGER) AS window_days
+FROM marts.dim_campaigns
+WHERE start_date IS NOT NULL AND start_date <= $as_of
+  AND campaign_id IN (SELECT campaign_id FROM marts.fct_interactions
+                      WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of)
+ORDER BY campaign_id
+"""
+
+# One campaign's panel: one row per customer existing before the origin x period: 'campaign' (features before the
+# start, outcome in [start, window end)) and 'placebo' (the same one window earlier). The features are the customer
+# measures as of the day before the origin (customer_measures, today's order status); their days since an event count
+# to the origin.
+_PARTICIPATIONS = " + ".join(f"m.{INTERACTION_COLUMNS[t]}_365d" for t in PARTICIPATION_TYPES)
+_LAST_PARTICIPATION = ", ".join(f"m.days_since_last_{t}" for t in PARTICIPATION_TYPES)
 _PANEL_SQL = f"""
 WITH touches AS (
-    SELECT campaign_id, customer_key,
-           bool_or(interaction_type IN {PARTICIPATION_TYPES}) AS participant
+    SELECT customer_key, bool_or(interaction_type IN {PARTICIPATION_TYPES}) AS participant
     FROM marts.fct_interactions
-    WHERE campaign_id IS NOT NULL AND customer_key IS NOT NULL AND occurred_date <= $as_of
+    WHERE campaign_id = $campaign_id AND customer_key IS NOT NULL AND occurred_date <= $as_of
     GROUP BY ALL
 ),
-campaigns AS (
-    SELECT campaign_id, start_date,
-           CAST(least(start_date + $days, $as_of + 1) - start_date AS INTEGER) AS window_days
-    FROM marts.dim_campaigns
-    WHERE start_date IS NOT NULL AND start_date <= $as_of
-      AND campaign_id IN (SELECT campaign_id FROM touches)
-),
 origins AS (
-    SELECT campaign_id, 'campaign' AS period, start_date AS origin, window_days FROM campaigns
+    SELECT 'campaign' AS period, CAST($start_date AS DATE) AS origin
     UNION ALL
-    SELECT campaign_id, 'placebo', start_date - window_days, window_days FROM campaigns
-),
-customers AS (
-    SELECT customer_key, signup_date FROM marts.dim_customers
+    SELECT 'placebo', CAST($start_date AS DATE) - $window_days
 ),
 population AS (
-    SELECT o.campaign_id, o.period, o.origin, o.window_days, cu.customer_key, cu.signup_date,
+    SELECT o.period, o.origin, cu.customer_key, cu.signup_date,
            t.customer_key IS NOT NULL AS reached, coalesce(t.participant, false) AS participant
     FROM origins AS o
     -- customers who existed before the origin: a first order inside the window is no effect of anything
-    JOIN customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
-    LEFT JOIN touches AS t ON t.campaign_id = o.campaign_id AND t.customer_key = cu.customer_key
+    JOIN marts.dim_customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
+    LEFT JOIN touches AS t ON t.customer_key = cu.customer_key
 ),
-paid AS (
-    SELECT customer_key, order_date, amount FROM marts.fct_orders WHERE is_paid AND order_date <= $as_of
+before_origin AS (
+    SELECT o.origin, m.*
+    FROM origins AS o, LATERAL {customer_measures.MEASURES}(o.origin - 1) AS m
 ),
-order_days AS (
-    SELECT customer_key, order_date, count(*) AS orders, sum(amount) AS spend FROM paid GROUP BY ALL
-),
-daily AS (  -- running totals per customer and order day, for the lifetime features (ASOF join)
-    SELECT customer_key, order_date,
-           sum(orders) OVER w AS orders_lifetime, sum(spend) OVER w AS spend_lifetime,
-           min(order_date) OVER (PARTITION BY customer_key) AS first_order_date
-    FROM order_days
-    WINDOW w AS (PARTITION BY customer_key ORDER BY order_date)
-),
-lifetime AS (
-    SELECT p.campaign_id, p.period, p.customer_key, d.orders_lifetime, d.spend_lifetime,
-           p.origin - d.order_date AS days_since_last_order, p.origin - d.first_order_date AS days_since_first
+outcomes AS (
+    SELECT p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
     FROM population AS p
-    ASOF JOIN daily AS d ON p.customer_key = d.customer_key AND p.origin > d.order_date
-),
-order_windows AS (
-    SELECT p.campaign_id, p.period, p.customer_key,
-           count(*) FILTER (WHERE o.order_date < p.origin) AS orders_365,
-           sum(o.amount) FILTER (WHERE o.order_date < p.origin) AS spend_365,
-           count(*) FILTER (WHERE o.order_date >= p.origin - 90 AND o.order_date < p.origin) AS orders_90,
-           sum(o.amount) FILTER (WHERE o.order_date >= p.origin) AS revenue,
-           count(*) FILTER (WHERE o.order_date >= p.origin) AS purchases
-    FROM population AS p
-    JOIN paid AS o ON o.customer_key = p.customer_key
-     AND o.order_date >= p.origin - 365 AND o.order_date < p.origin + p.window_days
+    JOIN marts.fct_orders AS o ON o.customer_key = p.customer_key AND o.is_paid
+     AND o.order_date >= p.origin AND o.order_date < p.origin + $window_days AND o.order_date <= $as_of
     GROUP BY ALL
-),
-engagement AS (
-    SELECT p.campaign_id, p.period, p.customer_key,
-           count(*) FILTER (WHERE i.interaction_type IN {PARTICIPATION_TYPES}) AS participations_365,
-           count(*) FILTER (WHERE i.interaction_type = 'email_sent') AS emails_received_365,
-           p.origin - max(i.occurred_date) FILTER (WHERE i.interaction_type IN {PARTICIPATION_TYPES})
-               AS days_since_last_participation,
-           count(*) FILTER (WHERE i.interaction_type = 'web_visit') AS visits_365,
-           count(*) FILTER (WHERE i.interaction_type = 'web_visit' AND i.occurred_date >= p.origin - 90) AS visits_90,
-           count(*) FILTER (WHERE i.interaction_type = 'web_visit' AND i.occurred_date >= p.origin - 30) AS visits_30,
-           p.origin - max(i.occurred_date) FILTER (WHERE i.interaction_type = 'web_visit') AS days_since_last_visit,
-           count(*) FILTER (WHERE i.interaction_type = 'chat' AND i.occurred_date >= p.origin - 90) AS chats_90
-    FROM population AS p
-    JOIN marts.fct_interactions AS i ON i.customer_key = p.customer_key
-     AND i.occurred_date >= p.origin - 365 AND i.occurred_date < p.origin
-    GROUP BY p.campaign_id, p.period, p.customer_key, p.origin
 )
-SELECT p.campaign_id, p.period, p.window_days, p.customer_key, p.reached, p.participant,
-       coalesce(l.orders_lifetime, 0) AS orders_lifetime,
-       coalesce(l.spend_lifetime, 0) AS spend_lifetime,
-       coalesce(l.days_since_last_order, 3650) AS days_since_last_order,
-       l.orders_lifetime IS NOT NULL AS has_ordered,
-       coalesce(greatest(p.origin - p.signup_date, l.days_since_first), 0) AS tenure_days,
-       coalesce(w.orders_365, 0) AS orders_365,
-       coalesce(w.spend_365, 0) AS spend_365,
-       coalesce(w.orders_90, 0) AS orders_90,
-       coalesce(e.participations_365, 0) AS participations_365,
-       coalesce(e.emails_received_365, 0) AS emails_received_365,
-       coalesce(e.days_since_last_participation, 730) AS days_since_last_participation,
-       coalesce(e.visits_365, 0) AS visits_365,
-       coalesce(e.visits_90, 0) AS visits_90,
-       coalesce(e.visits_30, 0) AS visits_30,
-       coalesce(e.days_since_last_visit, 730) AS days_since_last_visit,
-       coalesce(e.chats_90, 0) AS chats_90,
+SELECT $campaign_id AS campaign_id, p.period, $window_days AS window_days, p.customer_key, p.reached, p.participant,
+       coalesce(m.orders_count, 0) AS orders_lifetime,
+       coalesce(m.revenue, 0) AS spend_lifetime,
+       coalesce(m.recency_days + 1, 3650) AS days_since_last_order,
+       coalesce(m.orders_count, 0) > 0 AS has_ordered,
+       coalesce(greatest(p.origin - p.signup_date, m.tenure_days + 1), 0) AS tenure_days,
+       coalesce(m.orders_365d, 0) AS orders_365,
+       coalesce(m.revenue_365d, 0) AS spend_365,
+       coalesce(m.orders_90d, 0) AS orders_90,
+       coalesce({_PARTICIPATIONS}, 0) AS participations_365,
+       coalesce(m.emails_sent_365d, 0) AS emails_received_365,
+       coalesce(least({_LAST_PARTICIPATION}) + 1, 730) AS days_since_last_participation,
+       coalesce(m.web_visits_365d, 0) AS visits_365,
+       coalesce(m.web_visits_90d, 0) AS visits_90,
+       coalesce(m.web_visits_30d, 0) AS visits_30,
+       coalesce(m.days_since_last_web_visit + 1, 730) AS days_since_last_visit,
+       coalesce(m.chats_90d, 0) AS chats_90,
        coalesce(w.revenue, 0) AS revenue,
        coalesce(w.purchases, 0) AS purchases
 FROM population AS p
-LEFT JOIN lifetime AS l USING (campaign_id, period, customer_key)
-LEFT JOIN order_windows AS w USING (campaign_id, period, customer_key)
-LEFT JOIN engagement AS e USING (campaign_id, period, customer_key)
+LEFT JOIN before_origin AS m ON m.origin = p.origin AND m.customer_key = p.customer_key
+LEFT JOIN outcomes AS w ON w.period = p.period AND w.customer_key = p.customer_key
+ORDER BY p.period, p.customer_key
 """
 
 
-def campaign_panel(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int) -> pd.DataFrame:
-    """The customers of every campaign with reach data, with pre-campaign features and window outcomes."""
-    return query_marts(con, _PANEL_SQL, {"as_of": as_of, "days": int(attribution_days)}, PANEL_COLUMNS)
+@dataclass(frozen=True)
+class Lifts:
+    """``campaign_lift`` of every campaign with reach data, and how many were estimated now or reused."""
+
+    table: pd.DataFrame
+    estimated: int = 0
+    reused: int = 0
+
+
+def lift_by_campaign(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int, code: str | None = None,
+                     reuse: bool = True) -> Lifts:
+    """``campaign_lift`` of each campaign's panel, one campaign at a time: all of them at once hold every customer
+    twice per campaign, more than pandas should hold for a large export.
+
+    With ``code`` (the version of the code), the estimates are saved with their inputs' fingerprints (which cover the
+    settings that change the marts: currency, secret, as-of date), and with ``reuse`` a campaign whose inputs did not
+    change since the saved estimate is not estimated again (campaign_lift_reuse)."""
+    if not marts_exist(con, _PANEL_SQL):
+        return Lifts(lift_frame([]))
+    params = {"as_of": as_of, "days": int(attribution_days)}
+    campaigns = con.execute(_CAMPAIGNS_SQL, params).fetchall()
+    inputs = campaign_lift_reuse.fingerprints(con, _CAMPAIGNS_SQL, as_of, attribution_days) if code else {}
+    saved = campaign_lift_reuse.load(con, code) if code and reuse else campaign_lift_reuse.Saved({}, {})
+    rows, reused = [], 0
+    for campaign_id, start_date, window_days in campaigns:
+        if campaign_id in saved.inputs and saved.inputs[campaign_id] == inputs.get(campaign_id):
+            rows.append(saved.rows[campaign_id])
+            reused += 1
+            continue
+        panel = con.execute(_PANEL_SQL, {"as_of": as_of, "campaign_id": campaign_id, "start_date": start_date,
+                                         "window_days": window_days}).df()
+        rows.extend(campaign_lift(panel).to_dict("records"))
+    table = lift_frame(rows)
+    if code:
+        campaign_lift_reuse.save(con, code, inputs, table)
+    return Lifts(table, len(campaigns) - reused, reused)
+
+
+def lift_frame(rows: list[dict]) -> pd.DataFrame:
+    """The lift rows as one frame, every figure a float (a figure a campaign lacks is NaN), whether estimated now or
+    read back from the saved ones."""
+    frame = pd.DataFrame(rows, columns=list(LIFT_COLUMNS))
+    figures = [c for c in LIFT_COLUMNS if c not in ("campaign_id", "lift_note")]
+    return frame.astype(dict.fromkeys(figures, "float64") | {"campaign_id": "object", "lift_note": "object"})
 
 
 def design_matrix(frame: pd.DataFrame) -> np.ndarray:

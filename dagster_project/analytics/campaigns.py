@@ -144,6 +144,9 @@ class CampaignEffectiveness:
     table: pd.DataFrame
     quality: ModelQuality
     runs: list[ModelRun] = field(default_factory=list)
+    # Campaigns whose lift was estimated at this refresh, and those whose saved estimate still held.
+    estimated: int = 0
+    reused: int = 0
 
 
 def campaign_summary(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int = 30) -> pd.DataFrame:
@@ -151,12 +154,14 @@ def campaign_summary(con: duckdb.DuckDBPyConnection, as_of: date, attribution_da
     return query_marts(con, _SUMMARY_SQL, {"as_of": as_of, "days": int(attribution_days)}, SUMMARY_COLUMNS)
 
 
-def campaign_effectiveness(con: duckdb.DuckDBPyConnection, as_of: date,
-                           attribution_days: int = 30) -> CampaignEffectiveness:
-    """One row per campaign (``CAMPAIGN_COLUMNS``): the summary and the matched lift (``campaign_lift``)."""
+def campaign_effectiveness(con: duckdb.DuckDBPyConnection, as_of: date, attribution_days: int = 30,
+                           code: str | None = None, reuse: bool = True) -> CampaignEffectiveness:
+    """One row per campaign (``CAMPAIGN_COLUMNS``): the summary and the matched lift (``campaign_lift``); with
+    ``code``, a campaign's saved lift is reused while its inputs do not change (``campaign_lift.lift_by_campaign``)."""
     started = time.perf_counter()
     summary = campaign_summary(con, as_of, attribution_days)
-    lift = campaign_lift.campaign_lift(campaign_lift.campaign_panel(con, as_of, attribution_days))
+    lifts = campaign_lift.lift_by_campaign(con, as_of, attribution_days, code, reuse)
+    lift = lifts.table
     table = summary.merge(lift, on="campaign_id", how="left")
     unmeasured = ~table["campaign_id"].isin(lift["campaign_id"])
     table["lift_note"] = table["lift_note"].mask(unmeasured, np.where(table["start_date"].isna(), NO_START, NO_REACH))
@@ -167,7 +172,8 @@ def campaign_effectiveness(con: duckdb.DuckDBPyConnection, as_of: date,
     if table.empty:
         quality = replace(quality, note="the export has no campaigns")
     return CampaignEffectiveness(table, quality, lift_runs(lift, quality, as_of, attribution_days,
-                                                           time.perf_counter() - started))
+                                                           time.perf_counter() - started),
+                                 lifts.estimated, lifts.reused)
 
 
 def _pooled(lift: pd.DataFrame, column: str, weights: str) -> tuple[float, int]:

@@ -100,6 +100,8 @@ class ChurnResult:
     published: str | None = None
     held_back_no_consent: int = 0
     consent_unknown: bool = False
+    # The published contender as fitted for production (churn_contest.production_scores), for saving.
+    model: object = None
 
 
 def cutoff_plan(as_of: date, config: ChurnConfig) -> CutoffPlan:
@@ -169,10 +171,10 @@ def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, clv: pd.DataFrame | N
     current, at_as_of = _with_bgnbd(churn_features(con, as_of, settle_days=config.status_settle_days), config, start)
     # Nothing judged: the simplest contender that can be fitted is published, and the note says so loudly.
     candidates = list(dict.fromkeys(c for c in (winner, best) if c)) if winner else [RECENCY, BGNBD_P0]
-    explained, published = None, None
+    explained, published, model = None, None, None
     for candidate in candidates:
-        explained, run, problem = production_scores(candidate, plan, frames, current, at_as_of, as_of, config,
-                                                    progress)
+        explained, run, problem, model = production_scores(candidate, plan, frames, current, at_as_of, as_of, config,
+                                                           progress)
         if explained is not None:
             published = candidate
             runs.append(run)
@@ -194,6 +196,17 @@ def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, clv: pd.DataFrame | N
         return ChurnResult(pd.DataFrame(columns=list(SCORE_COLUMNS)), pd.DataFrame(columns=list(WATCHLIST_COLUMNS)),
                            evaluation, calibration, runs, note, quality(plan, contenders, None, best, config, note))
 
+    scores, held_back, consent_unknown = published_scores(con, explained, clv, published, config, notes)
+    note = "; ".join(notes) or None
+    return ChurnResult(scores, watchlist(scores), evaluation, calibration, runs, note,
+                       quality(plan, contenders, published, best, config, note), published, held_back,
+                       consent_unknown, model)
+
+
+def published_scores(con: duckdb.DuckDBPyConnection, explained: pd.DataFrame, clv: pd.DataFrame | None,
+                     published: str, config: ChurnConfig, notes: list[str]) -> tuple[pd.DataFrame, int, bool]:
+    """The score table of ``explained`` probabilities, the valuable high-risk customers held back for lack of
+    consent, and whether the export has no consent data; adds what the reader must know to ``notes``."""
     scores, consent_unknown = score_table(con, explained, clv, published, config.risk_thresholds,
                                           config.clv_top_quantile)
     held_back = int((scores["at_risk_high_value"] & ~scores["marketing_consent"]).sum())
@@ -202,7 +215,4 @@ def run_churn(con: duckdb.DuckDBPyConnection, as_of: date, clv: pd.DataFrame | N
     if consent_unknown and held_back:
         notes.append(f"{held_back} valuable high-risk customers are held back from the watchlist: the export has "
                      "no marketing consent data, and unknown consent counts as no consent")
-    note = "; ".join(notes) or None
-    return ChurnResult(scores, watchlist(scores), evaluation, calibration, runs, note,
-                       quality(plan, contenders, published, best, config, note), published, held_back,
-                       consent_unknown)
+    return scores, held_back, consent_unknown

@@ -5,8 +5,8 @@ The parameters are the maximum-likelihood estimates of Fader, Hardie & Lee (2005
 (L-BFGS-B with the analytic gradient) on the customers of that cutoff (a seeded random sample above
 ``ChurnConfig.max_bgnbd_fit_rows``), so no cutoff sees a later purchase. This is the estimate ``clv.fit_bgnbd`` gets
 from pymc-marketing with flat priors (a test checks both agree), but a pymc-marketing fit compiles its model graph
-each time (5-14 s measured on two busy cores) and churn needs ten fits per refresh; the closed-form likelihood in
-numpy fits 50,000 customers in about a second. The predictions reuse the CLV module's closed forms.
+each time and churn needs ten fits per refresh; the closed-form likelihood in numpy (``clv_mle``, which the CLV
+fits use too) fits 50,000 customers in about a second. The predictions reuse the CLV module's closed forms.
 
 Inputs follow the CLV convention (``clv_rfm``), computed by the churn features at the cutoff: x = purchase days - 1,
 t_x = days from the first to the last purchase day, T = days from the first purchase day to the cutoff.
@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
-from scipy.special import betaln, digamma, gammaln
 
 from dagster_project.analytics.clv import BG_PARAMS, _bg_expected_purchases, _bg_p_alive
+from dagster_project.analytics.clv_mle import Repeats, bgnbd_objective
 from dagster_project.analytics.clv_models import no_purchase_given_alive
 
 # Fewer repeat buyers than this: the dropout parameters a, b are not identified, so there is no fit.
@@ -43,33 +43,6 @@ def rfm_arrays(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return features["purchase_days"].to_numpy(dtype=float) - 1, T - features["recency_days"].to_numpy(dtype=float), T
 
 
-def _log_likelihood_terms(theta: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray):
-    """Per-customer log-likelihood common + log(e^still_active + e^dropped), and the share of the dropped term."""
-    r, alpha, a, b = theta
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    still_active = betaln(a, b + x) - (r + x) * np.log(alpha + T)
-    dropped = np.where(x > 0, betaln(a + 1, b + np.maximum(x, 1) - 1) - (r + x) * np.log(alpha + t_x), -np.inf)
-    total = np.logaddexp(still_active, dropped)
-    return common + total, np.exp(dropped - total)
-
-
-def _mean_negative_log_likelihood(log_params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
-                                  ) -> tuple[float, np.ndarray]:
-    """Mean negative log-likelihood and its gradient in log_params (analytic: a quarter of the evaluations a
-    finite-difference gradient needs)."""
-    theta = np.exp(log_params)
-    r, alpha, a, b = theta
-    terms, w = _log_likelihood_terms(theta, x, t_x, T)
-    repeat = np.maximum(x, 1)
-    d_r = digamma(r + x) - digamma(r) + np.log(alpha) - (1 - w) * np.log(alpha + T) - w * np.log(alpha + t_x)
-    d_alpha = r / alpha - (r + x) * ((1 - w) / (alpha + T) + w / (alpha + t_x))
-    d_a = (digamma(a + b) - digamma(a) + (1 - w) * digamma(a) + w * digamma(a + 1) - digamma(a + b + x))
-    d_b = (digamma(a + b) - digamma(b) + (1 - w) * digamma(b + x)
-           + np.where(x > 0, w * digamma(b + repeat - 1), 0.0) - digamma(a + b + x))
-    gradient = np.array([d.mean() for d in (d_r, d_alpha, d_a, d_b)]) * theta
-    return -float(terms.mean()), -gradient
-
-
 def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: dict[str, float] | None = None) -> BgnbdFit | None:
     """Maximum-likelihood BG/NBD; None when there are too few repeat buyers or the search fails.
 
@@ -79,7 +52,7 @@ def fit(x: np.ndarray, t_x: np.ndarray, T: np.ndarray, start: dict[str, float] |
         return None
     theta = np.log([start[name] for name in BG_PARAMS]) if start else _START
     # Parameters on the log scale keep them positive; bounds stop a flat likelihood from wandering to overflow.
-    result = minimize(_mean_negative_log_likelihood, theta, args=(x, t_x, T), jac=True, method="L-BFGS-B",
+    result = minimize(bgnbd_objective, theta, args=(Repeats.of(x), t_x, T), jac=True, method="L-BFGS-B",
                       bounds=[(-9.0, 9.0)] * 4)
     if not np.isfinite(result.fun):
         return None

@@ -172,20 +172,22 @@ def evaluation_summary(plan: CutoffPlan, contenders: dict[str, Contender], publi
 
 def production_scores(name: str, plan: CutoffPlan, frames: dict[date, pd.DataFrame], current: pd.DataFrame,
                       at_as_of: BgnbdAtCutoff, as_of: date, config: ChurnConfig, progress: Callable[[str], None]
-                      ) -> tuple[pd.DataFrame | None, ModelRun | None, str | None]:
+                      ) -> tuple[pd.DataFrame | None, ModelRun | None, str | None, object]:
     """Contender ``name`` refitted for production and its explained probabilities for ``current`` (churn_probability,
-    main_driver_feature, driver_1..3); (None, None, why) when it cannot be fitted."""
+    main_driver_feature, driver_1..3), the run and the fitted model (LightgbmModel, RecencyBaseline, or the BG/NBD
+    parameters); (None, None, why, None) when it cannot be fitted."""
     train = training_set([frames[c] for c in plan.production_training], config)
     problem = too_few(train, config)
     info = {"n_train": float(len(train)), "published": True}
     if name == BGNBD_P0:
         if at_as_of.fit is None:
-            return None, None, f"no BG/NBD fit at {as_of}: fewer than {churn_bgnbd.MIN_REPEAT_CUSTOMERS} repeat buyers"
+            return (None, None, f"no BG/NBD fit at {as_of}: fewer than {churn_bgnbd.MIN_REPEAT_CUSTOMERS} repeat "
+                                "buyers", None)
         run = _run(BGNBD_P0, "production", as_of, None, as_of, at_as_of.fit.params,
                    {"n_fit": float(at_as_of.fit.n_customers), "published": True}, at_as_of.seconds, config)
-        return p0_scores(at_as_of.fit.params, current, config.horizon_days), run, None
+        return p0_scores(at_as_of.fit.params, current, config.horizon_days), run, None, at_as_of.fit.params
     if problem:
-        return None, None, f"no production {PUBLISHED_WORDS[name]}: training cutoffs hold {problem}"
+        return None, None, f"no production {PUBLISHED_WORDS[name]}: training cutoffs hold {problem}", None
     info["train_positive_rate"] = float(train["churned"].mean())
     if name == LIGHTGBM:
         progress(f"fitting the production LightGBM on {len(train):,} rows")
@@ -194,11 +196,11 @@ def production_scores(name: str, plan: CutoffPlan, frames: dict[date, pd.DataFra
         params = {**churn_model.params_record(), "num_boost_round": model.rounds}
         run = _run(LIGHTGBM, "production", as_of, plan.production_training, as_of, params, info, model.fit_seconds,
                    config)
-        return churn_model.explained_predictions(model, current), run, None
+        return churn_model.explained_predictions(model, current), run, None, model
     model = fit_recency(train)
     run = _run(RECENCY, "production", as_of, plan.production_training, as_of, {"calibration": "isotonic"}, info,
                model.fit_seconds, config)
-    return recency_scores(model, current), run, None
+    return recency_scores(model, current), run, None, model
 
 
 # --------------------------------------------------------------------------------------------------- outcome

@@ -23,12 +23,12 @@ from dagster_project.analytics.churn_features import CATEGORICAL_FEATURES
 #   anything else (demographics, tenure)                                -> standard retention programme
 _ACTION_GROUPS = {
     "win-back offer": (
-        "recency_days", "frequency", "purchase_days", "revenue_total", "avg_order_value", "avg_days_between_orders",
+        "recency_days", "orders_count", "purchase_days", "revenue", "avg_order_value", "avg_days_between_orders",
         "orders_30d", "orders_90d", "orders_365d", "revenue_30d", "revenue_90d", "revenue_365d",
         "orders_trend_90d", "revenue_trend_90d", "p_alive", "expected_purchases_90d", "bgnbd_p_no_purchase",
     ),
     "service call": (
-        "open_tickets", "tickets_90d", "tickets_365d", "avg_satisfaction", "cancelled_orders", "refunded_orders",
+        "open_tickets", "tickets_90d", "tickets_365d", "avg_satisfaction_365d", "cancelled_orders", "refunded_orders",
     ),
     "account review": ("last_nps",),
     "re-engagement campaign": (
@@ -64,9 +64,9 @@ def _change(noun: str, value: float) -> str:
 
 _PHRASES: dict[str, Callable[[float], str]] = {
     "recency_days": lambda v: f"no purchase for {v:.0f} days",
-    "frequency": lambda v: _count(v, "paid order", "paid orders") + " in total",
+    "orders_count": lambda v: _count(v, "paid order", "paid orders") + " in total",
     "purchase_days": lambda v: "bought on 1 day only" if v == 1 else f"bought on {v:.0f} different days",
-    "revenue_total": lambda v: f"lifetime spend {v:,.0f}",
+    "revenue": lambda v: f"lifetime spend {v:,.0f}",
     "avg_order_value": lambda v: f"average order {v:,.0f}",
     "tenure_days": lambda v: f"customer for {v:.0f} days",
     "avg_days_between_orders": lambda v: f"buys every {v:.0f} days on average",
@@ -78,7 +78,7 @@ _PHRASES: dict[str, Callable[[float], str]] = {
     "open_tickets": lambda v: _count(v, "unresolved support ticket", "unresolved support tickets"),
     "email_open_rate_90d": lambda v: f"opened {v:.0%} of emails in the last 90 days",
     "email_open_rate_365d": lambda v: f"opened {v:.0%} of emails in the last year",
-    "avg_satisfaction": lambda v: f"average ticket satisfaction {v:.1f}/5",
+    "avg_satisfaction_365d": lambda v: f"average ticket satisfaction {v:.1f}/5",
     "last_nps": lambda v: f"last NPS score {v:.0f}",
     "days_since_last_interaction": lambda v: f"no engagement for {v:.0f} days",
     "days_since_last_web_visit": lambda v: f"no web visit for {v:.0f} days",
@@ -90,7 +90,7 @@ _MISSING_PHRASES = {
     "avg_days_between_orders": "only one purchase day so far",
     "email_open_rate_90d": "no emails sent in the last 90 days",
     "email_open_rate_365d": "no emails sent in the last year",
-    "avg_satisfaction": "no rated support tickets",
+    "avg_satisfaction_365d": "no rated support tickets",
     "last_nps": "no NPS answer",
     "days_since_last_interaction": "no engagement in the last year",
     "days_since_last_web_visit": "no web visit in the last year",

@@ -1,5 +1,6 @@
 """Customer lifetime value: expected purchases (BG/NBD or MBG/NBD, whichever predicts the holdout better) x
-Gamma-Gamma spend (pymc-marketing), discounted over the CLV horizon; the entry point ``run_clv``.
+Gamma-Gamma spend (maximum likelihood in scipy, or pymc-marketing for other fits), discounted over the CLV horizon;
+the entry point ``run_clv``.
 
 The RFM summary is in ``clv_rfm``, the models and their closed-form predictions in ``clv_models`` and the holdout
 validation that chooses the purchase model in ``clv_validation``; their public names are importable from here.
@@ -10,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
 from dagster_project.analytics.clv_models import (  # noqa: F401 - also re-exported for the churn model and tests
     BG_PARAMS, PURCHASE_MODELS, _bg_expected_purchases, _bg_p_alive, _expected_purchases, _expected_spend, _p_alive,
@@ -28,6 +29,9 @@ from dagster_project.analytics.clv_validation import (
 from dagster_project.analytics.model_quality import ModelQuality
 from dagster_project.analytics.model_runs import ModelRun
 from dagster_project.analytics.progress import silent
+
+if TYPE_CHECKING:
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ right after the first purchase. Both are fitted at every refresh and the one wit
 published (``clv_validation``).
 
 By default the models are fitted by maximum likelihood: flat (``HalfFlat``) priors and a MAP fit, which PyMC computes
-without the log-transform Jacobian, so the MAP point is the MLE.
+without the log-transform Jacobian, so the MAP point is the MLE. That default fit runs in scipy (``clv_mle``: the same
+likelihoods, no graph to compile); other methods and priors, and ``library=True``, fit with pymc-marketing.
 
 Customers are scored with pymc-marketing's closed-form expressions evaluated in numpy on the fitted parameter draws
 (one draw after a MAP fit): the library's xarray versions add alignment overhead on every call and recompute the
@@ -19,14 +20,17 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from pymc_extras.prior import Prior
-from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 from scipy.special import expit, hyp2f1
 
+from dagster_project.analytics import clv_mle
 from dagster_project.analytics.model_runs import ModelRun
+
+if TYPE_CHECKING:  # pymc-marketing is imported only for a fit that needs it: the import alone takes seconds
+    from pymc_marketing.clv import BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel
 
 BG_PARAMS = ("r", "alpha", "a", "b")  # MBG/NBD has the same four, with a and b of its own dropout process
 GG_PARAMS = ("p", "q", "v")
@@ -41,11 +45,41 @@ LIBRARIES = ("pymc-marketing", "pymc")
 def _bg_expected_purchases(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
     """BG/NBD expected purchases in (T, T + t] (Fader, Hardie & Lee 2005, eq. 10)."""
     r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
-    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1,
-                                                                       t / (alpha + T + t))
+    numerator = 1 - _discounted_hyp2f1(r + x, b + x, a + b + x - 1, alpha + T, t)
     numerator *= (a + b + x - 1) / (a - 1)
     denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + T) / (alpha + t_x)) ** (r + x)
     return numerator / denominator
+
+
+def _discounted_hyp2f1(A, B, C, alpha_T, t: float) -> np.ndarray:
+    """``(alpha_T / (alpha_T + t)) ** A * 2F1(A, B; C; t / (alpha_T + t))``, the term both expectations share.
+
+    scipy's hyp2f1 returns NaN for the huge A of a near-Poisson fit (r and alpha in the millions: every customer buys
+    at nearly the same rate, a limit the MLE can reach on small or regular data). By Pfaff's transformation the term
+    is ``2F1(A, C - B; C; -t / alpha_T)``; where scipy fails and ``t < alpha_T`` that series converges, and A times
+    its small argument is the expected purchases, so it is summed directly."""
+    A, B, C, alpha_T = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (A, B, C, alpha_T)))
+    with np.errstate(all="ignore"):
+        value = np.asarray((alpha_T / (alpha_T + t)) ** A * hyp2f1(A, B, C, t / (alpha_T + t)), dtype=float)
+    failed = ~np.isfinite(value) & (t < alpha_T)
+    if failed.any():
+        value = value.copy()
+        value[failed] = _hyp2f1_series(A[failed], C[failed] - B[failed], C[failed], -t / alpha_T[failed])
+    return value
+
+
+def _hyp2f1_series(A: np.ndarray, B: np.ndarray, C: np.ndarray, w: np.ndarray, max_terms: int = 100_000) -> np.ndarray:
+    """The Gauss series of 2F1(A, B; C; w) for |w| < 1, summed until the terms no longer change the sum; NaN where
+    it did not converge or its terms grew so large that their cancellation leaves no accurate digit."""
+    total, term, largest = np.ones_like(w), np.ones_like(w), np.ones_like(w)
+    for n in range(max_terms):
+        term = term * (A + n) * (B + n) / ((C + n) * (n + 1)) * w
+        total = total + term
+        largest = np.maximum(largest, np.abs(term))
+        if np.all(np.abs(term) <= 1e-16 * np.abs(total)):
+            break
+    accurate = (np.abs(term) <= 1e-12 * np.abs(total)) & (largest <= 1e8 * np.abs(total))
+    return np.where(accurate, total, np.nan)
 
 
 def _bg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
@@ -57,8 +91,7 @@ def _bg_p_alive(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.nd
 def _mbg_expected_purchases(p: dict, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, t: float) -> np.ndarray:
     """MBG/NBD expected purchases in (T, T + t] (Batislam et al. 2007, eq. 6)."""
     r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
-    numerator = 1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x + 1, a + b + x,
-                                                                       t / (alpha + T + t))
+    numerator = 1 - _discounted_hyp2f1(r + x, b + x + 1, a + b + x, alpha + T, t)
     numerator *= (a + b + x) / (a - 1)
     return numerator * _mbg_p_alive(p, x, t_x, T)
 
@@ -85,22 +118,30 @@ def _gg_expected_spend(p: dict, x: np.ndarray, mean_spend: np.ndarray) -> np.nda
 
 @dataclass(frozen=True)
 class _PurchaseModel:
-    model_class: type[BetaGeoModel]
+    class_name: str  # pymc-marketing's class (pymc_marketing.clv)
     label: str  # as people write it
     p_alive: Callable[..., np.ndarray]
     expected_purchases: Callable[..., np.ndarray]
 
+    @property
+    def model_class(self) -> type[BetaGeoModel]:
+        import pymc_marketing.clv
+
+        return getattr(pymc_marketing.clv, self.class_name)
+
 
 PURCHASE_MODELS = {
-    "bg_nbd": _PurchaseModel(BetaGeoModel, "BG/NBD", _bg_p_alive, _bg_expected_purchases),
-    "mbg_nbd": _PurchaseModel(ModifiedBetaGeoModel, "MBG/NBD", _mbg_p_alive, _mbg_expected_purchases),
+    "bg_nbd": _PurchaseModel("BetaGeoModel", "BG/NBD", _bg_p_alive, _bg_expected_purchases),
+    "mbg_nbd": _PurchaseModel("ModifiedBetaGeoModel", "MBG/NBD", _mbg_p_alive, _mbg_expected_purchases),
 }
 
 
-def purchase_model_name(model: BetaGeoModel) -> str:
+def purchase_model_name(model: BetaGeoModel | clv_mle.MleFit) -> str:
     """``bg_nbd`` or ``mbg_nbd``: the model_runs name of a fitted purchase model."""
+    if isinstance(model, clv_mle.MleFit):
+        return model.kind
     # ModifiedBetaGeoModel subclasses BetaGeoModel, so the exact class decides.
-    return next(name for name, spec in PURCHASE_MODELS.items() if type(model) is spec.model_class)
+    return next(name for name, spec in PURCHASE_MODELS.items() if type(model).__name__ == spec.class_name)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -108,36 +149,48 @@ def purchase_model_name(model: BetaGeoModel) -> str:
 
 
 def fit_purchase_model(
-    name: str, summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[BetaGeoModel, dict]:
+    name: str, summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[BetaGeoModel | clv_mle.MleFit, dict]:
     """BG/NBD (``name="bg_nbd"``) or MBG/NBD (``"mbg_nbd"``) on frequency/recency/T; returns the fitted model and its
     parameters r, alpha (days), a, b.
 
-    ``start``: parameters to start a MAP search from (see ``_fit_kwargs``).
+    ``start``: parameters to start the search from (see ``_fit_kwargs``). The default (MAP with flat priors, i.e. the
+    MLE) is fitted in scipy unless ``library``.
     """
+    if method == "map" and priors is None and not library:
+        fit = clv_mle.fit_purchases(name, summary, start)
+        return fit, fit.params
     model = PURCHASE_MODELS[name].model_class(model_config=_model_config(BG_PARAMS, method, priors))
     model.fit(_model_frame(summary), method=method, progressbar=False, **_fit_kwargs(method, start))
     return model, _params(model, BG_PARAMS)
 
 
 def fit_bgnbd(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[BetaGeoModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[BetaGeoModel | clv_mle.MleFit, dict]:
     """BG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b."""
-    return fit_purchase_model("bg_nbd", summary, method, priors, start)
+    return fit_purchase_model("bg_nbd", summary, method, priors, start, library)
 
 
 def fit_mbgnbd(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None
-) -> tuple[ModifiedBetaGeoModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, start: dict | None = None,
+    library: bool = False,
+) -> tuple[ModifiedBetaGeoModel | clv_mle.MleFit, dict]:
     """MBG/NBD on frequency/recency/T; returns the fitted model and its parameters r, alpha (days), a, b."""
-    return fit_purchase_model("mbg_nbd", summary, method, priors, start)
+    return fit_purchase_model("mbg_nbd", summary, method, priors, start, library)
 
 
 def fit_gamma_gamma(
-    summary: pd.DataFrame, method: str = "map", priors: dict | None = None
-) -> tuple[GammaGammaModel, dict]:
+    summary: pd.DataFrame, method: str = "map", priors: dict | None = None, library: bool = False,
+) -> tuple[GammaGammaModel | clv_mle.MleFit, dict]:
     """Gamma-Gamma on repeat customers with positive mean spend; returns the model and its parameters p, q, v."""
+    if method == "map" and priors is None and not library:
+        fit = clv_mle.fit_spend(summary)
+        return fit, fit.params
+    from pymc_marketing.clv import GammaGammaModel
+
     spenders = summary[(summary["frequency"] > 0) & (summary["monetary_value"] > 0)]
     model = GammaGammaModel(model_config=_model_config(GG_PARAMS, method, priors))
     model.fit(_model_frame(spenders), method=method, progressbar=False)
@@ -153,6 +206,8 @@ def _fit_kwargs(method: str, start: dict | None) -> dict:
 def _model_config(names: tuple[str, ...], method: str, priors: dict | None) -> dict | None:
     if priors is not None:
         return priors
+    from pymc_extras.prior import Prior
+
     return {name: Prior("HalfFlat") for name in names} if method == "map" else None
 
 

@@ -109,7 +109,9 @@ def validate(
                "calibration_mean_p_alive": float(_p_alive(model, calibration).mean())}
         for name, ((model, _), _) in fits.items()
     }
-    chosen = min(PURCHASE_MODELS, key=lambda name: (purchase_metrics[name][SELECTION_METRIC],
+    # A model whose expectations are not finite for some customer is never published over one whose are.
+    chosen = min(PURCHASE_MODELS, key=lambda name: (not np.isfinite(purchase_metrics[name]["holdout_rmse"]),
+                                                    purchase_metrics[name][SELECTION_METRIC],
                                                     name != DEFAULT_PURCHASE_MODEL))
 
     spend = _expected_spend(gg, calibration)
@@ -199,7 +201,11 @@ def _quality(
     note = (f"{PURCHASE_MODELS[chosen].label} published: the lower log loss of the probability of no purchase in the "
             f"holdout ({contenders}), on the same window as this figure")
     beats = bool(rmse < baseline_rmse)
-    if not beats:
+    if not np.isfinite(rmse):
+        note += ("; its expected purchases could not be computed for every customer, so they were not evaluated "
+                 "against the baseline: do not rely on them")
+        rmse = None
+    elif not beats:
         note += f"; its expected purchases do not beat {baseline_text} (RMSE {rmse:.3f} vs {baseline_rmse:.3f})"
     return ModelQuality(
         model="clv", question=f"purchases per customer in the next {horizon} days", metric=QUALITY_METRIC,

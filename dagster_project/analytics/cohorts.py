@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from dagster_project.analytics.segments import paid_orders, run_sql
+from dagster_project.analytics.segments import run_sql, typed_paid_orders
 
 COHORT_COLUMNS = (
     "cohort_month", "months_since", "cohort_size", "active_customers", "retention_pct", "revenue",
@@ -59,5 +59,5 @@ def monthly_cohorts(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
     retention_pct is 0-100 of the cohort size (month 0 is 100 by construction); per-customer revenue divides by
     the original cohort size, so the cumulative column is revenue per acquired customer to date.
     """
-    return run_sql(_COHORT_SQL, {"cutoff": last_complete_month_end(as_of)}, orders=paid_orders(orders))[
+    return run_sql(_COHORT_SQL, {"cutoff": last_complete_month_end(as_of)}, orders=typed_paid_orders(orders))[
         list(COHORT_COLUMNS)]

@@ -99,12 +99,16 @@ class ForecastResult:
     note: str | None
     # What Prophet, Stan or statsforecast warned about, one line per distinct message with the series it concerns.
     warnings: list[str] = field(default_factory=list)
+    # Per (series_id, metric): the published method's fitted model ({"prophet": Prophet} / {"auto_ets": AutoETS}, {}
+    # for the baseline), and the years the holiday table covers: what forecast_cadence saves.
+    models: dict[tuple[str, str], dict] = field(default_factory=dict)
+    holiday_years: tuple[int, int] | None = None
 
 
 # --- many series ---------------------------------------------------------------------------------------------
 
 
-def _prepare(series: pd.DataFrame, as_of: pd.Timestamp) -> dict[tuple[str, str], pd.Series]:
+def prepare(series: pd.DataFrame, as_of: pd.Timestamp) -> dict[tuple[str, str], pd.Series]:
     """One gap-free daily series per (series_id, metric), from its first day with y > 0 to as_of.
 
     Missing days are 0 (no orders); leading zeros are dropped because a series that had not started yet would
@@ -134,12 +138,13 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
 
     ``progress`` receives a line now and then while the series are fitted ("40/108 series forecast")."""
     as_of = pd.Timestamp(as_of).normalize()
-    prepared = _prepare(series, as_of)
+    prepared = prepare(series, as_of)
     if not prepared:
         return _empty_result("no series to forecast: the input has no rows on or before as_of", config)
     starts = [y.index[0] for y in prepared.values() if len(y)]
     end = as_of + pd.Timedelta(days=config.horizon_days)
-    holidays = holiday_frame(config.country, range(min(starts, default=as_of).year, end.year + 1))
+    years = (min(starts, default=as_of).year, end.year)
+    holidays = holiday_frame(config.country, range(years[0], years[1] + 1))
     # Prophet's series first: they take longest, and the threads then share out the small ones.
     order = sorted(prepared, key=lambda key: key[0] not in config.prophet_series)
     counter = Progress(progress, "series forecast", len(prepared))
@@ -159,6 +164,8 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
         quality=forecast_quality(summary, backtest, config),
         note=_note(summary),
         warnings=warning_lines(found),
+        models={key: outcomes[key].model for key in prepared},
+        holiday_years=years,
     )
 
 

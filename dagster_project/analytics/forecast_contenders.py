@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from dagster_project.analytics import forecast_backtest as bt
-from dagster_project.analytics.forecast_ets import ets_forecast, ets_point_forecast, fit_ets
+from dagster_project.analytics.forecast_ets import ets_point_forecast, fit_ets, fitted_ets
 from dagster_project.analytics.forecast_metrics import SEASON, naive_forecast, seasonal_naive
-from dagster_project.analytics.forecast_prophet import YEARLY_MIN_SPAN, prophet_forecast, spans_two_years
+from dagster_project.analytics.forecast_prophet import (
+    YEARLY_MIN_SPAN, fit_prophet, predict_prophet, prophet_forecast, spans_two_years,
+)
 from dagster_project.analytics.forecast_warnings import working_on
 
 if TYPE_CHECKING:
@@ -38,6 +40,9 @@ class SeriesOutcome:
     backtest: pd.DataFrame
     summary: dict
     seconds: dict[str, float]  # fit time per "method:backtest" and "method:production"
+    # The published method's fitted model, to save: {"prophet": Prophet} or {"auto_ets": AutoETS}; {} for the
+    # baseline (nothing fitted) and for a series that was skipped.
+    model: dict = field(default_factory=dict)
 
 
 def _ready(y: pd.Series, config: ForecastConfig) -> bool:
@@ -86,13 +91,18 @@ def _backtest(y: pd.Series, usable: list[bt.Fold], config: ForecastConfig, holid
                                        "mae", "n_days"])
 
 
-def _production(method: str, y: pd.Series, config: ForecastConfig, holidays, yearly: bool) -> pd.DataFrame:
+def _production(method: str, y: pd.Series, config: ForecastConfig, holidays, yearly: bool
+                ) -> tuple[pd.DataFrame, dict]:
+    """The published method fitted on the whole history: its forecast and the fitted model ({method: model})."""
     horizon, width = config.horizon_days, config.interval_width
     if method == "prophet":
-        return prophet_forecast(y, horizon, config.prophet, holidays, yearly, width, intervals=True)
+        model = fit_prophet(y, config.prophet, holidays, yearly, width, intervals=True)
+        dates = pd.date_range(y.index[-1] + pd.Timedelta(days=1), periods=horizon)
+        return predict_prophet(model, dates, config.prophet, intervals=True), {"prophet": model}
     if method == "auto_ets":
-        return ets_forecast(y, horizon, width, config.ets_window_days)
-    return naive_forecast(y, horizon, width)
+        frame, model = fitted_ets(y, horizon, width, config.ets_window_days)
+        return frame, {"auto_ets": model}
+    return naive_forecast(y, horizon, width), {}
 
 
 def _untested_choice(y: pd.Series, config: ForecastConfig, use_prophet: bool) -> str | None:
@@ -120,22 +130,23 @@ def forecast_one(series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp,
             chosen = (f"not backtested ({len(y)} days of history; a fold needs "
                       f"{config.min_history_days + config.horizon_days})" if config.n_folds else
                       "not backtested (n_folds is 0)")
-        future = None
+        future, model = None, {}
         if method is not None:
             started = time.perf_counter()
             try:
-                future = _production(method, y, config, holidays, yearly)
+                future, model = _production(method, y, config, holidays, yearly)
             except FIT_ERRORS as error:
                 notes.append(f"{NAME[method]} failed to fit ({error}): seasonal naive published instead")
                 method, future = "seasonal_naive", naive_forecast(y, config.horizon_days, config.interval_width)
             seconds[f"{method}:production"] += time.perf_counter() - started
     summary = key | _summary(y, method, backtest, selection, evaluation, chosen, yearly if use_prophet else None,
                              notes)
-    forecast = _forecast_rows(y, future, config).assign(model=method, **key) if future is not None else None
-    return SeriesOutcome(forecast=forecast, backtest=backtest.assign(**key), summary=summary, seconds=dict(seconds))
+    forecast = forecast_rows(y, future, config).assign(model=method, **key) if future is not None else None
+    return SeriesOutcome(forecast=forecast, backtest=backtest.assign(**key), summary=summary, seconds=dict(seconds),
+                         model=model)
 
 
-def _forecast_rows(y: pd.Series, future: pd.DataFrame, config: ForecastConfig) -> pd.DataFrame:
+def forecast_rows(y: pd.Series, future: pd.DataFrame, config: ForecastConfig) -> pd.DataFrame:
     history = y.iloc[-config.history_days_shown :].rename("y").to_frame().assign(is_history=True)
     future = future.reindex(columns=["yhat", "yhat_lower", "yhat_upper"]).assign(is_history=False)
     return pd.concat([history, future]).rename_axis("ds").reset_index()

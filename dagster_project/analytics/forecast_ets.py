@@ -26,11 +26,51 @@ def ets_point_forecast(model: AutoETS, train: pd.Series, horizon: int, window: i
     return np.clip(model.forward(y=np.asarray(train, float)[-window:], h=horizon)["mean"], 0, None)
 
 
-def ets_forecast(train: pd.Series, horizon: int, interval_width: float, window: int = WINDOW_DAYS) -> pd.DataFrame:
-    """Fit on the last ``window`` days of ``train``; yhat and its ``interval_width`` interval, clipped at 0."""
+def ets_forecast(train: pd.Series, horizon: int, interval_width: float, window: int = WINDOW_DAYS,
+                 model: AutoETS | None = None) -> pd.DataFrame:
+    """Fit on the last ``window`` days of ``train`` (or, given a fitted ``model``, run its states through them with
+    its parameters: statsforecast's forward); yhat and its ``interval_width`` interval, clipped at 0."""
+    if model is None:
+        return fitted_ets(train, horizon, interval_width, window)[0]
     level = round(100 * interval_width)
-    predicted = fit_ets(train, window).predict(h=horizon, level=[level])
-    index = pd.date_range(train.index[-1] + pd.Timedelta(days=1), periods=horizon, name="ds")
+    return _frame(model.forward(y=np.asarray(train, float)[-window:], h=horizon, level=[level]), train, level)
+
+
+def fitted_ets(train: pd.Series, horizon: int, interval_width: float, window: int = WINDOW_DAYS
+               ) -> tuple[pd.DataFrame, AutoETS]:
+    """``ets_forecast`` of a new fit, and the fitted model."""
+    model, level = fit_ets(train, window), round(100 * interval_width)
+    return _frame(model.predict(h=horizon, level=[level]), train, level), model
+
+
+def _frame(predicted: dict, train: pd.Series, level: int) -> pd.DataFrame:
+    index = pd.date_range(train.index[-1] + pd.Timedelta(days=1), periods=len(predicted["mean"]), name="ds")
     frame = pd.DataFrame({"yhat": predicted["mean"], "yhat_lower": predicted[f"lo-{level}"],
                           "yhat_upper": predicted[f"hi-{level}"]}, index)
     return frame.clip(lower=0)
+
+
+# What a fitted AutoETS needs to forecast again (statsforecast's ets_f with a given model): saved as arrays in a
+# NumPy .npz file, read back without pickle.
+SAVED_KEYS = ("components", "par", "m", "nstate", "sigma2", "n_params", "method", "loglik", "aic", "bic", "aicc",
+              "mse", "amse", "residuals", "fitted", "states", "actual_residuals")
+
+
+def save_ets(model: AutoETS, path) -> None:
+    np.savez(path, **{key: np.asarray(model.model_[key]) for key in SAVED_KEYS if key in model.model_})
+
+
+def load_ets(path) -> AutoETS:
+    with np.load(path, allow_pickle=False) as arrays:
+        state = {key: arrays[key] for key in arrays.files}
+    for key in ("components", "method"):
+        state[key] = str(state[key])
+    for key in ("m", "nstate", "n_params"):
+        state[key] = int(state[key])
+    for key in ("sigma2", "loglik", "aic", "bic", "aicc", "mse", "amse"):
+        if key in state:
+            state[key] = float(state[key])
+    state["fit"] = None  # the optimiser's report: carried along by statsforecast, not used to forecast
+    model = AutoETS(season_length=SEASON)
+    model.model_ = state
+    return model

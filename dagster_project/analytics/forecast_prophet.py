@@ -37,6 +37,13 @@ def prophet_forecast(
 ) -> pd.DataFrame:
     """Fit on ``train`` and forecast the next ``horizon`` days (yhat, and yhat_lower/upper with ``intervals``),
     clipped at 0. ``yearly`` must only be True when ``train`` spans two years (Prophet warns otherwise)."""
+    model = fit_prophet(train, settings, holidays, yearly, interval_width, intervals)
+    return predict_prophet(model, model.make_future_dataframe(horizon, include_history=False)["ds"], settings,
+                           intervals)
+
+
+def fit_prophet(train: pd.Series, settings: ProphetSettings, holidays: pd.DataFrame | None, yearly: bool,
+                interval_width: float = 0.8, intervals: bool = False) -> Prophet:
     if yearly and not spans_two_years(train.index):
         raise ValueError(f"yearly seasonality needs {YEARLY_MIN_SPAN.days + 1} days of history, got {len(train)}")
     model = Prophet(
@@ -52,8 +59,15 @@ def prophet_forecast(
     )
     with cmdstanpy.disable_logging():  # two INFO lines per fit otherwise
         model.fit(pd.DataFrame({"ds": train.index, "y": train.to_numpy()}))
+    return model
+
+
+def predict_prophet(model: Prophet, dates: pd.Series | pd.DatetimeIndex, settings: ProphetSettings,
+                    intervals: bool = False) -> pd.DataFrame:
+    """A fitted model's forecast for ``dates`` (a saved model forecasts days after its history without a refit:
+    trend and seasonality extrapolated from its fit), clipped at 0."""
     with _seeded_global_rng(settings.seed):
-        predicted = model.predict(model.make_future_dataframe(horizon, include_history=False)).set_index("ds")
+        predicted = model.predict(pd.DataFrame({"ds": pd.to_datetime(dates)})).set_index("ds")
     columns = ["yhat", "yhat_lower", "yhat_upper"] if intervals else ["yhat"]
     # Revenue and order counts cannot be negative; a negative forecast is always a worse one.
     return predicted[columns].clip(lower=0)

@@ -64,9 +64,9 @@ class _Input:
 
 _INPUTS: dict[str, tuple[_Input, ...]] = {
     "activity": (_Input("recency_days", False, math.inf),),
-    "value": (_Input("orders_365d", True, 0.0), _Input("revenue_365d", True, 0.0), _Input("revenue_total", True, 0.0)),
+    "value": (_Input("orders_365d", True, 0.0), _Input("revenue_365d", True, 0.0), _Input("revenue", True, 0.0)),
     "service": (
-        _Input("open_tickets", False, 0.0), _Input("avg_satisfaction", True, math.nan),
+        _Input("open_tickets", False, 0.0), _Input("avg_satisfaction_365d", True, math.nan),
         _Input("last_nps", True, math.nan),
     ),
     "engagement": (

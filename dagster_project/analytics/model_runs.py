@@ -1,4 +1,11 @@
-"""One row per model fit, so accuracy can be tracked across refreshes (the ``analytics.model_runs`` table)."""
+"""One row per model fit or evaluation, so accuracy can be tracked across refreshes (the ``analytics.model_runs``
+table, appended to by every refresh).
+
+``run_kind`` says what happened: ``fit`` (parameters estimated at this refresh) or ``evaluation`` (a model saved by an
+earlier refresh scored this refresh's data and was judged on the latest outcomes, without being refitted).
+``model_version`` names the saved version a fit produced or an evaluation used (``models/<model>/<version>/`` beside
+the warehouse; None for models that are not saved), and ``reason`` why the model was refitted or reused.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,11 @@ from importlib import metadata
 import pandas as pd
 
 PURPOSES = ("production", "validation", "backtest")
+RUN_KINDS = ("fit", "evaluation")
 
 MODEL_RUNS_COLUMNS = (
     "run_id", "model_name", "purpose", "as_of_date", "train_start", "train_end", "holdout_end", "time_unit",
-    "params", "metrics", "library_versions", "fit_seconds", "created_at",
+    "params", "metrics", "library_versions", "fit_seconds", "created_at", "run_kind", "model_version", "reason",
 )
 
 
@@ -42,10 +50,15 @@ class ModelRun:
     libraries: tuple[str, ...] = ()
     fit_seconds: float = 0.0
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    run_kind: str = "fit"
+    model_version: str | None = None
+    reason: str | None = None
 
     def __post_init__(self) -> None:
         if self.purpose not in PURPOSES:
             raise ValueError(f"purpose must be one of {PURPOSES}, got {self.purpose!r}")
+        if self.run_kind not in RUN_KINDS:
+            raise ValueError(f"run_kind must be one of {RUN_KINDS}, got {self.run_kind!r}")
 
     def as_record(self) -> dict:
         return {
@@ -62,6 +75,9 @@ class ModelRun:
             "library_versions": json.dumps(library_versions(*self.libraries), sort_keys=True),
             "fit_seconds": float(self.fit_seconds),
             "created_at": datetime.now(timezone.utc).replace(tzinfo=None),
+            "run_kind": self.run_kind,
+            "model_version": self.model_version,
+            "reason": self.reason,
         }
 
 
@@ -73,6 +89,13 @@ def _plain(value):
         return value
     value = float(value)
     return None if value != value else value
+
+
+def tagged(runs: list[ModelRun], version: str | None, reason: str | None) -> list[ModelRun]:
+    """``runs`` marked as produced by the fit saved as ``version`` (or not saved: None), for ``reason``."""
+    for run in runs:
+        run.model_version, run.reason = version, reason
+    return runs
 
 
 def model_runs_frame(runs: list[ModelRun]) -> pd.DataFrame:

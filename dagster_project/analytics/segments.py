@@ -43,7 +43,7 @@ def typed_frame(df: pd.DataFrame | None, schema: dict[str, str]) -> pd.DataFrame
     return df[list(schema)].astype(schema)
 
 
-def paid_orders(orders: pd.DataFrame | None) -> pd.DataFrame:
+def typed_paid_orders(orders: pd.DataFrame | None) -> pd.DataFrame:
     """Typed paid orders (``is_paid`` honoured when present)."""
     if orders is not None and "is_paid" in orders.columns:
         orders = orders[orders["is_paid"].fillna(False).astype(bool)]
@@ -77,7 +77,7 @@ _CUSTOMER_SUMMARY_SQL = """
 def customer_summary(orders: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
     """One row per buyer, sorted by customer_key: purchases, total_spend, purchase_interval_days (first -> last
     purchase) and days_since_last."""
-    return run_sql(_CUSTOMER_SUMMARY_SQL + " ORDER BY customer_key", {"as_of": as_of}, orders=paid_orders(orders))
+    return run_sql(_CUSTOMER_SUMMARY_SQL + " ORDER BY customer_key", {"as_of": as_of}, orders=typed_paid_orders(orders))
 
 
 def balanced_groups(n_groups: int, *sort_keys: np.ndarray) -> np.ndarray:
@@ -352,7 +352,7 @@ def lifecycle_stages(
     return run_sql(
         _LIFECYCLE_SQL, params,
         customers=typed_frame(customers, {"customer_key": "str", "signup_date": "datetime64[us]"}),
-        orders=paid_orders(orders),
+        orders=typed_paid_orders(orders),
         interactions=typed_frame(interactions, INTERACTION_SCHEMA),
         opportunities=typed_frame(opportunities, OPPORTUNITY_SCHEMA),
     )[list(LIFECYCLE_COLUMNS)]
@@ -404,7 +404,7 @@ def demographic_cuts(
     """
     frames = {
         "customers": typed_frame(customers, CUSTOMER_SCHEMA),
-        "orders": paid_orders(orders),
+        "orders": typed_paid_orders(orders),
         "clv": typed_frame(clv, {"customer_key": "str", "clv_12m": "float64"}),
     }
     params = {"as_of": as_of or date.max, "dimensions": list(DEMOGRAPHIC_DIMENSIONS)}

@@ -11,11 +11,14 @@ from dagster_project.defs.assets.gate import publishable
 from dagster_project.defs.assets.ingest import raw_exports
 from dagster_project.defs.assets.publish import build_published_warehouse
 from dagster_project.defs.assets.reporting import report
+from dagster_project.defs.erasure import forget_customer_job
 from dagster_project.process_environment import prepare_process
-from dagster_project.defs.resources import Warehouse
-from dagster_project.defs.schedules import daily_refresh_schedule, full_refresh_job
+from dagster_project.defs.resources import SavedModels, Warehouse
+from dagster_project.defs.schedules import daily_refresh_schedule, full_rebuild_job, full_refresh_job
 from dagster_project.defs.sensors import new_drop_sensor
-from dagster_project.settings import NO_HOLIDAYS, Settings
+from dagster_project.refresh_state import warehouse_config
+from dagster_project.settings import Settings
+from dagster_project.warehouse_files import models_dir
 
 
 
@@ -30,23 +33,15 @@ def build_definitions(settings: Settings) -> Definitions:
     return Definitions(
         assets=[*warehouse_assets, build_published_warehouse(warehouse_assets)],
         asset_checks=[*quality_checks(), publishable],
-        jobs=[full_refresh_job],
+        jobs=[full_refresh_job, full_rebuild_job, forget_customer_job],
         schedules=[daily_refresh_schedule(settings)],
         sensors=[new_drop_sensor(settings)],
         resources={
-            "warehouse": Warehouse(
-                path=str(settings.warehouse),
-                work_path=str(settings.work_database),
-                exports_dir=str(settings.exports_dir),
-                as_of=settings.as_of.isoformat() if settings.as_of else None,
-                reporting_currency=settings.reporting_currency,
-                default_currency=settings.resolved_default_currency,
-                holiday_country=settings.resolved_holiday_country or NO_HOLIDAYS,
-                currency_label=settings.resolved_currency_label,
-                max_quarantine_share=settings.max_quarantine_share,
-                mapping_file=str(mapping) if (mapping := settings.resolved_mapping_file) else None,
-                storage_version=settings.storage_version,
-                engine=settings.engine,
+            "warehouse": Warehouse(**warehouse_config(settings)),
+            "models": SavedModels(
+                path=str(models_dir(settings.warehouse)), retrain=settings.retrain,
+                retrain_days=settings.retrain_days, forecast_refit_days=settings.forecast_refit_days,
+                retrain_metric_drop=settings.retrain_metric_drop,
             ),
             "dbt": dbt_resource(),
         },

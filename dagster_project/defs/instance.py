@@ -19,9 +19,12 @@ concurrency:
 
 
 def ensure_dagster_home() -> Path:
-    """DAGSTER_HOME from the environment, else ./.dagster_home, created with our instance settings."""
+    """DAGSTER_HOME from the environment, else ./.dagster_home, created with our instance settings, and owner-only:
+    its run storage holds every run's log, config and metadata."""
     home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").resolve()
     home.mkdir(parents=True, exist_ok=True)
+    if home.stat().st_uid == os.getuid():  # a shared instance folder keeps the mode its owner gave it
+        os.chmod(home, 0o700)
     config = home / "dagster.yaml"
     if not config.exists():
         config.write_text(INSTANCE_YAML)

@@ -1,4 +1,5 @@
-"""One full refresh: materialise every Dagster asset of the warehouse, in this process, with progress lines."""
+"""One refresh: materialise every Dagster asset of the warehouse, in this process, with progress lines. Each asset does
+only what changed (dagster_project.refresh_state); `full_refresh` rebuilds everything."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from dataclasses import dataclass
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from dagster_project.defs.assets.checks import STOP_FAILURES
+from dagster_project.defs.assets.publish import PUBLISHED_WAREHOUSE_KEY
 from dagster_project.defs.definitions import build_definitions
 from dagster_project.quality.messages import summary
+from dagster_project.refresh_state import FULL_REFRESH_TAG
 from dagster_project.settings import Settings
 
 
@@ -28,14 +31,18 @@ class RefreshResult:
     """A refresh that completed (one that did not raises RefreshError)."""
 
     run_id: str
+    # False when nothing had changed since the last publication: every step after ingestion was skipped.
+    published: bool = True
 
 
 def run_refresh(settings: Settings, instance: DagsterInstance,
                 progress: Callable[[str], None] = lambda line: None,
-                groups: Sequence[str] | None = None) -> RefreshResult:
+                groups: Sequence[str] | None = None, full_refresh: bool = False) -> RefreshResult:
     """Run the `full_refresh` job (the same job the daily schedule runs) and raise RefreshError on failure.
 
     `groups` limits the run to the assets of those groups (the benchmark times ingest, dbt and analytics apart).
+    `full_refresh` tags the run to rebuild everything (the `full_rebuild` job's tag): every dbt model in full, every
+    table published.
     """
     if not settings.exports_dir.is_dir():
         raise RefreshError(f"exports folder {settings.exports_dir} does not exist")
@@ -53,17 +60,21 @@ def run_refresh(settings: Settings, instance: DagsterInstance,
             run_id=run_id,
             asset_selection=selection,
             raise_on_error=False,
+            tags={FULL_REFRESH_TAG: "true"} if full_refresh else None,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
     if not result.success:
         raise RefreshError(f"refresh failed: {failure_reason(result)}")
-    return RefreshResult(run_id=run_id)
+    published = any(event.event_type_value == "ASSET_MATERIALIZATION" and event.asset_key == PUBLISHED_WAREHOUSE_KEY
+                    for event in result.all_events)
+    return RefreshResult(run_id=run_id, published=published)
 
 
 # Of the dbt step's log lines, the ones that show progress or trouble: the asset's own count of finished nodes
 # ("12/48 models and tests done", dagster_project.defs.assets.dbt.with_progress) and dbt's lines, not dagster-dbt's chatter
 # ("Running dbt command: ...", "Copying partial_parse.msgpack ...").
-_DBT_PROGRESS = re.compile(r"^\d+/\d+ models and tests done|OK created|ERROR creating|FAIL \d|Failure in|Done\. PASS")
+_DBT_PROGRESS = re.compile(r"^\d+/\d+ models and tests done|^dbt build|OK created|ERROR creating|FAIL \d|Failure in"
+                           r"|Done\. PASS")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 

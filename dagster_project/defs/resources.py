@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +17,17 @@ import pandas as pd
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
-from dagster_project.warehouse_files import lock_path, parquet_dir
+from dagster_project.analytics.model_store import ModelStore, Policy
+from dagster_project.privacy.modes import (
+    OWNER_ONLY_FILE,
+    dir_mode,
+    harden,
+    make_dirs,
+    private_dir,
+)
+from dagster_project.settings import DBT_PROJECT_DIR, parse_memory_limit
+from dagster_project.sql import literal
+from dagster_project.warehouse_files import lock_path, parquet_dir, work_temp_dir
 
 
 class WarehouseBusy(Failure):
@@ -53,6 +64,13 @@ class Warehouse(ConfigurableResource):
     # What builds the marts: "duckdb", or "spark" (dbt on Spark; the working DuckDB file then stages ingestion and
     # holds Arrow copies of the marts the Python steps read, dagster_project.spark.tables).
     engine: str = "duckdb"
+    # Who may read what, and for how long (dagster_project/settings.py, docs/security.md): the mode of what BI readers
+    # get, the days personal values that no longer serve the warehouse are kept, previous export versions kept.
+    published_mode: int = 0o644
+    raw_retention_days: int = 90
+    keep_previous_exports: int = 1
+    # DuckDB's memory limit in this process (Settings.duckdb_memory_limit; dbt's profile reads the same setting).
+    memory_limit: str = "5GB"
 
     _lock: IO | None = PrivateAttr(default=None)
 
@@ -61,8 +79,10 @@ class Warehouse(ConfigurableResource):
         second refresh (CLI, schedule, sensor) should be refused with a clear message, not fail halfway. The OS
         drops the lock when the process ends, even on SIGKILL, so a killed refresh needs no clean-up."""
         lock = lock_path(Path(self.path))
-        lock.parent.mkdir(parents=True, exist_ok=True)
+        # Readers need to enter the warehouse folder; the private files in it are owner-only.
+        make_dirs(lock.parent, dir_mode(self.published_mode))
         self._lock = open(lock, "a+")
+        os.fchmod(self._lock.fileno(), OWNER_ONLY_FILE)
         try:
             fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -76,6 +96,11 @@ class Warehouse(ConfigurableResource):
         self._lock.truncate()
         self._lock.write(f"pid {os.getpid()}")
         self._lock.flush()
+        # What an earlier version of the tool (or another umask) left readable: the working database, the secret,
+        # dbt's logs and target folder (compiled SQL, per-run folders: a failed build's error messages may quote
+        # values), whoever created them.
+        harden(Path(self.path), (DBT_PROJECT_DIR / "logs", DBT_PROJECT_DIR / "target"))
+        private_dir(work_temp_dir(Path(self.path)))  # before dbt, whose profile spills there
         _release_dead_runs(context)
         self._wait_for_work_database(context)
 
@@ -125,10 +150,17 @@ class Warehouse(ConfigurableResource):
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection to the working database."""
-        Path(self.work_path).parent.mkdir(parents=True, exist_ok=True)
+        """A connection to the working database, spilling into its owner-only temp folder."""
+        make_dirs(Path(self.work_path).parent, dir_mode(self.published_mode))
         con = duckdb.connect(self.work_path, read_only=read_only)
         try:
+            folder = private_dir(work_temp_dir(Path(self.path)))
+            # Connections of one process to one file share a database instance, whose spill folder cannot change
+            # once something spilled into it: set only where it is not this folder already (DuckDB's default is).
+            current = con.execute("select current_setting('temp_directory')").fetchone()[0]
+            if not current or Path(current).resolve() != folder.resolve():
+                con.execute(f"set temp_directory = {literal(str(folder))}")
+            con.execute(f"set memory_limit = {literal(parse_memory_limit(self.memory_limit))}")
             yield con
         finally:
             con.close()
@@ -142,6 +174,16 @@ class Warehouse(ConfigurableResource):
         finally:
             con.unregister("_frame")
         return len(frame)
+
+
+def dbt_run_folders(include_parses: bool = True) -> list[Path]:
+    """dagster-dbt's per-invocation folders under dbt/target (`<op>-<run id>-<id>`: compiled SQL and dbt.log of one
+    invocation, kept after a failed build) and the parse folders of dagster_project.defs.assets.dbt.ensure_manifest."""
+    target = DBT_PROJECT_DIR / "target"
+    if not target.is_dir():
+        return []
+    return [p for p in target.iterdir() if p.is_dir() and (
+        re.fullmatch(r"\w+-[0-9a-f]{7}-[0-9a-f]{7}", p.name) or (include_parses and p.name.startswith(".parse-")))]
 
 
 def _release_dead_runs(context: InitResourceContext | None) -> None:
@@ -160,3 +202,25 @@ def _release_dead_runs(context: InitResourceContext | None) -> None:
             instance.report_run_failed(run, "the run's process ended without finishing (killed?); the next refresh "
                                             "released its pool slots")
         storage.free_concurrency_slots_for_run(run_id)
+
+
+class SavedModels(ConfigurableResource):
+    """Where the models saved between refits live (``models/`` beside the warehouse) and when they are refitted:
+    churn and the health weights every ``retrain_days`` as-of days, forecasts every ``forecast_refit_days``, all at
+    once on ``retrain`` (``--retrain``), and churn and health also when their monitored ROC-AUC fell more than
+    ``retrain_metric_drop`` below the figure they were saved with (dagster_project/analytics/model_store.py)."""
+
+    path: str
+    retrain: bool = False
+    retrain_days: int = 7
+    forecast_refit_days: int = 7
+    retrain_metric_drop: float = 0.05
+
+    @property
+    def store(self) -> ModelStore:
+        return ModelStore(Path(self.path))
+
+    def policy(self, cadence_days: int | None = None) -> Policy:
+        """The refit policy of churn and health, or of a model refitted every ``cadence_days``."""
+        days = self.retrain_days if cadence_days is None else cadence_days
+        return Policy(days, self.retrain, self.retrain_metric_drop)

@@ -1,5 +1,6 @@
 """One file's load, inside its transaction: forget what an earlier version of the file loaded, insert its rows as
-text with lineage, set aside what cannot be read (dagster_project.ingest.quarantine), read its dates and decimal mark
+text with lineage, set aside what cannot be read and what re-delivers an erased person
+(dagster_project.ingest.quarantine), read its dates and decimal mark
 (dagster_project.ingest.values), keep an order's values written on its lines once (dagster_project.ingest.order_values)
 and write its row of the ingest log."""
 
@@ -19,6 +20,7 @@ from dagster_project.ingest.layout import Layout
 from dagster_project.ingest.mapping import EntityMapping
 from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
 from dagster_project.ingest.sources import Source
+from dagster_project.privacy.tombstones import Screen
 from dagster_project.sql import identifier
 
 
@@ -37,6 +39,8 @@ class FileLoad:
     layout: Layout
     fp: Fingerprint
     mapping: EntityMapping
+    # The tombstones of erased people, None when there are none.
+    erased: Screen | None = None
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     notes: list[str] = field(default_factory=list)
     interpretation: values.Interpretation = field(default_factory=values.Interpretation)
@@ -59,9 +63,11 @@ class FileLoad:
         rejected = quarantine.quarantine_rejects(self, inserted)
         if rejected and not inserted:
             quarantine.refuse_unreadable(self, rejected)
+        erased = quarantine.quarantine_erased(self, self.erased)
         repeated = quarantine.quarantine_repeated_headers(self)
         ambiguous = self._interpret_values()
-        counts = (inserted + rejected, inserted - repeated - ambiguous, rejected + repeated + ambiguous)
+        set_aside = erased + repeated + ambiguous
+        counts = (inserted + rejected, inserted - set_aside, rejected + set_aside)
         self._log(*counts)
         return counts
 

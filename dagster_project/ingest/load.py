@@ -23,6 +23,7 @@ from dagster_project.ingest.layout import Layout
 from dagster_project.ingest.mapping import EntityMapping, Mapping
 from dagster_project.ingest.raw_schema import ensure_raw_schema, raw_table
 from dagster_project.ingest.sources import csv_source, parquet_source
+from dagster_project.privacy.tombstones import Screen
 
 # Entities loaded at once: one per core of the 2-core machines this targets (a file's load uses one).
 INGEST_WORKERS = 2
@@ -51,14 +52,15 @@ Progress = Callable[[FileResult], None]
 
 def ingest_entities(
     con: duckdb.DuckDBPyConnection, exports_dir: Path, entity_names: Iterable[str], progress: Progress | None = None,
-    workers: int = INGEST_WORKERS, mapping: Mapping | None = None,
+    workers: int = INGEST_WORKERS, mapping: Mapping | None = None, erased: Screen | None = None,
 ) -> Iterator[tuple[str, list[FileResult]]]:
     """Load every drop of the given entities, several entities at once, each on its own connection; yields each
     entity's results when it has finished.
 
     A file's scan runs on one core (numbering rows in file order keeps DuckDB's CSV reader single-threaded), so
     entities load side by side, largest first. Each entity's drops still load oldest first, each file in its own
-    transaction; progress is reported from the calling thread. After a failure no new entity starts, the running
+    transaction; progress is reported from the calling thread. `erased`: the tombstones rows of erased people are
+    quarantined by. After a failure no new entity starts, the running
     ones finish (and are yielded), then the first error is raised: what was committed stays, as one at a time.
     """
     names = list(entity_names)
@@ -80,7 +82,7 @@ def ingest_entities(
         with con.cursor() as own:
             for drop_date, path, entity in files[name]:
                 try:
-                    result = ingest_file(own, exports_dir, drop_date, path, entity, mapping)
+                    result = ingest_file(own, exports_dir, drop_date, path, entity, mapping, erased)
                 except BaseException as exc:
                     failures.append(exc)
                     return None
@@ -108,7 +110,7 @@ def ingest_entities(
 
 def ingest_file(
     con: duckdb.DuckDBPyConnection, exports_dir: Path, drop_date: date, path: Path, entity: Entity,
-    mapping: Mapping | None = None,
+    mapping: Mapping | None = None, erased: Screen | None = None,
 ) -> FileResult:
     """Load one file of a drop into raw.<entity> in one transaction; skip it if this content is already loaded under
     the same mapping (the section of the entity the file is named after: its rows may go to another, by grain)."""
@@ -116,7 +118,7 @@ def ingest_file(
     named = entity_for_file(path.stem)
     section = (mapping or Mapping()).for_entity(named) if named is not None else EntityMapping()
     try:
-        return _ingest(con, file, drop_date, entity, section)
+        return _ingest(con, file, drop_date, entity, section, erased)
     except IngestError:
         raise
     except (duckdb.Error, OSError) as exc:
@@ -124,7 +126,7 @@ def ingest_file(
 
 
 def _ingest(con: duckdb.DuckDBPyConnection, file: ExportFile, drop_date: date, entity: Entity,
-            mapping: EntityMapping) -> FileResult:
+            mapping: EntityMapping, erased: Screen | None = None) -> FileResult:
     is_csv = file.path.suffix.lower() != ".parquet"
     fp = fingerprint(file.path, text=is_csv)
     if fp.size == 0:
@@ -139,7 +141,7 @@ def _ingest(con: duckdb.DuckDBPyConnection, file: ExportFile, drop_date: date, e
                           extra_columns=json.loads(prior[3]), skipped=True)
     with csv_source(con, file, fp, mapping) if is_csv else parquet_source(con, file) as source:
         layout = Layout.of(file, entity, source.header, mapping)
-        load = FileLoad(con, file, drop_date, entity, source, layout, fp, mapping)
+        load = FileLoad(con, file, drop_date, entity, source, layout, fp, mapping, erased)
         replaces = None if prior is None else ENTITIES_BY_NAME.get(prior[5], entity)
         counts = _in_transaction(con, lambda: load.run(replaces))
     return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,

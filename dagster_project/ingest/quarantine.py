@@ -1,6 +1,6 @@
 """Rows of a file's load set aside in ``raw._quarantine`` with a reason: lines DuckDB's reader rejected (the loaded
-rows renumbered around them), repeated header rows, and rows a later step cannot read; a file none of whose rows can
-be read is refused instead."""
+rows renumbered around them), repeated header rows, rows of a person erased on request, and rows a later step cannot
+read; a file none of whose rows can be read is refused instead."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 
 from dagster_project.ingest.export_file import IngestError
 from dagster_project.ingest.raw_schema import QUARANTINE_INSERT, raw_table
+from dagster_project.privacy import tombstones
 from dagster_project.sql import identifier
 
 if TYPE_CHECKING:
     from dagster_project.ingest.file_load import FileLoad
+    from dagster_project.privacy.tombstones import Screen
 
 # DuckDB's reject error types, as a reader of the quarantine would put them.
 REJECT_REASONS = {
@@ -137,3 +139,28 @@ def quarantine_repeated_headers(load: FileLoad) -> int:
     if repeated:
         load.con.execute(f"DELETE FROM {load.table} {where}", params)
     return repeated
+
+
+def quarantine_erased(load: FileLoad, screen: Screen | None) -> int:
+    """Move the file's rows that carry an erased person's identifier to the quarantine as "erased", without their
+    values (no raw record, no detail), and blank the raw lines the reader rejected that hold one; returns how many
+    rows were moved. dagster_project.privacy.tombstones says what matches."""
+    if screen is None:
+        return 0
+    condition, tested = tombstones.erased_rows_condition(load.entity.column_names, screen.kinds)
+    rows = [] if not tested else [row for (row,) in load.con.execute(
+        f"SELECT _row_number FROM {load.table} WHERE _source_file = $source_file AND {condition}",
+        {**screen.params(tested), "source_file": load.file.source_file}).fetchall()]
+    if rows:
+        where = "WHERE _source_file = $source_file AND list_contains($rows, _row_number)"
+        load.con.execute(
+            f"INSERT INTO {raw_table('_quarantine')} {QUARANTINE_INSERT} SELECT $entity, _source_file, _drop_date, "
+            f"_row_number, $reason, NULL, $loaded_at, NULL FROM {load.table} {where}",
+            {"entity": load.entity.name, "reason": tombstones.ERASED, "loaded_at": load.loaded_at,
+             "source_file": load.file.source_file, "rows": rows})
+        load.con.execute(f"DELETE FROM {load.table} {where}", {"source_file": load.file.source_file, "rows": rows})
+    load.con.execute(
+        f"UPDATE {raw_table('_quarantine')} SET raw_record = NULL, detail = NULL WHERE source_file = $source_file "
+        f"AND raw_record IS NOT NULL AND {tombstones.erased_line_condition(screen.kinds)}",
+        {**screen.params(), "source_file": load.file.source_file})
+    return len(rows)

@@ -4,7 +4,7 @@ Two rules, checked after dbt and before anything downstream (analytics, report, 
 - some paid order must land: a warehouse without one is an export that was misread (dates, columns, delimiter),
   not a business with no sales;
 - no export file may lose more than a set share of its rows to the quarantine (default 5%): a file that mostly fails
-  is misread, and what landed of it would be a biased sample.
+  is misread, and what landed of it would be a biased sample. Rows of people erased on request do not count.
 Each problem is one line naming the file, the share and the top reasons, each with an example: the detail the
 quarantine recorded or the raw value of the column the reason names, never a value of a personal column.
 """
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME
+from dagster_project.privacy.tombstones import ERASED
 from dagster_project.sql import identifier, qualified
 
 # Reasons shown per file.
@@ -51,11 +52,14 @@ def publication_problems(con: duckdb.DuckDBPyConnection, max_quarantine_share: f
 
 
 def _files_over(con: duckdb.DuckDBPyConnection, max_share: float) -> list[FileShare]:
+    # Rows of people erased on request are quarantined as "erased": not a misread file.
     rows = con.execute(
-        "select source_file, entity, rows_read, rows_quarantined from marts.fct_reconciliation "
-        "where rows_read > 0 and rows_quarantined > rows_read * $share "
-        "order by rows_quarantined / rows_read desc, source_file",
-        {"share": max_share},
+        "select source_file, entity, rows_read, rows_quarantined - coalesce(erased, 0) as quarantined "
+        "from marts.fct_reconciliation left join (select source_file, count(*) as erased from "
+        "marts.fct_quarantined_rows where reason = $erased group by source_file) using (source_file) "
+        "where rows_read > 0 and rows_quarantined - coalesce(erased, 0) > rows_read * $share "
+        "order by quarantined / rows_read desc, source_file",
+        {"share": max_share, "erased": ERASED},
     ).fetchall()
     return [FileShare(*row) for row in rows]
 
@@ -63,8 +67,9 @@ def _files_over(con: duckdb.DuckDBPyConnection, max_share: float) -> list[FileSh
 def _describe_file(con: duckdb.DuckDBPyConnection, file: FileShare, max_share: float) -> str:
     reasons = con.execute(
         "select reason, count(*) as n, arg_min(row_number, row_number), arg_min(detail, row_number) "
-        "from marts.fct_quarantined_rows where source_file = $f group by reason order by n desc, reason limit $k",
-        {"f": file.source_file, "k": TOP_REASONS},
+        "from marts.fct_quarantined_rows where source_file = $f and reason <> $erased group by reason "
+        "order by n desc, reason limit $k",
+        {"f": file.source_file, "k": TOP_REASONS, "erased": ERASED},
     ).fetchall()
     shown = "; ".join(
         f"{reason} {n:,} (e.g. {_example(con, file, reason, row_number, detail)})"

@@ -8,12 +8,22 @@ and CSV exports are written into a new version folder and switched in by replaci
 killed at any point leaves the published file as it was; the leftovers (a half-written `.publishing` file, an
 unfinished Parquet version) are removed by the next publish.
 
+Only what changed is copied: the new file starts as a file copy of the published one, in which the tables whose
+content changed are replaced (dagster_project.publish.changes compares checksums), and the new export versions
+hard-link the files of unchanged tables. The new file still replaces the old one as a whole, so readers see the same
+two states as before.
+
 The published file is written in the storage format of an older DuckDB release (`storage_version`, default v1.0.0):
 BI tools bundle their own DuckDB, often 1.x, which cannot open a file in DuckDB 2.0's own format.
+
+Everything published gets the published mode (`CRM_PUBLISHED_MODE`, default 0644; folders the matching search bits)
+before it is renamed into place, whatever the umask (the refresh's is owner-only). Previous export versions beyond
+`keep_previous` are removed; `keep_previous=0` after an erasure, so no older version still holds the person.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import time
@@ -25,8 +35,13 @@ import duckdb
 
 from dagster_project.warehouse_files import csv_dir, parquet_dir, publishing_path
 from dagster_project import csv_safe
+from dagster_project.publish import changes
 from dagster_project.files import sync_path
-from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY, DEFAULT_STORAGE_VERSION
+from dagster_project.privacy.modes import dir_mode, make_dirs, publish_tree
+from dagster_project.settings import (
+    CURRENCY_LABELS, DEFAULT_KEEP_PREVIOUS_EXPORTS, DEFAULT_PUBLISHED_MODE, DEFAULT_REPORTING_CURRENCY,
+    DEFAULT_STORAGE_VERSION,
+)
 from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
@@ -50,6 +65,8 @@ class Publication:
     seconds: float = 0.0
     # The oldest DuckDB release that opens the published file ("v1.0.0").
     storage_version: str = ""
+    # The tables whose content this publication changed ("marts.fct_orders"); the others were kept as they were.
+    changed: list[str] = field(default_factory=list)
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -88,12 +105,21 @@ def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
 
 def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
             as_of: date | None, reporting_currency: str = DEFAULT_REPORTING_CURRENCY,
-            currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION) -> Publication:
+            currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION,
+            published_mode: int = DEFAULT_PUBLISHED_MODE, keep_previous: int = DEFAULT_KEEP_PREVIOUS_EXPORTS,
+            reuse: bool = True) -> Publication:
     """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is written in the
-    storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
+    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is
+    written in the storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
     of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
-    its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file.
+    its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file;
+    `meta.published_tables` each table's rows, content checksum and the run that last changed it.
+
+    With `reuse`, only the tables whose content changed are copied: the new file starts as a copy of the published
+    one (a file copy, no re-encoding) and the export versions hard-link the unchanged tables' files of the previous
+    version (dagster_project.publish.changes). Without it, or when the published file cannot serve as a base (none,
+    another storage format, mostly free space), everything is written anew.
+    Every file gets `published_mode`; `keep_previous` older export versions are kept beside the new one.
     Raises PublishError (published state unchanged) on failure."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
     con.execute("set enable_progress_bar = false")
@@ -102,44 +128,73 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
-        rows, readable_from = _write_database(con, warehouse, tables, run_id, as_of, currency, storage_version)
-        _write_exports(con, parquet_dir(warehouse), tables, run_id, _parquet_file)
-        _write_exports(con, csv_dir(warehouse), tables, run_id, _csv_file)
+        current = changes.checksums(con, tables)
+        previous = changes.previous_publication(warehouse) if reuse else None
+        if previous is not None and previous.storage_version != storage_version:
+            previous = None
+        before = previous.tables if previous is not None else {}
+        changed = [t for t in tables if before.get(t, ("",))[0] != current[t]]
+        changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
+        rows, readable_from = _write_database(con, warehouse, tables, changed, previous is not None, run_id, as_of,
+                                              currency, storage_version, current, changed_by,
+                                              published_mode)
+        for folder, write_one in ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file)):
+            _write_exports(con, folder, tables, run_id, write_one, current, reuse, published_mode, keep_previous)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
-    return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from)
+    return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from,
+                       changed=[f"{s}.{t}" for s, t in changed])
 
 
-def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]], run_id: str,
-                    as_of: date | None, currency: tuple[str, str],
-                    storage_version: str) -> tuple[dict[str, int], str]:
-    """Rows per table, and the oldest DuckDB release that opens the file."""
-    warehouse.parent.mkdir(parents=True, exist_ok=True)
+def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]],
+                    changed: list[tuple[str, str]], from_published: bool, run_id: str, as_of: date | None,
+                    currency: tuple[str, str], storage_version: str, current: dict, changed_by: dict,
+                    published_mode: int) -> tuple[dict[str, int], str]:
+    """Rows per table, and the oldest DuckDB release that opens the file. `from_published`: start from a copy of the
+    published file and write only the `changed` tables (and drop the ones no longer published)."""
+    make_dirs(warehouse.parent, dir_mode(published_mode))
     building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
-    # The format is fixed when the file is created; everything written into it afterwards keeps to it.
-    con.execute(f"attach {literal(str(building))} as publishing (storage_version {literal(storage_version)})")
+    if from_published:
+        # Nobody writes the published file (it is only ever replaced), so this copy is of one whole publication.
+        shutil.copyfile(warehouse, building)
+        # A copy keeps the storage format it was created with; everything written into it keeps to it.
+        con.execute(f"attach {literal(str(building))} as publishing")
+    else:
+        # The format is fixed when the file is created; everything written into it afterwards keeps to it.
+        con.execute(f"attach {literal(str(building))} as publishing (storage_version {literal(storage_version)})")
     rows: dict[str, int] = {}
     try:
+        existing = set(con.execute("select schema_name, table_name from duckdb_tables() "
+                                   "where database_name = 'publishing' and schema_name <> 'meta'").fetchall())
+        for schema, table in existing - set(tables):
+            con.execute(f"drop table publishing.{qualified(schema, table)}")
+        for schema in {schema for schema, _ in existing} - {schema for schema, _ in tables}:
+            con.execute(f"drop schema publishing.{identifier(schema)}")
         for schema in sorted({schema for schema, _ in tables}):
-            con.execute(f"create schema publishing.{identifier(schema)}")
+            con.execute(f"create schema if not exists publishing.{identifier(schema)}")
         for schema, table in tables:
-            # The working database's row order is deterministic, and copying keeps it: two refreshes of the same
-            # drops publish identical tables.
-            con.execute(f"create table publishing.{qualified(schema, table)} as select * from {qualified(schema, table)}")
-            rows[f"{schema}.{table}"] = con.execute(f"select count(*) from publishing.{qualified(schema, table)}").fetchone()[0]
+            if (schema, table) in changed or (schema, table) not in existing:
+                # The working database's row order is deterministic, and copying keeps it: two refreshes of the
+                # same drops publish identical tables.
+                con.execute(f"create or replace table publishing.{qualified(schema, table)} as "
+                            f"select * from {qualified(schema, table)}")
+            rows[f"{schema}.{table}"] = con.execute(
+                f"select count(*) from publishing.{qualified(schema, table)}").fetchone()[0]
         readable_from = _readable_from(con, storage_version)
-        con.execute("create schema publishing.meta")
+        con.execute("create schema if not exists publishing.meta")
         con.execute(
-            "create table publishing.meta.publication as select ?::varchar as run_id, ?::timestamptz as published_at, "
-            "?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows, "
+            "create or replace table publishing.meta.publication as select ?::varchar as run_id, "
+            "?::timestamptz as published_at, ?::date as as_of_date, ?::integer as tables, ?::bigint as total_rows, "
             "?::varchar as reporting_currency, ?::varchar as currency_label, ?::varchar as storage_version",
             [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency, readable_from],
         )
+        changes.record(con, "publishing", current, changed_by, rows)
     finally:
         con.execute("detach publishing")
+    os.chmod(building, published_mode)  # created owner-only (the umask); readable as it is renamed into place
     sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
@@ -156,14 +211,25 @@ def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
 
 
 def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
-                   write_one) -> None:
-    """One file per table in a new version folder; `folder` is a symlink switched to it atomically."""
+                   write_one, current: dict, reuse: bool, published_mode: int, keep_previous: int) -> None:
+    """One file per table in a new version folder; `folder` is a symlink switched to it atomically. With `reuse`, a
+    table whose file in the previous version holds the same content is hard-linked from there. Every file gets `published_mode`."""
     version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
     version.mkdir(parents=True)
-    for schema, table in tables:
-        write_one(con, schema, table, version)
-    sync_path(version)
     previous = folder.resolve() if folder.is_symlink() else None
+    reusable = changes.reusable_files(previous) if reuse else {}
+    for schema, table in tables:
+        stem = f"{schema}.{table}"
+        if reusable.get(stem) == current[(schema, table)]:
+            kept = [changes.link_or_none(old, version / old.name) for old in previous.glob(f"{glob.escape(stem)}.*")]
+            if all(kept):  # no file (a table too large for a sheet) is also what writing it would give
+                continue
+            for partial in version.glob(f"{glob.escape(stem)}.*"):
+                partial.unlink()
+        write_one(con, schema, table, version)
+    changes.write_manifest(version, current)
+    publish_tree(version, published_mode)
+    sync_path(version)
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
     switch = folder.with_name(f".{folder.name}.switch")
@@ -171,12 +237,21 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     switch.symlink_to(version.name)
     os.replace(switch, folder)
     sync_path(folder.parent)
-    # Keep the previous version, so a reader in the middle of a scan is not pulled out from under; the rest are
-    # older versions or the remains of a killed publish.
-    keep = {version.resolve(), previous}
-    for old in folder.parent.glob(f".{folder.name}-*"):
-        if old.is_dir() and old.resolve() not in keep:
-            shutil.rmtree(old, ignore_errors=True)
+    remove_old_versions(folder, version, previous, keep_previous)
+
+
+def remove_old_versions(folder: Path, current: Path, previous: Path | None, keep_previous: int) -> list[Path]:
+    """Remove the export versions of `folder` but `current` and the `keep_previous` newest before it (`previous`, the
+    one just replaced, first: a reader in the middle of a scan is not pulled out from under); the rest are older
+    versions or the remains of a killed publish. Returns what was removed."""
+    others = [old for old in folder.parent.glob(f".{folder.name}-*") if old.is_dir() and old.resolve() != current.resolve()]
+    # Version names start with their time, so the newest sort last; the one just replaced goes first of all.
+    others.sort(key=lambda old: (previous is not None and old.resolve() == previous, old.name), reverse=True)
+    removed = others[keep_previous:]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    changes.forget_manifests(folder.parent, folder.name)
+    return removed
 
 
 def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:

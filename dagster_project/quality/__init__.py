@@ -22,12 +22,13 @@ from dagster_project.quality.results import (
     previous_row_counts,
 )
 from dagster_project.quality.suites import Suite, row_count_parameters
+from dagster_project.settings import DEFAULT_PUBLISHED_MODE
 
 Connect = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
 
 def check_suites(connect: Connect, suites: Sequence[Suite], run_id: str, report: Path,
-                 built_marts: bool) -> list[SuiteValidation]:
+                 built_marts: bool, report_mode: int = DEFAULT_PUBLISHED_MODE) -> list[SuiteValidation]:
     """Validate `suites` against the database `connect` opens, append the results and rewrite the report.
 
     `built_marts`: the suites run after dbt, so the as-of date it resolved applies (raw suites run before it).
@@ -44,5 +45,5 @@ def check_suites(connect: Connect, suites: Sequence[Suite], run_id: str, report:
                               delivered)
     with connect() as con:
         append_results(con, RunContext(run_id, datetime.now(timezone.utc).replace(tzinfo=None), as_of), validations)
-        write_report(con, report, run_id)
+        write_report(con, report, run_id, report_mode)
     return validations

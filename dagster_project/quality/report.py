@@ -20,6 +20,7 @@ from dagster_project.quality.results import (
     suite_history,
 )
 from dagster_project.report.files import write_report as write_page
+from dagster_project.settings import DEFAULT_PUBLISHED_MODE
 
 HISTORY_RUNS = 20
 
@@ -35,8 +36,8 @@ code { font-size: 0.8rem; white-space: pre-wrap; word-break: break-word; }
 """
 
 
-def write_report(con: duckdb.DuckDBPyConnection, path: Path, run_id: str) -> Path:
-    write_page(render(run_id, latest_results(con, run_id), suite_history(con, HISTORY_RUNS)), path)
+def write_report(con: duckdb.DuckDBPyConnection, path: Path, run_id: str, mode: int = DEFAULT_PUBLISHED_MODE) -> Path:
+    write_page(render(run_id, latest_results(con, run_id), suite_history(con, HISTORY_RUNS)), path, mode)
     return path
 
 

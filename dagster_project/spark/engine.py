@@ -6,14 +6,20 @@
 - after dbt (``mirror_marts``): the marts, and the as-of date dbt resolved, read from Spark as Arrow into the working
   DuckDB database, where the expectation suites, the publication gate, the analytics and the report read them
   with the same code as on DuckDB;
+- then (``install_customer_measures``): the DuckDB table macros of the per-customer measures
+  (dbt/macros/customer_measures.sql), which a post-hook of customer_360 creates on DuckDB, rendered by dbt for the
+  DuckDB target and created over the mirrored marts, for the churn, health and campaign analytics;
 - publishing (``publish_to_spark``): the analytics and quality tables the Python steps computed written back as
   Spark tables, and the metastore's BI-facing tables pointed at the Parquet exports (dagster_project.spark.publication).
 """
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Sequence
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from dagster_project.spark.pseudonyms import pseudonym_environment
@@ -23,8 +29,11 @@ from dagster_project.sql import identifier
 
 DBT_TARGET_VARIABLE = "CRM_SPARK_DBT_TARGET"
 DEFAULT_DBT_TARGET = "spark"
-# What the Python steps after dbt read besides the marts: the as-of date dbt resolved (dagster_project.as_of).
-MIRRORED = (("intermediate", "int_as_of"),)
+# What the Python steps after dbt read besides the marts: the as-of date dbt resolved (dagster_project.as_of), and
+# what the privacy steps of the next refresh read from the last build (dagster_project.privacy): the identity
+# resolution an erasure closes over (and checks is rebuilt before it publishes), and the audit of every raw row whose
+# superseded and set-aside customer versions the retention blanks.
+MIRRORED = (("intermediate", "int_as_of"), ("restricted", "customer_ids"), ("audit", "audit_raw_rows_classified"))
 
 
 def prepare_dbt(warehouse) -> list[str]:
@@ -55,3 +64,30 @@ def row_counts(warehouse, tables: Sequence[tuple[str, str]]) -> list[int]:
                                for i, (schema, name) in enumerate(tables))
     counts = {row["n"]: row["c"] for row in warehouse.spark().sql(union).collect()}
     return [counts[i] for i in range(len(tables))]
+
+
+def customer_measures_ddl(dbt_vars: Mapping[str, str]) -> str:
+    """The DDL of the customer-measure table macros as dbt renders it for the DuckDB target (the same text the
+    post-hook of customer_360 runs on DuckDB)."""
+    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE
+    from dagster_project.settings import DBT_PROJECT_DIR, WORK_DATABASE_VARIABLE
+
+    with tempfile.TemporaryDirectory(prefix="crm-measures-") as folder:
+        # Rendering opens no database, but the DuckDB profile needs a path: one of our own, and dbt's target apart.
+        done = subprocess.run(
+            [DBT_EXECUTABLE, "compile", "--quiet", "--inline", "{{ crm.customer_measures_macros() }}",
+             "--target", "duckdb", "--vars", json.dumps(dict(dbt_vars), sort_keys=True),
+             "--target-path", str(Path(folder, "target")), "--log-path", str(Path(folder, "logs")),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--project-dir", str(DBT_PROJECT_DIR)],
+            env={**os.environ, WORK_DATABASE_VARIABLE: str(Path(folder, "unused.duckdb"))},
+            capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise RuntimeError(f"dbt could not render the customer-measure macros: {(done.stdout + done.stderr)[-2000:]}")
+    return done.stdout
+
+
+def install_customer_measures(warehouse, dbt_vars: Mapping[str, str]) -> None:
+    """Create intermediate.customer_measures_as_of / customer_orders_as_of in the working database."""
+    ddl = customer_measures_ddl(dbt_vars)
+    with warehouse.connect() as con:
+        con.execute(ddl)

@@ -10,26 +10,22 @@ on a command line (Spark settings would be passed to the JVM's command line, vis
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
 
-from dagster_project.settings import DBT_PROJECT_DIR
+from dagster_project.privacy.secret import PSEUDONYM_MODEL as PYTHON_MODEL  # noqa: F401  (the model it reads)
 
-PYTHON_MODEL = DBT_PROJECT_DIR / "models" / "intermediate" / "int_customer_keys_pseudonymised.py"
 INNER_VARIABLE = "CRM_PSEUDONYM_HMAC_INNER"
 OUTER_VARIABLE = "CRM_PSEUDONYM_HMAC_OUTER"
 
 
-@cache
 def _model():
-    """The DuckDB Python model as a module: its secret and HMAC functions are the single source."""
-    spec = importlib.util.spec_from_file_location("crm_pseudonym_model", PYTHON_MODEL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """The DuckDB Python model as a module: its secret and HMAC functions are the single source (loaded once, as the
+    erasure tombstones load it: dagster_project.privacy.secret)."""
+    from dagster_project.privacy.secret import pseudonym_model
+
+    return pseudonym_model()
 
 
 def pseudonym_environment(warehouse: Path,

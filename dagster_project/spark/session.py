@@ -18,6 +18,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from dagster_project.privacy.modes import private_dir
 from dagster_project.warehouse_files import spark_dir
 
 # Extra Spark configuration as a JSON object (e.g. a remote metastore's URIs, S3 credentials provider), applied last.
@@ -85,8 +86,8 @@ def spark_session(warehouse: Path):
     from pyspark.sql import SparkSession
 
     with _lock:
-        folder = spark_dir(warehouse)
-        folder.mkdir(parents=True, exist_ok=True)
+        # Owner-only, whatever the umask: it holds the raw rows and the restricted personal data (docs/security.md).
+        private_dir(spark_dir(warehouse))
         builder = SparkSession.builder.appName("crm-warehouse").enableHiveSupport()
         for key, value in spark_conf(warehouse).items():
             builder = builder.config(key, value)

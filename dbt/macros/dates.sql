@@ -106,3 +106,23 @@
 {% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
     timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
 {%- endmacro %}
+
+
+{#- Whole days from start_date to end_date (both dates): dbt.datediff casts DuckDB dates to timestamps first, which
+    the per-customer measures would pay on every order, interaction and ticket at every cutoff. -#}
+{% macro days_between(start_date, end_date) -%}
+    {{ return(adapter.dispatch('days_between', 'crm')(start_date, end_date)) }}
+{%- endmacro %}
+
+{% macro duckdb__days_between(start_date, end_date) -%}
+    date_diff('day', {{ start_date }}, {{ end_date }})
+{%- endmacro %}
+
+{% macro default__days_between(start_date, end_date) -%}
+    {{ dbt.datediff(start_date, end_date, 'day') }}
+{%- endmacro %}
+
+{#- Spark's datediff(end, start) counts the days between two dates, as a bigint like DuckDB's date_diff. -#}
+{% macro spark__days_between(start_date, end_date) -%}
+    cast(datediff({{ end_date }}, {{ start_date }}) as bigint)
+{%- endmacro %}

@@ -64,7 +64,8 @@ def suite_checks(name: str, suites: list[Suite], built_marts: bool, description:
                        pool=WRITER_POOL, description=description)
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse):
         selected = [suite for key, (_, suite) in spec_suites.items() if key in context.selected_asset_check_keys]
-        validations = check_suites(warehouse.connect, selected, context.run.run_id, report_path(warehouse), built_marts)
+        validations = check_suites(warehouse.connect, selected, context.run.run_id, report_path(warehouse), built_marts,
+                                   warehouse.published_mode)
         for validation in validations:
             yield check_result(validation, report_path(warehouse))
         context.log.info(f"{len(validations)} suite(s), {sum(len(v.expectations) for v in validations)} "

@@ -18,12 +18,17 @@ from dagster_dbt import (
 )
 from packaging import version
 
+from dagster_project import refresh_state
 from dagster_project.publish import publication
 from dagster_project.analytics.progress import Progress
+from dagster_project.privacy import erasure
+from dagster_project.privacy.modes import private_dir
 from dagster_project.defs.instance import WRITER_POOL
+from dagster_project.files import walk
 from dagster_project.defs.resources import Warehouse
 from dagster_project.settings import (
-    DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of, parse_currency,
+    DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
+    parse_currency,
 )
 from dagster_project.sql import qualified
 
@@ -87,12 +92,12 @@ def ensure_manifest(project: DbtProject = dbt_project) -> Path:
     into a folder of its own and moves the manifest in with an atomic replace, so no reader sees a half-written one.
     """
     manifest = project.manifest_path
-    sources = [p for p in Path(project.project_dir).rglob("*") if p.suffix in {".sql", ".py", ".yml", ".csv"}
-               and "target" not in p.parts and "logs" not in p.parts]
+    sources = [p for p in walk(Path(project.project_dir), skip=DBT_GENERATED_FOLDERS)
+               if p.suffix in {".sql", ".py", ".yml", ".csv"}]
     newest_source = max((p.stat().st_mtime for p in sources), default=0.0)
     if not manifest.exists() or manifest.stat().st_mtime < newest_source:
         project_target = manifest.parent
-        project_target.mkdir(parents=True, exist_ok=True)
+        private_dir(project_target)  # compiled SQL can quote values
         own_target = Path(tempfile.mkdtemp(prefix=".parse-", dir=project_target))
         try:
             # With the vars of a refresh with default settings: dbt keeps a parse state only for the same vars.
@@ -132,8 +137,8 @@ def dbt_models() -> AssetsDefinition:
 
     @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=WRITER_POOL)
     def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
-        """`dbt build`: seeds, models and their data and unit tests, with the as-of date when one is set and the
-        reporting and default currencies."""
+        """`dbt build`: seeds, models and their data tests, with the as-of date when one is set and the reporting and
+        default currencies. The unit tests check the models' code, not the data: they run in CI (`make test`)."""
         yield from dbt_build(context, dbt, warehouse)
 
     return crm_dbt_models
@@ -146,21 +151,36 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         # int_customer_keys_pseudonymised then falls back to a secret it generates beside the warehouse.
         context.log.warning("CRM_PSEUDONYM_KEY is not set: customer pseudonyms are keyed with the secret generated "
                             "in .pseudonym_key beside the warehouse; set it from a secret store in production")
+    state = refresh_state.dbt_state(dbt_vars, warehouse.engine)
+    full_refresh = _full_refresh_reason(context, warehouse, state)
+    if full_refresh:
+        context.log.info(f"dbt build --full-refresh: {full_refresh}")
+    elif warehouse.on_spark:
+        # (dbt/macros/incremental.sql: on Spark the base models are plain tables, rebuilt in full at every build.)
+        context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
+    else:
+        context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
     target = []
     if warehouse.on_spark:
         from dagster_project.spark.engine import prepare_dbt
 
         target = prepare_dbt(warehouse)
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars, sort_keys=True), *target], context=context)
-    # The total in dbt's own events is larger than what it runs (one more per unit test), so a full build counts its
-    # nodes in the manifest.
+    # dbt's advice: unit tests in development and CI, not in production builds (their fixtures change only with the
+    # code, and tests/test_dbt_unit_tests.py runs them).
+    args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), "--exclude-resource-type", "unit_test",
+            *(["--full-refresh"] if full_refresh else []), *target]
+    invocation = dbt.cli(args, context=context)
+    # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
     events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
     yield from with_row_counts(events, invocation.manifest, warehouse)
     if warehouse.on_spark:
-        from dagster_project.spark.engine import mirror_marts
+        from dagster_project.spark.engine import install_customer_measures, mirror_marts
 
         context.log.info(f"marts read from Spark into the working database: {mirror_marts(warehouse)} rows")
+        # The customer-measure table macros the Python analytics call (dbt/macros/customer_measures.sql): on DuckDB a
+        # post-hook of customer_360 creates them; on Spark they are created here, over the mirrored marts.
+        install_customer_measures(warehouse, dbt_vars)
     else:
         # (A Spark build's parse state is for its own target: the DuckDB one it would replace is kept.)
         keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
@@ -169,6 +189,27 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     # to stays.
     shutil.rmtree(invocation.target_path, ignore_errors=True)
     record_build_settings(warehouse)
+    # Only a build of every model is the state all of them are in.
+    if not context.is_subset:
+        with warehouse.connect() as con:
+            refresh_state.record_dbt_state(con, state, "full" if full_refresh else "incremental", context.run.run_id)
+
+
+def _full_refresh_reason(context: AssetExecutionContext, warehouse: Warehouse, state: str) -> str | None:
+    """Why this build must rebuild the incremental models in full, or None: it may update them."""
+    if context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true":
+        return "a full rebuild was asked for"
+    with warehouse.connect() as con:
+        built = refresh_state.recorded_dbt_state(con)
+        erased = erasure.awaiting_publication(con)
+    if erased:
+        # The incremental models only add what new loads bring; an erased person's rows left raw, not a load.
+        return "an erasure removed raw rows"
+    if built is None:
+        return "no complete build recorded in this working database"
+    if built != state:
+        return "the dbt project, its vars or the dbt / DuckDB version changed since the last build"
+    return None
 
 
 def build_vars(warehouse: Warehouse) -> dict[str, str]:
@@ -215,7 +256,7 @@ def with_progress(invocation: DbtCliInvocation, progress: Progress) -> Iterator:
     progress.finish()
 
 
-# What `dbt build` runs: models that are not ephemeral, seeds, snapshots, data tests, and unit tests.
+# What the refresh's `dbt build` runs: models that are not ephemeral, seeds, snapshots and data tests.
 BUILT_RESOURCE_TYPES = frozenset({"model", "seed", "snapshot", "test"})
 
 
@@ -223,7 +264,7 @@ def build_node_count(manifest: Mapping[str, Any]) -> int:
     """How many nodes a full `dbt build` of the manifest runs (the "of N" of its progress)."""
     nodes = [node for node in manifest["nodes"].values() if node["resource_type"] in BUILT_RESOURCE_TYPES
              and node.get("config", {}).get("materialized") != "ephemeral"]
-    return len(nodes) + len(manifest.get("unit_tests", {}))
+    return len(nodes)
 
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query).

@@ -1,15 +1,21 @@
 """Ingestion: every export drop into the DuckDB ``raw`` schema, one asset per entity; on the Spark engine the raw
-tables then land as Spark tables too (dagster_project.spark.landing)."""
+tables then land as Spark tables too (dagster_project.spark.landing). The first step of every refresh, so it also
+decides whether there is anything to do (dagster_project.refresh_state)."""
 
+import os
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
+from dagster import (
+    AssetExecutionContext, AssetKey, AssetSpec, DataVersion, MaterializeResult, MetadataValue, multi_asset,
+)
 
-from dagster_project import ingest
+from dagster_project import ingest, refresh_state
 from dagster_project.contract import ENTITIES
 from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, load_mapping
 from dagster_project.defs.instance import WRITER_POOL
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import SavedModels, Warehouse
+from dagster_project.privacy import erasure, retention, tombstones
+from dagster_project.privacy.secret import keyed_hash
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
 INGEST_LOG_KEY = AssetKey(["raw", "_ingest_log"])
@@ -32,15 +38,21 @@ def _entity_spec(entity) -> AssetSpec:
     specs=[_entity_spec(entity) for entity in ENTITIES]
     + [
         AssetSpec(INGEST_LOG_KEY, description="One row per export file loaded: hash, encoding, delimiter, "
-                  "header mapping, rows read / loaded / quarantined.", group_name="ingest", kinds={"duckdb"}),
+                  "header mapping, rows read / loaded / quarantined.", group_name="ingest", kinds={"duckdb"},
+                  skippable=True),
         AssetSpec(QUARANTINE_KEY, description="Rows the CSV reader could not parse, with the reason and the raw line.",
-                  group_name="ingest", kinds={"duckdb"}),
+                  group_name="ingest", kinds={"duckdb"}, skippable=True),
     ],
     can_subset=True,
     pool=WRITER_POOL,
 )
-def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
-    """Load every new or changed export file; files already loaded with the same content are skipped."""
+def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: SavedModels):
+    """Apply pending erasure requests and the retention of raw working copies, then load every new or changed export
+    file (rows of erased people quarantined as "erased"); files already loaded with the same content are skipped.
+    When no file, setting or code changed since the last publication and no erasure is pending, yield nothing:
+    Dagster then skips every step after this one and the publication stays as it is."""
+    if not _anything_to_do(context, warehouse, models.retrain):
+        return
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
     exports_dir = Path(warehouse.exports_dir)
@@ -50,8 +62,10 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
     for warning in ingest.find_drops(exports_dir, mapping)[1]:
         context.log.warning(warning)
     with warehouse.connect() as con:
+        screen = _privacy(context, warehouse, con)
         progress = lambda r: context.log.info(_describe(r))  # noqa: E731
-        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping):
+        for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping,
+                                                    erased=screen):
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -59,6 +73,7 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
             row_count = con.execute(f'select count(*) from raw."{name}"').fetchone()[0]
             yield MaterializeResult(
                 asset_key=RAW_ENTITY_KEYS[name],
+                data_version=_data_version(con, name),
                 metadata={
                     "dagster/row_count": row_count,
                     "files_loaded": len(loaded),
@@ -85,6 +100,63 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse):
         f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
         f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
     )
+
+
+def _data_version(con, entity: str) -> DataVersion:
+    """The content of raw.<entity>: which files (and which content of each) are loaded into it."""
+    (digest,) = con.execute(
+        "select sha256(coalesce(string_agg(source_file || ':' || content_sha256 || ':' "
+        "|| coalesce(mapping_sha256, ''), '|' order by source_file), '')) "
+        "from raw._ingest_log where entity = $entity", {"entity": entity}).fetchone()
+    return DataVersion(digest[:16])
+
+
+def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse, retrain: bool) -> bool:
+    """Whether this run must refresh: something changed since the last publication, the run is tagged to rebuild
+    everything, an erasure is pending, or the saved models are to be refitted (`--retrain`). Records what the run is
+    built from, for the publish step."""
+    config = {name: getattr(warehouse, name)
+              for name in (*refresh_state.RESULT_FIELDS, "path", "exports_dir", "mapping_file", "work_path")}
+    if not os.environ.get(refresh_state.SECRET_ENV):
+        # The secret dbt's pseudonym model would generate beside the warehouse, generated now: the inputs recorded
+        # below then include it, and the next refresh with nothing new (`make demo` twice) is recognised as such.
+        keyed_hash(Path(warehouse.path))
+    with warehouse.connect() as con:
+        state = refresh_state.recorded(con)
+        inputs = refresh_state.current_inputs(config, state.files if state else None)
+        current = refresh_state.unchanged_since(state, inputs, warehouse.published_path)
+        rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
+        if current is not None and not (retrain or rebuild or erasure.pending(con)):
+            context.log.info(f"nothing changed since the refresh published at {current.recorded_at:%Y-%m-%d %H:%M} "
+                             f"UTC (run {current.run_id}): no export file, setting or code is new; the published "
+                             "warehouse stays as it is and every later step is skipped")
+            return False
+        refresh_state.record_pending(con, inputs, context.run.run_id)
+    return True
+
+
+def _privacy(context: AssetExecutionContext, warehouse: Warehouse, con) -> tombstones.Screen | None:
+    """Before anything is loaded: apply the erasure requests taken since the last refresh and blank what outlived the
+    retention (dagster_project.privacy); returns the tombstones new files are screened with. Counts only are logged."""
+    def keys():  # resolved only when someone was erased
+        return keyed_hash(Path(warehouse.path))
+
+    try:
+        applied = erasure.apply_pending(con, keys, context.run.run_id)
+        screen = tombstones.screen(con, keys)
+    except (erasure.ErasureError, tombstones.TombstoneKeyError) as error:
+        raise ingest.IngestError(str(error)) from None
+    if applied:
+        context.log.info(f"erasure: {len(applied)} request(s) applied, {sum(a.source_ids for a in applied)} CRM "
+                         f"customer id(s) and {sum(a.rows for a in applied):,} raw row(s) removed (quarantined as "
+                         "erased); this run's publication completes them")
+    purged = retention.purge(con, warehouse.raw_retention_days, context.run.run_id)
+    if purged.total:
+        context.log.info(f"retention: personal values loaded before {purged.cutoff:%Y-%m-%d %H:%M} UTC blanked in "
+                         f"{purged.quarantined_lines:,} quarantined raw line(s) and {purged.customer_versions:,} "
+                         f"replaced or set-aside customer version(s) (CRM_RAW_RETENTION_DAYS "
+                         f"{warehouse.raw_retention_days})")
+    return screen
 
 
 def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:

@@ -36,7 +36,7 @@ def report(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeR
     for lang in LANGUAGES:
         page = render(data, lang)
         path = report_path(Path(warehouse.path), lang)
-        written[lang] = (path, write_report(page.html, path))
+        written[lang] = (path, write_report(page.html, path, warehouse.published_mode))
     seconds = time.perf_counter() - started
     context.log.info(f"report written in {seconds:.1f} s: " + ", ".join(str(p) for p, _ in written.values()))
     metadata = {f"path/{lang}": MetadataValue.path(str(path)) for lang, (path, _) in written.items()}

@@ -4,6 +4,7 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult
 
+from dagster_project import refresh_state
 from dagster_project.analytics import baskets, campaigns, sales, service
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
@@ -31,21 +32,29 @@ def sales_funnel(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     return asset_result(metadata, "funnel_stages", stages, note, **metrics)
 
 
-@analytics_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers")
+# customer_360: its post-hook stores the customer measures the lift matches on (analytics/customer_measures.py).
+@analytics_asset("dim_campaigns", "fct_interactions", "fct_opportunities", "fct_orders", "dim_customers",
+                 "customer_360")
 def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI (NULL with a reason when
     nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
     campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
+    # A campaign's lift is estimated again only when its inputs changed (analytics/campaign_lift_reuse.py), unless the
+    # refresh rebuilds everything.
+    rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
     with warehouse.connect() as con:
-        result = campaigns.campaign_effectiveness(con, resolved_as_of(con))
+        result = campaigns.campaign_effectiveness(con, resolved_as_of(con), code=refresh_state.code_version(),
+                                                  reuse=not rebuild)
+        context.log.info(f"campaign lift: {result.estimated} campaigns estimated, {result.reused} unchanged since "
+                         "their saved estimate")
         table = result.table
         metadata = write_tables(con, warehouse, {"campaign_effectiveness": table})
         append_model_runs(con, result.runs)
         trust = record_quality(con, [result.quality])
         note = empty_note(con, "dim_campaigns")
-    figures = {}
+    figures = {"campaigns_estimated": result.estimated, "campaigns_reused": result.reused}
     if not table.empty:
-        figures = {"metric/total_cost": float(table["cost"].sum()),
+        figures |= {"metric/total_cost": float(table["cost"].sum()),
                    "metric/attributed_revenue": float(table["attributed_revenue"].sum()),
                    "metric/campaigns_without_reach_data": int((table["lift_note"] == campaigns.NO_REACH).sum())}
         production = next(run for run in result.runs if run.purpose == "production").metrics

@@ -38,7 +38,8 @@ def _paid(con: duckdb.DuckDBPyConnection, columns: str) -> pd.DataFrame:
                        "order by customer_key, order_date, order_id").df()
 
 
-def paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def read_paid_orders(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The warehouse's paid orders (customer_key, order_id, order_date, net_amount) for the frame-based analytics."""
     return _paid(con, "customer_key, order_id, order_date, net_amount")
 
 
@@ -62,8 +63,16 @@ def append_model_runs(con: duckdb.DuckDBPyConnection, runs: list[ModelRun]) -> N
         f"create table if not exists {SCHEMA}.model_runs ("
         "run_id varchar, model_name varchar, purpose varchar, as_of_date date, train_start date, train_end date, "
         "holdout_end date, time_unit varchar, params json, metrics json, library_versions json, "
-        "fit_seconds double, created_at timestamp)"
+        "fit_seconds double, created_at timestamp, run_kind varchar, model_version varchar, reason varchar)"
     )
+    # A table written before fits and evaluations were told apart gets the new columns (NULL on its old rows).
+    columns = {row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = ? and table_name = 'model_runs'",
+        [SCHEMA]).fetchall()}
+    if "run_kind" not in columns:
+        for column in ("run_kind", "model_version", "reason"):
+            con.execute(f"alter table {SCHEMA}.model_runs add column if not exists {column} varchar")
+        con.execute(f"update {SCHEMA}.model_runs set run_kind = 'fit'")  # before cadences, every run was a fit
     _insert(con, "model_runs", model_runs_frame(runs), MODEL_RUNS_COLUMNS)
 
 
@@ -73,7 +82,8 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, frame: pd.DataFrame, col
         return
     con.register("_rows", frame)
     try:
-        con.execute(f"insert into {SCHEMA}.{table} select {', '.join(columns)} from _rows")
+        names = ", ".join(columns)
+        con.execute(f"insert into {SCHEMA}.{table} ({names}) select {names} from _rows")
     finally:
         con.unregister("_rows")
 

@@ -5,29 +5,34 @@ import time
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import forecast
+from dagster_project.analytics import forecast, forecast_cadence
 from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
-from dagster_project.defs.resources import Warehouse
+from dagster_project.defs.resources import SavedModels, Warehouse
 
 
 @analytics_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
-def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse, models: SavedModels) -> MaterializeResult:
     """90-day forecasts of daily revenue and orders (overall, per region, per category) with intervals. Per series,
     Prophet (overall series only; weekly and yearly seasonality, the configured country's public holidays and
     shopping events), AutoETS and the seasonal-naive baseline are backtested on rolling origins; the lowest MASE on
-    the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest)."""
+    the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest). The fitted
+    models are saved and forecast from the latest actuals until they are due for a refit (CRM_FORECAST_REFIT_DAYS,
+    --retrain); the forecast made at the fit is scored against the actuals since, in analytics.model_runs."""
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         series = forecast_series(con)
         started = time.perf_counter()
-        result = forecast.run_forecasts(series, as_of, forecast_config(series, warehouse.holiday_country),
-                                        progress=context.log.info)
-        context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s")
+        cadenced = forecast_cadence.run_on_cadence(
+            con, series, as_of, forecast_config(series, warehouse.holiday_country), models.store,
+            models.policy(models.forecast_refit_days), warehouse.reporting_currency, progress=context.log.info)
+        result = cadenced.result
+        context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s "
+                         f"({'refitted' if cadenced.refitted else 'saved models reused'}: {cadenced.reason})")
         for warning in result.warnings:  # Prophet's, Stan's and statsforecast's, with the series they concern
             context.log.warning(f"forecast: {warning}")
         metadata = write_tables(con, warehouse, {
@@ -37,7 +42,8 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse) -> Mate
         append_model_runs(con, result.runs)
         trust = record_quality(con, [result.quality])
     return asset_result(metadata, "sales_forecast", result.forecasts, result.note, summary=preview(result.summary),
-                        holiday_country=warehouse.holiday_country, **forecast_metadata(result), **trust)
+                        holiday_country=warehouse.holiday_country, model_version=cadenced.version or "none",
+                        refitted=cadenced.refitted, refit_reason=cadenced.reason, **forecast_metadata(result), **trust)
 
 
 def forecast_metadata(result: forecast.ForecastResult) -> dict:

@@ -1,6 +1,9 @@
+{{ crm.incremental_base_config('interactions') }}
+
 with source as {{ crm.inlined_cte() }} (
 
-    select * from {{ source('crm', 'interactions') }}
+    select * from {{ source('crm', 'interactions') }} as raw_rows
+    {{- crm.new_loads_only('raw_rows') }}
 
 ),
 
@@ -59,8 +62,10 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.contested_versions('validated', ['interaction_id'], updated_at='_drop_date', version='drop') }}
+{{ crm.versions_to_rank('validated', ['interaction_id'], source('crm', 'interactions')) }}
 
-select validated.*, {{ crm.version_columns('validated') }}
-from validated
+{{ crm.contested_versions('versions', ['interaction_id'], updated_at='_drop_date', version='drop') }}
+
+select versions.*, {{ crm.version_columns('versions') }}
+from versions
 left join contested_versions using (_source_file, _row_number)

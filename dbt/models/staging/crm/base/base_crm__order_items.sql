@@ -4,9 +4,12 @@
   Such a line may be a return (negative quantity) and may state its own amount (the file's Sales column), next to
   which a discount between 0 and 1 is a rate already deducted.
 -#}
+{{ crm.incremental_base_config('order_items') }}
+
 with source as {{ crm.inlined_cte() }} (
 
-    select * from {{ source('crm', 'order_items') }}
+    select * from {{ source('crm', 'order_items') }} as raw_rows
+    {{- crm.new_loads_only('raw_rows') }}
 
 ),
 
@@ -112,8 +115,10 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.contested_versions('validated', ['order_id', 'line_number']) }}
+{{ crm.versions_to_rank('validated', ['order_id', 'line_number'], source('crm', 'order_items')) }}
 
-select validated.*, {{ crm.version_columns('validated') }}
-from validated
+{{ crm.contested_versions('versions', ['order_id', 'line_number']) }}
+
+select versions.*, {{ crm.version_columns('versions') }}
+from versions
 left join contested_versions using (_source_file, _row_number)

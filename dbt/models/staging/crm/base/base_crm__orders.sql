@@ -1,6 +1,9 @@
+{{ crm.incremental_base_config('orders') }}
+
 with source as {{ crm.inlined_cte() }} (
 
-    select * from {{ source('crm', 'orders') }}
+    select * from {{ source('crm', 'orders') }} as raw_rows
+    {{- crm.new_loads_only('raw_rows') }}
 
 ),
 
@@ -60,8 +63,10 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.contested_versions('validated', ['order_id']) }}
+{{ crm.versions_to_rank('validated', ['order_id'], source('crm', 'orders')) }}
 
-select validated.*, {{ crm.version_columns('validated') }}
-from validated
+{{ crm.contested_versions('versions', ['order_id']) }}
+
+select versions.*, {{ crm.version_columns('versions') }}
+from versions
 left join contested_versions using (_source_file, _row_number)

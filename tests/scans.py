@@ -1,0 +1,78 @@
+"""Looking for personal values wherever a refresh leaves something: file bytes (as UTF-8 and as JSON writes
+non-ASCII text, escaped), every text value of every table of a DuckDB file, every column of Parquet and CSV exports.
+Shared by tests/test_privacy.py (logs and artefacts) and tests/test_erasure.py (an erased person)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+
+
+def forms(value: str) -> set[bytes]:
+    """The bytes a value is written as: UTF-8, and escaped as json.dumps writes it by default (Dagster's storage)."""
+    return {value.encode(), json.dumps(value)[1:-1].encode()}
+
+
+def found_in_bytes(data: bytes, values: Iterable[str]) -> set[str]:
+    return {value for value in values if any(form in data for form in forms(value))}
+
+
+def found_in_files(paths: Iterable[Path], values: Iterable[str]) -> dict[str, set[str]]:
+    """Per file (links and folders skipped): the values its bytes hold."""
+    values = sorted(set(values))
+    found = {}
+    for path in paths:
+        if path.is_file() and not path.is_symlink():
+            hits = found_in_bytes(path.read_bytes(), values)
+            if hits:
+                found[str(path)] = hits
+    return found
+
+
+def files_under(*folders: Path) -> list[Path]:
+    return [p for folder in folders if folder.exists() for p in [folder, *folder.rglob("*")] if p.is_file()]
+
+
+def found_in_relation(con: duckdb.DuckDBPyConnection, relation: str, values: list[str]) -> dict[str, set[str]]:
+    """Per column of `relation` (cast to text): the values some row holds, whole or within a longer text."""
+    columns = [c for (c,) in con.execute(f"select column_name from (describe select * from {relation})").fetchall()]
+    found = {}
+    for column in columns:
+        text = f'cast("{column.replace(chr(34), chr(34) * 2)}" as varchar)'
+        (hits,) = con.execute(
+            f"select list(distinct v) from (select distinct {text} as t from {relation}) "
+            "join unnest($values::varchar[]) as u(v) on contains(t, v)", {"values": values}).fetchone()
+        if hits:
+            found[column] = set(hits)
+    return found
+
+
+def found_in_database(path: Path, values: Iterable[str]) -> dict[str, set[str]]:
+    """Per schema.table.column of the DuckDB file: the values it holds."""
+    values = sorted(set(values))
+    found = {}
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = con.execute("select schema_name, table_name from duckdb_tables() "
+                             "where database_name = current_database()").fetchall()
+        for schema, table in tables:
+            for column, hits in found_in_relation(con, f'"{schema}"."{table}"', values).items():
+                found[f"{schema}.{table}.{column}"] = hits
+    return found
+
+
+def found_in_exports(folder: Path, values: Iterable[str]) -> dict[str, set[str]]:
+    """Per file.column of the Parquet and CSV files under `folder` (every version folder): the values it holds."""
+    values = sorted(set(values))
+    found = {}
+    with duckdb.connect() as con:
+        for path in sorted(folder.rglob("*")):
+            if path.suffix not in (".parquet", ".csv") or not path.is_file():
+                continue
+            reader = "read_parquet" if path.suffix == ".parquet" else "read_csv_auto"
+            relation = f"{reader}('{str(path).replace(chr(39), chr(39) * 2)}')"
+            for column, hits in found_in_relation(con, relation, values).items():
+                found[f"{path.relative_to(folder)}.{column}"] = hits
+    return found

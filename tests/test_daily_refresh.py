@@ -1,0 +1,223 @@
+"""The daily refresh: nothing new, nothing done; a new drop killed halfway, then completed as if never killed; the
+schedule firing in a real `dagster-daemon` and publishing an incremental refresh.
+
+One small export is refreshed once with its last drop held back; each test works on its own copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from conftest import export_with_last_drop_held_back, refresh
+from dagster_project import refresh_state
+from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
+from dagster_project.as_of import resolved_as_of
+from dagster_project.defs.instance import INSTANCE_YAML
+from dagster_project.settings import Settings
+from dagster_project.warehouse_files import work_database_path
+from test_incremental import dbt_build, differences
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "crm-warehouse")
+
+
+@dataclass
+class Daily:
+    exports: Path
+    held_back: Path  # the next day's drop, not yet delivered
+    warehouse: Path
+
+    @property
+    def work(self) -> Path:
+        return work_database_path(self.warehouse)
+
+    def settings(self, **fields) -> Settings:
+        return replace(Settings(exports_dir=self.exports, warehouse=self.warehouse, as_of=None,
+                                schedule_timezone="UTC"), **fields)
+
+    def copy(self, destination: Path) -> Daily:
+        shutil.copytree(self.exports, destination / "exports")
+        shutil.copytree(self.warehouse.parent, destination / "warehouse", symlinks=True)
+        return Daily(destination / "exports", self.held_back, destination / "warehouse" / self.warehouse.name)
+
+    def deliver_next_drop(self) -> None:
+        shutil.copytree(self.held_back, self.exports / self.held_back.name)
+
+    def environment(self, **extra: str) -> dict[str, str]:
+        # No setting but the pseudonym secret, which a production deployment sets once for good.
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("CRM_") or k == "CRM_PSEUDONYM_KEY"}
+        environment.update(CRM_EXPORTS_DIR=str(self.exports), CRM_WAREHOUSE=str(self.warehouse),
+                           DAGSTER_HOME=str(self.warehouse.parent.parent / "dagster_home"), **extra)
+        return environment
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def published_run(warehouse: Path) -> str:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute("select run_id from meta.publication").fetchone()[0]
+
+
+def dbt_mode(work: Path) -> str:
+    with duckdb.connect(str(work), read_only=True) as con:
+        return con.execute("select mode from meta.dbt_state").fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def daily(tmp_path_factory) -> Daily:
+    root = tmp_path_factory.mktemp("daily")
+    exports, held_back = export_with_last_drop_held_back(root)
+    warehouse = root / "warehouse" / "crm.duckdb"
+    refresh(exports, warehouse, settings_overrides={"schedule_timezone": "UTC"})
+    return Daily(exports, held_back, warehouse)
+
+
+def test_a_refresh_with_nothing_new_says_so_and_leaves_the_publication_as_it_was(daily, tmp_path):
+    copy = daily.copy(tmp_path)
+    published, run = sha256(copy.warehouse), published_run(copy.warehouse)
+
+    started = time.monotonic()
+    done = subprocess.run([CLI, "refresh"], env=copy.environment(), capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("nothing changed since the refresh published") and run in done.stdout, done.stdout
+    # Decided before Dagster loads: no run, not even an instance.
+    assert not (tmp_path / "dagster_home").exists() and seconds < 30, seconds
+    assert sha256(copy.warehouse) == published and published_run(copy.warehouse) == run
+
+    # The Dagster way (the schedule, the UI): the ingest step finds nothing to do and every later step is skipped.
+    from dagster import DagsterEventType, DagsterInstance
+
+    from dagster_project.defs.refresh import run_refresh
+
+    with DagsterInstance.ephemeral() as instance:
+        result = run_refresh(copy.settings(), instance)
+        skipped = {event.step_key for event in instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_SKIPPED)}
+    assert not result.published and {"crm_dbt_models", "publish__warehouse"} <= skipped
+    assert sha256(copy.warehouse) == published
+
+    # A drop file copied again with the same content is no change; another setting, or other content, is.
+    drop_file = next(copy.exports.glob("*/orders.csv"))
+    os.utime(drop_file, ns=(time.time_ns(), time.time_ns()))
+    assert refresh_state.nothing_changed(copy.settings()).run_id == run
+    assert refresh_state.nothing_changed(copy.settings(max_quarantine_share=0.2)) is None
+    assert refresh_state.nothing_changed(copy.settings(as_of=date(2026, 9, 30))) is None
+    drop_file.write_bytes(drop_file.read_bytes().replace(b"paid", b"PAID", 1))
+    assert refresh_state.nothing_changed(copy.settings()) is None
+
+
+def test_an_incremental_refresh_killed_in_dbt_leaves_the_publication_and_the_next_one_gets_it_right(daily,
+                                                                                                   tmp_path):
+    killed = daily.copy(tmp_path / "killed")
+    published, run = sha256(killed.warehouse), published_run(killed.warehouse)
+    killed.deliver_next_drop()
+
+    # SIGKILL the refresh and its dbt child together (a power cut, not only the parent) once dbt has built some
+    # models: the incremental base models commit one by one, so some have taken the new drop and some not.
+    process = subprocess.Popen([CLI, "refresh"], env=killed.environment(), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen = []
+    for line in process.stdout:
+        seen.append(line.rstrip())
+        if "models and tests done" in line:
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "\n".join(seen[-20:]) + process.stderr.read()[-2000:]
+    assert sha256(killed.warehouse) == published and published_run(killed.warehouse) == run
+
+    completing = subprocess.run([CLI, "refresh"], env=killed.environment(), capture_output=True, text=True,
+                                timeout=1200)
+    assert completing.returncode == 0, completing.stderr[-3000:]
+    assert published_run(killed.warehouse) != run and dbt_mode(killed.work) == "incremental"
+    # The campaigns whose windows ended before the new day kept their saved lift, and the table is what estimating
+    # every campaign from scratch gives.
+    (reused,) = re.findall(r"campaign lift: \d+ campaigns estimated, (\d+) unchanged", completing.stdout)
+    assert int(reused) > 5, completing.stdout[-3000:]
+    with duckdb.connect(str(killed.work), read_only=True) as con:
+        written = con.execute("select * from analytics.campaign_effectiveness order by campaign_id").df()
+        from_scratch = campaign_effectiveness(con, resolved_as_of(con)).table
+    pd.testing.assert_frame_equal(written[list(CAMPAIGN_COLUMNS)],
+                                  from_scratch.sort_values("campaign_id", ignore_index=True), check_dtype=False)
+
+    # As if never killed: what a full build of the same raw data gives (which an uninterrupted incremental refresh
+    # gives too: tests/test_incremental.py).
+    reference = tmp_path / "reference.work.duckdb"
+    shutil.copyfile(killed.work, reference)
+    dbt_build(reference, tmp_path / "target", full_refresh=True)
+    assert differences(killed.work, reference) == {}
+
+
+def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental_refresh(daily, tmp_path):
+    copy = daily.copy(tmp_path)
+    copy.deliver_next_drop()
+    run = published_run(copy.warehouse)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    # One run at a time, as in production (deploy/dagster.yaml): the runs of later ticks wait for the first.
+    (home / "dagster.yaml").write_text(INSTANCE_YAML + "  runs:\n    max_concurrent_runs: 1\n")
+    # Every minute: however long the daemon takes to start, the next minute fires.
+    python_path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    environment = copy.environment(CRM_SCHEDULE_CRON="* * * * *", CRM_SCHEDULE_TIMEZONE="UTC", PYTHONPATH=python_path)
+    # Its log (and that of the runs it starts) goes to a file: a pipe nobody reads would fill up and stall them.
+    log = tmp_path / "daemon.log"
+    with log.open("w") as log_file:
+        daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")], cwd=ROOT,
+                                  env=environment, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        finished, failures = _wait_for_scheduled_run(home, deadline=time.monotonic() + 900)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+            daemon.wait()
+    assert finished is not None, f"no scheduled run finished; daemon said: {log.read_text()[-3000:]}"
+    assert finished.is_success, failures
+    assert finished.tags.get("dagster/schedule_name") == "daily_refresh"
+    assert published_run(copy.warehouse) == finished.run_id != run
+    assert dbt_mode(copy.work) == "incremental"
+
+
+def _wait_for_scheduled_run(home: Path, deadline: float):
+    """The first run the daily schedule started, once it has finished, and the messages of its failures; (None, [])
+    if none did by the deadline."""
+    from dagster import DagsterInstance, RunsFilter
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with DagsterInstance.get() as instance:
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(RunsFilter(tags={"dagster/schedule_name": "daily_refresh"}))
+                if runs and runs[-1].is_finished:
+                    failures = [entry.message for entry in instance.all_logs(runs[-1].run_id)
+                                if entry.dagster_event is not None and entry.dagster_event.is_failure]
+                    return runs[-1], failures
+                time.sleep(5)
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME")
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+    return None, []

@@ -1,0 +1,76 @@
+"""Publishing what changed: only tables whose content changed are written again; the rest, in the new file and in the
+new export versions, are the previous publication's. (That readers still see whole publications only:
+tests/test_faults.py and tests/test_bi_clients.py, which run on this code.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+from dagster_project.publish.changes import manifest_path
+from dagster_project.publish.publication import publish
+
+
+def inode(path: Path) -> int:
+    return path.stat().st_ino
+
+
+def published(warehouse: Path, sql: str):
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_only_changed_tables_are_written_and_the_rest_are_kept(tmp_path):
+    warehouse, parquet = tmp_path / "crm.duckdb", tmp_path / "parquet"
+    with duckdb.connect(str(tmp_path / "crm.work.duckdb")) as con:
+        con.execute("create schema marts; create schema analytics")
+        con.execute("create table marts.orders as select range as id, range * 0.1 as amount from range(20000)")
+        con.execute("create table marts.customers as select range as id, 'c' || range as name from range(500)")
+        con.execute("create table analytics.scores as select range as id, 1 / (range + 1) as score from range(500)")
+        first = publish(con, warehouse, "run-1", None)
+        assert sorted(first.changed) == ["analytics.scores", "marts.customers", "marts.orders"]
+        files = {p.name: inode(p) for p in parquet.iterdir()}
+
+        # Nothing changed: a new publication (its own run), every table and export file the previous one's.
+        again = publish(con, warehouse, "run-2", None)
+        assert again.changed == [] and again.rows == first.rows
+        assert published(warehouse, "select run_id from meta.publication") == [("run-2",)]
+        assert {p.name: inode(p) for p in parquet.iterdir()} == files
+        assert set(published(warehouse, "select changed_by_run from meta.published_tables")) == {("run-1",)}
+
+        # One table changes, one only in the last bits of its doubles (as a parallel sum does), one goes away, one
+        # comes.
+        con.execute("update marts.customers set name = 'renamed' where id = 7")
+        con.execute("update analytics.scores set score = score * (1 + 1e-13)")
+        con.execute("drop table marts.orders")
+        con.execute("create table marts.products as select 1 as id")
+        third = publish(con, warehouse, "run-3", None)
+        assert sorted(third.changed) == ["marts.customers", "marts.products"]
+        assert published(warehouse, "select schema_name || '.' || table_name, changed_by_run "
+                                    "from meta.published_tables order by 1") == \
+            [("analytics.scores", "run-1"), ("marts.customers", "run-3"), ("marts.products", "run-3")]
+        assert published(warehouse, "select name from marts.customers where id = 7") == [("renamed",)]
+        assert published(warehouse, "select count(*) from duckdb_tables() where table_name = 'orders'") == [(0,)]
+        assert inode(parquet / "analytics.scores.parquet") == files["analytics.scores.parquet"]
+        assert inode(parquet / "marts.customers.parquet") != files["marts.customers.parquet"]
+        assert not (parquet / "marts.orders.parquet").exists() and (parquet / "marts.products.parquet").exists()
+        assert not (tmp_path / "csv" / "marts.orders.csv").exists()
+
+        # An export file is reused only when its own version says it holds that content (a publish killed between
+        # the database and the exports leaves them of different runs).
+        manifest = manifest_path(parquet.resolve())
+        claims = json.loads(manifest.read_text())
+        manifest.write_text(json.dumps({**claims, "analytics.scores": "not what the file holds"}))
+        fourth = publish(con, warehouse, "run-4", None)
+        assert fourth.changed == []
+        assert inode(parquet / "analytics.scores.parquet") != files["analytics.scores.parquet"]
+
+        # Only the current and the previous version are kept, each with its checksums.
+        assert len(list(tmp_path.glob(".parquet-*"))) == 2 and len(list(tmp_path.glob(".checksums-parquet-*"))) == 2
+
+        # A full rebuild writes everything anew.
+        full = publish(con, warehouse, "run-5", None, reuse=False)
+        assert sorted(full.changed) == ["analytics.scores", "marts.customers", "marts.products"]
+        assert set(published(warehouse, "select changed_by_run from meta.published_tables")) == {("run-5",)}
