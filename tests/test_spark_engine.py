@@ -247,3 +247,39 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     assert spark_conf(warehouse)["spark.sql.warehouse.dir"] == "s3a://bucket/crm/tables"
     target = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]["spark"]
     assert target["method"] == "session" and DBT_CONF_VARIABLE in target["server_side_parameters"]
+
+
+def test_an_erasure_on_spark_removes_the_person_from_every_spark_table(builds, spark):
+    """Last in this module (it changes the Spark build): an erasure request, then a refresh on Spark. The raw rows
+    leave the working database at ingestion and with them the raw Parquet Spark reads; dbt rebuilds every Spark table
+    (the base models are tables on Spark, dbt/macros/incremental.sql); the publication checks the mirrored
+    restricted.customer_ids and marts no longer hold the person."""
+    from dagster_project.privacy import erasure
+    from dagster_project.spark.session import spark_session
+    from dagster_project.warehouse_files import work_database_path
+
+    _, spark_warehouse = builds
+    with duckdb.connect(str(work_database_path(spark_warehouse))) as con:
+        source_id, key = con.execute(
+            "select source_customer_id, customer_key from restricted.customer_ids where customer_key in "
+            "(select customer_key from marts.fct_orders) order by source_customer_id limit 1").fetchone()
+        erasure.request(con, source_id=source_id, reason="GDPR art. 17, ticket 4711")
+    assert spark.sql(f"select count(*) as n from raw.customers where trim(customer_id) = '{source_id}'"
+                     ).collect()[0]["n"] > 0
+    exports = spark_warehouse.parent.parent / "exports"
+    refresh(exports, spark_warehouse, settings_overrides={"engine": "spark"})
+    session = spark_session(spark_warehouse)  # the refresh stopped the fixture's JVM for dbt's
+    counts = {
+        "raw.customers": f"select count(*) as n from raw.customers where trim(customer_id) = '{source_id}'",
+        "raw.orders": f"select count(*) as n from raw.orders where trim(customer_id) = '{source_id}'",
+        "restricted.customer_ids": f"select count(*) as n from restricted.customer_ids where customer_key = '{key}' "
+                                   f"or source_customer_id = '{source_id}'",
+        "marts.dim_customers": f"select count(*) as n from marts.dim_customers where customer_key = '{key}'",
+        "marts.fct_orders": f"select count(*) as n from marts.fct_orders where customer_key = '{key}'",
+        "published_marts.fct_orders": "select count(*) as n from published_marts.fct_orders "
+                                      f"where customer_key = '{key}'",
+    }
+    found = {table: session.sql(query).collect()[0]["n"] for table, query in counts.items()}
+    assert found == dict.fromkeys(counts, 0), found
+    with duckdb.connect(str(work_database_path(spark_warehouse)), read_only=True) as con:
+        assert not erasure.awaiting_publication(con)
