@@ -49,9 +49,9 @@ demo: setup
 	$(BIN)/crm-warehouse refresh --exports $(EXPORTS)
 
 # Two workers for the two cores (most tests wait on one single-threaded dbt or Dagster process); a module's tests
-# stay in one worker so module fixtures are built once.
+# stay in one worker so module fixtures are built once, and the longest modules start first (tests/conftest.py).
 test: setup browser
-	$(BIN)/pytest -n 2 --dist loadfile --durations=15
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
 
 # tests/test_report.py opens the HTML report in Debian's Chromium, driven by playwright (no browser download).
 browser:

@@ -13,7 +13,9 @@ import yaml
 from dagster import AssetKey
 from dagster_dbt import DbtCliResource
 
-from dagster_project.defs.assets.dbt import dbt_resource, keep_partial_parse
+from dagster_project.defs.assets.dbt import (
+    KEPT_PARSE_STATES, PARSE_STATES, dbt_resource, keep_partial_parse, parse_state_key, seed_partial_parse,
+)
 from dagster_project.contract import ENTITIES
 from dagster_project.defs.definitions import build_definitions
 from dagster_project.process_environment import PROCESS_DEFAULTS
@@ -131,6 +133,40 @@ def test_a_builds_parse_state_becomes_the_projects(tmp_path):
     keep_partial_parse(invocation, project)
     assert (project / "partial_parse.msgpack").read_bytes() == b"state"
     assert [p.name for p in project.iterdir()] == ["partial_parse.msgpack"]
+
+
+def test_a_build_starts_from_the_parse_state_its_own_warehouse_and_vars_left(tmp_path):
+    # Two warehouses refreshed in turn: each build of one finds the state the last build of the same one left, not
+    # the other's (which dbt would discard: the warehouse path is part of the profile).
+    from dagster_project.defs.resources import Warehouse
+
+    project = tmp_path / "project"
+    project.mkdir()
+    first, second = (Warehouse(path=str(tmp_path / f"{n}.duckdb"), work_path=str(tmp_path / f"{n}.work.duckdb"),
+                               exports_dir=str(tmp_path)) for n in ("a", "b"))
+    cny, usd = {"reporting_currency": "CNY"}, {"reporting_currency": "USD"}
+    key_a, key_b = parse_state_key(first, cny), parse_state_key(second, cny)
+    assert len({key_a, key_b, parse_state_key(first, usd)}) == 3
+    for key, state in ((key_a, b"state of a"), (key_b, b"state of b")):
+        built = tmp_path / f"build-{key}"
+        built.mkdir()
+        (built / "partial_parse.msgpack").write_bytes(state)
+        keep_partial_parse(built, project, key)
+    assert (project / "partial_parse.msgpack").read_bytes() == b"state of b"  # dagster-dbt's default seed
+    seed_partial_parse(tmp_path / "next-a", project, key_a)
+    assert (tmp_path / "next-a" / "partial_parse.msgpack").read_bytes() == b"state of a"
+    seed_partial_parse(tmp_path / "new", project, parse_state_key(first, usd))
+    assert not (tmp_path / "new").exists()  # nothing kept: dagster-dbt seeds it with the project's
+
+    # Only the most recent states are kept.
+    for n in range(KEPT_PARSE_STATES + 3):
+        built = tmp_path / f"build-{n}"
+        built.mkdir()
+        (built / "partial_parse.msgpack").write_bytes(b"state")
+        keep_partial_parse(built, project, f"key{n}")
+        os.utime(project / PARSE_STATES / f"key{n}.msgpack", (n + 10, n + 10))
+    kept = sorted(p.name for p in (project / PARSE_STATES).iterdir())
+    assert len(kept) == KEPT_PARSE_STATES and f"key{KEPT_PARSE_STATES + 2}.msgpack" in kept and "key0.msgpack" not in kept
 
 
 def test_walking_the_dbt_project_survives_another_process_removing_its_target_folders(tmp_path):

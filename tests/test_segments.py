@@ -239,3 +239,29 @@ def test_empty_inputs_give_empty_frames_with_columns():
     assert stages.empty and list(stages.columns) == list(seg.LIFECYCLE_COLUMNS)
     cuts = seg.demographic_cuts(empty, empty, None, AS_OF)
     assert cuts.empty and list(cuts.columns) == list(seg.DEMOGRAPHIC_COLUMNS)
+
+
+def test_orders_as_an_arrow_table_give_the_same_segments_as_a_frame(crm):
+    # The assets read orders from the warehouse as Arrow (no Python object per key); the frame path is the reference.
+    # Whole-unit amounts: the sums are exact whatever order DuckDB adds them in.
+    import pyarrow as pa
+
+    from dagster_project.analytics.cohorts import monthly_cohorts
+
+    frame = crm["orders"].assign(customer_key=crm["orders"]["customer_key"].where(crm["orders"].index % 97 != 0))
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.set_column(table.column_names.index("is_paid"), "is_paid",
+                             pa.array([None if n % 89 == 0 else v for n, v in enumerate(frame["is_paid"])]))
+    frame = frame.assign(is_paid=table["is_paid"].to_pandas())  # the same nulls: unknown counts as unpaid in both
+    for name, compute in {
+        "rfm": lambda orders: seg.rfm_segments(orders, AS_OF),
+        "cpm": lambda orders: seg.cpm_states(orders, AS_OF),
+        "deciles": lambda orders: seg.spend_deciles(orders, AS_OF).table,
+        "cohorts": lambda orders: monthly_cohorts(orders, AS_OF),
+        "demographics": lambda orders: seg.demographic_cuts(crm["customers"], orders, None, AS_OF),
+        "lifecycle": lambda orders: seg.lifecycle_stages(crm["customers"], orders, crm["interactions"],
+                                                         crm["opportunities"], AS_OF),
+    }.items():
+        expected, got = compute(frame), compute(table)
+        assert len(expected) > 0, name
+        pd.testing.assert_frame_equal(got, expected, check_exact=True, obj=name)

@@ -6,7 +6,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from dagster_project.analytics.segments import run_sql, typed_paid_orders
+from dagster_project.analytics.segments import Orders, run_sql, typed_paid_orders
 
 COHORT_COLUMNS = (
     "cohort_month", "months_since", "cohort_size", "active_customers", "retention_pct", "revenue",
@@ -52,7 +52,7 @@ def last_complete_month_end(as_of: date) -> date:
     return as_of if next_day.day == 1 else as_of.replace(day=1) - timedelta(days=1)
 
 
-def monthly_cohorts(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def monthly_cohorts(orders: Orders, as_of: date) -> pd.DataFrame:
     """Cohort x months-since table over complete calendar months only: the month holding ``as_of`` is left out
     unless ``as_of`` is its last day, so neither a cohort's size nor a month's activity is a partial count.
 

@@ -4,7 +4,8 @@ Every function is pure (frames in, frame out), takes an explicit ``as_of`` and i
 backtest can replay any past date. Per-customer aggregation runs in DuckDB over the pandas frames (a few seconds for
 10M orders); only the per-customer results (one row per customer) come back to pandas.
 
-Orders are the paid orders of ``marts.fct_orders`` (customer_key, order_date, net_amount); if the frame still has
+Orders are the paid orders of ``marts.fct_orders`` (customer_key, order_date, net_amount), as a pandas frame or an Arrow
+table (what the assets read from the warehouse: no Python object per key); if the frame still has
 ``is_paid`` it is filtered on it, so passing the whole fact table cannot count cancelled orders as purchases.
 """
 
@@ -17,8 +18,14 @@ from datetime import date
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 ORDER_SCHEMA = {"customer_key": "str", "order_date": "datetime64[us]", "net_amount": "float64"}
+# Orders come as a pandas frame or, from the warehouse, an Arrow table: both are tables to the SQL below.
+Orders = pd.DataFrame | pa.Table
+ORDER_ARROW_SCHEMA = pa.schema([("customer_key", pa.string()), ("order_date", pa.timestamp("us")),
+                                ("net_amount", pa.float64())])
 CUSTOMER_SCHEMA = {
     "customer_key": "str", "signup_date": "datetime64[us]", "region": "str", "age_band": "str", "gender": "str",
     "acquisition_channel": "str",
@@ -43,14 +50,18 @@ def typed_frame(df: pd.DataFrame | None, schema: dict[str, str]) -> pd.DataFrame
     return df[list(schema)].astype(schema)
 
 
-def typed_paid_orders(orders: pd.DataFrame | None) -> pd.DataFrame:
-    """Typed paid orders (``is_paid`` honoured when present)."""
+def typed_paid_orders(orders: Orders | None) -> Orders:
+    """Typed paid orders (``is_paid`` honoured when present). An Arrow table stays one (the SQL below reads either)."""
+    if isinstance(orders, pa.Table):
+        if "is_paid" in orders.column_names:
+            orders = orders.filter(pc.fill_null(orders["is_paid"], False))
+        return orders.select(list(ORDER_SCHEMA)).cast(ORDER_ARROW_SCHEMA)
     if orders is not None and "is_paid" in orders.columns:
         orders = orders[orders["is_paid"].fillna(False).astype(bool)]
     return typed_frame(orders, ORDER_SCHEMA)
 
 
-def run_sql(query: str, params: dict | None = None, **frames: pd.DataFrame) -> pd.DataFrame:
+def run_sql(query: str, params: dict | None = None, **frames: Orders) -> pd.DataFrame:
     """Run ``query`` in a private in-memory DuckDB with ``frames`` visible as tables."""
     con = duckdb.connect()
     try:
@@ -74,7 +85,7 @@ _CUSTOMER_SUMMARY_SQL = """
 """
 
 
-def customer_summary(orders: pd.DataFrame | None, as_of: date) -> pd.DataFrame:
+def customer_summary(orders: Orders | None, as_of: date) -> pd.DataFrame:
     """One row per buyer, sorted by customer_key: purchases, total_spend, purchase_interval_days (first -> last
     purchase) and days_since_last."""
     return run_sql(_CUSTOMER_SUMMARY_SQL + " ORDER BY customer_key", {"as_of": as_of}, orders=typed_paid_orders(orders))
@@ -128,7 +139,7 @@ RFM_COLUMNS = (
 )
 
 
-def rfm_segments(orders: pd.DataFrame, as_of: date) -> pd.DataFrame:
+def rfm_segments(orders: Orders, as_of: date) -> pd.DataFrame:
     """RFM quintile scores (5 = best; R: most recent = 5) and the named segment of every customer who has bought.
 
     Quintiles are equal-count groups of a total order, so they stay balanced when most customers tie (one order
@@ -192,7 +203,7 @@ CPM_COLUMNS = (
 )
 
 
-def cpm_states(orders: pd.DataFrame, as_of: date, thresholds: CpmThresholds = CpmThresholds()) -> pd.DataFrame:
+def cpm_states(orders: Orders, as_of: date, thresholds: CpmThresholds = CpmThresholds()) -> pd.DataFrame:
     """The 10 CPM groups (see ``CPM_RULES``). The resolved spend/ticket cuts are left in ``attrs``."""
     out = customer_summary(orders, as_of)
     out["avg_ticket"] = out["total_spend"] / out["purchases"]
@@ -240,7 +251,7 @@ class SpendDeciles:
     top20_share: float  # share of revenue from the top ceil(20%) of customers; NaN when nobody bought
 
 
-def spend_deciles(orders: pd.DataFrame, as_of: date) -> SpendDeciles:
+def spend_deciles(orders: Orders, as_of: date) -> SpendDeciles:
     """Customers ranked by spend into 10 equal-count groups (decile 1 = top spenders; sizes differ by at most 1)."""
     customers = customer_summary(orders, as_of)
     spend = customers["total_spend"].to_numpy()
@@ -333,7 +344,7 @@ _LIFECYCLE_SQL = f"""
 
 def lifecycle_stages(
     customers: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: Orders,
     interactions: pd.DataFrame | None,
     opportunities: pd.DataFrame | None,
     as_of: date,
@@ -392,7 +403,7 @@ _DEMOGRAPHIC_SQL = f"""
 
 def demographic_cuts(
     customers: pd.DataFrame,
-    orders: pd.DataFrame,
+    orders: Orders,
     clv: pd.DataFrame | None = None,
     as_of: date | None = None,
 ) -> pd.DataFrame:

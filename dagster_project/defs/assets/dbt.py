@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: staging views, intermediate models and marts, with dbt tests as asset checks."""
 
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -68,19 +69,61 @@ def dbt_resource(project: DbtProject = dbt_project) -> DbtCliResource:
 DEFAULT_VARS = {"reporting_currency": DEFAULT_REPORTING_CURRENCY, "default_currency": DEFAULT_REPORTING_CURRENCY}
 
 
-def keep_partial_parse(invocation_target: Path, project_target: Path) -> None:
-    """Make this build's parse state the one the next invocation starts from.
+PARTIAL_PARSE = "partial_parse.msgpack"
+# Parse states kept per working database and vars, under the project's target folder; the oldest go beyond this many.
+PARSE_STATES, KEPT_PARSE_STATES = "parse_states", 16
 
-    dagster-dbt seeds each invocation with the project's `partial_parse.msgpack`, and dbt discards it when the profile
-    differs (the warehouse path is part of the profile): without this, a warehouse other than the one set-up parsed
-    for would be re-parsed in full on every refresh (6.5 s at M). The replace is atomic: parallel runs may race.
+
+def parse_state_key(warehouse: Warehouse, dbt_vars: Mapping[str, str]) -> str:
+    """What dbt compares, besides the project's files, before it reuses a parse state: the profile (the working
+    database's path, the memory limit) and the vars. A key that misses costs only a full parse: dbt checks itself."""
+    text = json.dumps([os.path.abspath(warehouse.work_path), warehouse.memory_limit, dict(dbt_vars)], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def seed_partial_parse(invocation_target: Path, project_target: Path, key: str) -> None:
+    """Start a build from the parse state its working database and vars last left, when there is one.
+
+    dagster-dbt seeds an invocation with the project's `partial_parse.msgpack` (the last build's, whichever warehouse
+    it was for) only when the invocation's folder has none: processes refreshing different warehouses (test workers,
+    an as-of replay beside the daily refresh) would otherwise each discard the other's and parse in full."""
+    kept = project_target / PARSE_STATES / f"{key}.msgpack"
+    if kept.exists():
+        invocation_target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, invocation_target / PARTIAL_PARSE)
+
+
+def keep_partial_parse(invocation_target: Path, project_target: Path, key: str | None = None) -> None:
+    """Make this build's parse state the one the next invocation starts from: the project's, and, with a `key`,
+    the one kept for its working database and vars (seed_partial_parse).
+
+    dbt discards a parse state when the profile differs (the warehouse path is part of the profile): without this, a
+    warehouse other than the one set-up parsed for would be re-parsed in full on every refresh (6.5 s at M). The
+    replaces are atomic: parallel runs may race.
     """
-    built = invocation_target / "partial_parse.msgpack"
+    built = invocation_target / PARTIAL_PARSE
     if not built.exists():
         return
-    staged = project_target / f".partial_parse.{uuid.uuid4().hex}.msgpack"  # unique per thread too
-    shutil.copyfile(built, staged)
-    os.replace(staged, project_target / "partial_parse.msgpack")
+    _replace_with_copy(built, project_target / PARTIAL_PARSE)
+    if key is not None:
+        states = private_dir(project_target / PARSE_STATES)
+        _replace_with_copy(built, states / f"{key}.msgpack")
+        kept = sorted(states.glob("*.msgpack"), key=_mtime_or_zero, reverse=True)
+        for old in kept[KEPT_PARSE_STATES:]:
+            old.unlink(missing_ok=True)
+
+
+def _replace_with_copy(source: Path, destination: Path) -> None:
+    staged = destination.with_name(f".{destination.stem}.{uuid.uuid4().hex}.tmp")  # unique per thread too
+    shutil.copyfile(source, staged)
+    os.replace(staged, destination)
+
+
+def _mtime_or_zero(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:  # another process pruned it meanwhile
+        return 0.0
 
 
 def ensure_manifest(project: DbtProject = dbt_project) -> Path:
@@ -160,16 +203,22 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
     else:
         context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
-    target = []
+    spark_target = []
     if warehouse.on_spark:
         from dagster_project.spark.engine import prepare_dbt
 
-        target = prepare_dbt(warehouse)
+        spark_target = prepare_dbt(warehouse)
     # dbt's advice: unit tests in development and CI, not in production builds (their fixtures change only with the
     # code, and tests/test_dbt_unit_tests.py runs them).
     args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), "--exclude-resource-type", "unit_test",
-            *(["--full-refresh"] if full_refresh else []), *target]
-    invocation = dbt.cli(args, context=context)
+            *(["--full-refresh"] if full_refresh else []), *spark_target]
+    project_target = Path(dbt_project.project_dir, dbt_project.target_path)
+    parse_key = parse_state_key(warehouse, dbt_vars)
+    target = project_target / f"{context.op_execution_context.op.name}-{context.run.run_id[:7]}-{uuid.uuid4().hex[:7]}"
+    if not warehouse.on_spark:
+        # (A Spark build parses for its own target: the parse states kept are the DuckDB profile's.)
+        seed_partial_parse(target, project_target, parse_key)
+    invocation = dbt.cli(args, context=context, target_path=target)
     # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
     events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
@@ -182,8 +231,7 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         # post-hook of customer_360 creates them; on Spark they are created here, over the mirrored marts.
         install_customer_measures(warehouse, dbt_vars)
     else:
-        # (A Spark build's parse state is for its own target: the DuckDB one it would replace is kept.)
-        keep_partial_parse(invocation.target_path, Path(dbt_project.project_dir, dbt_project.target_path))
+        keep_partial_parse(invocation.target_path, project_target, parse_key)
     # dagster-dbt gives every invocation its own target folder (manifest, compiled SQL, dbt.log: megabytes) and keeps
     # it; a daily refresh would pile them up. A failed build never gets here, so the folder its error message points
     # to stays.
