@@ -33,8 +33,8 @@ LONGEST_MODULES_FIRST = (
     # test_spark_engine: 444 s alone on a lightly loaded machine (docs/scale_out.md), placed by that, not by a CI run.
     "test_spark_engine", "test_daily_refresh", "test_erasure", "test_cli", "test_real_exports", "test_privacy",
     "test_campaigns", "test_security", "test_faults", "test_quality", "test_incremental", "test_report",
-    "test_pipeline", "test_bi_clients", "test_churn_real", "test_model_cadence", "test_churn", "test_bad_input", "test_definitions",
-    "test_clv", "test_settings", "test_forecast", "test_cohorts_health", "test_dbt_unit_tests",
+    "test_pipeline", "test_bi_clients", "test_churn_real", "test_model_cadence", "test_churn", "test_bad_input",
+    "test_definitions", "test_clv", "test_settings", "test_forecast", "test_cohorts_health", "test_dbt_unit_tests",
 )
 
 
