@@ -474,6 +474,20 @@ def test_the_page_embeds_exactly_the_glyphs_it_uses(order_book):
     assert {ord(c) for c in "客户分析报告年月销售额"} <= embedded and not any(c < 0x80 for c in embedded)
 
 
+def test_a_process_cuts_the_font_once_per_set_of_characters_and_each_page_gets_its_own():
+    from fontTools.ttLib import TTFont
+
+    def glyphs(woff: bytes) -> set[int]:
+        return set(TTFont(io.BytesIO(woff)).getBestCmap())
+
+    first, other = fonts.subset("客户分析"), fonts.subset("销售额报告")
+    assert glyphs(first) == {ord(c) for c in "客户分析"} and glyphs(other) == {ord(c) for c in "销售额报告"}
+    hits = fonts._subset.cache_info().hits
+    # Characters the font lacks do not make another cut; other characters do.
+    assert fonts.subset("客户分析\U0001F600") == first and fonts._subset.cache_info().hits == hits + 1
+    assert glyphs(fonts.subset("客户")) == {ord(c) for c in "客户"}
+
+
 def test_a_missing_cjk_font_is_said_how_to_install_and_does_not_stop_the_report(monkeypatch, tmp_path, caplog):
     monkeypatch.delenv(fonts.ENVIRONMENT, raising=False)
     monkeypatch.setattr(fonts, "FONT_DIR", tmp_path)

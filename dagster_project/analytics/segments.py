@@ -1,8 +1,8 @@
 """Customer segmentation: RFM, customer-state management (CPM), spend deciles, lifecycle stages, demographic cuts.
 
 Every function is pure (frames in, frame out), takes an explicit ``as_of`` and ignores anything dated after it, so a
-backtest can replay any past date. Per-customer aggregation runs in DuckDB over the pandas frames (a few seconds for
-10M orders); only the per-customer results (one row per customer) come back to pandas.
+backtest can replay any past date. Per-customer aggregation runs in DuckDB over the frames (a few seconds for 10M
+orders); only the per-customer results (one row per customer) come back to pandas.
 
 Orders are the paid orders of ``marts.fct_orders`` (customer_key, order_date, net_amount), as a pandas frame or an Arrow
 table (what the assets read from the warehouse: no Python object per key); if the frame still has

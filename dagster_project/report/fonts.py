@@ -84,10 +84,18 @@ def _unescape(match: re.Match) -> str:
 
 def subset(characters: str) -> bytes:
     """The font cut down to the given characters (those it has), as WOFF."""
+    path = font_path()
+    modified = path.stat().st_mtime
+    wanted = "".join(c for c in characters if ord(c) in _codepoints(path, modified))
+    return _subset(path, modified, wanted)
+
+
+# A process that writes several reports (each refresh writes one per language) mostly needs the same characters again:
+# cutting the font takes most of a report's time on a small export.
+@lru_cache(maxsize=8)
+def _subset(path: Path, modified: float, wanted: str) -> bytes:
     from fontTools import subset as subsetter
 
-    path = font_path()
-    wanted = [c for c in characters if ord(c) in _codepoints(path, path.stat().st_mtime)]
     options = subsetter.Options()
     options.flavor = "woff"
     options.notdef_outline = True
@@ -101,7 +109,7 @@ def subset(characters: str) -> bytes:
             if tag in font:
                 del font[tag]
         cutter = subsetter.Subsetter(options)
-        cutter.populate(text="".join(wanted))
+        cutter.populate(text=wanted)
         cutter.subset(font)
         buffer = io.BytesIO()
         font.flavor = "woff"
