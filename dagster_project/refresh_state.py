@@ -42,6 +42,11 @@ from dagster_project.warehouse_files import pseudonym_key_path
 # `full_rebuild` job.
 FULL_REFRESH_TAG = "crm/full_refresh"
 
+
+def full_refresh_asked(run_tags: Mapping[str, str]) -> bool:
+    """Whether a run with these tags was asked to rebuild everything."""
+    return run_tags.get(FULL_REFRESH_TAG) == "true"
+
 STATE_SCHEMA = "meta"
 REFRESH_STATE = (STATE_SCHEMA, "refresh_state")
 DBT_STATE = (STATE_SCHEMA, "dbt_state")

@@ -245,7 +245,7 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
 
 def _full_refresh_reason(context: AssetExecutionContext, warehouse: Warehouse, state: str) -> str | None:
     """Why this build must rebuild the incremental models in full, or None: it may update them."""
-    if context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true":
+    if refresh_state.full_refresh_asked(context.run.tags):
         return "a full rebuild was asked for"
     with warehouse.connect() as con:
         built = refresh_state.recorded_dbt_state(con)

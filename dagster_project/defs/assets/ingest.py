@@ -125,7 +125,7 @@ def _anything_to_do(context: AssetExecutionContext, warehouse: Warehouse, retrai
         state = refresh_state.recorded(con)
         inputs = refresh_state.current_inputs(config, state.files if state else None)
         current = refresh_state.unchanged_since(state, inputs, warehouse.published_path)
-        rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
+        rebuild = refresh_state.full_refresh_asked(context.run.tags)
         if current is not None and not (retrain or rebuild or erasure.pending(con)):
             context.log.info(f"nothing changed since the refresh published at {current.recorded_at:%Y-%m-%d %H:%M} "
                              f"UTC (run {current.run_id}): no export file, setting or code is new; the published "

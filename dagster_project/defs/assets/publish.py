@@ -41,7 +41,7 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             # settings changed.
             reporting_currency, label = (publication.built_currency(con)
                                          or (warehouse.reporting_currency, warehouse.currency_label))
-            full_rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
+            full_rebuild = refresh_state.full_refresh_asked(context.run.tags)
             try:
                 done = publication.publish(con, warehouse.published_path, context.run.run_id,
                                        resolved_as_of(con), reporting_currency, label,

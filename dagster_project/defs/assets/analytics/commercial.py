@@ -41,7 +41,7 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
     campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
     # A campaign's lift is estimated again only when its inputs changed (analytics/campaign_lift_reuse.py), unless the
     # refresh rebuilds everything.
-    rebuild = context.run.tags.get(refresh_state.FULL_REFRESH_TAG) == "true"
+    rebuild = refresh_state.full_refresh_asked(context.run.tags)
     with warehouse.connect() as con:
         result = campaigns.campaign_effectiveness(con, resolved_as_of(con), code=refresh_state.code_version(),
                                                   reuse=not rebuild)
