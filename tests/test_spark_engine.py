@@ -18,12 +18,14 @@ import math
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from conftest import SAMPLE_END, refresh
+from dagster_project.warehouse_files import work_database_path
 
 pytestmark = pytest.mark.slow
 
@@ -39,31 +41,90 @@ SPARK_WRITTEN_FROM: dict[Path, float] = {}
 MONEY = re.compile(r"amount|revenue|clv|cost|price|spend|monetary|value|aov|discount|sales|ticket|roi|lift")
 
 
+@dataclass
+class Builds:
+    duckdb: Path  # the DuckDB build's published warehouse
+    spark: Path  # the Spark build's
+    erased_id: str  # the CRM customer id both builds were asked to erase between their first and second refresh
+    kept_id: str  # another customer of their own, not erased (the control)
+
+
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory):
-    """The same export refreshed on DuckDB and on Spark: (DuckDB working database, Spark warehouse file)."""
+def builds(tmp_path_factory) -> Builds:
+    """The same export refreshed on DuckDB and on Spark. On each engine, first the ingestion alone (on Spark the raw
+    tables land as Parquet in the metastore), then an erasure request for one customer, then the whole refresh: it
+    removes the person's rows already landed and builds every model without them. The comparison then covers the
+    erasure too, and one Spark refresh of the models is enough."""
+    from dagster_project.privacy import erasure
     from dagster_project.sample_data import generate
 
     root = tmp_path_factory.mktemp("spark_engine")
     exports = generate(root / "exports", customers=SPARK_SAMPLE_CUSTOMERS, days=730, seed=11,
                        end_date=SAMPLE_END).out_dir
     duck, spark = root / "duckdb" / "crm.duckdb", root / "spark" / "crm.duckdb"
-    started = time.perf_counter()
-    refresh(exports, duck)
-    duckdb_seconds = time.perf_counter() - started
-    written_from = time.time()
-    refresh(exports, spark, settings_overrides={"engine": "spark"})
-    print(f"full refresh of {SPARK_SAMPLE_CUSTOMERS} customers: DuckDB {duckdb_seconds:.1f} s, "
-          f"Spark {time.perf_counter() - started - duckdb_seconds:.1f} s")
-    SPARK_WRITTEN_FROM[spark] = written_from
-    return duck, spark
+    engines = {duck: {}, spark: {"engine": "spark"}}
+    SPARK_WRITTEN_FROM[spark] = time.time()
+    for warehouse, overrides in engines.items():
+        refresh(exports, warehouse, groups=("ingest",), settings_overrides=overrides)
+    erased_id, kept_id = _customers_of_their_own(work_database_path(spark))
+    landed = _spark_rows_of(spark, erased_id)
+    assert landed == {"raw.customers": 1, "raw.orders": landed["raw.orders"]} and landed["raw.orders"] > 0, landed
+    for warehouse in engines:
+        with duckdb.connect(str(work_database_path(warehouse))) as con:
+            erasure.request(con, source_id=erased_id, reason="GDPR art. 17, ticket 4711")
+    timings = {}
+    for warehouse, overrides in engines.items():
+        started = time.perf_counter()
+        refresh(exports, warehouse, settings_overrides=overrides)
+        timings[overrides.get("engine", "duckdb")] = time.perf_counter() - started
+    print(f"refresh of {SPARK_SAMPLE_CUSTOMERS} customers after the ingestion: "
+          + ", ".join(f"{engine} {seconds:.1f} s" for engine, seconds in timings.items()))
+    return Builds(duck, spark, erased_id, kept_id)
+
+
+def _customers_of_their_own(work: Path) -> list[str]:
+    """Two CRM customer ids, each delivered once, with orders, whose e-mail and phone no other record has: identity
+    resolution merges no other id into them, so erasing such an id erases the whole person, and their customer_key is
+    the keyed hash of the id itself."""
+    with duckdb.connect(str(work), read_only=True) as con:
+        ids = [customer_id for (customer_id,) in con.execute("""
+            with customers as (select trim(customer_id) as id, lower(trim(email)) as email,
+                                      regexp_replace(phone, '[^0-9]', '', 'g') as phone from raw.customers)
+            select id from customers c
+            where id in (select trim(customer_id) from raw.orders)
+              and (select count(*) from customers o where o.id = c.id or o.email = c.email or o.phone = c.phone) = 1
+            order by id limit 2""").fetchall()]
+    assert len(ids) == 2, ids
+    return ids
+
+
+def _spark_rows_of(warehouse: Path, customer_id: str) -> dict[str, int]:
+    """The rows of a CRM customer id, and of its customer_key, in each Spark table that holds people: raw,
+    restricted, marts and the published marts BI tools read (the tables a refresh has built so far)."""
+    from dagster_project.privacy.secret import keyed_hash, pseudonym_model
+    from dagster_project.spark.session import spark_session
+
+    key = keyed_hash(warehouse).of(customer_id)[:pseudonym_model().PSEUDONYM_HEX_CHARS]
+    queries = {
+        ("raw", "customers"): f"trim(customer_id) = '{customer_id}'",
+        ("raw", "orders"): f"trim(customer_id) = '{customer_id}'",
+        ("restricted", "customer_ids"): f"source_customer_id = '{customer_id}' or customer_key = '{key}'",
+        ("restricted", "customer_pii"): f"customer_key = '{key}'",
+        ("marts", "dim_customers"): f"customer_key = '{key}'",
+        ("marts", "fct_orders"): f"customer_key = '{key}'",
+        ("published_marts", "fct_orders"): f"customer_key = '{key}'",
+    }
+    session = spark_session(warehouse)
+    return {f"{schema}.{table}": session.sql(f"select count(*) as n from {schema}.{table} where {condition}")
+            .collect()[0]["n"] for (schema, table), condition in queries.items()
+            if session.catalog.tableExists(table, schema)}
 
 
 @pytest.fixture(scope="module")
 def spark(builds):
     from dagster_project.spark.session import spark_session, stop_session
 
-    yield spark_session(builds[1])
+    yield spark_session(builds.spark)
     stop_session()
 
 
@@ -137,9 +198,8 @@ def _close_values(a, b) -> bool:
 
 def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spark):
     from dagster_project.spark.tables import spark_tables
-    from dagster_project.warehouse_files import work_database_path
 
-    duck, _ = builds
+    duck = builds.duckdb
     con = duckdb.connect()
     con.execute(f"attach '{work_database_path(duck)}' as duck (read_only)")
     compared = {}
@@ -166,10 +226,8 @@ def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spar
 
 
 def test_the_expectation_suites_pass_alike_on_both_engines(builds):
-    from dagster_project.warehouse_files import work_database_path
-
     outcomes = []
-    for warehouse in builds:
+    for warehouse in (builds.duckdb, builds.spark):
         with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
             outcomes.append(sorted(con.execute(
                 "select suite, asset_key, expectation_type, column_name, success, unexpected_count "
@@ -179,7 +237,7 @@ def test_the_expectation_suites_pass_alike_on_both_engines(builds):
 
 
 def test_spark_publishes_metastore_tables_over_the_same_parquet_layout(builds, spark):
-    duck, spark_warehouse = builds
+    duck, spark_warehouse = builds.duckdb, builds.spark
     exports = {p.name for p in (duck.parent / "parquet").iterdir()}
     assert {p.name for p in (spark_warehouse.parent / "parquet").iterdir()} == exports
     assert "marts.fct_orders.parquet" in exports and all(name.endswith(".parquet") for name in exports)
@@ -193,7 +251,7 @@ def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_wareh
     from dagster_project.spark.pseudonyms import INNER_VARIABLE, OUTER_VARIABLE, PYTHON_MODEL, pseudonym_environment
     from dagster_project.warehouse_files import spark_dir
 
-    spark_warehouse = builds[1]
+    spark_warehouse = builds.spark
     keys, _ = pseudonym_environment(spark_warehouse)
     secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
     # The SQL model names the keys' variables, which Spark substitutes when it runs: its compiled code holds only those.
@@ -210,10 +268,7 @@ def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_wareh
 
 
 def test_spark_customer_keys_are_the_duckdb_keys(builds, spark):
-    duck, _ = builds
-    from dagster_project.warehouse_files import work_database_path
-
-    with duckdb.connect(str(work_database_path(duck)), read_only=True) as con:
+    with duckdb.connect(str(work_database_path(builds.duckdb)), read_only=True) as con:
         expected = set(con.execute("select source_customer_id, customer_key from restricted.customer_ids").fetchall())
     found = {(r[0], r[1]) for r in spark.sql("select source_customer_id, customer_key from restricted.customer_ids")
              .collect()}
@@ -249,37 +304,17 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     assert target["method"] == "session" and DBT_CONF_VARIABLE in target["server_side_parameters"]
 
 
-def test_an_erasure_on_spark_removes_the_person_from_every_spark_table(builds, spark):
-    """Last in this module (it changes the Spark build): an erasure request, then a refresh on Spark. The raw rows
-    leave the working database at ingestion and with them the raw Parquet Spark reads; dbt rebuilds every Spark table
-    (the base models are tables on Spark, dbt/macros/incremental.sql); the publication checks the mirrored
-    restricted.customer_ids and marts no longer hold the person."""
+def test_an_erasure_on_spark_removes_the_landed_person_from_every_spark_table(builds, spark):
+    """The person asked to be erased after their rows had landed in Spark (the fixture checks they had) is in no
+    Spark table the refresh left: their raw rows went at ingestion, and with them the raw Parquet Spark reads; the
+    models and the published tables were built without them. Another customer of their own is in every one of them
+    (the control: their key is the keyed hash of their id, as the erased one's would be)."""
     from dagster_project.privacy import erasure
-    from dagster_project.spark.session import spark_session
-    from dagster_project.warehouse_files import work_database_path
 
-    _, spark_warehouse = builds
-    with duckdb.connect(str(work_database_path(spark_warehouse))) as con:
-        source_id, key = con.execute(
-            "select source_customer_id, customer_key from restricted.customer_ids where customer_key in "
-            "(select customer_key from marts.fct_orders) order by source_customer_id limit 1").fetchone()
-        erasure.request(con, source_id=source_id, reason="GDPR art. 17, ticket 4711")
-    assert spark.sql(f"select count(*) as n from raw.customers where trim(customer_id) = '{source_id}'"
-                     ).collect()[0]["n"] > 0
-    exports = spark_warehouse.parent.parent / "exports"
-    refresh(exports, spark_warehouse, settings_overrides={"engine": "spark"})
-    session = spark_session(spark_warehouse)  # the refresh stopped the fixture's JVM for dbt's
-    counts = {
-        "raw.customers": f"select count(*) as n from raw.customers where trim(customer_id) = '{source_id}'",
-        "raw.orders": f"select count(*) as n from raw.orders where trim(customer_id) = '{source_id}'",
-        "restricted.customer_ids": f"select count(*) as n from restricted.customer_ids where customer_key = '{key}' "
-                                   f"or source_customer_id = '{source_id}'",
-        "marts.dim_customers": f"select count(*) as n from marts.dim_customers where customer_key = '{key}'",
-        "marts.fct_orders": f"select count(*) as n from marts.fct_orders where customer_key = '{key}'",
-        "published_marts.fct_orders": "select count(*) as n from published_marts.fct_orders "
-                                      f"where customer_key = '{key}'",
-    }
-    found = {table: session.sql(query).collect()[0]["n"] for table, query in counts.items()}
-    assert found == dict.fromkeys(counts, 0), found
-    with duckdb.connect(str(work_database_path(spark_warehouse)), read_only=True) as con:
+    erased = _spark_rows_of(builds.spark, builds.erased_id)
+    kept = _spark_rows_of(builds.spark, builds.kept_id)
+    assert erased.keys() == kept.keys() and len(kept) == 7, kept
+    assert erased == dict.fromkeys(kept, 0), erased
+    assert all(rows > 0 for rows in kept.values()), kept
+    with duckdb.connect(str(work_database_path(builds.spark)), read_only=True) as con:
         assert not erasure.awaiting_publication(con)
