@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -126,20 +129,49 @@ def materialisation_metadata(instance, run_id: str) -> dict[str, dict]:
             for event in events}
 
 
-@pytest.fixture(scope="session")
-def sample_export(tmp_path_factory) -> tuple[Path, Path]:
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
+    """A folder `build(folder)` filled, and what it returned, built once per test session: under `make test`'s
+    workers the first to ask builds it in their shared temporary folder while the others wait, and each gets a copy
+    of its own (so no worker reads a file another one writes). Tests that share a full refresh pay for it once."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        return folder, build(folder)
+    shared = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    with open(f"{shared}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however the build ends
+        done = shared / ".built.pickle"
+        if not done.exists():
+            shutil.rmtree(shared, ignore_errors=True)  # what a failed build left
+            shared.mkdir()
+            result = build(shared)
+            done.write_bytes(pickle.dumps(result))
+    copy = tmp_path_factory.mktemp(name)
+    shutil.copytree(shared, copy, symlinks=True, dirs_exist_ok=True)
+    return copy, pickle.loads(done.read_bytes())
+
+
+def _sample(root: Path) -> None:
     from dagster_project.sample_data import generate
 
-    root = tmp_path_factory.mktemp("sample")
-    summary = generate(root / "exports", customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=7, end_date=SAMPLE_END)
-    return summary.out_dir, summary.truth_dir
+    generate(root / "exports", customers=SAMPLE_CUSTOMERS, days=SAMPLE_DAYS, seed=7, end_date=SAMPLE_END)
 
 
 @pytest.fixture(scope="session")
-def refreshed(sample_export, tmp_path_factory) -> Refreshed:
-    exports, truth = sample_export
-    warehouse = tmp_path_factory.mktemp("warehouse") / "crm.duckdb"
-    return Refreshed(exports, truth, warehouse, refresh(exports, warehouse))
+def sample_export(tmp_path_factory) -> tuple[Path, Path]:
+    root, _ = built_once(tmp_path_factory, "sample", _sample)
+    return root / "exports", root / "exports_truth"
+
+
+def _refreshed_sample(root: Path) -> dict[str, dict]:
+    _sample(root)
+    return refresh(root / "exports", root / "warehouse" / "crm.duckdb")
+
+
+@pytest.fixture(scope="session")
+def refreshed(tmp_path_factory) -> Refreshed:
+    """The sample export refreshed through the whole job (once per test session)."""
+    root, metadata = built_once(tmp_path_factory, "refreshed", _refreshed_sample)
+    return Refreshed(root / "exports", root / "exports_truth", root / "warehouse" / "crm.duckdb", metadata)
 
 
 def copy_of(refreshed: Refreshed, destination: Path) -> Refreshed:
@@ -166,6 +198,19 @@ def export_with_last_drop_held_back(root: Path) -> tuple[Path, Path]:
     shutil.move(last_drop, held_back)
     return summary.out_dir, held_back
 
+def _refreshed_with_last_drop_held_back(root: Path) -> None:
+    exports, _ = export_with_last_drop_held_back(root)
+    refresh(exports, root / "warehouse" / "crm.duckdb", settings_overrides={"schedule_timezone": "UTC"})
+
+
+def refreshed_with_last_drop_held_back(tmp_path_factory) -> tuple[Path, Path, Path]:
+    """export_with_last_drop_held_back refreshed and published once per test session (a copy for each caller):
+    the exports folder, the held-back drop and the published warehouse."""
+    root, _ = built_once(tmp_path_factory, "held_back", _refreshed_with_last_drop_held_back)
+    held_back, = (root / "held_back").iterdir()
+    return root / "exports", held_back, root / "warehouse" / "crm.duckdb"
+
+
 def write_orders_only_export(exports: Path) -> int:
     """One drop with nothing but orders (the minimal export contract): 120 customers with 1-5 orders each, slash
     dates and thousands separators. Returns the number of orders written."""
@@ -180,13 +225,16 @@ def write_orders_only_export(exports: Path) -> int:
     return len(lines) - 1
 
 
+def _refreshed_orders_only(root: Path) -> dict[str, dict]:
+    write_orders_only_export(root / "exports")
+    return refresh(root / "exports", root / "warehouse" / "crm.duckdb")
+
+
 @pytest.fixture(scope="session")
 def orders_only(tmp_path_factory) -> Refreshed:
     """An orders-only export through the full refresh, for the tests of what such an export supports."""
-    root = tmp_path_factory.mktemp("orders_only")
-    write_orders_only_export(root / "exports")
-    warehouse = root / "warehouse" / "crm.duckdb"
-    return Refreshed(root / "exports", Path(), warehouse, refresh(root / "exports", warehouse))
+    root, metadata = built_once(tmp_path_factory, "orders_only", _refreshed_orders_only)
+    return Refreshed(root / "exports", Path(), root / "warehouse" / "crm.duckdb", metadata)
 
 
 def run_dbt(work: Path, target: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import export_with_last_drop_held_back, refresh
+from conftest import refreshed_with_last_drop_held_back
 from dagster_project import refresh_state
 from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
 from dagster_project.as_of import resolved_as_of
@@ -84,11 +84,7 @@ def dbt_mode(work: Path) -> str:
 
 @pytest.fixture(scope="module")
 def daily(tmp_path_factory) -> Daily:
-    root = tmp_path_factory.mktemp("daily")
-    exports, held_back = export_with_last_drop_held_back(root)
-    warehouse = root / "warehouse" / "crm.duckdb"
-    refresh(exports, warehouse, settings_overrides={"schedule_timezone": "UTC"})
-    return Daily(exports, held_back, warehouse)
+    return Daily(*refreshed_with_last_drop_held_back(tmp_path_factory))
 
 
 def test_a_refresh_with_nothing_new_says_so_and_leaves_the_publication_as_it_was(daily, tmp_path):

@@ -22,7 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import export_with_last_drop_held_back, refresh
+from conftest import refreshed_with_last_drop_held_back
 from dagster_project.publish.publication import PublishError, publish
 
 pytestmark = pytest.mark.slow
@@ -83,11 +83,7 @@ def publication(warehouse: Path) -> tuple[str, int]:
 @pytest.fixture(scope="module")
 def small(tmp_path_factory) -> Small:
     """A small full export refreshed and published once; its last drop is held back to arrive later."""
-    root = tmp_path_factory.mktemp("faults")
-    exports, held_back = export_with_last_drop_held_back(root)
-    warehouse = root / "warehouse" / "crm.duckdb"
-    refresh(exports, warehouse)
-    return Small(exports, held_back, warehouse)
+    return Small(*refreshed_with_last_drop_held_back(tmp_path_factory))
 
 
 def start_refresh(small: Small) -> subprocess.Popen:
