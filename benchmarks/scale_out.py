@@ -14,13 +14,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-# Export rows (all entities) per size, and the measured full refresh (ingest + dbt + checks + analytics + publish) on
-# the project's 2-core, 24 GiB machine, from docs/benchmarks.md: S and M from 2026-11-23 (medians of 3), L from
-# 2026-12-03/04 (warehouse stage 379.5 s, analytics 256.9 s, one run each; peak RSS of the analytics stage).
+# Export rows (all entities) per size, and the measured full refresh (one `crm-warehouse refresh` from nothing: ingest,
+# dbt, checks, analytics, publish) on the project's 2-core, 24 GiB machine, from docs/benchmarks.md
+# (`benchmarks/daily.py`, 2026-12-05): S and M medians of 3, L one run; peak RSS of the refresh or its dbt child.
 MEASURED = {
-    "S": {"rows": 0.6e6, "seconds": 76.5, "peak_gb": 0.92},
-    "M": {"rows": 6.0e6, "seconds": 197.1, "peak_gb": 1.96},
-    "L": {"rows": 60e6, "seconds": 379.5 + 256.9, "peak_gb": 9.7},
+    "S": {"rows": 0.6e6, "seconds": 53.9, "peak_gb": 0.93},
+    "M": {"rows": 6.0e6, "seconds": 137.2, "peak_gb": 2.02},
+    "L": {"rows": 60e6, "seconds": 821.5, "peak_gb": 5.99},
 }
 MACHINE_GB = 24.0
 BIG_MACHINE_GB = 64.0
