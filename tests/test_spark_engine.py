@@ -43,6 +43,7 @@ MONEY = re.compile(r"amount|revenue|clv|cost|price|spend|monetary|value|aov|disc
 
 @dataclass
 class Builds:
+    exports: Path
     duckdb: Path  # the DuckDB build's published warehouse
     spark: Path  # the Spark build's
     erased_id: str  # the CRM customer id both builds were asked to erase between their first and second refresh
@@ -79,7 +80,7 @@ def builds(tmp_path_factory) -> Builds:
         timings[overrides.get("engine", "duckdb")] = time.perf_counter() - started
     print(f"refresh of {SPARK_SAMPLE_CUSTOMERS} customers after the ingestion: "
           + ", ".join(f"{engine} {seconds:.1f} s" for engine, seconds in timings.items()))
-    return Builds(duck, spark, erased_id, kept_id)
+    return Builds(exports, duck, spark, erased_id, kept_id)
 
 
 def _customers_of_their_own(work: Path) -> list[str]:
@@ -302,6 +303,33 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     assert spark_conf(warehouse)["spark.sql.warehouse.dir"] == "s3a://bucket/crm/tables"
     target = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]["spark"]
     assert target["method"] == "session" and DBT_CONF_VARIABLE in target["server_side_parameters"]
+
+
+def test_nothing_new_on_spark_runs_nothing_and_another_engine_is_a_change(builds):
+    """A refresh of the Spark build with no new drop skips every step after ingestion (no JVM starts, the
+    publication stays); the same warehouse asked for on DuckDB is a change, so it would be rebuilt in full."""
+    from dataclasses import replace
+
+    from dagster import DagsterEventType, DagsterInstance
+
+    from dagster_project import refresh_state
+    from dagster_project.defs.refresh import run_refresh
+    from dagster_project.settings import Settings
+
+    def published_run() -> str:
+        with duckdb.connect(str(builds.spark), read_only=True) as con:
+            return con.execute("select run_id from meta.publication").fetchone()[0]
+
+    settings = Settings(exports_dir=builds.exports, warehouse=builds.spark, as_of=None, schedule_timezone="UTC",
+                        engine="spark")
+    run = published_run()
+    assert refresh_state.nothing_changed(settings).run_id == run
+    assert refresh_state.nothing_changed(replace(settings, engine="duckdb")) is None
+    with DagsterInstance.ephemeral() as instance:
+        result = run_refresh(settings, instance)
+        skipped = {event.step_key for event in instance.all_logs(result.run_id, of_type=DagsterEventType.STEP_SKIPPED)}
+    assert not result.published and {"crm_dbt_models", "publish__warehouse"} <= skipped
+    assert published_run() == run
 
 
 def test_an_erasure_on_spark_removes_the_landed_person_from_every_spark_table(builds, spark):
