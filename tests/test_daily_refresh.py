@@ -1,5 +1,5 @@
-"""The daily refresh: nothing new, nothing done; a new drop killed halfway, then completed as if never killed; the
-schedule firing in a real `dagster-daemon` and publishing an incremental refresh.
+"""The daily refresh: nothing new, nothing done; the schedule firing in a real `dagster-daemon` and publishing an
+incremental refresh. (A new drop's refresh killed halfway, then completed as if never killed: tests/test_faults.py.)
 
 One small export is refreshed once with its last drop held back; each test works on its own copy.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -19,17 +18,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
-import pandas as pd
 import pytest
 
 from conftest import refreshed_with_last_drop_held_back
 from dagster_project import refresh_state
-from dagster_project.analytics.campaigns import CAMPAIGN_COLUMNS, campaign_effectiveness
-from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.instance import INSTANCE_YAML
 from dagster_project.settings import Settings
 from dagster_project.warehouse_files import work_database_path
-from test_incremental import dbt_build, differences
 
 pytestmark = pytest.mark.slow
 
@@ -119,48 +114,6 @@ def test_a_refresh_with_nothing_new_says_so_and_leaves_the_publication_as_it_was
     assert refresh_state.nothing_changed(copy.settings(as_of=date(2026, 9, 30))) is None
     drop_file.write_bytes(drop_file.read_bytes().replace(b"paid", b"PAID", 1))
     assert refresh_state.nothing_changed(copy.settings()) is None
-
-
-def test_an_incremental_refresh_killed_in_dbt_leaves_the_publication_and_the_next_one_gets_it_right(daily,
-                                                                                                   tmp_path):
-    killed = daily.copy(tmp_path / "killed")
-    published, run = sha256(killed.warehouse), published_run(killed.warehouse)
-    killed.deliver_next_drop()
-
-    # SIGKILL the refresh and its dbt child together (a power cut, not only the parent) once dbt has built some
-    # models: the incremental base models commit one by one, so some have taken the new drop and some not.
-    process = subprocess.Popen([CLI, "refresh"], env=killed.environment(), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    seen = []
-    for line in process.stdout:
-        seen.append(line.rstrip())
-        if "models and tests done" in line:
-            os.killpg(process.pid, signal.SIGKILL)
-            break
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "\n".join(seen[-20:]) + process.stderr.read()[-2000:]
-    assert sha256(killed.warehouse) == published and published_run(killed.warehouse) == run
-
-    completing = subprocess.run([CLI, "refresh"], env=killed.environment(), capture_output=True, text=True,
-                                timeout=1200)
-    assert completing.returncode == 0, completing.stderr[-3000:]
-    assert published_run(killed.warehouse) != run and dbt_mode(killed.work) == "incremental"
-    # The campaigns whose windows ended before the new day kept their saved lift, and the table is what estimating
-    # every campaign from scratch gives.
-    (reused,) = re.findall(r"campaign lift: \d+ campaigns estimated, (\d+) unchanged", completing.stdout)
-    assert int(reused) > 5, completing.stdout[-3000:]
-    with duckdb.connect(str(killed.work), read_only=True) as con:
-        written = con.execute("select * from analytics.campaign_effectiveness order by campaign_id").df()
-        from_scratch = campaign_effectiveness(con, resolved_as_of(con)).table
-    pd.testing.assert_frame_equal(written[list(CAMPAIGN_COLUMNS)],
-                                  from_scratch.sort_values("campaign_id", ignore_index=True), check_dtype=False)
-
-    # As if never killed: what a full build of the same raw data gives (which an uninterrupted incremental refresh
-    # gives too: tests/test_incremental.py).
-    reference = tmp_path / "reference.work.duckdb"
-    shutil.copyfile(killed.work, reference)
-    dbt_build(reference, tmp_path / "target", full_refresh=True)
-    assert differences(killed.work, reference) == {}
 
 
 def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental_refresh(daily, tmp_path):
