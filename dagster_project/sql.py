@@ -1,4 +1,5 @@
-"""Quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY paths)."""
+"""SQL helpers: quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY
+paths), and replacing a table in one statement."""
 
 
 def identifier(name: str) -> str:
@@ -15,3 +16,14 @@ def literal(text: str) -> str:
     if "\x00" in text:
         raise ValueError("a NUL character cannot appear in an SQL string")
     return "'" + text.replace("'", "''") + "'"
+
+
+def replace_table(con, schema: str, table: str, rows) -> None:
+    """Replace schema.table with `rows` (a pandas frame or an Arrow table) in one statement, so readers never see it
+    half-written."""
+    con.execute(f"create schema if not exists {qualified(schema)}")
+    con.register("_rows", rows)
+    try:
+        con.execute(f"create or replace table {qualified(schema, table)} as select * from _rows")
+    finally:
+        con.unregister("_rows")

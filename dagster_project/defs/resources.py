@@ -26,7 +26,7 @@ from dagster_project.privacy.modes import (
     private_dir,
 )
 from dagster_project.settings import DBT_PROJECT_DIR, parse_memory_limit
-from dagster_project.sql import literal
+from dagster_project.sql import literal, replace_table
 from dagster_project.warehouse_files import lock_path, parquet_dir, work_temp_dir
 
 
@@ -167,12 +167,7 @@ class Warehouse(ConfigurableResource):
 
     def write_table(self, con: duckdb.DuckDBPyConnection, schema: str, table: str, frame: pd.DataFrame) -> int:
         """Replace schema.table with the frame's rows in one statement (readers never see it half-written)."""
-        con.execute(f'create schema if not exists "{schema}"')
-        con.register("_frame", frame)
-        try:
-            con.execute(f'create or replace table "{schema}"."{table}" as select * from _frame')
-        finally:
-            con.unregister("_frame")
+        replace_table(con, schema, table, frame)
         return len(frame)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import duckdb
 import pyarrow as pa
 
-from dagster_project.sql import qualified
+from dagster_project.sql import qualified, replace_table
 
 
 def spark_name(*parts: str) -> str:
@@ -30,12 +30,7 @@ def spark_tables(session, schema: str) -> list[str]:
 def pull(session, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
     """Replace schema.table of the DuckDB database with the Spark table's rows; returns the row count."""
     arrow = session.table(spark_name(schema, table)).toArrow()
-    con.execute(f"create schema if not exists {qualified(schema)}")
-    con.register("_pulled", arrow)
-    try:
-        con.execute(f"create or replace table {qualified(schema, table)} as select * from _pulled")
-    finally:
-        con.unregister("_pulled")
+    replace_table(con, schema, table, arrow)
     return arrow.num_rows
 
 
