@@ -15,7 +15,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser demo test dev bench clean
+.PHONY: setup browser java demo test dev bench clean
 
 setup: $(VENV)/.installed $(CJK_FONT)
 
@@ -56,8 +56,13 @@ $(VENV)/.spark-installed: $(VENV)/.installed
 
 # Two workers for the two cores (most tests wait on one single-threaded dbt or Dagster process); a module's tests
 # stay in one worker so module fixtures are built once, and the longest modules start first (tests/conftest.py).
-test: setup $(VENV)/.spark-installed browser
+test: setup $(VENV)/.spark-installed browser java
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+
+# The Spark equivalence test runs PySpark's own Spark, which needs a Java 17 runtime.
+java:
+	@command -v java >/dev/null || ($(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openjdk-17-jre-headless)
 
 # tests/test_report.py opens the HTML report in Debian's Chromium, driven by playwright (no browser download).
 browser:

@@ -16,11 +16,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 # Export rows (all entities) per size, and the measured full refresh (one `crm-warehouse refresh` from nothing: ingest,
 # dbt, checks, analytics, publish) on the project's 2-core, 24 GiB machine, from docs/benchmarks.md
-# (`benchmarks/daily.py`, 2026-12-05): S and M medians of 3, L one run; peak RSS of the refresh or its dbt child.
+# (`benchmarks/daily.py`, 2026-12-05): S and M medians of 3, L one run; peak RSS of the refresh or its dbt child, in
+# GiB (the benchmark's "MB" are MiB: ru_maxrss / 1024), like the machines' memory below.
 MEASURED = {
-    "S": {"rows": 0.6e6, "seconds": 53.9, "peak_gb": 0.93},
-    "M": {"rows": 6.0e6, "seconds": 137.2, "peak_gb": 2.02},
-    "L": {"rows": 60e6, "seconds": 821.5, "peak_gb": 5.99},
+    "S": {"rows": 0.6e6, "seconds": 53.9, "peak_gb": 928 / 1024},
+    "M": {"rows": 6.0e6, "seconds": 137.2, "peak_gb": 2015 / 1024},
+    "L": {"rows": 60e6, "seconds": 821.5, "peak_gb": 5990 / 1024},
 }
 MACHINE_GB = 24.0
 BIG_MACHINE_GB = 64.0
@@ -46,7 +47,7 @@ def main() -> None:
     fig, (time_ax, memory_ax) = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, key, label, limits in (
         (time_ax, "seconds", "full refresh, wall seconds", [(WINDOW_SECONDS, "1-hour window")]),
-        (memory_ax, "peak_gb", "peak memory, GB", [(MACHINE_GB, "24 GiB machine"), (BIG_MACHINE_GB, "64 GiB machine")]),
+        (memory_ax, "peak_gb", "peak memory, GiB", [(MACHINE_GB, "24 GiB machine"), (BIG_MACHINE_GB, "64 GiB machine")]),
     ):
         exponent, at_l = power_law(MEASURED["M"], MEASURED["L"], key)
         ax.plot(rows, [MEASURED[s][key] for s in sizes], "o-", color="#1f77b4", label="DuckDB, measured")

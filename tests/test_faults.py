@@ -112,7 +112,7 @@ def kill_when(process: subprocess.Popen, marker: str, delay: float, whole_group:
                 os.killpg(process.pid, signal.SIGKILL)
             else:
                 process.send_signal(signal.SIGKILL)
-            process.wait()
+            assert process.wait() == -signal.SIGKILL, f"the refresh ended before the kill at {marker!r}: {seen[-5:]}"
             return seen
     raise AssertionError(f"the refresh ended before {marker!r}: {process.wait()} {process.stderr.read()[-2000:]}")
 
@@ -123,10 +123,11 @@ def test_killed_refreshes_leave_the_published_warehouse_intact_and_the_next_one_
         "select count(*) from marts.fct_orders").fetchone()[0]
     shutil.copytree(small.held_back, small.exports / small.held_back.name)  # a new drop arrives
 
-    # Killed in ingestion; in dbt (the dbt child goes on alone); in dbt with its child, once some models are built
-    # (the incremental base models commit one by one, so some have taken the new drop and some not); in the analytics.
-    for marker, delay, whole_group in (("raw_exports: started", 0.5, False), ("crm_dbt_models: started", 4.0, False),
-                                       ("models and tests done", 0.0, True),
+    # Killed in ingestion; in dbt with its dbt child (a power cut), once dbt has finished its first nodes: the
+    # incremental base models commit one by one, so some have taken the new drop and some not; in dbt again, the dbt
+    # child going on alone; in the analytics.
+    for marker, delay, whole_group in (("raw_exports: started", 0.5, False), ("models and tests done", 0.0, True),
+                                       ("crm_dbt_models: started", 4.0, False),
                                        ("analytics__customer_clv: started", 0.5, False)):
         kill_when(start_refresh(small), marker, delay, whole_group)
         assert sha256(small.warehouse) == published_bytes, f"published file changed by a refresh killed at {marker}"
@@ -162,8 +163,9 @@ def test_killed_refreshes_leave_the_published_warehouse_intact_and_the_next_one_
     assert schemas <= {"marts", "analytics", "quality", "meta"}  # raw, staging and personal data stay behind
     assert not list(small.warehouse.parent.glob(".*publishing*"))
 
-    # As if never killed. dbt went on incrementally; the campaigns whose windows ended before the new day kept their
-    # saved lift, and the table is what estimating every campaign from scratch gives.
+    # As if never killed: the completing refresh's dbt went on incrementally from what the killed ones left; the
+    # campaigns whose windows ended before the new day kept their saved lift, and the table is what estimating every
+    # campaign from scratch gives.
     work = work_database_path(small.warehouse)
     with duckdb.connect(str(work), read_only=True) as con:
         assert con.execute("select mode from meta.dbt_state").fetchone()[0] == "incremental"

@@ -1,8 +1,9 @@
 """The refresh's steps on the Spark engine, as the Dagster assets call them (dagster_project/defs/assets/).
 
-- before dbt (``prepare_dbt``): stop this process's JVM (the local metastore admits one), hand dbt the Spark settings
-  and the pseudonym keys, and name the dbt target (``CRM_SPARK_DBT_TARGET``: ``spark``, the local session, by
-  default; ``spark_thrift`` or ``databricks`` on a cluster);
+- before dbt (``prepare_dbt``, ``dbt_process_environment``): stop this process's JVM (the local metastore admits
+  one), hand dbt's process the Spark settings and the pseudonym keys, and name the dbt target
+  (``CRM_SPARK_DBT_TARGET``: ``spark``, the local session, by default; ``spark_thrift`` or ``databricks`` on a
+  cluster);
 - after dbt (``mirror_marts``): the marts, and the as-of date dbt resolved, read from Spark as Arrow into the working
   DuckDB database, where the expectation suites, the publication gate, the analytics and the report read them
   with the same code as on DuckDB;
@@ -19,7 +20,8 @@ import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_project.spark.pseudonyms import pseudonym_environment
@@ -37,12 +39,28 @@ MIRRORED = (("intermediate", "int_as_of"), ("restricted", "customer_ids"), ("aud
 
 
 def prepare_dbt(warehouse) -> list[str]:
-    """Release Spark for dbt's process and set its environment; returns the target arguments of `dbt build`."""
+    """Release Spark for dbt's process; returns the target arguments of `dbt build`."""
     stop_session()
-    path = Path(warehouse.path)
-    os.environ.update(dbt_environment(path))
-    os.environ.update(pseudonym_environment(path)[0])
     return ["--target", os.environ.get(DBT_TARGET_VARIABLE) or DEFAULT_DBT_TARGET]
+
+
+@contextmanager
+def dbt_process_environment(warehouse) -> Iterator[None]:
+    """The Spark settings and the pseudonym keys in this process's environment while dbt's process starts (dagster-dbt
+    copies the environment when it starts dbt), and gone again afterwards: later child processes, and later refreshes
+    of another warehouse in this process, must not inherit the keys."""
+    path = Path(warehouse.path)
+    added = {**dbt_environment(path), **pseudonym_environment(path)[0]}
+    before = {name: os.environ.get(name) for name in added}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def mirror_marts(warehouse) -> int:

@@ -218,7 +218,13 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     if not warehouse.on_spark:
         # (A Spark build parses for its own target: the parse states kept are the DuckDB profile's.)
         seed_partial_parse(target, project_target, parse_key)
-    invocation = dbt.cli(args, context=context, target_path=target)
+    if warehouse.on_spark:
+        from dagster_project.spark.engine import dbt_process_environment
+
+        with dbt_process_environment(warehouse):
+            invocation = dbt.cli(args, context=context, target_path=target)
+    else:
+        invocation = dbt.cli(args, context=context, target_path=target)
     # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
     events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
