@@ -130,12 +130,11 @@ def materialisation_metadata(instance, run_id: str) -> dict[str, dict]:
 
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> tuple[Path, object]:
     """A folder `build(folder)` filled, and what it returned, built once per test session: under `make test`'s
-    workers the first to ask builds it in their shared temporary folder while the others wait, and each gets a copy
-    of its own (so no worker reads a file another one writes). Tests that share a full refresh pay for it once."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        folder = tmp_path_factory.mktemp(name)
-        return folder, build(folder)
-    shared = tmp_path_factory.getbasetemp().parent / f"built-{name}"
+    workers the first to ask builds it in their shared temporary folder while the others wait; every caller gets a
+    copy of its own (so no test reads a file another one writes). Tests that share a full refresh pay for it once."""
+    # Under xdist each worker's temporary folder is a subfolder of the session's.
+    session_temp = tmp_path_factory.getbasetemp()
+    shared = (session_temp.parent if "PYTEST_XDIST_WORKER" in os.environ else session_temp) / f"built-{name}"
     with open(f"{shared}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, however the build ends
         done = shared / ".built.pickle"
@@ -196,6 +195,7 @@ def export_with_last_drop_held_back(root: Path) -> tuple[Path, Path]:
     held_back.parent.mkdir()
     shutil.move(last_drop, held_back)
     return summary.out_dir, held_back
+
 
 def _refreshed_with_last_drop_held_back(root: Path) -> None:
     exports, _ = export_with_last_drop_held_back(root)

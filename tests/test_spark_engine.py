@@ -249,14 +249,15 @@ def test_spark_publishes_metastore_tables_over_the_same_parquet_layout(builds, s
 
 def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_warehouse(builds):
     from dagster_project.settings import DBT_PROJECT_DIR
-    from dagster_project.spark.pseudonyms import INNER_VARIABLE, OUTER_VARIABLE, PYTHON_MODEL, pseudonym_environment
+    from dagster_project.privacy.secret import PSEUDONYM_MODEL
+    from dagster_project.spark.pseudonyms import INNER_VARIABLE, OUTER_VARIABLE, pseudonym_environment
     from dagster_project.warehouse_files import spark_dir
 
     spark_warehouse = builds.spark
     keys, _ = pseudonym_environment(spark_warehouse)
     secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
     # The SQL model names the keys' variables, which Spark substitutes when it runs: its compiled code holds only those.
-    model = (PYTHON_MODEL.parent / "spark" / "int_customer_keys_pseudonymised.sql").read_text()
+    model = (PSEUDONYM_MODEL.parent / "spark" / "int_customer_keys_pseudonymised.sql").read_text()
     assert f"${{env:{INNER_VARIABLE}}}" in model and f"${{env:{OUTER_VARIABLE}}}" in model
     # No file the Spark refresh wrote holds the secret or a key: the metastore, the tables, and what dbt keeps (dbt's
     # per-build folder of compiled SQL and dbt.log is removed after a successful build). Files another test worker's

@@ -14,8 +14,6 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from dagster_project.privacy.secret import PSEUDONYM_MODEL as PYTHON_MODEL  # noqa: F401  (the model it reads)
-
 INNER_VARIABLE = "CRM_PSEUDONYM_HMAC_INNER"
 OUTER_VARIABLE = "CRM_PSEUDONYM_HMAC_OUTER"
 
