@@ -1,5 +1,6 @@
 """The dbt project as Dagster assets: staging views, intermediate models and marts, with dbt tests as asset checks."""
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -203,11 +204,11 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
     else:
         context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
-    spark_target = []
+    spark_target, spark_environment = [], contextlib.nullcontext()
     if warehouse.on_spark:
-        from dagster_project.spark.engine import prepare_dbt
+        from dagster_project.spark.engine import dbt_process_environment, prepare_dbt
 
-        spark_target = prepare_dbt(warehouse)
+        spark_target, spark_environment = prepare_dbt(warehouse), dbt_process_environment(warehouse)
     # dbt's advice: unit tests in development and CI, not in production builds (their fixtures change only with the
     # code, and tests/test_dbt_unit_tests.py runs them).
     args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), "--exclude-resource-type", "unit_test",
@@ -218,12 +219,7 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     if not warehouse.on_spark:
         # (A Spark build parses for its own target: the parse states kept are the DuckDB profile's.)
         seed_partial_parse(target, project_target, parse_key)
-    if warehouse.on_spark:
-        from dagster_project.spark.engine import dbt_process_environment
-
-        with dbt_process_environment(warehouse):
-            invocation = dbt.cli(args, context=context, target_path=target)
-    else:
+    with spark_environment:
         invocation = dbt.cli(args, context=context, target_path=target)
     # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
     total = 0 if context.is_subset else build_node_count(invocation.manifest)
