@@ -15,7 +15,7 @@ export DBT_SEND_ANONYMOUS_USAGE_STATS := false
 export DO_NOT_TRACK := 1
 export GX_ANALYTICS_ENABLED := False
 
-.PHONY: setup browser java demo test dev bench clean
+.PHONY: setup browser java demo test test-cluster dev bench clean
 
 setup: $(VENV)/.installed $(CJK_FONT)
 
@@ -58,6 +58,11 @@ $(VENV)/.spark-installed: $(VENV)/.installed
 # stay in one worker so module fixtures are built once, and the longest modules start first (tests/conftest.py).
 test: setup $(VENV)/.spark-installed browser java
 	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder --durations=15
+
+# The Spark engine on a Spark Thrift server, started from PySpark's jars (tests/test_spark_cluster.py): not part of
+# `make test`, whose Spark equivalence test already builds every model on Spark.
+test-cluster: setup $(VENV)/.spark-installed java
+	$(BIN)/pytest -m cluster --durations=15
 
 # The Spark equivalence test runs PySpark's own Spark, which needs a Java 17 runtime.
 java:

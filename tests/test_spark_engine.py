@@ -198,9 +198,16 @@ def _close_values(a, b) -> bool:
 
 
 def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spark):
-    from dagster_project.spark.tables import spark_tables
+    compared = assert_same_tables(
+        builds.duckdb, lambda schema: {t.name for t in spark.catalog.listTables(schema) if not t.isTemporary},
+        lambda schema, table: spark.table(f"`{schema}`.`{table}`").toArrow())
+    assert len(compared) > 30 and compared["marts.fct_orders"] > 1000, compared
+    print(f"{len(compared)} tables equal on both engines: {compared}")
 
-    duck = builds.duckdb
+
+def assert_same_tables(duck: Path, spark_tables, read_spark) -> dict[str, int]:
+    """Every marts and analytics table of the DuckDB build's working database has the same rows in Spark (the tables
+    `spark_tables(schema)` names, read as Arrow by `read_spark(schema, table)`); returns the rows compared per table."""
     con = duckdb.connect()
     con.execute(f"attach '{work_database_path(duck)}' as duck (read_only)")
     compared = {}
@@ -208,10 +215,9 @@ def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spar
         duck_tables = {name for (name,) in con.execute(
             "select table_name from duckdb_tables() where database_name = 'duck' and schema_name = ?",
             [schema]).fetchall()}
-        assert set(spark_tables(spark, schema)) == duck_tables, schema
+        assert set(spark_tables(schema)) == duck_tables, schema
         for table in sorted(duck_tables):
-            arrow = spark.table(f"`{schema}`.`{table}`").toArrow()
-            con.register("spark_table", arrow)
+            con.register("spark_table", read_spark(schema, table))
             con.execute(f'create or replace table "{schema}__{table}" as select * from spark_table')
             con.unregister("spark_table")
             left, right = f'duck."{schema}"."{table}"', f'"{schema}__{table}"'
@@ -222,8 +228,7 @@ def test_every_mart_and_analytics_table_is_the_same_on_both_engines(builds, spar
                 f"{schema}.{table}: {len(only_duckdb)} rows only on DuckDB, {len(only_spark)} only on Spark, "
                 f"e.g. {only_duckdb[:2]} on DuckDB, {only_spark[:2]} on Spark")
             compared[f"{schema}.{table}"] = counts[0]
-    assert len(compared) > 30 and compared["marts.fct_orders"] > 1000, compared
-    print(f"{len(compared)} tables equal on both engines: {compared}")
+    return compared
 
 
 def test_the_expectation_suites_pass_alike_on_both_engines(builds):
@@ -258,7 +263,10 @@ def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_wareh
     secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
     # The SQL model names the keys' variables, which Spark substitutes when it runs: its compiled code holds only those.
     model = (PSEUDONYM_MODEL.parent / "spark" / "int_customer_keys_pseudonymised.sql").read_text()
-    assert f"${{env:{INNER_VARIABLE}}}" in model and f"${{env:{OUTER_VARIABLE}}}" in model
+    assert "crm.spark_pseudonym_key('inner')" in model and "crm.spark_pseudonym_key('outer')" in model
+    macro = (DBT_PROJECT_DIR / "macros" / "pseudonyms.sql").read_text()
+    assert "${env:CRM_PSEUDONYM_HMAC_{{ part | upper }}}" in macro and {INNER_VARIABLE, OUTER_VARIABLE} == {
+        f"CRM_PSEUDONYM_HMAC_{part.upper()}" for part in ("inner", "outer")}
     # No file the Spark refresh wrote holds the secret or a key: the metastore, the tables, and what dbt keeps (dbt's
     # per-build folder of compiled SQL and dbt.log is removed after a successful build). Files another test worker's
     # dbt removes meanwhile are skipped.
@@ -303,15 +311,25 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     import yaml
 
     from dagster_project.settings import DBT_PROJECT_DIR
-    from dagster_project.spark.session import DBT_CONF_VARIABLE, dbt_environment, spark_conf
+    from dagster_project.spark.catalog import server_session_settings
+    from dagster_project.spark.pseudonyms import server_pseudonym_environment
+    from dagster_project.spark.session import DBT_CONF_VARIABLE, SESSION_SQL_CONF, dbt_environment, spark_conf
 
     monkeypatch.setenv("CRM_SPARK_CONF", '{"spark.sql.warehouse.dir": "s3a://bucket/crm/tables"}')
     warehouse = tmp_path / "crm.duckdb"
     (variable, value), = dbt_environment(warehouse).items()
     assert variable == DBT_CONF_VARIABLE and json.loads(value) == spark_conf(warehouse)
     assert spark_conf(warehouse)["spark.sql.warehouse.dir"] == "s3a://bucket/crm/tables"
-    target = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]["spark"]
-    assert target["method"] == "session" and DBT_CONF_VARIABLE in target["server_side_parameters"]
+    outputs = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]
+    assert outputs["spark"]["method"] == "session" and DBT_CONF_VARIABLE in outputs["spark"]["server_side_parameters"]
+    # A server's session opens with the same SQL settings, and the pseudonym keys from the variables the refresh sets.
+    keys = server_pseudonym_environment(warehouse)
+    variables = {f"crm_pseudonym_hmac_{part}": f"{{{{ env_var('{name}', '') }}}}"
+                 for part, name in (("inner", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_INNER"),
+                                    ("outer", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_OUTER"))}
+    assert set(keys) == {"DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_INNER", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_OUTER"}
+    for target in ("spark_thrift", "databricks"):
+        assert outputs[target]["server_side_parameters"] == server_session_settings(SESSION_SQL_CONF, variables), target
 
 
 def test_nothing_new_on_spark_runs_nothing_and_another_engine_is_a_change(builds):

@@ -143,10 +143,10 @@ class Warehouse(ConfigurableResource):
         return self.engine == "spark"
 
     def spark(self):
-        """This process's Spark session (started on first use; the Spark engine only)."""
-        from dagster_project.spark.session import spark_session
+        """A context manager: this process's connection to Spark's catalog (the Spark engine only)."""
+        from dagster_project.spark.catalog import open_catalog
 
-        return spark_session(Path(self.path))
+        return open_catalog(Path(self.path))
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

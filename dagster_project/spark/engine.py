@@ -1,11 +1,11 @@
 """The refresh's steps on the Spark engine, as the Dagster assets call them (dagster_project/defs/assets/).
 
-- before dbt (``prepare_dbt``, ``dbt_process_environment``): stop this process's JVM (the local metastore admits
-  one), hand dbt's process the Spark settings and the pseudonym keys, and name the dbt target
+- before dbt (``prepare_dbt``, ``dbt_process_environment``): with the local session, stop this process's JVM (the
+  local metastore admits one); hand dbt's process the Spark settings and the pseudonym keys, and name the dbt target
   (``CRM_SPARK_DBT_TARGET``: ``spark``, the local session, by default; ``spark_thrift`` or ``databricks`` on a
   cluster);
-- after dbt (``mirror_marts``): the marts, and the as-of date dbt resolved, read from Spark as Arrow into the working
-  DuckDB database, where the expectation suites, the publication gate, the analytics and the report read them
+- after dbt (``mirror_marts``): the marts, and the as-of date dbt resolved, read from their Parquet files as Arrow
+  into the working DuckDB database, where the expectation suites, the publication gate, the analytics and the report read them
   with the same code as on DuckDB;
 - then (``install_customer_measures``): the DuckDB table macros of the per-customer measures
   (dbt/macros/customer_measures.sql), which a post-hook of customer_360 creates on DuckDB, rendered by dbt for the
@@ -24,13 +24,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from dagster_project.spark.pseudonyms import pseudonym_environment
+from dagster_project.spark.catalog import SESSION_TARGET, spark_name, spark_target
+from dagster_project.spark.pseudonyms import pseudonym_environment, server_pseudonym_environment
 from dagster_project.spark.session import dbt_environment, stop_session
-from dagster_project.spark.tables import pull, spark_name, spark_tables
+from dagster_project.spark.tables import pull
 from dagster_project.sql import identifier
-
-DBT_TARGET_VARIABLE = "CRM_SPARK_DBT_TARGET"
-DEFAULT_DBT_TARGET = "spark"
 # What the Python steps after dbt read besides the marts: the as-of date dbt resolved (dagster_project.as_of), and
 # what the privacy steps of the next refresh read from the last build (dagster_project.privacy): the identity
 # resolution an erasure closes over (and checks is rebuilt before it publishes), and the audit of every raw row whose
@@ -40,8 +38,10 @@ MIRRORED = (("intermediate", "int_as_of"), ("restricted", "customer_ids"), ("aud
 
 def prepare_dbt(warehouse) -> list[str]:
     """Release Spark for dbt's process; returns the target arguments of `dbt build`."""
-    stop_session()
-    return ["--target", os.environ.get(DBT_TARGET_VARIABLE) or DEFAULT_DBT_TARGET]
+    target = spark_target()
+    if target == SESSION_TARGET:
+        stop_session()
+    return ["--target", target]
 
 
 @contextmanager
@@ -50,7 +50,12 @@ def dbt_process_environment(warehouse) -> Iterator[None]:
     copies the environment when it starts dbt), and gone again afterwards: later child processes, and later refreshes
     of another warehouse in this process, must not inherit the keys."""
     path = Path(warehouse.path)
-    added = {**dbt_environment(path), **pseudonym_environment(path)[0]}
+    if spark_target() == SESSION_TARGET:
+        # Spark inside dbt's process substitutes ${env:…} itself.
+        added = {**dbt_environment(path), **pseudonym_environment(path)[0]}
+    else:
+        # A server substitutes ${hivevar:…} from the session dbt opens (dbt/profiles.yml).
+        added = server_pseudonym_environment(path)
     before = {name: os.environ.get(name) for name in added}
     os.environ.update(added)
     try:
@@ -65,14 +70,13 @@ def dbt_process_environment(warehouse) -> Iterator[None]:
 
 def mirror_marts(warehouse) -> int:
     """Replace the working database's marts (and MIRRORED) with the Spark build's; returns the rows copied."""
-    session = warehouse.spark()
     rows = 0
-    with warehouse.connect() as con:
+    with warehouse.spark() as catalog, warehouse.connect() as con:
         con.execute(f"drop schema if exists {identifier('marts')} cascade")
-        for table in spark_tables(session, "marts"):
-            rows += pull(session, con, "marts", table)
+        for table in catalog.tables("marts"):
+            rows += pull(catalog, con, "marts", table)
         for schema, table in MIRRORED:
-            rows += pull(session, con, schema, table)
+            rows += pull(catalog, con, schema, table)
     return rows
 
 
@@ -80,7 +84,8 @@ def row_counts(warehouse, tables: Sequence[tuple[str, str]]) -> list[int]:
     """Rows of each Spark table (schema, name), in one query."""
     union = " union all ".join(f"select {i} as n, count(*) as c from {spark_name(schema, name)}"
                                for i, (schema, name) in enumerate(tables))
-    counts = {row["n"]: row["c"] for row in warehouse.spark().sql(union).collect()}
+    with warehouse.spark() as catalog:
+        counts = dict(catalog.rows(union))
     return [counts[i] for i in range(len(tables))]
 
 

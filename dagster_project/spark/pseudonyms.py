@@ -3,9 +3,13 @@
 On DuckDB the Python model ``int_customer_keys_pseudonymised`` reads the secret inside dbt's process. dbt-spark's
 session method runs no Python models, so on Spark the refresh resolves the secret with that model's own functions
 (``resolve_secret``: CRM_PSEUDONYM_KEY, else the generated ``.pseudonym_key`` beside the warehouse) and hands dbt's
-process the HMAC's inner and outer keys in environment variables, as CRM_PSEUDONYM_KEY reaches dbt on DuckDB. Spark
-substitutes ``${env:NAME}`` in the SQL model when it runs it: the keys never appear in compiled SQL, in dbt's logs or
-on a command line (Spark settings would be passed to the JVM's command line, visible to every user of the machine).
+process the HMAC's inner and outer keys, as CRM_PSEUDONYM_KEY reaches dbt on DuckDB:
+- with the local session, in environment variables; Spark substitutes ``${env:NAME}`` in the SQL model when it runs
+  it in dbt's process (Spark settings would instead be passed on the JVM's command line, visible to every user of the
+  machine);
+- on a Spark server, as the session variables dbt's session opens with (``${hivevar:name}``, substituted by the
+  server), through ``DBT_ENV_SECRET_`` variables that dbt scrubs from its logs.
+Either way the keys never appear in compiled SQL or in dbt's logs (dbt/macros/pseudonyms.sql names the variables).
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ from pathlib import Path
 
 INNER_VARIABLE = "CRM_PSEUDONYM_HMAC_INNER"
 OUTER_VARIABLE = "CRM_PSEUDONYM_HMAC_OUTER"
+# On a Spark server: what dbt's server targets read the keys from (dbt/profiles.yml) into the session variables
+# crm_pseudonym_hmac_inner / _outer. dbt scrubs the values of DBT_ENV_SECRET_ variables from its logs.
+SECRET_PREFIX = "DBT_ENV_SECRET_"
 
 
 def _model():
@@ -34,3 +41,11 @@ def pseudonym_environment(warehouse: Path,
     secret, warning = model.resolve_secret(os.environ if environ is None else environ, Path(warehouse).parent)
     inner, outer = model.hmac_keys(secret)
     return {INNER_VARIABLE: inner.hex(), OUTER_VARIABLE: outer.hex()}, warning
+
+
+def server_pseudonym_environment(warehouse: Path) -> dict[str, str]:
+    """The HMAC keys for a Spark server: a server substitutes ${hivevar:…} itself, from the session dbt opened, where
+    dbt's environment is not visible; Spark's redaction keeps them out of its logs and plans
+    (dagster_project.spark.session.SESSION_SQL_CONF)."""
+    keys, _ = pseudonym_environment(warehouse)
+    return {SECRET_PREFIX + name: value for name, value in keys.items()}

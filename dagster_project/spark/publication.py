@@ -9,44 +9,79 @@ layout and types identical on both engines by construction: a reader cannot tell
 Then, in Spark:
 - the analytics and quality tables the Python steps computed are written back as Spark tables (``analytics.*``,
   ``quality.*``, beside dbt's ``marts.*``);
-- the metastore's BI-facing tables, ``published_<schema>.<table>``, read the Parquet exports through the symlinked
-  folder, so every one of them switches to the new refresh at the same moment (Spark lists a table's files when a
-  query plans; a long-running server caches the listing until ``REFRESH TABLE``, which this step runs for its own
-  session). A table's definition is replaced only when its columns change.
+- the metastore's BI-facing tables, ``published_<schema>.<table>``, read the Parquet exports. With the local session
+  they read ``<warehouse folder>/parquet/`` through its symlink, so every one of them switches to the new refresh at
+  the same moment. A Spark server may not see the warehouse folder: its tables read a copy of the exports in the
+  Spark storage (``published/<version>/``), switched table by table (``ALTER TABLE … SET LOCATION``, atomic for
+  each table); the previous version stays for queries still reading it, older ones are deleted. Spark lists a
+  table's files when a query plans; a long-running server caches the listing until ``REFRESH TABLE``, which this
+  step runs. A table's definition is replaced only when its columns change.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
-from dagster_project.spark.tables import push, spark_name
+from dagster_project.spark.catalog import Catalog, CatalogError, SessionCatalog, arrow_type, spark_name
+from dagster_project.spark.tables import push
 from dagster_project.sql import literal
 from dagster_project.warehouse_files import parquet_dir
 
 PUBLISHED_PREFIX = "published_"
+PUBLISHED_FOLDER = "published"
+# Copies of the exports a server reads: the current one and the one before (queries may still be reading it).
+KEEP_COPIES = 2
 
 
 def published_database(schema: str) -> str:
     return f"{PUBLISHED_PREFIX}{schema}"
 
 
-def publish_to_spark(con: duckdb.DuckDBPyConnection, warehouse: Path, session,
+def publish_to_spark(con: duckdb.DuckDBPyConnection, warehouse: Path, catalog: Catalog,
                      tables: list[tuple[str, str]]) -> dict[str, int]:
     """Write the non-mart tables back to Spark and point published_<schema>.<table> at each table's Parquet export;
     returns the rows written back per table."""
-    written = {f"{schema}.{table}": push(session, con, schema, table) for schema, table in tables if schema != "marts"}
+    written = {f"{schema}.{table}": push(catalog, con, schema, table) for schema, table in tables if schema != "marts"}
     exports = parquet_dir(warehouse)
-    for schema, table in tables:
+    if isinstance(catalog, SessionCatalog):
+        locations = {(schema, table): (exports / f"{schema}.{table}.parquet").as_uri() for schema, table in tables}
+    else:
+        version = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+        locations = {}
+        for schema, table in tables:
+            file = f"{schema}.{table}.parquet"
+            catalog.storage.copy_file(exports / file, f"{PUBLISHED_FOLDER}/{version}/{file}")
+            locations[schema, table] = catalog.storage.uri(PUBLISHED_FOLDER, version, file)
+    for (schema, table), location in locations.items():
         database, name = published_database(schema), spark_name(published_database(schema), table)
-        session.sql(f"create database if not exists {spark_name(database)}")
-        location = (exports / f"{schema}.{table}.parquet").as_uri()
-        current = session.read.parquet(location).schema
-        if session.catalog.tableExists(table, database):
-            if session.table(name).schema == current:
-                session.sql(f"refresh table {name}")
+        catalog.execute(f"create database if not exists {spark_name(database)}")
+        if catalog.table_exists(database, table):
+            if _columns(catalog, database, table) == _export_columns(exports / f"{schema}.{table}.parquet"):
+                if not isinstance(catalog, SessionCatalog):
+                    catalog.execute(f"alter table {name} set location {literal(location)}")
+                catalog.execute(f"refresh table {name}")
                 continue
-            session.sql(f"drop table {name}")
-        session.sql(f"create table {name} using parquet location {literal(location)}")
+            catalog.execute(f"drop table {name}")
+        catalog.execute(f"create table {name} using parquet location {literal(location)}")
+    if not isinstance(catalog, SessionCatalog):
+        for old in catalog.storage.folders(PUBLISHED_FOLDER)[:-KEEP_COPIES]:
+            catalog.storage.delete(f"{PUBLISHED_FOLDER}/{old}")
     return written
+
+
+def _columns(catalog: Catalog, database: str, table: str) -> list[tuple[str, object]] | None:
+    """A Spark table's columns as (name, Arrow type); None when a type has no Arrow equivalent here."""
+    columns, _, _ = catalog.describe(database, table)
+    try:
+        return [(name, arrow_type(kind)) for name, kind in columns]
+    except CatalogError:
+        return None
+
+
+def _export_columns(path: Path) -> list[tuple[str, object]]:
+    return [(field.name, field.type) for field in pq.read_schema(path)]

@@ -33,6 +33,20 @@ DEFAULT_SHUFFLE_PARTITIONS = "2"
 # JSON object. It holds no secret (the pseudonym keys travel apart: dagster_project.spark.pseudonyms).
 DBT_CONF_VARIABLE = "CRM_DBT_SPARK_CONF"
 
+# The SQL settings the models assume, on every target: a server session takes them when it opens
+# (dagster_project.spark.catalog.server_session_settings).
+SESSION_SQL_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    # TIMESTAMP without a time zone, as DuckDB's: Parquet and Arrow then carry the same naive timestamps.
+    "spark.sql.timestampType": "TIMESTAMP_NTZ",
+    "spark.sql.ansi.enabled": "false",
+    # crm.content_hash selects the data columns by a regular expression (dbt/macros/versions.sql).
+    "spark.sql.parser.quotedRegexColumnNames": "true",
+    # The pseudonym HMAC keys (64 bytes, 128 hex digits) reach a Spark server as session variables that Spark
+    # substitutes into the model's SQL: its logs (the Thrift server logs each statement) and plans show this instead.
+    "spark.sql.redaction.string.regex": "(?i)[0-9a-f]{128}",
+}
+
 _lock = threading.Lock()
 
 
@@ -57,13 +71,8 @@ def spark_conf(warehouse: Path, environ: Mapping[str, str] | None = None) -> dic
             f"jdbc:derby:;databaseName={metastore_dir(warehouse)};create=true",
         # derby.log beside the metastore rather than in whatever folder the process runs in.
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
-        "spark.sql.session.timeZone": "UTC",
-        # TIMESTAMP without a time zone, as DuckDB's: Parquet and Arrow then carry the same naive timestamps.
-        "spark.sql.timestampType": "TIMESTAMP_NTZ",
-        "spark.sql.ansi.enabled": "false",
+        **SESSION_SQL_CONF,
         "spark.sql.shuffle.partitions": environ.get(SHUFFLE_PARTITIONS_VARIABLE) or DEFAULT_SHUFFLE_PARTITIONS,
-        # crm.content_hash selects the data columns by a regular expression (dbt/macros/versions.sql).
-        "spark.sql.parser.quotedRegexColumnNames": "true",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",

@@ -1,64 +1,64 @@
-"""Moving tables between Spark and the refresh's working DuckDB database, always as Arrow (never row by row).
+"""Moving tables between Spark and the refresh's working DuckDB database, as Parquet files (never row by row).
 
 On the Spark engine the Python steps after dbt (expectation suites, the publication gate, the analytics, the
-report, the Parquet exports) run unchanged on the working DuckDB database: ``pull`` copies the marts they read
-from Spark into it (``DataFrame.toArrow()``), and ``push`` writes what they compute back as Spark tables
-(``createDataFrame`` of an Arrow table, saved as Parquet). Every figure is thus computed by the same code on both
-engines; only SQL that dbt runs differs, and tests/test_spark_engine.py holds the two to the same rows.
+report, the Parquet exports) run unchanged on the working DuckDB database: ``pull`` copies the tables they read
+from Spark into it (Arrow, read from the table's Parquet files), and ``push`` writes a DuckDB table as a Parquet file
+in a new version folder of the storage (``<root>/<schema>/<table>/<version>/``) and points the Spark table at it;
+the older versions are deleted. Every figure is thus computed by the same code on both engines; only SQL that dbt
+runs differs, and tests/test_spark_engine.py holds the two to the same rows.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
+
 import duckdb
 import pyarrow as pa
 
-from dagster_project.sql import qualified, replace_table
+from dagster_project.spark.catalog import Catalog, spark_name
+from dagster_project.sql import literal, qualified, replace_table
+
+_ROWS_PER_BATCH = 256_000
 
 
-def spark_name(*parts: str) -> str:
-    """A backquoted Spark identifier path; embedded backquotes are doubled."""
-    return ".".join("`" + part.replace("`", "``") + "`" for part in parts)
-
-
-def spark_tables(session, schema: str) -> list[str]:
-    """The tables of a Spark database (none when it does not exist)."""
-    if not session.catalog.databaseExists(schema):
-        return []
-    return sorted(t.name for t in session.catalog.listTables(schema) if not t.isTemporary)
-
-
-def pull(session, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+def pull(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
     """Replace schema.table of the DuckDB database with the Spark table's rows; returns the row count."""
-    arrow = session.table(spark_name(schema, table)).toArrow()
+    arrow = catalog.read(schema, table)
     replace_table(con, schema, table, arrow)
     return arrow.num_rows
 
 
-def push(session, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
-    """Replace the Spark table schema.table with the DuckDB table's rows (Parquet); returns the row count."""
-    arrow: pa.Table = con.execute(f"select * from {qualified(schema, table)}").to_arrow_table()
-    session.sql(f"create database if not exists {spark_name(schema)}")
-    frame = session.createDataFrame(_spark_compatible(arrow)) if arrow.num_rows else \
-        session.createDataFrame([], _spark_schema(session, arrow.schema))
-    frame.write.mode("overwrite").format("parquet").saveAsTable(spark_name(schema, table))
-    return arrow.num_rows
+def push(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
+    """Replace the Spark table schema.table with the DuckDB table's rows; returns the row count."""
+    version = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    # Streamed in batches, on a cursor of its own: the caller's connection may hold an unfinished result.
+    with con.cursor() as reader:
+        batches = reader.sql(f"select * from {qualified(schema, table)}").to_arrow_reader(_ROWS_PER_BATCH)
+        catalog.storage.write_parquet(f"{schema}/{table}/{version}/part-0.parquet", _spark_compatible(batches))
+        rows = reader.execute(f"select count(*) from {qualified(schema, table)}").fetchone()[0]
+    catalog.execute(f"create database if not exists {spark_name(schema)}")
+    name = spark_name(schema, table)
+    catalog.execute(f"drop table if exists {name}")
+    catalog.execute(f"create table {name} using parquet location {literal(catalog.storage.uri(schema, table, version))}")
+    for old in catalog.storage.folders(f"{schema}/{table}"):
+        if old != version:
+            catalog.storage.delete(f"{schema}/{table}/{old}")
+    return rows
 
 
-def _spark_compatible(arrow: pa.Table) -> pa.Table:
-    """Arrow types Spark reads: DuckDB's JSON and other extension types arrive as their storage (text)."""
+def _spark_compatible(batches: pa.RecordBatchReader) -> pa.RecordBatchReader:
+    """Arrow types Spark reads: DuckDB's JSON and other extension types arrive as their storage (text), large and
+    view strings as strings."""
     fields = []
-    for field in arrow.schema:
+    for field in batches.schema:
         kind = field.type
         if isinstance(kind, pa.ExtensionType):
             kind = kind.storage_type
         if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
             kind = pa.string()
         fields.append(pa.field(field.name, kind, field.nullable))
-    return arrow.cast(pa.schema(fields))
-
-
-def _spark_schema(session, schema: pa.Schema):
-    """The Spark schema of an Arrow schema (for an empty table, which carries no rows to infer from)."""
-    from pyspark.sql.pandas.types import from_arrow_schema
-
-    return from_arrow_schema(_spark_compatible(schema.empty_table()).schema)
+    target = pa.schema(fields)
+    if target == batches.schema:
+        return batches
+    return pa.RecordBatchReader.from_batches(target, (batch.cast(target) for batch in batches))

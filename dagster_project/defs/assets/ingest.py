@@ -87,7 +87,8 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
         if warehouse.on_spark:
             from dagster_project.spark.landing import land_raw_tables
 
-            landed = land_raw_tables(con, Path(warehouse.path), warehouse.spark())
+            with warehouse.spark() as catalog:
+                landed = land_raw_tables(con, catalog)
             context.log.info(f"landed {len(landed)} raw tables in Spark ({sum(landed.values()):,} rows)")
         for key, table in ((INGEST_LOG_KEY, "_ingest_log"), (QUARANTINE_KEY, "_quarantine")):
             if key in context.selected_asset_keys:

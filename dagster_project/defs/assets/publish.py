@@ -55,8 +55,9 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             if warehouse.on_spark:
                 from dagster_project.spark.publication import publish_to_spark
 
-                written = publish_to_spark(con, warehouse.published_path, warehouse.spark(),
-                                           publication.published_tables(con))
+                with warehouse.spark() as catalog:
+                    written = publish_to_spark(con, warehouse.published_path, catalog,
+                                               publication.published_tables(con))
                 context.log.info(f"wrote {len(written)} analytics and quality tables back to Spark and pointed the "
                                  "metastore's published_* tables at the Parquet exports")
             # What this publication was built from, for the next refresh to tell whether anything changed: only a
