@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections.abc import Callable
@@ -99,6 +100,17 @@ def settings_at(tmp_path: Path, **fields) -> Settings:
 
 # Ingestion and dbt only: for tests about loading and modelling, which need not pay for model fits.
 CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit", "restricted")
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 60) -> None:
+    """Stop a process started with start_new_session=True and every process it started: SIGTERM to the group, then
+    SIGKILL if it outwaits the timeout (dagster dev and dagster-daemon can outwait SIGTERM on their children)."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=timeout)
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import refreshed_with_last_drop_held_back
+from conftest import refreshed_with_last_drop_held_back, stop_group
 from dagster_project import refresh_state
 from dagster_project.defs.instance import INSTANCE_YAML
 from dagster_project.settings import Settings
@@ -135,12 +134,7 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
     try:
         finished, failures = _wait_for_scheduled_run(home, deadline=time.monotonic() + 900)
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_group(daemon)
     assert finished is not None, f"no scheduled run finished; daemon said: {log.read_text()[-3000:]}"
     assert finished.is_success, failures
     assert finished.tags.get("dagster/schedule_name") == "daily_refresh"

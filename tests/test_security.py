@@ -9,7 +9,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import stat
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import refresh
+from conftest import refresh, stop_group
 from dagster_project.privacy import compaction, modes, retention
 from dagster_project.publish.publication import publish, remove_old_versions
 from dagster_project.settings import (
@@ -325,12 +324,7 @@ def test_make_dev_serves_the_dagster_ui_on_this_machine_only(tmp_path):
             addresses = listening_addresses(port)
         assert addresses == {"0100007F"}, addresses  # 127.0.0.1 only: not 0.0.0.0, not an IPv6 wildcard
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:  # dagster dev can outwait SIGTERM on its children; the address was checked
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=30)
+        stop_group(server, timeout=30)  # dagster dev can outwait SIGTERM on its children; the address was checked
 
 
 # ------------------------------------------------------------------------------------------------------ retention

@@ -15,7 +15,6 @@ local session test (tests/test_spark_engine.py) already runs every model on Spar
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from conftest import SAMPLE_END, refresh
+from conftest import SAMPLE_END, refresh, stop_group
 from test_spark_engine import SPARK_SAMPLE_CUSTOMERS, assert_same_tables
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -78,11 +77,7 @@ def server(tmp_path_factory):
             time.sleep(1)
         yield Server(port, folder, log)
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
 
 
 @pytest.fixture(scope="module")
@@ -96,20 +91,14 @@ def builds(tmp_path_factory, server) -> ClusterBuilds:
     refresh(exports, duck)
     settings = {"CRM_SPARK_DBT_TARGET": "spark_thrift", "CRM_SPARK_THRIFT_HOST": "127.0.0.1",
                 "CRM_SPARK_THRIFT_PORT": str(server.port), "CRM_SPARK_STORAGE": str(storage)}
-    before = {name: os.environ.get(name) for name in settings}
-    os.environ.update(settings)
     started = time.time()
-    try:
+    with pytest.MonkeyPatch.context() as environment:
+        for name, value in settings.items():
+            environment.setenv(name, value)
         took = time.perf_counter()
         refresh(exports, spark, settings_overrides={"engine": "spark"})
         print(f"refresh of {SPARK_SAMPLE_CUSTOMERS} customers on the Thrift server: {time.perf_counter() - took:.1f} s")
         yield ClusterBuilds(duck, spark, storage, server, started)
-    finally:
-        for name, value in before.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 @pytest.fixture(scope="module")
