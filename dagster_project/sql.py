@@ -19,8 +19,8 @@ def literal(text: str) -> str:
 
 
 def replace_table(con, schema: str, table: str, rows) -> None:
-    """Replace schema.table with `rows` (a pandas frame or an Arrow table) in one statement, so readers never see it
-    half-written."""
+    """Replace schema.table with `rows` (a pandas frame, an Arrow table or a stream of Arrow batches) in one
+    statement, so readers never see it half-written."""
     con.execute(f"create schema if not exists {qualified(schema)}")
     con.register("_rows", rows)
     try:

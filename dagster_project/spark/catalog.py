@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dagster_project.spark.storage import Storage, read_table, storage_root
+from dagster_project.spark.storage import Storage, read_batches, storage_root
 
 TARGET_VARIABLE = "CRM_SPARK_DBT_TARGET"
 SESSION_TARGET = "spark"
@@ -92,11 +92,11 @@ class Catalog:
                                f"{details.get('Provider')!r}): the refresh reads Parquet tables only (dbt's file_format)")
         return columns, details["Location"], file_format
 
-    def read(self, database: str, table: str) -> pa.Table:
-        """A table's rows as Arrow, read from its Parquet files."""
+    def read(self, database: str, table: str) -> pa.RecordBatchReader:
+        """A table's rows as a stream of Arrow batches, read from its Parquet files."""
         columns, location, _ = self.describe(database, table)
         schema = pa.schema([(name, arrow_type(kind)) for name, kind in columns])
-        return read_table(location, schema).select([name for name, _ in columns])
+        return read_batches(location, schema, [name for name, _ in columns])
 
 
 class SessionCatalog(Catalog):

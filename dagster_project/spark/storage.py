@@ -26,7 +26,6 @@ from dagster_project.warehouse_files import spark_dir
 STORAGE_VARIABLE = "CRM_SPARK_STORAGE"
 # Hadoop's connector schemes and the pyarrow file system that reads the same objects.
 _PYARROW_SCHEMES = {"s3a": "s3", "s3n": "s3", "gcs": "gs", "abfss": "abfs", "wasbs": "abfs"}
-_ROWS_PER_BATCH = 500_000
 
 
 def storage_root(warehouse: Path, environ: Mapping[str, str] | None = None) -> str:
@@ -75,14 +74,15 @@ class Storage:
             filesystem.delete_dir(path)
 
 
-def read_table(location: str, schema: pa.Schema | None = None) -> pa.Table:
-    """The rows of the Parquet files under a Spark table's location (Spark's own _SUCCESS and .crc files are skipped
-    by pyarrow's default of ignoring names that start with _ or .). ``schema`` is used when there are no files."""
+def read_batches(location: str, schema: pa.Schema, columns: list[str]) -> pa.RecordBatchReader:
+    """The rows of the Parquet files under a Spark table's location, as a stream of batches of `columns` (memory bounded
+    by a batch, not by the table). Spark's own _SUCCESS and .crc files are skipped by pyarrow's default of ignoring
+    names that start with _ or .; `schema` (the table's, as Spark describes it) is the stream's when there are no files."""
     filesystem, path = _open(location)
     dataset = ds.dataset(path, filesystem=filesystem, format="parquet")
-    if not dataset.files and schema is not None:
-        return schema.empty_table()
-    return dataset.to_table()
+    if not dataset.files:
+        return pa.RecordBatchReader.from_batches(schema, iter(()))
+    return dataset.scanner(columns=columns).to_reader()
 
 
 def _open(uri: str) -> tuple[pafs.FileSystem, str]:

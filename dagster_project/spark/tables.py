@@ -2,7 +2,8 @@
 
 On the Spark engine the Python steps after dbt (expectation suites, the publication gate, the analytics, the
 report, the Parquet exports) run unchanged on the working DuckDB database: ``pull`` copies the tables they read
-from Spark into it (Arrow, read from the table's Parquet files), and ``push`` writes a DuckDB table as a Parquet file
+from Spark into it (Arrow batches streamed from the table's Parquet files, so memory holds a batch, not the table),
+and ``push`` writes a DuckDB table as a Parquet file
 in a new version folder of the storage (``<root>/<schema>/<table>/<version>/``) and points the Spark table at it;
 the older versions are deleted. Every figure is thus computed by the same code on both engines; only SQL that dbt
 runs differs, and tests/test_spark_engine.py holds the two to the same rows.
@@ -23,10 +24,9 @@ _ROWS_PER_BATCH = 256_000
 
 
 def pull(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
-    """Replace schema.table of the DuckDB database with the Spark table's rows; returns the row count."""
-    arrow = catalog.read(schema, table)
-    replace_table(con, schema, table, arrow)
-    return arrow.num_rows
+    """Replace schema.table of the DuckDB database with the Spark table's rows, streamed; returns the row count."""
+    replace_table(con, schema, table, catalog.read(schema, table))
+    return con.execute(f"select count(*) from {qualified(schema, table)}").fetchone()[0]
 
 
 def push(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
