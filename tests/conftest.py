@@ -105,7 +105,10 @@ CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit
 def stop_group(process: subprocess.Popen, timeout: float = 60) -> None:
     """Stop a process started with start_new_session=True and every process it started: SIGTERM to the group, then
     SIGKILL if it outwaits the timeout (dagster dev and dagster-daemon can outwait SIGTERM on their children)."""
-    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return  # the whole group is gone already (it may have failed to start): the caller's assertion says why
     try:
         process.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

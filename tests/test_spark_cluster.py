@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from conftest import SAMPLE_END, refresh, stop_group
-from test_spark_engine import SPARK_SAMPLE_CUSTOMERS, assert_same_tables
+from test_spark_engine import SPARK_SAMPLE_CUSTOMERS, assert_same_tables, secret_forms
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
@@ -59,11 +59,15 @@ def server(tmp_path_factory):
     home = Path(_find_spark_home())
     folder = tmp_path_factory.mktemp("thrift_server")
     port, log = _free_port(), folder / "server.log"
+    (folder / "events").mkdir()
     command = [str(home / "bin" / "spark-submit"), "--class",
                "org.apache.spark.sql.hive.thriftserver.HiveThriftServer2", "--master", "local[2]",
                "--conf", f"spark.sql.warehouse.dir={folder / 'warehouse'}", "--conf", "spark.ui.enabled=false",
                "--conf", "spark.sql.shuffle.partitions=2", "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={folder}",
                "--conf", "spark.driver.host=127.0.0.1", "--conf", "spark.driver.bindAddress=127.0.0.1",
+               # The event log, uncompressed so the key scan reads it: a cluster's History Server reads this log.
+               "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir={folder / 'events'}",
+               "--conf", "spark.eventLog.compress=false",
                "--hiveconf", f"hive.server2.thrift.port={port}", "--hiveconf", "hive.server2.thrift.bind.host=127.0.0.1",
                "spark-internal"]
     with open(log, "wb") as out:
@@ -106,7 +110,7 @@ def catalog(builds):
     from dagster_project.spark.catalog import ServerCatalog, server_session_settings
     from dagster_project.spark.session import SESSION_SQL_CONF
 
-    catalog = ServerCatalog(builds.spark, "spark_thrift", server_session_settings(SESSION_SQL_CONF, {}),
+    catalog = ServerCatalog(builds.spark, "spark_thrift", server_session_settings(SESSION_SQL_CONF),
                             environ={"CRM_SPARK_THRIFT_HOST": "127.0.0.1", "CRM_SPARK_THRIFT_PORT": str(builds.server.port),
                                      "CRM_SPARK_STORAGE": str(builds.storage)})
     yield catalog
@@ -121,11 +125,12 @@ def test_every_mart_and_analytics_table_on_the_server_is_the_duckdb_one(builds, 
 def test_the_server_keeps_its_tables_in_its_warehouse_and_the_refresh_lands_in_the_storage(builds, catalog):
     """dbt's tables are the server's own (its warehouse folder); what the refresh wrote (raw, analytics, the published
     copies) is in the storage, never in the warehouse folder beside CRM_WAREHOUSE."""
-    _, marts_location, _ = catalog.describe("marts", "fct_orders")
-    assert marts_location.startswith((builds.server.folder / "warehouse").as_uri().replace("file:///", "file:/"))
-    for schema, table in (("raw", "orders"), ("analytics", "customer_clv"), ("published_marts", "fct_orders")):
-        _, location, _ = catalog.describe(schema, table)
-        assert location.removeprefix("file:").lstrip("/").startswith(str(builds.storage).lstrip("/")), location
+    _, marts_location = catalog.describe("marts", "fct_orders")
+    assert marts_location.startswith(f"file:{builds.server.folder / 'warehouse'}/"), marts_location
+    for schema, table, folder in (("raw", "orders", "raw"), ("analytics", "customer_clv", "analytics"),
+                                  ("published_marts", "fct_orders", "published")):
+        _, location = catalog.describe(schema, table)
+        assert location.startswith(f"file:{builds.storage}/{folder}/"), location
     assert not (builds.spark.parent / "spark").exists()
     (published,) = catalog.rows("select count(*) from published_marts.fct_orders")
     assert published == catalog.rows("select count(*) from marts.fct_orders")[0] and published[0] > 1000
@@ -134,13 +139,16 @@ def test_the_server_keeps_its_tables_in_its_warehouse_and_the_refresh_lands_in_t
 
 
 def test_the_pseudonym_keys_reach_the_server_in_no_log_plan_or_file(builds):
+    """The keys reach the server as data of the build, not in a statement or a session setting: its statement log and
+    its event log (settings, plans), the storage and dbt's files hold neither them nor the secret afterwards."""
     from dagster_project.settings import DBT_PROJECT_DIR
-    from dagster_project.spark.pseudonyms import pseudonym_environment
+    from dagster_project.spark.pseudonyms import KEYS_SCHEMA, KEYS_TABLE, pseudonym_keys
 
-    keys, _ = pseudonym_environment(builds.spark)
-    secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
+    secrets = secret_forms(os.environ["CRM_PSEUDONYM_KEY"], pseudonym_keys(builds.spark))
     server_log = builds.server.log.read_text(errors="replace")
-    assert "int_customer_keys_pseudonymised" in server_log and "(redacted)" in server_log
+    assert any("Submitting query" in line and "int_customer_keys_pseudonymised" in line
+               for line in server_log.splitlines())
+    assert not (builds.storage / KEYS_SCHEMA / KEYS_TABLE).exists()
     written = {}
     for folder in (DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", builds.storage, builds.server.folder):
         for path in folder.rglob("*") if folder.is_dir() else ():
@@ -149,7 +157,9 @@ def test_the_pseudonym_keys_reach_the_server_in_no_log_plan_or_file(builds):
                     written[path] = path.read_bytes()
             except FileNotFoundError:
                 continue
-    assert builds.server.log in written and any(p.suffix == ".parquet" for p in written)
+    events = [content for path, content in written.items() if "events" in path.parts]
+    assert builds.server.log in written and any(b"int_customer_keys_pseudonymised" in c for c in events)
+    assert any(p.suffix == ".parquet" for p in written)
     for path, content in written.items():
         assert not any(secret in content for secret in secrets), path
 
@@ -160,10 +170,3 @@ def test_the_customer_keys_on_the_server_are_the_duckdb_keys(builds, catalog):
     with duckdb.connect(str(work_database_path(builds.duckdb)), read_only=True) as con:
         expected = set(con.execute("select source_customer_id, customer_key from restricted.customer_ids").fetchall())
     assert set(catalog.rows("select source_customer_id, customer_key from restricted.customer_ids")) == expected
-
-
-def test_a_server_target_without_storage_stops_with_what_to_set(tmp_path):
-    from dagster_project.spark.catalog import CatalogError, ServerCatalog
-
-    with pytest.raises(CatalogError, match="needs CRM_SPARK_STORAGE: a folder or object-store URI"):
-        ServerCatalog(tmp_path / "crm.duckdb", "spark_thrift", {}, environ={})

@@ -254,19 +254,13 @@ def test_spark_publishes_metastore_tables_over_the_same_parquet_layout(builds, s
 
 def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_warehouse(builds):
     from dagster_project.settings import DBT_PROJECT_DIR
-    from dagster_project.privacy.secret import PSEUDONYM_MODEL
-    from dagster_project.spark.pseudonyms import INNER_VARIABLE, OUTER_VARIABLE, pseudonym_environment
+    from dagster_project.spark.pseudonyms import KEYS_SCHEMA, KEYS_TABLE, pseudonym_keys
     from dagster_project.warehouse_files import spark_dir
 
     spark_warehouse = builds.spark
-    keys, _ = pseudonym_environment(spark_warehouse)
-    secrets = [os.environ["CRM_PSEUDONYM_KEY"].encode(), *(key.encode() for key in keys.values())]
-    # The SQL model names the keys' variables, which Spark substitutes when it runs: its compiled code holds only those.
-    model = (PSEUDONYM_MODEL.parent / "spark" / "int_customer_keys_pseudonymised.sql").read_text()
-    assert "crm.spark_pseudonym_key('inner')" in model and "crm.spark_pseudonym_key('outer')" in model
-    macro = (DBT_PROJECT_DIR / "macros" / "pseudonyms.sql").read_text()
-    assert "${env:CRM_PSEUDONYM_HMAC_{{ part | upper }}}" in macro and {INNER_VARIABLE, OUTER_VARIABLE} == {
-        f"CRM_PSEUDONYM_HMAC_{part.upper()}" for part in ("inner", "outer")}
+    secrets = secret_forms(os.environ["CRM_PSEUDONYM_KEY"], pseudonym_keys(spark_warehouse))
+    # The keys were data of the build (the model joins restricted._pseudonym_keys), and their files are gone.
+    assert not (spark_dir(spark_warehouse) / KEYS_SCHEMA / KEYS_TABLE).exists()
     # No file the Spark refresh wrote holds the secret or a key: the metastore, the tables, and what dbt keeps (dbt's
     # per-build folder of compiled SQL and dbt.log is removed after a successful build). Files another test worker's
     # dbt removes meanwhile are skipped.
@@ -281,8 +275,13 @@ def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_wareh
     assert any(p.suffix == ".parquet" for p in written) and any("metastore" in p.parts for p in written)
     for path, content in written.items():
         assert not any(secret in content for secret in secrets), path
-    # Nor does the refresh leave the keys in its environment for later child processes.
-    assert not {INNER_VARIABLE, OUTER_VARIABLE} & set(os.environ)
+    # Nor are the keys left in the refresh's environment for later child processes.
+    assert not any(secret in "\0".join(f"{k}={v}" for k, v in os.environ.items()).encode() for secret in secrets[2:])
+
+
+def secret_forms(secret: str, keys: tuple[bytes, bytes]) -> list[bytes]:
+    """The pseudonym secret and each HMAC key, as bytes and as hex text (upper and lower case)."""
+    return [secret.encode(), *keys, *(key.hex().encode() for key in keys), *(key.hex().upper().encode() for key in keys)]
 
 
 def test_spark_customer_keys_are_the_duckdb_keys(builds, spark):
@@ -312,7 +311,6 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
 
     from dagster_project.settings import DBT_PROJECT_DIR
     from dagster_project.spark.catalog import server_session_settings
-    from dagster_project.spark.pseudonyms import server_pseudonym_environment
     from dagster_project.spark.session import DBT_CONF_VARIABLE, SESSION_SQL_CONF, dbt_environment, spark_conf
 
     monkeypatch.setenv("CRM_SPARK_CONF", '{"spark.sql.warehouse.dir": "s3a://bucket/crm/tables"}')
@@ -322,14 +320,9 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     assert spark_conf(warehouse)["spark.sql.warehouse.dir"] == "s3a://bucket/crm/tables"
     outputs = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["crm"]["outputs"]
     assert outputs["spark"]["method"] == "session" and DBT_CONF_VARIABLE in outputs["spark"]["server_side_parameters"]
-    # A server's session opens with the same SQL settings, and the pseudonym keys from the variables the refresh sets.
-    keys = server_pseudonym_environment(warehouse)
-    variables = {f"crm_pseudonym_hmac_{part}": f"{{{{ env_var('{name}', '') }}}}"
-                 for part, name in (("inner", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_INNER"),
-                                    ("outer", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_OUTER"))}
-    assert set(keys) == {"DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_INNER", "DBT_ENV_SECRET_CRM_PSEUDONYM_HMAC_OUTER"}
+    # A server's session opens with the same SQL settings.
     for target in ("spark_thrift", "databricks"):
-        assert outputs[target]["server_side_parameters"] == server_session_settings(SESSION_SQL_CONF, variables), target
+        assert outputs[target]["server_side_parameters"] == server_session_settings(SESSION_SQL_CONF), target
 
 
 def test_nothing_new_on_spark_runs_nothing_and_another_engine_is_a_change(builds):
@@ -373,3 +366,36 @@ def test_an_erasure_on_spark_removes_the_landed_person_from_every_spark_table(bu
     assert all(rows > 0 for rows in kept.values()), kept
     with duckdb.connect(str(work_database_path(builds.spark)), read_only=True) as con:
         assert not erasure.awaiting_publication(con)
+
+
+def test_a_server_target_without_storage_stops_with_what_to_set(tmp_path):
+    from dagster_project.spark.catalog import CatalogError, ServerCatalog
+
+    with pytest.raises(CatalogError, match="needs CRM_SPARK_STORAGE: a folder or object-store URI"):
+        ServerCatalog(tmp_path / "crm.duckdb", "spark_thrift", {}, environ={})
+
+
+def test_the_spark_storage_names_folders_as_spark_does_and_reads_a_table_without_files(tmp_path):
+    """Spark takes a location as written (it does not decode %20) and writes `file:/path`; a root may be set either
+    way, or as a plain folder. A table whose folder is empty or missing (an object store has no empty folders) reads
+    as no rows of its described schema."""
+    import pyarrow as pa
+
+    from dagster_project.spark.storage import Storage, read_batches, storage_root
+
+    warehouse = tmp_path / "数据 folder" / "crm.duckdb"
+    assert storage_root(warehouse, {}) == f"file:{warehouse.parent / 'spark'}"
+    for configured in ("file:/mnt/lake", "file:///mnt/lake/", "/mnt/lake"):
+        assert storage_root(warehouse, {"CRM_SPARK_STORAGE": configured}) == "file:/mnt/lake", configured
+    assert storage_root(warehouse, {"CRM_SPARK_STORAGE": "s3a://bucket/crm/"}) == "s3a://bucket/crm"
+    storage = Storage(storage_root(warehouse, {}))
+    rows = pa.table({"customer_key": ["a", "b"], "revenue": [1.5, 2.0]})
+    storage.write_parquet("analytics/t/v1/part-0.parquet", rows.to_reader())
+    assert (warehouse.parent / "spark" / "analytics" / "t" / "v1" / "part-0.parquet").is_file()
+    assert read_batches(storage.uri("analytics", "t", "v1"), ["revenue"], lambda: None).read_all() == rows.select(
+        ["revenue"])
+    schema = pa.schema([("customer_key", pa.string())])
+    (tmp_path / "empty").mkdir()
+    for location in (f"file:{tmp_path / 'empty'}", f"file:{tmp_path / 'missing'}"):
+        assert read_batches(location, ["customer_key"], lambda: schema).read_all() == schema.empty_table()
+    assert storage.folders("analytics/t") == ["v1"] and storage.folders("analytics/none") == []

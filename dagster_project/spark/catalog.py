@@ -39,11 +39,10 @@ def spark_target(environ: Mapping[str, str] | None = None) -> str:
     return target
 
 
-def server_session_settings(session_conf: Mapping[str, str], hive_variables: Mapping[str, str]) -> dict[str, str]:
+def server_session_settings(session_conf: Mapping[str, str]) -> dict[str, str]:
     """A server session's configuration as HiveServer2 takes it when the session opens: SQL settings as
-    ``set:hiveconf:`` and variables as ``set:hivevar:`` (a plain key is not applied by Spark's Thrift server)."""
-    return {**{f"set:hiveconf:{k}": str(v) for k, v in session_conf.items()},
-            **{f"set:hivevar:{k}": str(v) for k, v in hive_variables.items()}}
+    ``set:hiveconf:`` (a plain key is not applied by Spark's Thrift server)."""
+    return {f"set:hiveconf:{k}": str(v) for k, v in session_conf.items()}
 
 
 class Catalog:
@@ -73,8 +72,8 @@ class Catalog:
     def table_exists(self, database: str, table: str) -> bool:
         return table.lower() in {name.lower() for name in self.tables(database)}
 
-    def describe(self, database: str, table: str) -> tuple[list[tuple[str, str]], str, str]:
-        """A table's columns (name, Spark type), the location of its files and their format."""
+    def describe(self, database: str, table: str) -> tuple[list[tuple[str, str]], str]:
+        """A Parquet table's columns (name, Spark type) and the location of its files."""
         columns, details, in_columns = [], {}, True
         for name, kind, _ in self.rows(f"describe formatted {spark_name(database, table)}"):
             name, kind = (name or "").strip(), (kind or "").strip()
@@ -84,19 +83,19 @@ class Catalog:
                 columns.append((name, kind))
             else:
                 details.setdefault(name, kind)
-        file_format = details.get("Provider", "").lower()
-        if file_format == "hive" and "parquet" in details.get("InputFormat", "").lower():
-            file_format = "parquet"
-        if "Location" not in details or file_format != "parquet":
+        provider = details.get("Provider", "").lower()
+        parquet = provider == "parquet" or (provider == "hive" and "parquet" in details.get("InputFormat", "").lower())
+        if "Location" not in details or not parquet:
             raise CatalogError(f"{database}.{table} is not a Parquet table with a location (provider "
-                               f"{details.get('Provider')!r}): the refresh reads Parquet tables only (dbt's file_format)")
-        return columns, details["Location"], file_format
+                               f"{details.get('Provider')!r}): the refresh reads Parquet tables only (dbt_project.yml "
+                               "sets file_format parquet on Spark)")
+        return columns, details["Location"]
 
     def read(self, database: str, table: str) -> pa.RecordBatchReader:
         """A table's rows as a stream of Arrow batches, read from its Parquet files."""
-        columns, location, _ = self.describe(database, table)
-        schema = pa.schema([(name, arrow_type(kind)) for name, kind in columns])
-        return read_batches(location, schema, [name for name, _ in columns])
+        columns, location = self.describe(database, table)
+        return read_batches(location, [name for name, _ in columns],
+                            lambda: pa.schema([(name, arrow_type(kind)) for name, kind in columns]))
 
 
 class SessionCatalog(Catalog):
@@ -139,7 +138,7 @@ def open_catalog(warehouse: Path) -> Iterator[Catalog]:
 
     target = spark_target()
     catalog = (SessionCatalog(warehouse) if target == SESSION_TARGET
-               else ServerCatalog(warehouse, target, server_session_settings(SESSION_SQL_CONF, {})))
+               else ServerCatalog(warehouse, target, server_session_settings(SESSION_SQL_CONF)))
     try:
         yield catalog
     finally:
@@ -158,6 +157,10 @@ def _connect(target: str, configuration: dict[str, str], environ: Mapping[str, s
     from thrift.transport import THttpClient
 
     host = environ.get("CRM_DATABRICKS_HOST", "")
+    missing = [name for name in ("CRM_DATABRICKS_HOST", "CRM_DATABRICKS_CLUSTER", "DBT_ENV_SECRET_CRM_DATABRICKS_TOKEN")
+               if not environ.get(name)]
+    if missing:
+        raise CatalogError(f"the databricks target needs {', '.join(missing)} (docs/scale_out.md)")
     url = (f"{host if host.startswith('https://') else 'https://' + host}:443/sql/protocolv1/o/"
            f"{environ.get('CRM_DATABRICKS_ORGANIZATION') or '0'}/{environ.get('CRM_DATABRICKS_CLUSTER', '')}")
     transport = THttpClient.THttpClient(url)
@@ -180,7 +183,7 @@ _SIMPLE_TYPES = {
 
 
 def arrow_type(spark_type: str) -> pa.DataType:
-    """The Arrow type of a Spark SQL type name as DESCRIBE shows it (for a table without files)."""
+    """The Arrow type of a Spark SQL type name as DESCRIBE shows it."""
     kind = spark_type.strip().lower()
     if kind in _SIMPLE_TYPES:
         return _SIMPLE_TYPES[kind]

@@ -1,7 +1,8 @@
 """The refresh's steps on the Spark engine, as the Dagster assets call them (dagster_project/defs/assets/).
 
-- before dbt (``prepare_dbt``, ``dbt_process_environment``): with the local session, stop this process's JVM (the
-  local metastore admits one); hand dbt's process the Spark settings and the pseudonym keys, and name the dbt target
+- around dbt (``keys_for_build``, ``dbt_process_environment``, ``prepare_dbt``): land the pseudonym keys for the
+  build (dagster_project.spark.pseudonyms; their files are deleted when dbt is done), with the local session stop
+  this process's JVM (the local metastore admits one) and hand dbt's process the Spark settings, and name the target
   (``CRM_SPARK_DBT_TARGET``: ``spark``, the local session, by default; ``spark_thrift`` or ``databricks`` on a
   cluster);
 - after dbt (``mirror_marts``): the marts, and the as-of date dbt resolved, read from their Parquet files as Arrow
@@ -25,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dagster_project.spark.catalog import SESSION_TARGET, spark_name, spark_target
-from dagster_project.spark.pseudonyms import pseudonym_environment, server_pseudonym_environment
+from dagster_project.spark.pseudonyms import forget_keys_table, keys_removed_after, land_keys
 from dagster_project.spark.session import dbt_environment, stop_session
 from dagster_project.spark.tables import pull
 from dagster_project.sql import identifier
@@ -37,25 +38,30 @@ MIRRORED = (("intermediate", "int_as_of"), ("restricted", "customer_ids"), ("aud
 
 
 def prepare_dbt(warehouse) -> list[str]:
-    """Release Spark for dbt's process; returns the target arguments of `dbt build`."""
-    target = spark_target()
-    if target == SESSION_TARGET:
-        stop_session()
-    return ["--target", target]
+    """The target arguments of `dbt build`."""
+    return ["--target", spark_target()]
+
+
+@contextmanager
+def keys_for_build(warehouse) -> Iterator[None]:
+    """Around the whole dbt build, until its last event: the pseudonym keys landed for it, and their files deleted
+    when it is done, whether it succeeded or not; with the local session, this process's JVM stopped before dbt starts
+    its own (the local metastore admits one)."""
+    path = Path(warehouse.path)
+    with keys_removed_after(path):
+        with warehouse.spark() as catalog:
+            land_keys(catalog, path)
+        if spark_target() == SESSION_TARGET:
+            stop_session()
+        yield
 
 
 @contextmanager
 def dbt_process_environment(warehouse) -> Iterator[None]:
-    """The Spark settings and the pseudonym keys in this process's environment while dbt's process starts (dagster-dbt
-    copies the environment when it starts dbt), and gone again afterwards: later child processes, and later refreshes
-    of another warehouse in this process, must not inherit the keys."""
-    path = Path(warehouse.path)
-    if spark_target() == SESSION_TARGET:
-        # Spark inside dbt's process substitutes ${env:…} itself.
-        added = {**dbt_environment(path), **pseudonym_environment(path)[0]}
-    else:
-        # A server substitutes ${hivevar:…} from the session dbt opens (dbt/profiles.yml).
-        added = server_pseudonym_environment(path)
+    """With the local session, its Spark settings in this process's environment while dbt's process starts
+    (dagster-dbt copies the environment then), and gone again afterwards, as they would otherwise configure a later
+    refresh of another warehouse in this process."""
+    added = dbt_environment(Path(warehouse.path)) if spark_target() == SESSION_TARGET else {}
     before = {name: os.environ.get(name) for name in added}
     os.environ.update(added)
     try:
@@ -72,6 +78,7 @@ def mirror_marts(warehouse) -> int:
     """Replace the working database's marts (and MIRRORED) with the Spark build's; returns the rows copied."""
     rows = 0
     with warehouse.spark() as catalog, warehouse.connect() as con:
+        forget_keys_table(catalog)
         con.execute(f"drop schema if exists {identifier('marts')} cascade")
         for table in catalog.tables("marts"):
             rows += pull(catalog, con, "marts", table)

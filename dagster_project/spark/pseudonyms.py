@@ -1,28 +1,32 @@
 """The pseudonym key material for dbt on Spark: the same secret, and the same HMAC, as on DuckDB.
 
-On DuckDB the Python model ``int_customer_keys_pseudonymised`` reads the secret inside dbt's process. dbt-spark's
-session method runs no Python models, so on Spark the refresh resolves the secret with that model's own functions
-(``resolve_secret``: CRM_PSEUDONYM_KEY, else the generated ``.pseudonym_key`` beside the warehouse) and hands dbt's
-process the HMAC's inner and outer keys, as CRM_PSEUDONYM_KEY reaches dbt on DuckDB:
-- with the local session, in environment variables; Spark substitutes ``${env:NAME}`` in the SQL model when it runs
-  it in dbt's process (Spark settings would instead be passed on the JVM's command line, visible to every user of the
-  machine);
-- on a Spark server, as the session variables dbt's session opens with (``${hivevar:name}``, substituted by the
-  server), through ``DBT_ENV_SECRET_`` variables that dbt scrubs from its logs.
-Either way the keys never appear in compiled SQL or in dbt's logs (dbt/macros/pseudonyms.sql names the variables).
+On DuckDB the Python model ``int_customer_keys_pseudonymised`` reads the secret inside dbt's process. dbt-spark runs
+no Python models, so on Spark the refresh resolves the secret with that model's own functions (``resolve_secret``:
+CRM_PSEUDONYM_KEY, else the generated ``.pseudonym_key`` beside the warehouse), and lands the HMAC's inner and outer
+keys as the one-row table ``restricted._pseudonym_keys`` just before dbt builds; the SQL model joins it, and its files
+are deleted as soon as dbt is done (the table's definition goes when the refresh next opens the catalog).
+
+Data, not SQL: the keys appear in no statement, so in no compiled SQL, dbt log, Spark statement log, plan or event
+log, on the local session and on a server alike. A Spark setting or a session variable would not do: settings reach
+the JVM's command line, a server records a session's variables, values included, in its event log, and Spark's
+redaction of variables named like secrets also blanks them where a query reads them. While dbt runs, the table's
+file is in the Spark storage beside the raw rows and the restricted tables, with the same access.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-INNER_VARIABLE = "CRM_PSEUDONYM_HMAC_INNER"
-OUTER_VARIABLE = "CRM_PSEUDONYM_HMAC_OUTER"
-# On a Spark server: what dbt's server targets read the keys from (dbt/profiles.yml) into the session variables
-# crm_pseudonym_hmac_inner / _outer. dbt scrubs the values of DBT_ENV_SECRET_ variables from its logs.
-SECRET_PREFIX = "DBT_ENV_SECRET_"
+import pyarrow as pa
+
+from dagster_project.spark.catalog import Catalog, spark_name
+from dagster_project.spark.storage import Storage, new_version, storage_root
+from dagster_project.sql import literal
+
+KEYS_SCHEMA, KEYS_TABLE = "restricted", "_pseudonym_keys"
 
 
 def _model():
@@ -33,19 +37,36 @@ def _model():
     return pseudonym_model()
 
 
-def pseudonym_environment(warehouse: Path,
-                          environ: Mapping[str, str] | None = None) -> tuple[dict[str, str], str | None]:
-    """The environment variables that carry the HMAC keys (hex) to dbt, and the warning the DuckDB model would log
-    when the secret is the generated one."""
+def pseudonym_keys(warehouse: Path) -> tuple[bytes, bytes]:
+    """The HMAC's inner and outer keys of the warehouse's pseudonym secret."""
     model = _model()
-    secret, warning = model.resolve_secret(os.environ if environ is None else environ, Path(warehouse).parent)
-    inner, outer = model.hmac_keys(secret)
-    return {INNER_VARIABLE: inner.hex(), OUTER_VARIABLE: outer.hex()}, warning
+    secret, _ = model.resolve_secret(os.environ, Path(warehouse).parent)
+    return model.hmac_keys(secret)
 
 
-def server_pseudonym_environment(warehouse: Path) -> dict[str, str]:
-    """The HMAC keys for a Spark server: a server substitutes ${hivevar:…} itself, from the session dbt opened, where
-    dbt's environment is not visible; Spark's redaction keeps them out of its logs and plans
-    (dagster_project.spark.session.SESSION_SQL_CONF)."""
-    keys, _ = pseudonym_environment(warehouse)
-    return {SECRET_PREFIX + name: value for name, value in keys.items()}
+def land_keys(catalog: Catalog, warehouse: Path) -> None:
+    """Write the keys as restricted._pseudonym_keys, for the dbt build that follows (remove_keys after it)."""
+    inner, outer = pseudonym_keys(warehouse)
+    relative = f"{KEYS_SCHEMA}/{KEYS_TABLE}/{new_version()}"
+    catalog.storage.make_private()
+    catalog.storage.write_parquet(f"{relative}/part-0.parquet",
+                                  pa.table({"inner_key": [inner], "outer_key": [outer]}).to_reader())
+    catalog.execute(f"create database if not exists {spark_name(KEYS_SCHEMA)}")
+    catalog.execute(f"drop table if exists {spark_name(KEYS_SCHEMA, KEYS_TABLE)}")
+    catalog.execute(f"create table {spark_name(KEYS_SCHEMA, KEYS_TABLE)} using parquet "
+                    f"location {literal(catalog.storage.uri(relative))}")
+
+
+@contextmanager
+def keys_removed_after(warehouse: Path) -> Iterator[None]:
+    """Delete the keys' files when the block ends, whether dbt succeeded or not (no catalog needed: with the local
+    session, dbt's process holds the metastore meanwhile)."""
+    try:
+        yield
+    finally:
+        storage = Storage(storage_root(warehouse))
+        storage.delete(f"{KEYS_SCHEMA}/{KEYS_TABLE}")
+
+
+def forget_keys_table(catalog: Catalog) -> None:
+    catalog.execute(f"drop table if exists {spark_name(KEYS_SCHEMA, KEYS_TABLE)}")

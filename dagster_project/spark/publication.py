@@ -13,29 +13,27 @@ Then, in Spark:
   they read ``<warehouse folder>/parquet/`` through its symlink, so every one of them switches to the new refresh at
   the same moment. A Spark server may not see the warehouse folder: its tables read a copy of the exports in the
   Spark storage (``published/<version>/``), switched table by table (``ALTER TABLE … SET LOCATION``, atomic for
-  each table); the previous version stays for queries still reading it, older ones are deleted. Spark lists a
-  table's files when a query plans; a long-running server caches the listing until ``REFRESH TABLE``, which this
-  step runs. A table's definition is replaced only when its columns change.
+  each table); earlier copies stay for queries still reading them, as many as the exports keep
+  (CRM_KEEP_PREVIOUS_EXPORTS; none after an erasure), older ones are deleted. Spark lists a table's files when a
+  query plans; a long-running server caches the listing until ``REFRESH TABLE``, which this step runs. A table's
+  definition is replaced only when its columns change.
 """
 
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
 
 from dagster_project.spark.catalog import Catalog, CatalogError, SessionCatalog, arrow_type, spark_name
+from dagster_project.spark.storage import local_location, new_version
 from dagster_project.spark.tables import push
 from dagster_project.sql import literal
 from dagster_project.warehouse_files import parquet_dir
 
 PUBLISHED_PREFIX = "published_"
 PUBLISHED_FOLDER = "published"
-# Copies of the exports a server reads: the current one and the one before (queries may still be reading it).
-KEEP_COPIES = 2
 
 
 def published_database(schema: str) -> str:
@@ -43,40 +41,44 @@ def published_database(schema: str) -> str:
 
 
 def publish_to_spark(con: duckdb.DuckDBPyConnection, warehouse: Path, catalog: Catalog,
-                     tables: list[tuple[str, str]]) -> dict[str, int]:
+                     tables: list[tuple[str, str]], keep_previous: int) -> dict[str, int]:
     """Write the non-mart tables back to Spark and point published_<schema>.<table> at each table's Parquet export;
-    returns the rows written back per table."""
+    returns the rows written back per table. On a server, `keep_previous` earlier copies of the exports stay for the
+    queries still reading them (CRM_KEEP_PREVIOUS_EXPORTS; none after an erasure, as on DuckDB)."""
     written = {f"{schema}.{table}": push(catalog, con, schema, table) for schema, table in tables if schema != "marts"}
     exports = parquet_dir(warehouse)
-    if isinstance(catalog, SessionCatalog):
-        locations = {(schema, table): (exports / f"{schema}.{table}.parquet").as_uri() for schema, table in tables}
-    else:
-        version = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-        locations = {}
-        for schema, table in tables:
-            file = f"{schema}.{table}.parquet"
+    on_server = not isinstance(catalog, SessionCatalog)
+    version = new_version()
+    existing: dict[str, set[str]] = {}
+    for schema, table in tables:
+        file = f"{schema}.{table}.parquet"
+        if on_server:
             catalog.storage.copy_file(exports / file, f"{PUBLISHED_FOLDER}/{version}/{file}")
-            locations[schema, table] = catalog.storage.uri(PUBLISHED_FOLDER, version, file)
-    for (schema, table), location in locations.items():
+            location = catalog.storage.uri(PUBLISHED_FOLDER, version, file)
+        else:
+            location = local_location(exports / file)
         database, name = published_database(schema), spark_name(published_database(schema), table)
-        catalog.execute(f"create database if not exists {spark_name(database)}")
-        if catalog.table_exists(database, table):
-            if _columns(catalog, database, table) == _export_columns(exports / f"{schema}.{table}.parquet"):
-                if not isinstance(catalog, SessionCatalog):
+        if database not in existing:
+            catalog.execute(f"create database if not exists {spark_name(database)}")
+            existing[database] = {t.lower() for t in catalog.tables(database)}
+        if table.lower() in existing[database]:
+            if _columns(catalog, database, table) == _export_columns(exports / file):
+                if on_server:
                     catalog.execute(f"alter table {name} set location {literal(location)}")
                 catalog.execute(f"refresh table {name}")
                 continue
             catalog.execute(f"drop table {name}")
         catalog.execute(f"create table {name} using parquet location {literal(location)}")
-    if not isinstance(catalog, SessionCatalog):
-        for old in catalog.storage.folders(PUBLISHED_FOLDER)[:-KEEP_COPIES]:
+    if on_server:
+        earlier = [folder for folder in catalog.storage.folders(PUBLISHED_FOLDER) if folder != version]
+        for old in earlier[:max(len(earlier) - keep_previous, 0)]:
             catalog.storage.delete(f"{PUBLISHED_FOLDER}/{old}")
     return written
 
 
 def _columns(catalog: Catalog, database: str, table: str) -> list[tuple[str, object]] | None:
     """A Spark table's columns as (name, Arrow type); None when a type has no Arrow equivalent here."""
-    columns, _, _ = catalog.describe(database, table)
+    columns, _ = catalog.describe(database, table)
     try:
         return [(name, arrow_type(kind)) for name, kind in columns]
     except CatalogError:

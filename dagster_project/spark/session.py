@@ -4,8 +4,9 @@
 Locally the catalog is a Hive metastore in an embedded Derby database and the tables are Parquet folders, both beside
 the published warehouse (``warehouse_files.spark_dir``). Embedded Derby admits one JVM at a time, and dbt-spark's
 ``session`` method runs Spark inside dbt's own process: so this process stops its JVM (``stop_session``) before dbt
-runs and starts a new one (``spark_session``) when a later step needs Spark again. On a cluster the same
-configuration points at a shared metastore instead (``CRM_SPARK_CONF``; docs/scale_out.md).
+runs and starts a new one (``spark_session``) when a later step needs Spark again. ``CRM_SPARK_MASTER`` and
+``CRM_SPARK_CONF`` adjust this session (and dbt's); on a Spark server the refresh opens no session of its own
+(dagster_project.spark.catalog).
 
 ``spark_conf`` is the single source: ``dbt_environment`` hands it to dbt's profile through environment variables.
 """
@@ -30,7 +31,7 @@ SHUFFLE_PARTITIONS_VARIABLE = "CRM_SPARK_SHUFFLE_PARTITIONS"
 # would run 200 tasks of a few rows. Adaptive execution coalesces further; a cluster sets its own.
 DEFAULT_SHUFFLE_PARTITIONS = "2"
 # The one variable dbt's profile (dbt/profiles.yml, target `spark`) reads its whole Spark configuration from, as a
-# JSON object. It holds no secret (the pseudonym keys travel apart: dagster_project.spark.pseudonyms).
+# JSON object. It holds no secret (the pseudonym keys arrive as data: dagster_project.spark.pseudonyms).
 DBT_CONF_VARIABLE = "CRM_DBT_SPARK_CONF"
 
 # The SQL settings the models assume, on every target: a server session takes them when it opens
@@ -42,9 +43,6 @@ SESSION_SQL_CONF = {
     "spark.sql.ansi.enabled": "false",
     # crm.content_hash selects the data columns by a regular expression (dbt/macros/versions.sql).
     "spark.sql.parser.quotedRegexColumnNames": "true",
-    # The pseudonym HMAC keys (64 bytes, 128 hex digits) reach a Spark server as session variables that Spark
-    # substitutes into the model's SQL: its logs (the Thrift server logs each statement) and plans show this instead.
-    "spark.sql.redaction.string.regex": "(?i)[0-9a-f]{128}",
 }
 
 _lock = threading.Lock()
@@ -73,7 +71,6 @@ def spark_conf(warehouse: Path, environ: Mapping[str, str] | None = None) -> dic
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
         **SESSION_SQL_CONF,
         "spark.sql.shuffle.partitions": environ.get(SHUFFLE_PARTITIONS_VARIABLE) or DEFAULT_SHUFFLE_PARTITIONS,
-        "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.driver.host": "127.0.0.1",

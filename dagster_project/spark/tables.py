@@ -11,13 +11,11 @@ runs differs, and tests/test_spark_engine.py holds the two to the same rows.
 
 from __future__ import annotations
 
-import time
-import uuid
-
 import duckdb
 import pyarrow as pa
 
 from dagster_project.spark.catalog import Catalog, spark_name
+from dagster_project.spark.storage import new_version
 from dagster_project.sql import literal, qualified, replace_table
 
 _ROWS_PER_BATCH = 256_000
@@ -31,7 +29,8 @@ def pull(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: s
 
 def push(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
     """Replace the Spark table schema.table with the DuckDB table's rows; returns the row count."""
-    version = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    version = new_version()
+    catalog.storage.make_private()
     # Streamed in batches, on a cursor of its own: the caller's connection may hold an unfinished result.
     with con.cursor() as reader:
         batches = reader.sql(f"select * from {qualified(schema, table)}").to_arrow_reader(_ROWS_PER_BATCH)

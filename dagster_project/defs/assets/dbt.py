@@ -204,11 +204,12 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
     else:
         context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
-    spark_target, spark_environment = [], contextlib.nullcontext()
+    spark_target, spark_environment, spark_build = [], contextlib.nullcontext(), contextlib.nullcontext()
     if warehouse.on_spark:
-        from dagster_project.spark.engine import dbt_process_environment, prepare_dbt
+        from dagster_project.spark.engine import dbt_process_environment, keys_for_build, prepare_dbt
 
-        spark_target, spark_environment = prepare_dbt(warehouse), dbt_process_environment(warehouse)
+        spark_target = prepare_dbt(warehouse)
+        spark_environment, spark_build = dbt_process_environment(warehouse), keys_for_build(warehouse)
     # dbt's advice: unit tests in development and CI, not in production builds (their fixtures change only with the
     # code, and tests/test_dbt_unit_tests.py runs them).
     args = ["build", "--vars", json.dumps(dbt_vars, sort_keys=True), "--exclude-resource-type", "unit_test",
@@ -219,12 +220,14 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     if not warehouse.on_spark:
         # (A Spark build parses for its own target: the parse states kept are the DuckDB profile's.)
         seed_partial_parse(target, project_target, parse_key)
-    with spark_environment:
-        invocation = dbt.cli(args, context=context, target_path=target)
-    # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
-    total = 0 if context.is_subset else build_node_count(invocation.manifest)
-    events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
-    yield from with_row_counts(events, invocation.manifest, warehouse)
+    # dbt.cli starts dbt and returns: the build runs until its last event is read (spark_build lasts as long).
+    with spark_build:
+        with spark_environment:
+            invocation = dbt.cli(args, context=context, target_path=target)
+        # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
+        total = 0 if context.is_subset else build_node_count(invocation.manifest)
+        events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
+        yield from with_row_counts(events, invocation.manifest, warehouse)
     if warehouse.on_spark:
         from dagster_project.spark.engine import install_customer_measures, mirror_marts
 

@@ -57,7 +57,8 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
 
                 with warehouse.spark() as catalog:
                     written = publish_to_spark(con, warehouse.published_path, catalog,
-                                               publication.published_tables(con))
+                                               publication.published_tables(con),
+                                               0 if erasures or purged else warehouse.keep_previous_exports)
                 context.log.info(f"wrote {len(written)} analytics and quality tables back to Spark and pointed the "
                                  "metastore's published_* tables at the Parquet exports")
             # What this publication was built from, for the next refresh to tell whether anything changed: only a
