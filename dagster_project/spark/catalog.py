@@ -69,9 +69,6 @@ class Catalog:
             return []
         return sorted(row[1] for row in self.rows(f"show tables in {spark_name(database)}") if not row[2])
 
-    def table_exists(self, database: str, table: str) -> bool:
-        return table.lower() in {name.lower() for name in self.tables(database)}
-
     def describe(self, database: str, table: str) -> tuple[list[tuple[str, str]], str]:
         """A Parquet table's columns (name, Spark type) and the location of its files."""
         columns, details, in_columns = [], {}, True

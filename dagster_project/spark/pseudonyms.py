@@ -23,8 +23,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from dagster_project.spark.catalog import Catalog, spark_name
-from dagster_project.spark.storage import Storage, new_version, storage_root
-from dagster_project.sql import literal
+from dagster_project.spark.storage import Storage, storage_root
+from dagster_project.spark.tables import write_table
 
 KEYS_SCHEMA, KEYS_TABLE = "restricted", "_pseudonym_keys"
 
@@ -45,16 +45,9 @@ def pseudonym_keys(warehouse: Path) -> tuple[bytes, bytes]:
 
 
 def land_keys(catalog: Catalog, warehouse: Path) -> None:
-    """Write the keys as restricted._pseudonym_keys, for the dbt build that follows (remove_keys after it)."""
+    """Write the keys as restricted._pseudonym_keys, for the dbt build that follows (keys_removed_after ends it)."""
     inner, outer = pseudonym_keys(warehouse)
-    relative = f"{KEYS_SCHEMA}/{KEYS_TABLE}/{new_version()}"
-    catalog.storage.make_private()
-    catalog.storage.write_parquet(f"{relative}/part-0.parquet",
-                                  pa.table({"inner_key": [inner], "outer_key": [outer]}).to_reader())
-    catalog.execute(f"create database if not exists {spark_name(KEYS_SCHEMA)}")
-    catalog.execute(f"drop table if exists {spark_name(KEYS_SCHEMA, KEYS_TABLE)}")
-    catalog.execute(f"create table {spark_name(KEYS_SCHEMA, KEYS_TABLE)} using parquet "
-                    f"location {literal(catalog.storage.uri(relative))}")
+    write_table(catalog, KEYS_SCHEMA, KEYS_TABLE, pa.table({"inner_key": [inner], "outer_key": [outer]}).to_reader())
 
 
 @contextmanager

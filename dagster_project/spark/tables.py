@@ -29,13 +29,19 @@ def pull(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: s
 
 def push(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: str) -> int:
     """Replace the Spark table schema.table with the DuckDB table's rows; returns the row count."""
-    version = new_version()
-    catalog.storage.make_private()
     # Streamed in batches, on a cursor of its own: the caller's connection may hold an unfinished result.
     with con.cursor() as reader:
         batches = reader.sql(f"select * from {qualified(schema, table)}").to_arrow_reader(_ROWS_PER_BATCH)
-        catalog.storage.write_parquet(f"{schema}/{table}/{version}/part-0.parquet", _spark_compatible(batches))
-        rows = reader.execute(f"select count(*) from {qualified(schema, table)}").fetchone()[0]
+        write_table(catalog, schema, table, _spark_compatible(batches))
+        return reader.execute(f"select count(*) from {qualified(schema, table)}").fetchone()[0]
+
+
+def write_table(catalog: Catalog, schema: str, table: str, batches: pa.RecordBatchReader) -> None:
+    """Replace the Spark table schema.table with `batches`: one Parquet file in a new version folder of the storage,
+    the table defined over it, the older versions deleted."""
+    version = new_version()
+    catalog.storage.make_private()
+    catalog.storage.write_parquet(f"{schema}/{table}/{version}/part-0.parquet", batches)
     catalog.execute(f"create database if not exists {spark_name(schema)}")
     name = spark_name(schema, table)
     catalog.execute(f"drop table if exists {name}")
@@ -43,7 +49,6 @@ def push(catalog: Catalog, con: duckdb.DuckDBPyConnection, schema: str, table: s
     for old in catalog.storage.folders(f"{schema}/{table}"):
         if old != version:
             catalog.storage.delete(f"{schema}/{table}/{old}")
-    return rows
 
 
 def _spark_compatible(batches: pa.RecordBatchReader) -> pa.RecordBatchReader:
