@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, AssetMaterialization, AssetsDefinition, Output
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition
 from dagster_dbt import (
     DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliInvocation, DbtCliResource, DbtProject, dbt_assets,
 )
@@ -32,7 +32,9 @@ from dagster_project.settings import (
     DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
     parse_currency,
 )
-from dagster_project.sql import qualified
+from dagster_project.defs.assets.dbt_row_counts import (
+    LoggedRowCounts, count_duckdb_tables, with_row_counts,
+)
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -226,8 +228,9 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
             invocation = dbt.cli(args, context=context, target_path=target)
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
-        events = with_progress(invocation, Progress(context.log.info, "models and tests done", total))
-        yield from with_row_counts(events, invocation.manifest, warehouse)
+        logged = LoggedRowCounts()
+        events = with_progress(invocation, Progress(context.log.info, "models and tests done", total), logged)
+        yield from with_row_counts(events, invocation.manifest, logged, _count_after_build(warehouse))
     if warehouse.on_spark:
         from dagster_project.spark.engine import install_customer_measures, mirror_marts
 
@@ -292,13 +295,14 @@ DBT_NODE_DONE = frozenset({"LogModelResult", "LogSeedResult", "LogSnapshotResult
                            "LogNodeNoOpResult", "SkippingDetails"})
 
 
-def with_progress(invocation: DbtCliInvocation, progress: Progress) -> Iterator:
+def with_progress(invocation: DbtCliInvocation, progress: Progress, logged: LoggedRowCounts) -> Iterator:
     """`invocation.stream()`'s Dagster events, counting dbt's finished nodes into `progress` on the way
     ("12/48 models and tests done" in the run log, every few seconds): a `dbt build` is otherwise silent until it ends.
 
     Each raw dbt event is converted with `to_default_asset_events`, as `stream()` does. Without a total from the start
     (a subset of the models), the total dbt's events carry is used."""
     for event in invocation.stream_raw_events():
+        logged.note(event.raw_event)
         if event.raw_event["info"]["name"] in DBT_NODE_DONE:
             data = event.raw_event.get("data", {})
             progress.advance(total=data.get("total") or data.get("num_models"))
@@ -320,49 +324,14 @@ def build_node_count(manifest: Mapping[str, Any]) -> int:
     return len(nodes)
 
 
-# What dbt builds as a table (views are not counted: counting one runs its whole query).
-COUNTED_MATERIALIZATIONS = {"table", "incremental", "seed"}
+def _count_after_build(warehouse: Warehouse):
+    """Counts the tables whose count dbt did not log (dbt_row_counts), once dbt has exited."""
+    def count(tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+        if warehouse.on_spark:
+            from dagster_project.spark.engine import row_counts
 
-
-def with_row_counts(events: Iterator, manifest: Mapping[str, Any], warehouse: Warehouse) -> Iterator:
-    """dbt's events with `dagster/row_count` added to each table model's materialisation.
-
-    dbt holds DuckDB's writer lock until it exits, so the counts are read after the build, in one query.
-    (dagster-dbt's own `fetch_row_counts()` does the same wait, but leaves the dbt adapter's connection open in this
-    process with another configuration, and every later asset then fails to connect.) When dbt fails, the events it
-    did emit (materialisations, failed tests) are still reported, without counts, before the failure is raised."""
-    done, failure = [], None
-    try:
-        done.extend(events)
-    except Exception as error:  # re-raised below, after the events that were emitted
-        failure = error
-    nodes = {_unique_id(event): manifest["nodes"].get(_unique_id(event)) for event in done}
-    tables = {unique_id: (node["schema"], node["alias"]) for unique_id, node in nodes.items()
-              if node and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS}
-    # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
-    counts = _row_counts(warehouse, tables) if tables and failure is None else {}
-    for event in done:
-        if _unique_id(event) in counts:
-            event = event.with_metadata({**event.metadata, "dagster/row_count": counts[_unique_id(event)]})
-        yield event
-    if failure is not None:
-        raise failure
-
-
-def _unique_id(event) -> str | None:
-    """The dbt node a materialisation is for (dagster-dbt puts it in the metadata)."""
-    if not isinstance(event, (Output, AssetMaterialization)) or "unique_id" not in event.metadata:
-        return None
-    return event.metadata["unique_id"].value
-
-
-def _row_counts(warehouse: Warehouse, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-    ids = list(tables)
-    if warehouse.on_spark:
-        from dagster_project.spark.engine import row_counts
-
-        return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
-    union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
-                               for i, unique_id in enumerate(ids))
-    with warehouse.connect(read_only=True) as con:
-        return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
+            ids = list(tables)
+            return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
+        with warehouse.connect(read_only=True) as con:
+            return count_duckdb_tables(con, tables)
+    return count

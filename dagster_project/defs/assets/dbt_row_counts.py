@@ -1,0 +1,98 @@
+"""`dagster/row_count` on the materialisation of each table dbt builds, as dbt reports the table.
+
+dbt holds DuckDB's writer lock until it exits, so the refresh cannot count a table while dbt builds. On DuckDB a
+post-hook of every model and seed (dbt/macros/row_counts.sql) counts the table as soon as it is built and logs the
+count, which dbt's event stream brings here before the model's result: each materialisation then goes to Dagster at
+once, with its count, while dbt builds the next model (the UI shows the models as they are built, and storing the
+events overlaps the build). Where no count was logged (on Spark, where the hook is empty: a count there is a job per
+table), the events are held from that materialisation on, in their order (a dbt test's evaluation must follow its
+model's materialisation), and the missing counts are read in one query after the build.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dagster import AssetMaterialization, Output
+
+from dagster_project.sql import qualified
+
+# What dbt builds as a table (views are not counted: counting one runs its whole query).
+COUNTED_MATERIALIZATIONS = frozenset({"table", "incremental", "seed"})
+# The line the post-hook logs (dbt/macros/row_counts.sql).
+_LOGGED = re.compile(r"^crm row count: (\S+) (\d+)$")
+
+
+class LoggedRowCounts:
+    """The counts the post-hooks logged so far, by dbt unique id: `note` sees every raw dbt event."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def note(self, raw_event: Mapping[str, Any]) -> None:
+        if raw_event.get("info", {}).get("name") != "JinjaLogInfo":
+            return
+        logged = _LOGGED.match(str(raw_event.get("data", {}).get("msg", "")))
+        if logged:
+            self.counts[logged[1]] = int(logged[2])
+
+
+def with_row_counts(events: Iterator, manifest: Mapping[str, Any], logged: LoggedRowCounts,
+                    count_after_build) -> Iterator:
+    """dbt's events with `dagster/row_count` added to each table model's materialisation.
+
+    `count_after_build(tables)` counts {unique id: (schema, name)} once dbt has exited, for the tables whose count was
+    not logged. When dbt fails, the events it did emit (materialisations, failed tests) are still reported, those held
+    without counts, before the failure is raised."""
+    held, failure = [], None
+    try:
+        for event in events:
+            unique_id = _unique_id(event)
+            counted = unique_id is not None and _is_table(manifest, unique_id)
+            if counted and unique_id in logged.counts:
+                event = _with_count(event, logged.counts[unique_id])
+            elif counted:
+                held.append(event)
+                continue
+            if held:
+                held.append(event)
+            else:
+                yield event
+    except Exception as error:  # re-raised below, after the events that were emitted
+        failure = error
+    missing = {unique_id: (node["schema"], node["alias"]) for unique_id in map(_unique_id, held)
+               if unique_id is not None and unique_id not in logged.counts
+               and (node := manifest["nodes"].get(unique_id)) and _is_table(manifest, unique_id)}
+    # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
+    counts = count_after_build(missing) if missing and failure is None else {}
+    for event in held:
+        unique_id = _unique_id(event)
+        yield _with_count(event, counts[unique_id]) if unique_id in counts else event
+    if failure is not None:
+        raise failure
+
+
+def count_duckdb_tables(con, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+    """Rows of each table {unique id: (schema, name)}, in one query."""
+    ids = list(tables)
+    union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
+                               for i, unique_id in enumerate(ids))
+    return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
+
+
+def _is_table(manifest: Mapping[str, Any], unique_id: str) -> bool:
+    node = manifest["nodes"].get(unique_id)
+    return bool(node) and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS
+
+
+def _with_count(event, count: int):
+    return event.with_metadata({**event.metadata, "dagster/row_count": count})
+
+
+def _unique_id(event) -> str | None:
+    """The dbt node a materialisation is for (dagster-dbt puts it in the metadata)."""
+    if not isinstance(event, (Output, AssetMaterialization)) or "unique_id" not in event.metadata:
+        return None
+    return event.metadata["unique_id"].value
