@@ -32,9 +32,7 @@ from dagster_project.settings import (
     DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
     parse_currency,
 )
-from dagster_project.defs.assets.dbt_row_counts import (
-    LoggedRowCounts, count_duckdb_tables, with_row_counts,
-)
+from dagster_project.defs.assets.dbt_row_counts import LoggedRowCounts, count_after_build, with_row_counts
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -230,7 +228,7 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()
         events = with_progress(invocation, Progress(context.log.info, "models and tests done", total), logged)
-        yield from with_row_counts(events, invocation.manifest, logged, _count_after_build(warehouse))
+        yield from with_row_counts(events, invocation.manifest, logged, count_after_build(warehouse))
     if warehouse.on_spark:
         from dagster_project.spark.engine import install_customer_measures, mirror_marts
 
@@ -322,16 +320,3 @@ def build_node_count(manifest: Mapping[str, Any]) -> int:
     nodes = [node for node in manifest["nodes"].values() if node["resource_type"] in BUILT_RESOURCE_TYPES
              and node.get("config", {}).get("materialized") != "ephemeral"]
     return len(nodes)
-
-
-def _count_after_build(warehouse: Warehouse):
-    """Counts the tables whose count dbt did not log (dbt_row_counts), once dbt has exited."""
-    def count(tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-        if warehouse.on_spark:
-            from dagster_project.spark.engine import row_counts
-
-            ids = list(tables)
-            return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
-        with warehouse.connect(read_only=True) as con:
-            return count_duckdb_tables(con, tables)
-    return count

@@ -6,13 +6,15 @@ count, which dbt's event stream brings here before the model's result: each mate
 once, with its count, while dbt builds the next model (the UI shows the models as they are built, and storing the
 events overlaps the build). Where no count was logged (on Spark, where the hook is empty: a count there is a job per
 table), the events are held from that materialisation on, in their order (a dbt test's evaluation must follow its
-model's materialisation), and the missing counts are read in one query after the build.
+model's materialisation), and the missing counts are read in one query after the build. (dagster-dbt's own
+`fetch_row_counts()` waits for dbt to exit too, and leaves the dbt adapter's connection open in this process with
+another configuration, after which every later asset fails to connect.)
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from dagster import AssetMaterialization, Output
@@ -62,9 +64,9 @@ def with_row_counts(events: Iterator, manifest: Mapping[str, Any], logged: Logge
                 yield event
     except Exception as error:  # re-raised below, after the events that were emitted
         failure = error
-    missing = {unique_id: (node["schema"], node["alias"]) for unique_id in map(_unique_id, held)
-               if unique_id is not None and unique_id not in logged.counts
-               and (node := manifest["nodes"].get(unique_id)) and _is_table(manifest, unique_id)}
+    nodes = manifest["nodes"]
+    missing = {unique_id: (nodes[unique_id]["schema"], nodes[unique_id]["alias"]) for unique_id in map(_unique_id, held)
+               if unique_id is not None and unique_id not in logged.counts and _is_table(manifest, unique_id)}
     # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
     counts = count_after_build(missing) if missing and failure is None else {}
     for event in held:
@@ -74,12 +76,19 @@ def with_row_counts(events: Iterator, manifest: Mapping[str, Any], logged: Logge
         raise failure
 
 
-def count_duckdb_tables(con, tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-    """Rows of each table {unique id: (schema, name)}, in one query."""
-    ids = list(tables)
-    union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
-                               for i, unique_id in enumerate(ids))
-    return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
+def count_after_build(warehouse) -> Callable[[Mapping[str, tuple[str, str]]], dict[str, int]]:
+    """What counts {unique id: (schema, name)} in the warehouse's engine, once dbt has exited, in one query."""
+    def count(tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
+        ids = list(tables)
+        if warehouse.on_spark:
+            from dagster_project.spark.engine import row_counts
+
+            return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
+        union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
+                                   for i, unique_id in enumerate(ids))
+        with warehouse.connect(read_only=True) as con:
+            return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
+    return count
 
 
 def _is_table(manifest: Mapping[str, Any], unique_id: str) -> bool:
