@@ -12,6 +12,7 @@
 {%- endmacro %}
 
 {% macro duckdb__log_row_count() -%}
+    {#- (the materialisations dbt_row_counts.COUNTED_MATERIALIZATIONS names) -#}
     {%- if execute and config.get('materialized') in ('table', 'incremental', 'seed') -%}
         {%- set counted = run_query('select count(*) from ' ~ this) -%}
         {%- do log('crm row count: ' ~ model.unique_id ~ ' ' ~ counted.columns[0].values()[0], info=true) -%}

@@ -21,7 +21,7 @@ from dagster import AssetMaterialization, Output
 
 from dagster_project.sql import qualified
 
-# What dbt builds as a table (views are not counted: counting one runs its whole query).
+# What dbt builds as a table (views are not counted: counting one runs its whole query); the post-hook counts the same.
 COUNTED_MATERIALIZATIONS = frozenset({"table", "incremental", "seed"})
 # The line the post-hook logs (dbt/macros/row_counts.sql).
 _LOGGED = re.compile(r"^crm row count: (\S+) (\d+)$")
@@ -48,25 +48,22 @@ def with_row_counts(events: Iterator, manifest: Mapping[str, Any], logged: Logge
     `count_after_build(tables)` counts {unique id: (schema, name)} once dbt has exited, for the tables whose count was
     not logged. When dbt fails, the events it did emit (materialisations, failed tests) are still reported, those held
     without counts, before the failure is raised."""
-    held, failure = [], None
+    held, missing, failure = [], {}, None
     try:
         for event in events:
             unique_id = _unique_id(event)
-            counted = unique_id is not None and _is_table(manifest, unique_id)
-            if counted and unique_id in logged.counts:
-                event = _with_count(event, logged.counts[unique_id])
-            elif counted:
-                held.append(event)
-                continue
-            if held:
+            node = manifest["nodes"].get(unique_id) if unique_id is not None else None
+            if node and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS:
+                if unique_id in logged.counts:
+                    event = _with_count(event, logged.counts[unique_id])
+                else:
+                    missing[unique_id] = (node["schema"], node["alias"])
+            if held or unique_id in missing:
                 held.append(event)
             else:
                 yield event
     except Exception as error:  # re-raised below, after the events that were emitted
         failure = error
-    nodes = manifest["nodes"]
-    missing = {unique_id: (nodes[unique_id]["schema"], nodes[unique_id]["alias"]) for unique_id in map(_unique_id, held)
-               if unique_id is not None and unique_id not in logged.counts and _is_table(manifest, unique_id)}
     # After a failure the events still go out, uncounted: a counting error must not hide dbt's own.
     counts = count_after_build(missing) if missing and failure is None else {}
     for event in held:
@@ -89,11 +86,6 @@ def count_after_build(warehouse) -> Callable[[Mapping[str, tuple[str, str]]], di
         with warehouse.connect(read_only=True) as con:
             return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
     return count
-
-
-def _is_table(manifest: Mapping[str, Any], unique_id: str) -> bool:
-    node = manifest["nodes"].get(unique_id)
-    return bool(node) and node["config"]["materialized"] in COUNTED_MATERIALIZATIONS
 
 
 def _with_count(event, count: int):
