@@ -323,6 +323,12 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     # A server's session opens with the same SQL settings.
     for target in ("spark_thrift", "databricks"):
         assert outputs[target]["server_side_parameters"] == server_session_settings(SESSION_SQL_CONF), target
+    # The JVM and SQL settings for a local session's short-lived JVMs reach neither a cluster's driver nor its queries.
+    local, cluster = spark_conf(warehouse), spark_conf(warehouse, {"CRM_SPARK_MASTER": "spark://head:7077"})
+    assert "-XX:TieredStopAtLevel=1" in local["spark.driver.extraJavaOptions"]
+    assert local["spark.sql.adaptive.enabled"] == "false"
+    assert cluster["spark.driver.extraJavaOptions"] == f"-Dderby.system.home={warehouse.parent / 'spark'}"
+    assert "spark.sql.adaptive.enabled" not in cluster
 
 
 def test_nothing_new_on_spark_runs_nothing_and_another_engine_is_a_change(builds):

@@ -57,18 +57,30 @@ def metastore_dir(warehouse: Path) -> Path:
     return spark_dir(warehouse) / "metastore"
 
 
+# A local session's JVMs live for one step of one refresh and run a few hundred small queries: most of their CPU went
+# to the JIT's optimising compiler and to garbage-collector threads competing with the work for two cores, and adaptive
+# execution re-plans every one of those queries to coalesce partitions they do not have. The client compiler only, the
+# serial collector and no adaptive execution cut a local refresh's CPU by about a third (docs/scale_out.md). Not on
+# another master: a cluster's long-lived driver and large shuffles want the defaults.
+LOCAL_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+LOCAL_SQL_CONF = {"spark.sql.adaptive.enabled": "false"}
+
+
 def spark_conf(warehouse: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Everything both this process's session and dbt's set: where tables and catalog live, UTC (so TIMESTAMP is
     wall-clock time as in DuckDB), ANSI mode off (dbt-spark forces it off, so this process matches), no UI."""
     environ = os.environ if environ is None else environ
     folder = spark_dir(warehouse)
+    master = environ.get(MASTER_VARIABLE) or DEFAULT_MASTER
+    local = master.startswith("local")
     conf = {
-        "spark.master": environ.get(MASTER_VARIABLE) or DEFAULT_MASTER,
+        "spark.master": master,
         "spark.sql.warehouse.dir": str(warehouse_dir(warehouse)),
         "spark.hadoop.javax.jdo.option.ConnectionURL":
             f"jdbc:derby:;databaseName={metastore_dir(warehouse)};create=true",
         # derby.log beside the metastore rather than in whatever folder the process runs in.
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}",
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={folder}" + (f" {LOCAL_JVM_OPTIONS}" if local else ""),
+        **(LOCAL_SQL_CONF if local else {}),
         **SESSION_SQL_CONF,
         "spark.sql.shuffle.partitions": environ.get(SHUFFLE_PARTITIONS_VARIABLE) or DEFAULT_SHUFFLE_PARTITIONS,
         "spark.ui.enabled": "false",
