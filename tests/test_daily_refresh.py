@@ -123,6 +123,13 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
     home.mkdir()
     # One run at a time, as in production (deploy/dagster.yaml): the runs of later ticks wait for the first.
     (home / "dagster.yaml").write_text(INSTANCE_YAML + "  runs:\n    max_concurrent_runs: 1\n")
+    # The instance's SQLite storage created here, before the daemon starts: created by the daemon and by this test's
+    # first poll at the same moment, its schedule database once got two alembic revisions and the daemon could not open
+    # it (as `dagster dev` creates it once before it starts the webserver and the daemon).
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)):
+        pass
     # Every minute: however long the daemon takes to start, the next minute fires.
     python_path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
     environment = copy.environment(CRM_SCHEDULE_CRON="* * * * *", CRM_SCHEDULE_TIMEZONE="UTC", PYTHONPATH=python_path)
