@@ -169,6 +169,46 @@ def test_a_build_starts_from_the_parse_state_its_own_warehouse_and_vars_left(tmp
     assert len(kept) == KEPT_PARSE_STATES and f"key{KEPT_PARSE_STATES + 2}.msgpack" in kept and "key0.msgpack" not in kept
 
 
+def test_dbt_started_in_the_warehouse_folder_reuses_the_parse_state_of_another_folder(tmp_path):
+    """`crm-dbt` (what the refresh starts) runs dbt in the working database's folder with the file name alone in the
+    profile: a warehouse in a new folder starts from the parse state another folder's build left, as long as the
+    working files share a name (the profile dbt compares is then the same). Plain dbt would parse in full."""
+    from dagster_project.defs.assets.dbt import DBT_EXECUTABLE, IN_WAREHOUSE_FOLDER_DBT
+
+    assert DBT_EXECUTABLE == IN_WAREHOUSE_FOLDER_DBT  # make setup installs it with the project
+    target = tmp_path / "target"
+    outputs = []
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        work = tmp_path / folder / "crm.work.duckdb"
+        parsed = subprocess.run(
+            [DBT_EXECUTABLE, "--log-format", "json", "--log-level", "debug", "parse", "--target-path", str(target)],
+            env={**os.environ, "CRM_WORK_DATABASE": str(work), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+                 "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
+            cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        assert parsed.returncode == 0, parsed.stdout[-3000:]
+        outputs.append(parsed.stdout)
+    assert '"name": "UnableToPartialParse"' in outputs[0]  # nothing to start from yet
+    assert '"name": "UnableToPartialParse"' not in outputs[1]
+    assert '"name": "PartialParsingSkipParsing"' in outputs[1]
+
+
+def test_crm_dbt_enters_the_working_database_folder_only_for_the_duckdb_target(tmp_path, monkeypatch):
+    from dagster_project.dbt_process import enter_warehouse_folder
+
+    monkeypatch.chdir(tmp_path)
+    work = str(tmp_path / "w" / "crm.work.duckdb")
+    (tmp_path / "w").mkdir()
+    for argv, environ in ((["build", "--target", "spark"], {}), (["build"], {"CRM_DBT_TARGET": "spark"}),
+                          (["build", "--target=spark_thrift"], {})):
+        environ = {"CRM_WORK_DATABASE": work, **environ}
+        enter_warehouse_folder(argv, environ)
+        assert Path.cwd() == tmp_path and environ["CRM_WORK_DATABASE"] == work, argv
+    environ = {"CRM_WORK_DATABASE": work}
+    enter_warehouse_folder(["build", "--target", "duckdb"], environ)
+    assert Path.cwd() == tmp_path / "w" and environ["CRM_WORK_DATABASE"] == "crm.work.duckdb"
+
+
 def test_walking_the_dbt_project_survives_another_process_removing_its_target_folders(tmp_path):
     # A refresh fingerprints the dbt project while another process's dbt invocation deletes its own target folder;
     # CI once failed there with FileNotFoundError from Path.rglob.

@@ -36,9 +36,13 @@ from dagster_project.defs.assets.dbt_row_counts import LoggedRowCounts, count_af
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
-# The dbt installed beside this interpreter: `crm-warehouse` must work from a virtualenv that is not activated.
+# The dbt installed beside this interpreter (`crm-warehouse` must work from a virtualenv that is not activated), as
+# `crm-dbt`, which runs it in the working database's folder (dagster_project/dbt_process.py); plain dbt if the project's
+# own scripts are not installed.
+IN_WAREHOUSE_FOLDER_DBT = str(Path(sys.executable).with_name("crm-dbt"))
 SIBLING_DBT = str(Path(sys.executable).with_name("dbt"))
-DBT_EXECUTABLE = SIBLING_DBT if Path(SIBLING_DBT).exists() else (shutil.which("dbt") or "dbt")
+DBT_EXECUTABLE = next((path for path in (IN_WAREHOUSE_FOLDER_DBT, SIBLING_DBT) if Path(path).exists()),
+                      shutil.which("dbt") or "dbt")
 
 
 class CrmDbtCliResource(DbtCliResource):
@@ -53,7 +57,7 @@ class CrmDbtCliResource(DbtCliResource):
 
     @cached_property
     def _cli_version(self) -> version.Version:
-        if self.dbt_executable != SIBLING_DBT:
+        if self.dbt_executable not in (IN_WAREHOUSE_FOLDER_DBT, SIBLING_DBT):
             return super()._cli_version
         return version.parse(importlib.metadata.version("dbt-core"))
 
@@ -77,8 +81,12 @@ PARSE_STATES, KEPT_PARSE_STATES = "parse_states", 16
 
 def parse_state_key(warehouse: Warehouse, dbt_vars: Mapping[str, str]) -> str:
     """What dbt compares, besides the project's files, before it reuses a parse state: the profile (the working
-    database's path, the memory limit) and the vars. A key that misses costs only a full parse: dbt checks itself."""
-    text = json.dumps([os.path.abspath(warehouse.work_path), warehouse.memory_limit, dict(dbt_vars)], sort_keys=True)
+    database's path as dbt gets it, the memory limit) and the vars. A key that misses costs only a full parse: dbt
+    checks itself."""
+    path = os.path.abspath(warehouse.work_path)
+    if DBT_EXECUTABLE == IN_WAREHOUSE_FOLDER_DBT:
+        path = os.path.basename(path)
+    text = json.dumps([path, warehouse.memory_limit, dict(dbt_vars)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
@@ -98,9 +106,9 @@ def keep_partial_parse(invocation_target: Path, project_target: Path, key: str |
     """Make this build's parse state the one the next invocation starts from: the project's, and, with a `key`,
     the one kept for its working database and vars (seed_partial_parse).
 
-    dbt discards a parse state when the profile differs (the warehouse path is part of the profile): without this, a
-    warehouse other than the one set-up parsed for would be re-parsed in full on every refresh (6.5 s at M). The
-    replaces are atomic: parallel runs may race.
+    dbt discards a parse state when the profile differs (the working file's name is part of it, and its whole path
+    when dbt is not started in its folder): without this, a warehouse other than the one set-up parsed for would be
+    re-parsed in full on every refresh. The replaces are atomic: parallel runs may race.
     """
     built = invocation_target / PARTIAL_PARSE
     if not built.exists():
