@@ -137,7 +137,7 @@ def test_a_builds_parse_state_becomes_the_projects(tmp_path):
 
 def test_a_build_starts_from_the_parse_state_its_own_warehouse_and_vars_left(tmp_path):
     # Two warehouses refreshed in turn: each build of one finds the state the last build of the same one left, not
-    # the other's (which dbt would discard: the warehouse path is part of the profile).
+    # the other's (which dbt would discard: the working file's name is part of the profile).
     from dagster_project.defs.resources import Warehouse
 
     project = tmp_path / "project"
@@ -182,7 +182,8 @@ def test_dbt_started_in_the_warehouse_folder_reuses_the_parse_state_of_another_f
         (tmp_path / folder).mkdir()
         work = tmp_path / folder / "crm.work.duckdb"
         parsed = subprocess.run(
-            [DBT_EXECUTABLE, "--log-format", "json", "--log-level", "debug", "parse", "--target-path", str(target)],
+            [DBT_EXECUTABLE, "--log-format", "json", "--log-level", "debug", "parse", "--target-path", str(target),
+             "--log-path", str(tmp_path / "logs")],
             env={**os.environ, "CRM_WORK_DATABASE": str(work), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
                  "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)},
             cwd=tmp_path, capture_output=True, text=True, timeout=300)
@@ -191,21 +192,37 @@ def test_dbt_started_in_the_warehouse_folder_reuses_the_parse_state_of_another_f
     assert '"name": "UnableToPartialParse"' in outputs[0]  # nothing to start from yet
     assert '"name": "UnableToPartialParse"' not in outputs[1]
     assert '"name": "PartialParsingSkipParsing"' in outputs[1]
+    # The refresh keeps parse states under the same key for both (seed_partial_parse).
+    from dagster_project.defs.resources import Warehouse
+
+    first, second = (Warehouse(path=str(tmp_path / n / "crm.duckdb"), work_path=str(tmp_path / n / "crm.work.duckdb"),
+                               exports_dir=str(tmp_path)) for n in ("first", "second"))
+    assert parse_state_key(first, {}) == parse_state_key(second, {})
 
 
-def test_crm_dbt_enters_the_working_database_folder_only_for_the_duckdb_target(tmp_path, monkeypatch):
+def test_crm_dbt_enters_the_working_database_folder_only_for_duckdb_and_absolute_dbt_folders(tmp_path, monkeypatch):
     from dagster_project.dbt_process import enter_warehouse_folder
 
     monkeypatch.chdir(tmp_path)
     work = str(tmp_path / "w" / "crm.work.duckdb")
-    (tmp_path / "w").mkdir()
-    for argv, environ in ((["build", "--target", "spark"], {}), (["build"], {"CRM_DBT_TARGET": "spark"}),
-                          (["build", "--target=spark_thrift"], {})):
+    folders = {"DBT_PROJECT_DIR": str(DBT_PROJECT_DIR), "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR)}
+    stays = [
+        (["build"], {}),  # no folder yet
+        (["build", "--target", "spark"], folders), (["build", "-t", "spark"], folders),
+        (["build"], {**folders, "DBT_TARGET": "spark"}), (["build"], {**folders, "CRM_DBT_TARGET": "spark"}),
+        (["build", "--target=spark_thrift"], folders),
+        (["build"], {"DBT_PROJECT_DIR": str(DBT_PROJECT_DIR)}),  # dbt would look for profiles.yml where it runs
+        (["build", "--project-dir", "."], folders), (["build", "--log-path=logs"], folders),
+        (["build"], {**folders, "DBT_TARGET_PATH": "target"}),
+    ]
+    for n, (argv, environ) in enumerate(stays):
+        if n == 1:
+            (tmp_path / "w").mkdir()
         environ = {"CRM_WORK_DATABASE": work, **environ}
         enter_warehouse_folder(argv, environ)
         assert Path.cwd() == tmp_path and environ["CRM_WORK_DATABASE"] == work, argv
-    environ = {"CRM_WORK_DATABASE": work}
-    enter_warehouse_folder(["build", "--target", "duckdb"], environ)
+    environ = {"CRM_WORK_DATABASE": work, **folders, "DBT_LOG_PATH": str(tmp_path / "logs")}
+    enter_warehouse_folder(["build", "--target", "duckdb", "--target-path", str(tmp_path / "target")], environ)
     assert Path.cwd() == tmp_path / "w" and environ["CRM_WORK_DATABASE"] == "crm.work.duckdb"
 
 

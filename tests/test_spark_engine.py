@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from conftest import SAMPLE_END, refresh
-from dagster_project.warehouse_files import work_database_path
+from dagster_project.warehouse_files import spark_dir, work_database_path
 
 pytestmark = pytest.mark.slow
 
@@ -255,7 +255,6 @@ def test_spark_publishes_metastore_tables_over_the_same_parquet_layout(builds, s
 def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_warehouse(builds):
     from dagster_project.settings import DBT_PROJECT_DIR
     from dagster_project.spark.pseudonyms import KEYS_SCHEMA, KEYS_TABLE, pseudonym_keys
-    from dagster_project.warehouse_files import spark_dir
 
     spark_warehouse = builds.spark
     secrets = secret_forms(os.environ["CRM_PSEUDONYM_KEY"], pseudonym_keys(spark_warehouse))
@@ -324,10 +323,10 @@ def test_dbt_and_the_refresh_configure_the_same_spark(tmp_path, monkeypatch):
     for target in ("spark_thrift", "databricks"):
         assert outputs[target]["server_side_parameters"] == server_session_settings(SESSION_SQL_CONF), target
     # The JVM and SQL settings for a local session's short-lived JVMs reach neither a cluster's driver nor its queries.
-    local, cluster = spark_conf(warehouse), spark_conf(warehouse, {"CRM_SPARK_MASTER": "spark://head:7077"})
+    local, cluster = spark_conf(warehouse, {}), spark_conf(warehouse, {"CRM_SPARK_MASTER": "spark://head:7077"})
     assert "-XX:TieredStopAtLevel=1" in local["spark.driver.extraJavaOptions"]
     assert local["spark.sql.adaptive.enabled"] == "false"
-    assert cluster["spark.driver.extraJavaOptions"] == f"-Dderby.system.home={warehouse.parent / 'spark'}"
+    assert cluster["spark.driver.extraJavaOptions"] == f"-Dderby.system.home={spark_dir(warehouse)}"
     assert "spark.sql.adaptive.enabled" not in cluster
 
 

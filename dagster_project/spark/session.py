@@ -28,7 +28,7 @@ MASTER_VARIABLE = "CRM_SPARK_MASTER"
 DEFAULT_MASTER = "local[2]"
 SHUFFLE_PARTITIONS_VARIABLE = "CRM_SPARK_SHUFFLE_PARTITIONS"
 # A refresh's tables are small next to what Spark's default of 200 shuffle partitions is sized for: each shuffle
-# would run 200 tasks of a few rows. Adaptive execution coalesces further; a cluster sets its own.
+# would run 200 tasks of a few rows. On a cluster adaptive execution coalesces further, and the cluster sets its own.
 DEFAULT_SHUFFLE_PARTITIONS = "2"
 # The one variable dbt's profile (dbt/profiles.yml, target `spark`) reads its whole Spark configuration from, as a
 # JSON object. It holds no secret (the pseudonym keys arrive as data: dagster_project.spark.pseudonyms).
@@ -72,7 +72,7 @@ def spark_conf(warehouse: Path, environ: Mapping[str, str] | None = None) -> dic
     environ = os.environ if environ is None else environ
     folder = spark_dir(warehouse)
     master = environ.get(MASTER_VARIABLE) or DEFAULT_MASTER
-    local = master.startswith("local")
+    local = master == "local" or master.startswith("local[")  # not local-cluster[...]: its executors are JVMs apart
     conf = {
         "spark.master": master,
         "spark.sql.warehouse.dir": str(warehouse_dir(warehouse)),

@@ -33,6 +33,7 @@ from dagster_project.settings import (
     parse_currency,
 )
 from dagster_project.defs.assets.dbt_row_counts import LoggedRowCounts, count_after_build, with_row_counts
+from dagster_project.dbt_process import profile_path
 
 dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 
@@ -85,7 +86,7 @@ def parse_state_key(warehouse: Warehouse, dbt_vars: Mapping[str, str]) -> str:
     checks itself."""
     path = os.path.abspath(warehouse.work_path)
     if DBT_EXECUTABLE == IN_WAREHOUSE_FOLDER_DBT:
-        path = os.path.basename(path)
+        path = profile_path(path)
     text = json.dumps([path, warehouse.memory_limit, dict(dbt_vars)], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
