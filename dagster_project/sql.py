@@ -1,5 +1,7 @@
 """SQL helpers: quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY
-paths), and replacing a table in one statement."""
+paths), replacing a table in one statement, and counting the rows of several tables in one query."""
+
+from collections.abc import Callable, Sequence
 
 
 def identifier(name: str) -> str:
@@ -16,6 +18,13 @@ def literal(text: str) -> str:
     if "\x00" in text:
         raise ValueError("a NUL character cannot appear in an SQL string")
     return "'" + text.replace("'", "''") + "'"
+
+
+def row_counts_query(tables: Sequence[tuple[str, str]], name: Callable[..., str] = qualified) -> str:
+    """One query whose rows are the row count of each (schema, table), in their order; `name` quotes a table for the
+    engine (DuckDB's `qualified` by default, Spark's `spark_name`)."""
+    return (" union all ".join(f"select {i} as n, count(*) as c from {name(schema, table)}"
+                               for i, (schema, table) in enumerate(tables)) + " order by n")
 
 
 def replace_table(con, schema: str, table: str, rows) -> None:

@@ -29,7 +29,7 @@ from dagster_project.spark.catalog import SESSION_TARGET, spark_name, spark_targ
 from dagster_project.spark.pseudonyms import forget_keys_table, keys_removed_after, land_keys
 from dagster_project.spark.session import dbt_environment, stop_session
 from dagster_project.spark.tables import pull
-from dagster_project.sql import identifier
+from dagster_project.sql import identifier, row_counts_query
 # What the Python steps after dbt read besides the marts: the as-of date dbt resolved (dagster_project.as_of), and
 # what the privacy steps of the next refresh read from the last build (dagster_project.privacy): the identity
 # resolution an erasure closes over (and checks is rebuilt before it publishes), and the audit of every raw row whose
@@ -89,11 +89,8 @@ def mirror_marts(warehouse) -> int:
 
 def row_counts(warehouse, tables: Sequence[tuple[str, str]]) -> list[int]:
     """Rows of each Spark table (schema, name), in one query."""
-    union = " union all ".join(f"select {i} as n, count(*) as c from {spark_name(schema, name)}"
-                               for i, (schema, name) in enumerate(tables))
     with warehouse.spark() as catalog:
-        counts = dict(catalog.rows(union))
-    return [counts[i] for i in range(len(tables))]
+        return [count for _, count in catalog.rows(row_counts_query(tables, spark_name))]
 
 
 def customer_measures_ddl(dbt_vars: Mapping[str, str]) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from dagster import AssetMaterialization, Output
 
-from dagster_project.sql import qualified
+from dagster_project.sql import row_counts_query
 
 # What dbt builds as a table (views are not counted: counting one runs its whole query); the post-hook counts the same.
 COUNTED_MATERIALIZATIONS = frozenset({"table", "incremental", "seed"})
@@ -76,15 +76,14 @@ def with_row_counts(events: Iterator, manifest: Mapping[str, Any], logged: Logge
 def count_after_build(warehouse) -> Callable[[Mapping[str, tuple[str, str]]], dict[str, int]]:
     """What counts {unique id: (schema, name)} in the warehouse's engine, once dbt has exited, in one query."""
     def count(tables: Mapping[str, tuple[str, str]]) -> dict[str, int]:
-        ids = list(tables)
         if warehouse.on_spark:
             from dagster_project.spark.engine import row_counts
 
-            return dict(zip(ids, row_counts(warehouse, [tables[unique_id] for unique_id in ids]), strict=True))
-        union = " union all ".join(f"select {i} as n, count(*) as rows from {qualified(*tables[unique_id])}"
-                                   for i, unique_id in enumerate(ids))
-        with warehouse.connect(read_only=True) as con:
-            return {ids[n]: rows for n, rows in con.execute(union).fetchall()}
+            counts = row_counts(warehouse, list(tables.values()))
+        else:
+            with warehouse.connect(read_only=True) as con:
+                counts = [count for _, count in con.execute(row_counts_query(list(tables.values()))).fetchall()]
+        return dict(zip(tables, counts, strict=True))
     return count
 
 
