@@ -36,7 +36,7 @@ class RefreshResult:
 
 
 def run_refresh(settings: Settings, instance: DagsterInstance,
-                progress: Callable[[str], None] = lambda line: None,
+                progress: Callable[[str], None] | None = None,
                 groups: Sequence[str] | None = None, full_refresh: bool = False) -> RefreshResult:
     """Run the `full_refresh` job (the same job the daily schedule runs) and raise RefreshError on failure.
 
@@ -99,9 +99,11 @@ def progress_line(entry) -> str | None:
 class _FollowRunLog(threading.Thread):
     """Passes progress lines from a run's event log to `progress` while the run executes in this process."""
 
-    def __init__(self, instance: DagsterInstance, run_id: str, progress: Callable[[str], None]):
+    def __init__(self, instance: DagsterInstance, run_id: str, progress: Callable[[str], None] | None):
         super().__init__(daemon=True)
-        self.instance, self.run_id, self.progress, self.seen = instance, run_id, progress, 0
+        self.instance, self.run_id, self.progress = instance, run_id, progress
+        # Where the last read ended: each poll reads only the entries logged since (a run logs hundreds).
+        self.cursor: str | None = None
         self.finished = threading.Event()
 
     def run(self) -> None:
@@ -110,20 +112,25 @@ class _FollowRunLog(threading.Thread):
         self._emit_new()
 
     def _emit_new(self) -> None:
-        entries = self.instance.all_logs(self.run_id)
-        for entry in entries[self.seen:]:
-            line = progress_line(entry)
-            if line:
-                self.progress(line)
-        self.seen = len(entries)
+        while True:
+            batch = self.instance.get_records_for_run(self.run_id, cursor=self.cursor, limit=1000)
+            for record in batch.records:
+                line = progress_line(record.event_log_entry)
+                if line:
+                    self.progress(line)
+            self.cursor = batch.cursor
+            if not batch.has_more:
+                return
 
     def __enter__(self):
-        self.start()
+        if self.progress is not None:  # nobody to tell: no thread reading the run's log
+            self.start()
         return self
 
     def __exit__(self, *exc):
-        self.finished.set()
-        self.join()
+        if self.progress is not None:
+            self.finished.set()
+            self.join()
 
 
 def failure_reason(result) -> str:
