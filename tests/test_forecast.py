@@ -248,6 +248,34 @@ def test_published_forecast_beats_seasonal_naive_on_generated_data_over_three_se
     assert np.mean(ratios["revenue"]) < 0.85 and np.mean(ratios["orders"]) < 0.85, ratios
 
 
+def test_production_ets_fits_the_form_the_backtest_judged_on_the_latest_window():
+    """AutoETS chooses its form at the earliest fold and the later folds judge that form; production fits the
+    same form's parameters on the latest window instead of choosing again."""
+    from dagster_project.analytics import forecast_backtest as bt
+    from dagster_project.analytics.forecast_ets import ets_form, fit_ets
+
+    config = ForecastConfig(country=None, prophet_series=(), n_jobs=1)
+    y = synthetic(days=700, level=20.0, noise=0.3, seed=4)
+    result = run_forecasts(long_frame("region_x", "orders", y), AS_OF, config)
+    assert result.summary["model"].tolist() == ["auto_ets"]
+    earliest = min(bt.folds(pd.Timestamp(AS_OF), config.horizon_days, config.n_folds, config.fold_spacing_days),
+                   key=lambda fold: fold.origin)
+    judged = ets_form(fit_ets(earliest.train(y), config.ets_window_days))
+    published = result.models["region_x", "orders"]["auto_ets"]
+    assert ets_form(published) == judged
+    # Its parameters are fitted on the latest window (not carried from the fold).
+    np.testing.assert_allclose(published.model_["par"], fit_ets(y, config.ets_window_days, judged).model_["par"])
+
+
+def test_a_form_that_cannot_fit_the_latest_window_is_chosen_again():
+    from dagster_project.analytics.forecast_ets import ets_form, fit_ets
+
+    window = synthetic(days=126, level=50.0, seed=2).to_numpy().copy()
+    window[-10] = 0.0  # multiplicative errors cannot fit a zero day
+    chosen = fit_ets(pd.Series(window), form="MNMN")
+    assert ets_form(chosen)[0] == "A"
+
+
 # ------------------------------------------------------------------------------------------------- edge cases
 
 def test_short_series_fall_back_or_are_skipped_and_later_rows_are_ignored():

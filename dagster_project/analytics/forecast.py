@@ -85,7 +85,8 @@ class ForecastConfig:
                              "seasonality_prior_scale": self.prophet.seasonality_prior_scale,
                              "uncertainty_samples": self.prophet.uncertainty_samples}
         if method == "auto_ets":
-            return common | {"season_length": 7, "window_days": self.ets_window_days}
+            return common | {"season_length": 7, "window_days": self.ets_window_days,
+                             "form": "lowest AICc at the earliest backtest fold, refitted on the latest window"}
         return common | {"season_length": 7}
 
 

@@ -13,10 +13,26 @@ from statsforecast.models import AutoETS
 from dagster_project.analytics.forecast_metrics import SEASON
 
 WINDOW_DAYS = 126  # 18 weekly cycles
+# What a failed optimisation raises (Stan, statsforecast); it costs that fit, not the refresh.
+FIT_ERRORS = (RuntimeError, ValueError, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError)
 
 
-def fit_ets(train: pd.Series, window: int = WINDOW_DAYS) -> AutoETS:
-    return AutoETS(season_length=SEASON).fit(np.asarray(train, float)[-window:])
+def fit_ets(train: pd.Series, window: int = WINDOW_DAYS, form: str | None = None) -> AutoETS:
+    """AutoETS on the last ``window`` days: the form with the lowest AICc, or, given a ``form`` (``ets_form`` of an
+    earlier fit, e.g. "AAAN"), that form's parameters only. Should that form not fit these days (a multiplicative
+    one once a zero day is in the window), the choice is made again."""
+    values = np.asarray(train, float)[-window:]
+    if form is not None:
+        try:
+            return AutoETS(season_length=SEASON, model=form[:3], damped=form[3] == "D").fit(values)
+        except FIT_ERRORS:
+            pass
+    return AutoETS(season_length=SEASON).fit(values)
+
+
+def ets_form(model: AutoETS) -> str:
+    """A fitted model's form: error, trend and season type, then D (damped) or N ("AAAN", "MNMN")."""
+    return str(model.model_["components"])
 
 
 def ets_point_forecast(model: AutoETS, train: pd.Series, horizon: int, window: int = WINDOW_DAYS) -> np.ndarray:
@@ -36,10 +52,10 @@ def ets_forecast(train: pd.Series, horizon: int, interval_width: float, window: 
     return _frame(model.forward(y=np.asarray(train, float)[-window:], h=horizon, level=[level]), train, level)
 
 
-def fitted_ets(train: pd.Series, horizon: int, interval_width: float, window: int = WINDOW_DAYS
-               ) -> tuple[pd.DataFrame, AutoETS]:
-    """``ets_forecast`` of a new fit, and the fitted model."""
-    model, level = fit_ets(train, window), round(100 * interval_width)
+def fitted_ets(train: pd.Series, horizon: int, interval_width: float, window: int = WINDOW_DAYS,
+               form: str | None = None) -> tuple[pd.DataFrame, AutoETS]:
+    """``ets_forecast`` of a new fit (of ``form``, if given: ``fit_ets``), and the fitted model."""
+    model, level = fit_ets(train, window, form), round(100 * interval_width)
     return _frame(model.predict(h=horizon, level=[level]), train, level), model
 
 
