@@ -50,6 +50,8 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     assert refreshed.returncode == 0, refreshed.stderr
     out = refreshed.stdout
     assert "raw_exports: started" in out and "crm_dbt_models: done" in out  # progress lines
+    # Each once: the run log is read on from where the last read ended.
+    assert out.count("raw_exports: started") == 1 and out.count("crm_dbt_models: done") == 1, out
     assert "tables built" in out and "marts.fct_orders" in out and "quarantined" in out
     assert re.search(r"as of \S+ in [\d.]+ s ", out.split("tables built")[0])  # elapsed time
     # The ingest step's count and the closing summary agree: the summary splits the quarantine by stage.
