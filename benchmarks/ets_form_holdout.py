@@ -1,13 +1,15 @@
 """Holdout check of how production fits AutoETS: choosing the form again on the latest window (before 2026-12-06)
-against fitting the form the backtest judged, chosen at the earliest fold 180 days earlier (now).
+against fitting the form the backtest judged, chosen at the earliest backtest fold (now).
 
-For each daily series and each of four origins (90, 120, 150 and 180 days before the series' end), both models are
-fitted on the 126 days before the origin and forecast the next 90 days; the table gives the mean MASE of each, how
-often the backtested form does better, worse or the same, and the fitting seconds. Series: those of built
-warehouses (--warehouse, the working database, read-only, through the forecast asset's own query), and with
---cdnow the CDNOW master log that the lifetimes 0.11.3 wheel ships (downloaded once into --cache,
-benchmarks/out/lifetimes): daily revenue, orders and CDs, overall and per acquisition-month cohort. A case is
-left out when the forecast would not fit AutoETS at the earliest fold either (too little history).
+Each daily series is forecast from four as-of dates (90, 120, 150 and 180 days before its end) as the forecast
+asset does: the backtest folds of the default ForecastConfig (origins 90, 180 and 270 days before the as-of date),
+the earliest fold with enough history choosing the form; then both ways are fitted on the 126 days before the
+as-of date and scored (MASE) on the next 90. The table gives the mean MASE of each, how often the backtested form
+does better, worse or the same, and the fitting seconds. An as-of date is left out when no fold has enough history
+(the forecast would not fit AutoETS there either). Series: those of built warehouses (--warehouse, the working
+database, read-only, through the forecast asset's own query), and with --cdnow the CDNOW master log that the
+lifetimes 0.11.3 wheel ships (downloaded once into --cache, benchmarks/out/lifetimes): daily revenue, orders and
+CDs, overall and per acquisition-month cohort.
 
     python benchmarks/ets_form_holdout.py --warehouse warehouse/crm.work.duckdb --cdnow
 """
@@ -25,13 +27,15 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from dagster_project.analytics import forecast_backtest as bt
 from dagster_project.analytics.forecast import ForecastConfig
+from dagster_project.analytics.forecast_contenders import _ready
 from dagster_project.analytics.forecast_ets import ets_form, fit_ets
 from dagster_project.analytics.forecast_inputs import forecast_series
+from dagster_project.analytics.forecast_metrics import mase
 
-HORIZON, WINDOW, EARLIEST_FOLD_BEFORE = 90, 126, 180
-ORIGINS_BEFORE_END = (90, 120, 150, 180)
-READY = ForecastConfig()  # how much history the forecast asks of a series before it fits AutoETS
+CONFIG = ForecastConfig()  # the forecast asset's folds, horizon, window and history requirements
+AS_OF_BEFORE_END = (90, 120, 150, 180)
 
 
 def warehouse_series(path: Path) -> list[pd.Series]:
@@ -58,28 +62,25 @@ def cdnow_series(cache: Path) -> list[pd.Series]:
         group.groupby("ds")["cds"].sum().astype(float))]
 
 
-def mase(actual: np.ndarray, predicted: np.ndarray, train: np.ndarray) -> float:
-    scale = np.mean(np.abs(train[7:] - train[:-7]))
-    return float(np.mean(np.abs(actual - predicted)) / scale) if scale > 0 else np.nan
-
-
 def compare(series: list[pd.Series]) -> dict:
     rows, seconds = [], {"chosen again": 0.0, "backtested form": 0.0}
     for y in series:
         y = y.asfreq("D", fill_value=0.0)
-        for before_end in ORIGINS_BEFORE_END:
-            origin = len(y) - before_end
-            earliest = y.iloc[: origin - EARLIEST_FOLD_BEFORE]
-            if len(earliest) < READY.min_history_days or (earliest > 0).sum() < READY.min_nonzero_days:
-                continue  # the forecast would not fit AutoETS at that fold either
-            form = ets_form(fit_ets(earliest, WINDOW))
-            train, actual = y.iloc[:origin], y.iloc[origin : origin + HORIZON].to_numpy()
+        for before_end in AS_OF_BEFORE_END:
+            as_of = y.index[-1] - pd.Timedelta(days=before_end)
+            folds = bt.folds(as_of, CONFIG.horizon_days, CONFIG.n_folds, CONFIG.fold_spacing_days)
+            usable = [fold for fold in folds if _ready(fold.train(y), CONFIG)]
+            if not usable:
+                continue
+            form = ets_form(fit_ets(usable[-1].train(y), CONFIG.ets_window_days))  # folds come latest first
+            train = y.loc[:as_of]
+            actual = y.loc[as_of + pd.Timedelta(days=1):].iloc[: CONFIG.horizon_days].to_numpy()
             errors = []
             for name, fitted_form in (("chosen again", None), ("backtested form", form)):
                 started = time.perf_counter()
-                model = fit_ets(train, WINDOW, fitted_form)
+                model = fit_ets(train, CONFIG.ets_window_days, fitted_form)
                 seconds[name] += time.perf_counter() - started
-                predicted = np.clip(model.predict(h=HORIZON)["mean"], 0, None)
+                predicted = np.clip(model.predict(h=CONFIG.horizon_days)["mean"], 0, None)
                 errors.append(mase(actual, predicted, train.to_numpy()))
             rows.append(errors)
     errors = np.array([row for row in rows if not np.isnan(row).any()])

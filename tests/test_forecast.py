@@ -267,13 +267,26 @@ def test_production_ets_fits_the_form_the_backtest_judged_on_the_latest_window()
     np.testing.assert_allclose(published.model_["par"], fit_ets(y, config.ets_window_days, judged).model_["par"])
 
 
-def test_a_form_that_cannot_fit_the_latest_window_is_chosen_again():
+def test_a_form_that_cannot_fit_the_latest_window_is_chosen_again_and_the_summary_says_so():
     from dagster_project.analytics.forecast_ets import ets_form, fit_ets
 
     window = synthetic(days=126, level=50.0, seed=2).to_numpy().copy()
+    assert ets_form(fit_ets(pd.Series(window), form="MNMN")) == "MNMN"  # a form that fits is fitted as it is
+    with pytest.raises(ValueError, match="not an ETS form"):
+        fit_ets(pd.Series(window), form="AADN")
     window[-10] = 0.0  # multiplicative errors cannot fit a zero day
-    chosen = fit_ets(pd.Series(window), form="MNMN")
-    assert ets_form(chosen)[0] == "A"
+    assert ets_form(fit_ets(pd.Series(window), form="MNMN"))[0] == "A"
+
+    # Through the forecast: the earliest fold chooses MNMN (a multiplicative form), and a zero day on the latest
+    # window then rules it out for production.
+    y = synthetic(days=700, level=20.0, noise=0.2, seed=0).copy()
+    y.iloc[-5] = 0.0
+    result = run_forecasts(long_frame("region_x", "orders", y), AS_OF,
+                           ForecastConfig(country=None, prophet_series=(), n_jobs=1))
+    row = result.summary.iloc[0]
+    assert row["model"] == "auto_ets"
+    assert row["note"] == ("AutoETS form MNMN (backtested) does not fit the latest 126 days; ANAN chosen again, "
+                           "not backtested")
 
 
 # ------------------------------------------------------------------------------------------------- edge cases

@@ -86,7 +86,7 @@ class ForecastConfig:
                              "uncertainty_samples": self.prophet.uncertainty_samples}
         if method == "auto_ets":
             return common | {"season_length": 7, "window_days": self.ets_window_days,
-                             "form": "lowest AICc at the earliest backtest fold, refitted on the latest window"}
+                             "form": "chosen at the earliest backtest fold"}
         return common | {"season_length": 7}
 
 
@@ -171,9 +171,10 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
 
 
 def _in_threads(order, prepared, as_of, config, holidays) -> Iterator[tuple[tuple[str, str], SeriesOutcome]]:
-    """(key, outcome) as each series finishes. Threads, not processes: statsforecast's optimiser and Prophet's Stan
-    (a subprocess) run outside the GIL, and threads share the imported libraries and the series, where worker
-    processes spent seconds importing Prophet and statsforecast again."""
+    """(key, outcome) as each series finishes. Threads, not processes: Prophet's Stan runs in a subprocess, so its
+    fits overlap; statsforecast's ETS fits do not scale across threads (measured: docs/analytics.md) but are few
+    per series; and threads share the imported libraries and the series, where worker processes spent seconds
+    importing Prophet and statsforecast again."""
     def one(key):
         return key, forecast_one(*key, prepared[key], as_of, config, holidays,
                                  use_prophet=key[0] in config.prophet_series)

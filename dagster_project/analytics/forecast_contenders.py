@@ -6,8 +6,8 @@ series named in ``config.prophet_series`` (the top-level ones), where its yearly
 can be estimated and the report reads the result. AutoETS chooses its form (error, trend, season, damping) once, at
 the earliest fold, and is carried to the later folds by statsforecast's forward (new states, same parameters), which
 keeps a refresh of ~100 series fast. So the form is what the backtest judged, and production fits that form's
-parameters on the latest window rather than choosing again among up to 15 forms: a twentieth of the fitting time,
-as accurate on held-out days (benchmarks/ets_form_holdout.py). Prophet is refitted at every fold with the same
+parameters on the latest window rather than choosing again among up to 15 forms, at a fraction of the fitting time
+and as accurate on held-out days (benchmarks/ets_form_holdout.py). Prophet is refitted at every fold with the same
 terms production uses.
 """
 
@@ -94,17 +94,17 @@ def _backtest(y: pd.Series, usable: list[bt.Fold], config: ForecastConfig, holid
     return scored, ets_form(ets_model) if ets_model is not None else None
 
 
-def _production(method: str, y: pd.Series, config: ForecastConfig, holidays, yearly: bool, ets_form: str | None
+def _production(method: str, y: pd.Series, config: ForecastConfig, holidays, yearly: bool, form: str | None
                 ) -> tuple[pd.DataFrame, dict]:
     """The published method fitted on the whole history: its forecast and the fitted model ({method: model}).
-    AutoETS fits the form the backtest judged (`ets_form`; chosen anew when there was no backtest)."""
+    AutoETS fits the form the backtest judged (`form`; chosen anew when there was no backtest)."""
     horizon, width = config.horizon_days, config.interval_width
     if method == "prophet":
         model = fit_prophet(y, config.prophet, holidays, yearly, width, intervals=True)
         dates = pd.date_range(y.index[-1] + pd.Timedelta(days=1), periods=horizon)
         return predict_prophet(model, dates, config.prophet, intervals=True), {"prophet": model}
     if method == "auto_ets":
-        frame, model = fitted_ets(y, horizon, width, config.ets_window_days, ets_form)
+        frame, model = fitted_ets(y, horizon, width, config.ets_window_days, form)
         return frame, {"auto_ets": model}
     return naive_forecast(y, horizon, width), {}
 
@@ -143,6 +143,9 @@ def forecast_one(series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp,
                 notes.append(f"{NAME[method]} failed to fit ({error}): seasonal naive published instead")
                 method, future = "seasonal_naive", naive_forecast(y, config.horizon_days, config.interval_width)
             seconds[f"{method}:production"] += time.perf_counter() - started
+            if "auto_ets" in model and backtested_form and (refitted := ets_form(model["auto_ets"])) != backtested_form:
+                notes.append(f"AutoETS form {backtested_form} (backtested) does not fit the latest "
+                             f"{config.ets_window_days} days; {refitted} chosen again, not backtested")
     summary = key | _summary(y, method, backtest, selection, evaluation, chosen, yearly if use_prophet else None,
                              notes)
     forecast = forecast_rows(y, future, config).assign(model=method, **key) if future is not None else None

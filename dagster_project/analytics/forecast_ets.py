@@ -6,6 +6,8 @@ no yearly or holiday terms, which is what Prophet adds where the series is large
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 from statsforecast.models import AutoETS
@@ -13,19 +15,24 @@ from statsforecast.models import AutoETS
 from dagster_project.analytics.forecast_metrics import SEASON
 
 WINDOW_DAYS = 126  # 18 weekly cycles
-# What a failed optimisation raises (Stan, statsforecast); it costs that fit, not the refresh.
+# What a failed optimisation raises (statsforecast's here, Stan's in forecast_contenders); it costs that fit, not the
+# refresh.
 FIT_ERRORS = (RuntimeError, ValueError, FloatingPointError, ZeroDivisionError, np.linalg.LinAlgError)
+# A form as statsforecast writes it: error, trend, season, then D (damped) or N.
+FORM = re.compile(r"[AM][NAM][NAM][DN]")
 
 
 def fit_ets(train: pd.Series, window: int = WINDOW_DAYS, form: str | None = None) -> AutoETS:
     """AutoETS on the last ``window`` days: the form with the lowest AICc, or, given a ``form`` (``ets_form`` of an
     earlier fit, e.g. "AAAN"), that form's parameters only. Should that form not fit these days (a multiplicative
-    one once a zero day is in the window), the choice is made again."""
+    one once a zero day is in the window), the choice is made again: ``ets_form`` of the result then differs."""
     values = np.asarray(train, float)[-window:]
     if form is not None:
+        if not FORM.fullmatch(form):
+            raise ValueError(f"not an ETS form: {form!r}")
         try:
             return AutoETS(season_length=SEASON, model=form[:3], damped=form[3] == "D").fit(values)
-        except FIT_ERRORS:
+        except Exception:  # noqa: BLE001 - one form's failures include a bare Exception ("no model able to be fitted")
             pass
     return AutoETS(season_length=SEASON).fit(values)
 
