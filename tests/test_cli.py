@@ -75,7 +75,24 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     queried = subprocess.run(query, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert queried.returncode == 0 and "customer_key" in queried.stdout, queried.stderr
     with duckdb.connect(str(tmp_path / "warehouse" / "crm.duckdb"), read_only=True) as con:
-        assert con.execute("select count(*) from marts.fct_orders").fetchone()[0] > 0
+        orders = con.execute("select count(*) from marts.fct_orders").fetchone()[0]
+    assert orders > 0
+    # The run is in the instance `make dev` shows (./.dagster_home), its events in the event log that keeps its
+    # engines open: the run's own log and the cross-run asset index both hold them, as the UI reads them.
+    from dagster import AssetKey, DagsterEventType, DagsterInstance
+
+    from dagster_project.defs.event_log import SqliteEventLogKeepingEngines
+
+    with DagsterInstance.from_config(str(tmp_path / ".dagster_home")) as instance:
+        assert isinstance(instance.event_log_storage, SqliteEventLogKeepingEngines)
+        (dagster_run,) = instance.get_runs()
+        assert dagster_run.is_success
+        materialised = {event.dagster_event.asset_key for event in instance.all_logs(
+            dagster_run.run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION)}
+        assert {AssetKey(["marts", "fct_orders"]), AssetKey(["publish", "warehouse"])} <= materialised, materialised
+        latest = instance.get_latest_materialization_event(AssetKey(["marts", "fct_orders"]))
+        assert latest.run_id == dagster_run.run_id
+        assert latest.asset_materialization.metadata["dagster/row_count"].value == orders
     # Run again with nothing new (`make demo` twice): the secret the first refresh generated was part of what it
     # recorded, so the second one finds nothing changed.
     again = run([CLI, "refresh"], cwd=tmp_path)
@@ -104,13 +121,13 @@ def test_a_second_refresh_is_refused_at_once_and_leaves_no_dagster_run(tmp_path)
 
     from dagster import DagsterInstance
 
-    from dagster_project.defs.instance import INSTANCE_YAML
+    from dagster_project.defs.instance import instance_yaml
 
     exports = orders_only_export(tmp_path)
     warehouse = (tmp_path / "wh.duckdb").resolve()
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_YAML)
+    (home / "dagster.yaml").write_text(instance_yaml(home))
     with open(f"{warehouse}.lock", "a+") as held:  # as the Warehouse resource holds it for a whole run
         held.write("pid 12345")
         held.flush()

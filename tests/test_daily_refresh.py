@@ -21,7 +21,7 @@ import pytest
 
 from conftest import refreshed_with_last_drop_held_back, stop_group
 from dagster_project import refresh_state
-from dagster_project.defs.instance import INSTANCE_YAML
+from dagster_project.defs.instance import instance_yaml
 from dagster_project.settings import Settings
 from dagster_project.warehouse_files import work_database_path
 
@@ -122,7 +122,7 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
     home = tmp_path / "dagster_home"
     home.mkdir()
     # One run at a time, as in production (deploy/dagster.yaml): the runs of later ticks wait for the first.
-    (home / "dagster.yaml").write_text(INSTANCE_YAML + "  runs:\n    max_concurrent_runs: 1\n")
+    (home / "dagster.yaml").write_text(instance_yaml(home) + "  runs:\n    max_concurrent_runs: 1\n")
     # The instance's SQLite storage created here, before the daemon starts: created by the daemon and by this test's
     # first poll at the same moment, its schedule database once got two alembic revisions and the daemon could not open
     # it (as `dagster dev` creates it once before it starts the webserver and the daemon).
