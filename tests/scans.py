@@ -37,17 +37,13 @@ def files_under(*folders: Path) -> list[Path]:
 
 
 def found_in_relation(con: duckdb.DuckDBPyConnection, relation: str, values: list[str]) -> dict[str, set[str]]:
-    """Per column of `relation` (cast to text): the values some row holds, whole or within a longer text."""
-    columns = [c for (c,) in con.execute(f"select column_name from (describe select * from {relation})").fetchall()]
-    found = {}
-    for column in columns:
-        text = f'cast("{column.replace(chr(34), chr(34) * 2)}" as varchar)'
-        (hits,) = con.execute(
-            f"select list(distinct v) from (select distinct {text} as t from {relation}) "
-            "join unnest($values::varchar[]) as u(v) on contains(t, v)", {"values": values}).fetchone()
-        if hits:
-            found[column] = set(hits)
-    return found
+    """Per column of `relation` (cast to text): the values some row holds, whole or within a longer text. One query
+    for the whole relation: every column as text, unpivoted to (column, text) pairs (nulls dropped)."""
+    rows = con.execute(
+        f"with texts as (unpivot (select columns(*)::varchar from {relation}) on columns(*) into name col value t) "
+        "select col, list(distinct v) from (select distinct col, t from texts) "
+        "join unnest($values::varchar[]) as u(v) on contains(t, v) group by col", {"values": values}).fetchall()
+    return {column: set(hits) for column, hits in rows}
 
 
 def found_in_database(path: Path, values: Iterable[str]) -> dict[str, set[str]]:
