@@ -66,12 +66,26 @@ def score_fold(fold: Fold, actual: pd.Series, predictions: dict[str, np.ndarray]
 
 def fold_means(backtest: pd.DataFrame, role: str) -> pd.DataFrame:
     """Per method: mean overall errors over the folds of ``role`` (and how many folds); only methods that forecast
-    every one of those folds, so none is judged on easier folds than another."""
-    scored = backtest[(backtest["role"] == role) & (backtest["horizon_bucket"] == "overall")]
-    n_folds = scored["fold_origin"].nunique()
-    means = scored.groupby("model")[list(ERRORS)].mean()
-    counts = scored.groupby("model")["fold_origin"].nunique()
-    return means[counts.reindex(means.index) == n_folds]
+    every one of those folds, so none is judged on easier folds than another. A mean leaves out undefined errors
+    (NaN), as pandas' does; in numpy because it runs twice per series on a few rows, where pandas' group-by cost
+    ~4 ms a call."""
+    kept = (backtest["role"].to_numpy() == role) & (backtest["horizon_bucket"].to_numpy() == "overall")
+    models, origins = backtest["model"].to_numpy()[kept], backtest["fold_origin"].to_numpy()[kept]
+    errors = backtest[list(ERRORS)].to_numpy(dtype=float)[kept]
+    n_folds = len(set(origins))
+    index, means = [], []
+    for method in sorted(set(models)):
+        mine = models == method
+        if len(set(origins[mine])) != n_folds:
+            continue
+        values = errors[mine]
+        defined = ~np.isnan(values)
+        counts = defined.sum(axis=0)
+        totals = np.where(defined, values, 0.0).sum(axis=0)
+        index.append(method)
+        means.append(np.where(counts > 0, totals / np.maximum(counts, 1), np.nan))
+    return pd.DataFrame(np.array(means, dtype=float).reshape(len(index), len(ERRORS)),
+                        index=pd.Index(index, name="model", dtype=object), columns=list(ERRORS))
 
 
 def lowest(means: pd.DataFrame) -> tuple[str, str]:
