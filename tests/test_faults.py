@@ -59,7 +59,7 @@ READER = textwrap.dedent("""
             reads += 1
         except Exception as error:
             errors.append(repr(error))
-        time.sleep(0.05)
+        time.sleep(0.25)  # a few reads a second: each reads every table, and the refresh beside it needs the cores
     Path(out).write_text(json.dumps({"reads": reads, "errors": errors, "runs": runs}))
 """)
 
