@@ -2,8 +2,8 @@
 database engine per file for the life of the process.
 
 Dagster's SqliteEventLogStorage builds a new SQLAlchemy engine for every event it stores and disposes of it
-afterwards: each of a refresh's ~700 events (dbt's models and tests, asset checks, steps) paid for an engine, a
-connection and a dialect initialisation, ~3 CPU-seconds of every CLI refresh (benchmarks in docs/benchmarks.md).
+afterwards: each of a refresh's hundreds of events (dbt's models and tests, asset checks, steps) paid for an engine,
+a connection and a dialect initialisation, a measurable share of a small refresh (docs/benchmarks.md, 2026-12-06).
 Here the engines stay open, pooled. Everything else (files, schema, watching for the UI) is Dagster's own. Dagster is
 pinned exactly (pyproject.toml), and `_connect` is the one method replaced; tests/test_cli.py runs refreshes on it.
 A production instance keeps its event log in PostgreSQL (deploy/dagster.yaml) and does not use this class.
@@ -19,6 +19,7 @@ from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventL
 from dagster._core.storage.sql import create_engine
 from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from sqlalchemy.engine import Connection, Engine
+
 
 class SqliteEventLogKeepingEngines(SqliteEventLogStorage):
     """SqliteEventLogStorage with one pooled engine per shard (the run's file, the cross-run index), kept open."""
