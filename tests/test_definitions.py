@@ -275,3 +275,44 @@ def test_only_the_dagster_side_imports_dagster_and_every_module_says_what_it_is_
     # The CLI is the entry point: it starts the refresh through defs/ and opens the Dagster instance.
     assert [i for i in importers if not i.startswith("dagster_project/cli.py")] == []
     assert undocumented == []
+
+
+def test_a_dagster_home_an_earlier_version_made_gets_the_event_log_that_keeps_its_engines_and_keeps_its_runs(
+        tmp_path, monkeypatch):
+    """The CLI writes its instance settings into a new DAGSTER_HOME. A home with the settings an earlier version wrote
+    gets the event log that keeps its engines open, over the same files, so its runs stay; a home whose settings the
+    user edited is left as it is."""
+    from dagster import DagsterEventType, DagsterInstance, job, op
+
+    from dagster_project.defs.event_log import SqliteEventLogKeepingEngines
+    from dagster_project.defs.instance import _EARLIER_INSTANCE_YAML, ensure_dagster_home, instance_yaml
+
+    @op
+    def nothing() -> None:
+        pass
+
+    @job
+    def tiny():
+        nothing()
+
+    earlier, edited = tmp_path / "earlier", tmp_path / "edited"
+    for home in (earlier, edited):
+        home.mkdir()
+    (earlier / "dagster.yaml").write_text(_EARLIER_INSTANCE_YAML)
+    (edited / "dagster.yaml").write_text(_EARLIER_INSTANCE_YAML + "# the user's own line\n")
+    with DagsterInstance.from_config(str(earlier)) as instance:
+        first = tiny.execute_in_process(instance=instance).run_id
+
+    monkeypatch.setenv("DAGSTER_HOME", str(earlier))
+    assert ensure_dagster_home() == earlier.resolve()
+    assert (earlier / "dagster.yaml").read_text() == instance_yaml(earlier)
+    with DagsterInstance.from_config(str(earlier)) as instance:
+        assert isinstance(instance.event_log_storage, SqliteEventLogKeepingEngines)
+        second = tiny.execute_in_process(instance=instance).run_id
+        assert {run.run_id for run in instance.get_runs()} == {first, second}
+        for run_id in (first, second):
+            assert instance.all_logs(run_id, of_type=DagsterEventType.RUN_SUCCESS), run_id
+
+    monkeypatch.setenv("DAGSTER_HOME", str(edited))
+    ensure_dagster_home()
+    assert (edited / "dagster.yaml").read_text() == _EARLIER_INSTANCE_YAML + "# the user's own line\n"
