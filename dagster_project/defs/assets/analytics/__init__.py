@@ -12,7 +12,6 @@ from dagster_project.defs.assets.analytics.commercial import (
 )
 from dagster_project.defs.assets.analytics.common import for_people, mart
 from dagster_project.defs.assets.analytics.forecast import sales_forecast
-from dagster_project.analytics.forecast_inputs import forecast_config
 from dagster_project.defs.assets.analytics.health import health_scores
 from dagster_project.defs.assets.analytics.segments import (
     cohort_retention, cpm_states, demographic_cuts, lifecycle_stages, rfm_segments, spend_deciles,
@@ -26,6 +25,6 @@ ANALYTICS_ASSETS = [
 
 __all__ = [
     "ANALYTICS_ASSETS", "campaign_effectiveness", "churn_predictions", "cohort_retention", "cpm_states", "customer_clv",
-    "demographic_cuts", "for_people", "forecast_config", "health_scores", "lifecycle_stages", "mart",
+    "demographic_cuts", "for_people", "health_scores", "lifecycle_stages", "mart",
     "product_associations", "rfm_segments", "sales_forecast", "sales_funnel", "service_metrics", "spend_deciles",
 ]

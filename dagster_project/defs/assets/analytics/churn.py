@@ -3,7 +3,6 @@
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import churn_cadence
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     SCHEMA, analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
@@ -21,6 +20,9 @@ def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse,
     winner's scores, risk bands, top drivers and the watchlist are published. The winner is saved and scores the
     refreshes until it is due for a refit (weekly by default, --retrain) or its ROC-AUC on the latest outcomes
     drops past the threshold."""
+    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    from dagster_project.analytics import churn_cadence
+
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         clv_scores = con.execute(f"select customer_key, clv_12m from {SCHEMA}.customer_clv").df()

@@ -4,7 +4,6 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import clv
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, paid_transactions, record_quality, write_tables,
@@ -19,6 +18,9 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     calibration period and compared on the 90 days after it; the purchase model with the lower holdout error gives
     each customer's probability alive, expected purchases over 30/90/365 days and, with the expected order value,
     the discounted 12-month CLV."""
+    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    from dagster_project.analytics import clv
+
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)

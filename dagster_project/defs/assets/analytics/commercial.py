@@ -5,7 +5,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult
 
 from dagster_project import refresh_state
-from dagster_project.analytics import baskets, campaigns, sales, service
+from dagster_project.analytics import baskets, sales, service
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, empty_note, record_quality, write_tables,
@@ -39,6 +39,9 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
     """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI (NULL with a reason when
     nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
     campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
+    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    from dagster_project.analytics import campaigns
+
     # A campaign's lift is estimated again only when its inputs changed (analytics/campaign_lift_reuse.py), unless the
     # refresh rebuilds everything.
     rebuild = refresh_state.full_refresh_asked(context.run.tags)

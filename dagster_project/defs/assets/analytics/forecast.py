@@ -1,18 +1,20 @@
 """The sales-forecast asset: the daily series it forecasts, its configuration and its metadata."""
 
 import time
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import forecast, forecast_cadence
-from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, preview, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
 from dagster_project.defs.resources import SavedModels, Warehouse
+
+if TYPE_CHECKING:
+    from dagster_project.analytics.forecast import ForecastResult
 
 
 @analytics_asset("fct_orders", "fct_order_items", "dim_customers", "dim_products")
@@ -23,6 +25,10 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse, models:
     the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest). The fitted
     models are saved and forecast from the latest actuals until they are due for a refit (CRM_FORECAST_REFIT_DAYS,
     --retrain); the forecast made at the fit is scored against the actuals since, in analytics.model_runs."""
+    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    from dagster_project.analytics import forecast_cadence
+    from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
+
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         series = forecast_series(con)
@@ -46,7 +52,7 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse, models:
                         refitted=cadenced.refitted, refit_reason=cadenced.reason, **forecast_metadata(result), **trust)
 
 
-def forecast_metadata(result: forecast.ForecastResult) -> dict:
+def forecast_metadata(result: "ForecastResult") -> dict:
     """Overall daily revenue: the published method, its evaluation-fold MASE and the baseline's, and its chart."""
     summary = result.summary.query("series_id == 'overall' and metric == 'revenue'")
     rows = result.forecasts.query("series_id == 'overall' and metric == 'revenue'")

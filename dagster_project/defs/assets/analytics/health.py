@@ -4,7 +4,6 @@ import math
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
-from dagster_project.analytics import health_cadence
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
     analytics_asset, append_model_runs, asset_result, record_quality, write_tables,
@@ -18,6 +17,9 @@ def health_scores(context: AssetExecutionContext, warehouse: Warehouse, models: 
     over the 90 days after a past cutoff, judged on a later 90-day window next to days since the last purchase. The
     weights are saved and score the refreshes until they are due for a refit (weekly by default, --retrain) or
     their ROC-AUC on the latest outcomes drops past the threshold."""
+    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    from dagster_project.analytics import health_cadence
+
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
         customers = con.execute("select customer_key from marts.customer_360 order by customer_key").df()
