@@ -245,17 +245,20 @@ def test_walking_the_dbt_project_survives_another_process_removing_its_target_fo
     assert not [p for p in seen if p.startswith("target") or p.startswith("models/b/")]
 
 
-# What the analytics load when they run (dagster_project.defs.assets.analytics.model_libraries), by import name.
-MODEL_LIBRARIES = ("lightgbm", "statsforecast", "prophet", "cmdstanpy", "sklearn", "scipy", "statsmodels", "xarray")
+# What the analytics load when they run, by import name (dagster_project.defs.background_imports), and the quality
+# library the expectation suites load.
+MODEL_LIBRARIES = ("lightgbm", "statsforecast", "prophet", "cmdstanpy", "sklearn", "scipy", "statsmodels", "xarray",
+                   "matplotlib")
+QUALITY_LIBRARY = "great_expectations"
 
 
-def test_importing_the_definitions_loads_no_model_library_and_sets_no_environment():
+def test_importing_the_definitions_loads_no_model_or_quality_library_and_sets_no_environment():
     # LightGBM must load after the entry point set OMP_WAIT_POLICY (dagster_project.process_environment); the others
     # take seconds to import, which `dagster dev`, the daemon and every CLI process would pay for nothing.
     code = ("import os, sys; ours = lambda: {k: v for k, v in os.environ.items() if k.startswith(('CRM_', 'OMP_')) "
             "or k in PROCESS_DEFAULTS}; from dagster_project.process_environment import PROCESS_DEFAULTS; "
             "before = ours(); import dagster_project.defs.definitions; "
-            f"loaded = [m for m in {MODEL_LIBRARIES!r} if m in sys.modules]; "
+            f"loaded = [m for m in {(*MODEL_LIBRARIES, QUALITY_LIBRARY)!r} if m in sys.modules]; "
             "assert not loaded, f'loaded at import: {loaded}'; assert ours() == before, ours()")
     environment = {k: v for k, v in os.environ.items() if k not in (*PROCESS_DEFAULTS, "CRM_WORK_DATABASE")}
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environment, cwd=ROOT)
@@ -266,7 +269,7 @@ def test_what_the_analytics_import_when_they_run_is_loaded_while_dbt_builds():
     """Every analytics module an asset imports in its body is among those loaded in the background while dbt
     builds, they bring the model libraries with them (LightGBM excepted: it loads where it is used), and only a run
     that materialises analytics loads them."""
-    from dagster_project.defs.assets.analytics import model_libraries
+    from dagster_project.defs import background_imports
 
     package = ROOT / "dagster_project" / "defs" / "assets" / "analytics"
     imported_in_bodies = set()
@@ -278,21 +281,21 @@ def test_what_the_analytics_import_when_they_run_is_loaded_while_dbt_builds():
                                        if isinstance(node, ast.ImportFrom) and node.module.startswith("dagster_project.")
                                        for alias in node.names}
     assert "dagster_project.analytics.churn_cadence" in imported_in_bodies  # the walk finds them
-    assert imported_in_bodies <= set(model_libraries.MODULES), imported_in_bodies - set(model_libraries.MODULES)
+    analytics = set(background_imports.ANALYTICS_MODULES)
+    assert imported_in_bodies <= analytics, imported_in_bodies - analytics
 
-    code = ("import sys, dagster_project.defs.definitions; "
-            "from dagster_project.defs.assets.analytics import model_libraries; "
-            "model_libraries.load_in_background().join(); "
+    code = ("import sys, dagster_project.defs.definitions; from dagster_project.defs import background_imports; "
+            "background_imports.load_in_background(background_imports.ANALYTICS_MODULES).join(); "
             f"missing = [m for m in {MODEL_LIBRARIES[1:]!r} if m not in sys.modules]; "
             "assert not missing, missing; assert 'lightgbm' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
 
-    assert model_libraries.analytics_selected(None) and model_libraries.analytics_selected(frozenset())
-    assert model_libraries.analytics_selected(frozenset({AssetKey(["marts", "fct_orders"]),
-                                                         AssetKey(["analytics", "churn_scores"])}))
-    assert not model_libraries.analytics_selected(frozenset({AssetKey(["raw", "orders"]),
-                                                             AssetKey(["marts", "fct_orders"])}))
+    assert background_imports.analytics_selected(None) and background_imports.analytics_selected(frozenset())
+    assert background_imports.analytics_selected(frozenset({AssetKey(["marts", "fct_orders"]),
+                                                            AssetKey(["analytics", "churn_scores"])}))
+    assert not background_imports.analytics_selected(frozenset({AssetKey(["raw", "orders"]),
+                                                                AssetKey(["marts", "fct_orders"])}))
 
 
 def test_only_the_dagster_side_imports_dagster_and_every_module_says_what_it_is_for():

@@ -32,7 +32,7 @@ from dagster_project.settings import (
     DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
     parse_currency,
 )
-from dagster_project.defs.assets.analytics import model_libraries
+from dagster_project.defs import background_imports
 from dagster_project.defs.assets.dbt_row_counts import LoggedRowCounts, count_after_build, with_row_counts
 from dagster_project.dbt_process import profile_path
 
@@ -234,8 +234,8 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
     with spark_build:
         with spark_environment:
             invocation = dbt.cli(args, context=context, target_path=target)
-        if model_libraries.analytics_selected(context.run.asset_selection):
-            model_libraries.load_in_background()  # while this process waits for dbt's events
+        if background_imports.analytics_selected(context.run.asset_selection):
+            background_imports.load_in_background(background_imports.ANALYTICS_MODULES)  # while dbt builds
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()

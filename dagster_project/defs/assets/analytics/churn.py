@@ -20,7 +20,7 @@ def churn_predictions(context: AssetExecutionContext, warehouse: Warehouse,
     winner's scores, risk bands, top drivers and the watchlist are published. The winner is saved and scores the
     refreshes until it is due for a refit (weekly by default, --retrain) or its ROC-AUC on the latest outcomes
     drops past the threshold."""
-    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    # Model libraries: dagster_project.defs.background_imports.
     from dagster_project.analytics import churn_cadence
 
     with warehouse.connect() as con:

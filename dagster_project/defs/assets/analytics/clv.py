@@ -18,7 +18,7 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
     calibration period and compared on the 90 days after it; the purchase model with the lower holdout error gives
     each customer's probability alive, expected purchases over 30/90/365 days and, with the expected order value,
     the discounted 12-month CLV."""
-    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    # Model libraries: dagster_project.defs.background_imports.
     from dagster_project.analytics import clv
 
     with warehouse.connect() as con:

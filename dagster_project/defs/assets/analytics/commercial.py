@@ -39,7 +39,7 @@ def campaign_effectiveness(context: AssetExecutionContext, warehouse: Warehouse)
     """Per campaign: reach, participants, leads, conversion, attributed revenue, cost, ROI (NULL with a reason when
     nothing can be attributed), and the extra revenue and purchases participants made over matched customers the
     campaign reached, with 95% intervals and a placebo check (analytics.model_quality)."""
-    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    # Model libraries: dagster_project.defs.background_imports.
     from dagster_project.analytics import campaigns
 
     # A campaign's lift is estimated again only when its inputs changed (analytics/campaign_lift_reuse.py), unless the

@@ -25,7 +25,7 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse, models:
     the earlier folds is published and judged on the latest fold (forecast_summary, forecast_backtest). The fitted
     models are saved and forecast from the latest actuals until they are due for a refit (CRM_FORECAST_REFIT_DAYS,
     --retrain); the forecast made at the fit is scored against the actuals since, in analytics.model_runs."""
-    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    # Model libraries: dagster_project.defs.background_imports.
     from dagster_project.analytics import forecast_cadence
     from dagster_project.analytics.forecast_inputs import forecast_config, forecast_series
 

@@ -17,7 +17,7 @@ def health_scores(context: AssetExecutionContext, warehouse: Warehouse, models: 
     over the 90 days after a past cutoff, judged on a later 90-day window next to days since the last purchase. The
     weights are saved and score the refreshes until they are due for a refit (weekly by default, --retrain) or
     their ROC-AUC on the latest outcomes drops past the threshold."""
-    # Model libraries: dagster_project.defs.assets.analytics.model_libraries.
+    # Model libraries: dagster_project.defs.background_imports.
     from dagster_project.analytics import health_cadence
 
     with warehouse.connect() as con:
