@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 import threading
-from collections.abc import Sequence
 
 from dagster import AssetKey
 
@@ -38,16 +37,16 @@ def analytics_selected(asset_selection: frozenset[AssetKey] | None) -> bool:
     return not asset_selection or any(key.path[0] == SCHEMA for key in asset_selection)
 
 
-def load_in_background(modules: Sequence[str]) -> threading.Thread:
-    """Start importing `modules` in a daemon thread. A step importing one of them meanwhile waits for that module
-    only (Python's import locks are per module)."""
-    thread = threading.Thread(target=_load, args=(tuple(modules),), name="background-imports", daemon=True)
+def load_in_background() -> threading.Thread:
+    """Start importing ANALYTICS_MODULES in a daemon thread. A step importing one of them meanwhile waits for that
+    module only (Python's import locks are per module)."""
+    thread = threading.Thread(target=_load, name="background-imports", daemon=True)
     thread.start()
     return thread
 
 
-def _load(modules: tuple[str, ...]) -> None:
-    for name in modules:
+def _load() -> None:
+    for name in ANALYTICS_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the step that needs the module imports it again and fails with the reason
