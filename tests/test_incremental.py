@@ -111,7 +111,8 @@ class LateDrops:
     def __init__(self, sample: Path):
         snapshot = sorted(p for p in sample.iterdir() if p.is_dir())[0]
         orders = _rows(snapshot / "orders.csv")
-        self.corrected, self.redelivered, self.late_version = orders[0], orders[1], orders[2]
+        self.corrected, self.redelivered, self.late_version, self.withdrawn = orders[0], orders[1], orders[2], orders[3]
+        self.snapshot = snapshot.name
         self.customer = self.corrected["customer_id"]
         self.line = next(line for line in _rows(snapshot / "order_items.csv")
                          if line["order_id"] == self.corrected["order_id"])
@@ -124,7 +125,8 @@ class LateDrops:
     def first(self, exports: Path, correction_amount: str = "999.00", retracted: bool = True) -> None:
         """2026-11-01: a newer version of an old order and of its line, an old order and an old interaction
         delivered again, an unreadable amount and an unknown interaction type (quarantined), two orders with two
-        conflicting versions each (one resolved later), an order that a later delivery of this file retracts."""
+        conflicting versions each (one resolved later), an order and a newer version of an old order that a later
+        delivery of this file retracts (the old order's earlier version must win again)."""
         drop = exports / "2026-11-01"
         orders = [
             {**self.corrected, "status": "refunded", "amount": correction_amount, "updated_at": "2026-11-01 09:00:00"},
@@ -137,6 +139,7 @@ class LateDrops:
         ]
         if retracted:
             orders.append(self._order("O-GONE-1", "70.00", "2026-10-31 08:00:00"))
+            orders.append({**self.withdrawn, "amount": "777.00", "updated_at": "2026-11-01 09:00:00"})
         _write(drop / "orders.csv", ORDER_COLUMNS, orders)
         _write(drop / "order_items.csv", LINE_COLUMNS, [
             {**self.line, "quantity": "3", "updated_at": "2026-11-01 09:00:00"},
@@ -212,6 +215,8 @@ def test_daily_drops_applied_one_refresh_at_a_time_equal_one_full_refresh(sample
         assert order(late.corrected["order_id"]) == [(888.0, "refunded")]
         assert order("O-FIX-1") == [(123.0, "paid")] and order("O-CONF-1") == [(55.0, "paid")]
         assert order("O-GONE-1") == [] and order("O-LATE-1") == [(42.0, "paid")]
+        assert con.execute("select _source_file from staging.stg_crm__orders where order_id = ?",
+                           [late.withdrawn["order_id"]]).fetchone() == (f"{late.snapshot}/orders.csv",)
         assert con.execute("select channel from staging.stg_crm__orders where order_id = ?",
                            [late.late_version["order_id"]]).fetchone() == ("store",)
         assert con.execute("select quantity from staging.stg_crm__order_items where order_id = ? and line_number = ?",

@@ -86,6 +86,18 @@ contested_versions as (
 {% macro default__inlined_cte() -%}
 {%- endmacro %}
 
+{#- A CTE computed once and kept for its readers: for a small one read several times. -#}
+{% macro kept_cte() -%}
+    {{ return(adapter.dispatch('kept_cte', 'crm')()) }}
+{%- endmacro %}
+
+{% macro duckdb__kept_cte() -%}
+    materialized
+{%- endmacro %}
+
+{% macro default__kept_cte() -%}
+{%- endmacro %}
+
 
 {#- One fixed-size hash of some columns' values, for counting keys cheaply. -#}
 {% macro row_hash(columns) -%}

@@ -29,6 +29,12 @@ quarantined_orders as (
 
 ),
 
+line_level_lines as (
+
+    select * from {{ ref('int_order_lines_checked') }} where carries_order
+
+),
+
 {%- set simple_entities = ['products', 'campaigns', 'sales_reps'] %}
 
 classified as (
@@ -116,7 +122,9 @@ classified as (
         end,
         coalesce(base._conflict_detail, checked._order_conflict_detail)
     from {{ ref('base_crm__order_items') }} as base
-    left join {{ ref('int_order_lines_checked') }} as checked
+    {#- Only a line of a line-level file can be unattributed or conflict with its order: joining the others (most
+        lines of most exports, by file name and row) would only add nulls, at the cost of the query's largest join. #}
+    left join line_level_lines as checked
         on base._source_file = checked._source_file and base._row_number = checked._row_number
     left join {{ ref('int_orders_deduplicated') }} as deduplicated on base.order_id = deduplicated.order_id
     left join {{ ref('int_orders_combined') }} as valid_orders on base.order_id = valid_orders.order_id

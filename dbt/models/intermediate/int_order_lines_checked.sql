@@ -10,7 +10,7 @@
     some of its rows (the windows below run on line-level files' orders only). -#}
 {{ config(materialized='view') }}
 
-with lines as (
+with lines as {{ crm.inlined_cte() }} (
 
     select * from {{ ref('stg_crm__order_items') }}
 

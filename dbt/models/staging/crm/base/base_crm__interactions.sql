@@ -1,9 +1,10 @@
 {{ crm.incremental_base_config('interactions') }}
+{%- set changes = crm.load_changes(source('crm', 'interactions')) %}
 
 with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'interactions') }} as raw_rows
-    {{- crm.new_loads_only('raw_rows') }}
+    {{- crm.new_loads_only('raw_rows', changes) }}
 
 ),
 
@@ -62,7 +63,7 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.versions_to_rank('validated', ['interaction_id'], source('crm', 'interactions')) }}
+{{ crm.versions_to_rank('validated', ['interaction_id'], changes) }}
 
 {{ crm.contested_versions('versions', ['interaction_id'], updated_at='_drop_date', version='drop') }}
 

@@ -5,11 +5,12 @@
   which a discount between 0 and 1 is a rate already deducted.
 -#}
 {{ crm.incremental_base_config('order_items') }}
+{%- set changes = crm.load_changes(source('crm', 'order_items')) %}
 
 with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'order_items') }} as raw_rows
-    {{- crm.new_loads_only('raw_rows') }}
+    {{- crm.new_loads_only('raw_rows', changes) }}
 
 ),
 
@@ -115,7 +116,7 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.versions_to_rank('validated', ['order_id', 'line_number'], source('crm', 'order_items')) }}
+{{ crm.versions_to_rank('validated', ['order_id', 'line_number'], changes) }}
 
 {{ crm.contested_versions('versions', ['order_id', 'line_number']) }}
 

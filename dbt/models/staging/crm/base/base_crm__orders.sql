@@ -1,9 +1,10 @@
 {{ crm.incremental_base_config('orders') }}
+{%- set changes = crm.load_changes(source('crm', 'orders')) %}
 
 with source as {{ crm.inlined_cte() }} (
 
     select * from {{ source('crm', 'orders') }} as raw_rows
-    {{- crm.new_loads_only('raw_rows') }}
+    {{- crm.new_loads_only('raw_rows', changes) }}
 
 ),
 
@@ -63,7 +64,7 @@ validated as {{ crm.inlined_cte() }} (
 
 ),
 
-{{ crm.versions_to_rank('validated', ['order_id'], source('crm', 'orders')) }}
+{{ crm.versions_to_rank('validated', ['order_id'], changes) }}
 
 {{ crm.contested_versions('versions', ['order_id']) }}
 
