@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from datetime import date
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from conftest import ingest_all
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES, ENTITIES_BY_NAME, LINEAGE_COLUMNS
 from dagster_project.ingest import IngestError, discover_drops, ensure_raw_schema
+from dagster_project.ingest.encodings import file_identity
 from dagster_project.ingest.file_load import FileLoad
 
 ORDERS = ENTITIES_BY_NAME["orders"]
@@ -335,6 +338,41 @@ def test_changed_content_replaces_the_files_earlier_rows(con, exports):
     assert rows(con, "SELECT order_id, amount FROM raw.orders") == [("O1", "99")]
     assert rows(con, "SELECT count(*) FROM raw._quarantine") == [(0,)]
     assert rows(con, "SELECT rows_loaded FROM raw._ingest_log") == [(1,)]
+
+
+def test_other_content_of_the_same_size_and_modification_time_is_loaded_again(con, exports):
+    # A file already loaded is skipped without being read when it is as it was when hashed; its modification time
+    # can be set back (`touch -d`, `cp -p`), its status-change time cannot.
+    path = deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV + "O3,C3,2026-10-03,10\n")
+    ingest_all(con, exports)
+    before = path.stat()
+    path.write_text(path.read_text().replace("O3,C3,2026-10-03,10", "O3,C3,2026-10-03,99"))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    (result,) = ingest_all(con, exports).files
+
+    assert not result.skipped
+    assert rows(con, "SELECT amount FROM raw.orders WHERE order_id = 'O3'") == [("99",)]
+
+
+def test_a_copy_of_a_loaded_file_is_read_once_more_then_skipped_as_it_is(con, exports, tmp_path):
+    deliver(exports, "2026-10-28/orders.csv", ORDERS_CSV)
+    ingest_all(con, exports)
+    # The drops restored from a backup: the same content in other files.
+    restored = tmp_path / "restored"
+    shutil.copytree(exports, restored)
+    shutil.rmtree(exports)
+    restored.rename(exports)
+    path = exports / "2026-10-28" / "orders.csv"
+    assert rows(con, "SELECT file_identity FROM raw._ingest_log") != [(file_identity(path.stat()),)]
+
+    (result,) = ingest_all(con, exports).files
+
+    assert result.skipped
+    # Re-read and found the same: remembered as it is now, so the next refresh does not read it again.
+    assert rows(con, "SELECT file_identity FROM raw._ingest_log") == [(file_identity(path.stat()),)]
+    assert rows(con, "SELECT count(*) FROM raw.orders") == [(2,)]
 
 
 def test_a_new_drop_adds_only_itself(con, exports):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import codecs
 import hashlib
+import os
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -30,12 +31,21 @@ class Fingerprint:
     utf16: bool  # UTF-16 byte order mark (Excel's "Unicode text" export)
     bad_utf8: int  # invalid UTF-8 sequences (0 for parquet, which is not checked)
     line_ends: tuple[int, int, int] = (0, 0, 0)  # CR LF, lone LF, lone CR (text only)
+    identity: str = ""  # file_identity() of the file as it was opened to be hashed
 
     @property
     def mixed_line_ends(self) -> bool:
         """More than one kind of line end (a header ending in LF above rows ending in CR LF), or old Mac CR ends:
         DuckDB's reader stops on these."""
         return sum(1 for n in self.line_ends if n) > 1 or self.line_ends[2] > 0
+
+
+def file_identity(stat: os.stat_result) -> str:
+    """Size, modification and status-change times (ns) and inode of a file. Any write moves the status-change time,
+    and no tool sets it back (unlike the modification time, which `touch` or `cp -p` can restore), so a file with the
+    identity it had when it was hashed still has that content (to the file system's tick: a nanosecond on ext4, XFS and
+    APFS); a copy, a move or a `chmod` only costs a re-read."""
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
 
 
 def fingerprint(path: Path, text: bool) -> Fingerprint:
@@ -48,6 +58,7 @@ def fingerprint(path: Path, text: bool) -> Fingerprint:
     size = crlf = lf = cr = 0
     bom = utf16 = previous_cr = False
     with path.open("rb") as f, ThreadPoolExecutor(1) as hasher:
+        identity = file_identity(os.fstat(f.fileno()))  # before reading: a write while hashing changes it
         while chunk := f.read(CHUNK_BYTES):
             if size == 0:
                 bom, utf16 = chunk.startswith(codecs.BOM_UTF8), chunk.startswith(UTF16_BOMS)
@@ -64,7 +75,7 @@ def fingerprint(path: Path, text: bool) -> Fingerprint:
             hashed.result()
     if text:
         errors.feed(b"", final=True)
-    return Fingerprint(sha.hexdigest(), size, bom, utf16, errors.count, (crlf, lf, cr))
+    return Fingerprint(sha.hexdigest(), size, bom, utf16, errors.count, (crlf, lf, cr), identity)
 
 
 class _Utf8Errors:

@@ -187,5 +187,6 @@ class FileLoad:
                 "date_formats": self.interpretation.log_json(),
                 "decimal_mark": self.interpretation.decimal,
                 "mapping_sha256": self.mapping.fingerprint,
+                "file_identity": self.fp.identity,
             },
         )

@@ -16,7 +16,7 @@ import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME, Entity, entity_for_file
 from dagster_project.ingest.discovery import discover_drops
-from dagster_project.ingest.encodings import fingerprint
+from dagster_project.ingest.encodings import file_identity, fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.file_load import FileLoad
 from dagster_project.ingest.layout import Layout
@@ -128,17 +128,23 @@ def ingest_file(
 def _ingest(con: duckdb.DuckDBPyConnection, file: ExportFile, drop_date: date, entity: Entity,
             mapping: EntityMapping, erased: Screen | None = None) -> FileResult:
     is_csv = file.path.suffix.lower() != ".parquet"
-    fp = fingerprint(file.path, text=is_csv)
-    if fp.size == 0:
-        raise IngestError(f"{file.display}: empty file, no header")
     prior = con.execute(
-        f"SELECT content_sha256, encoding, delimiter, extra_columns, mapping_sha256, entity "
+        f"SELECT content_sha256, encoding, delimiter, extra_columns, mapping_sha256, entity, file_identity "
         f"FROM {raw_table('_ingest_log')} WHERE source_file = $source_file",
         {"source_file": file.source_file},
     ).fetchone()
-    if prior is not None and prior[0] == fp.sha256 and prior[4] == mapping.fingerprint:
-        return FileResult(entity.name, file.source_file, drop_date, prior[1], prior[2],
-                          extra_columns=json.loads(prior[3]), skipped=True)
+    loaded = prior is not None and prior[4] == mapping.fingerprint
+    # Hashing reads the whole file: every past drop, every refresh, unless the file is as it was when last hashed.
+    if loaded and prior[6] == file_identity(file.path.stat()):
+        return _skipped(file, drop_date, entity, prior)
+    fp = fingerprint(file.path, text=is_csv)
+    if fp.size == 0:
+        raise IngestError(f"{file.display}: empty file, no header")
+    if loaded and prior[0] == fp.sha256:
+        # The same content in a copied, moved or touched file: remember the file as it is now.
+        con.execute(f"UPDATE {raw_table('_ingest_log')} SET file_identity = $identity WHERE source_file = $source_file",
+                    {"identity": fp.identity, "source_file": file.source_file})
+        return _skipped(file, drop_date, entity, prior)
     with csv_source(con, file, fp, mapping) if is_csv else parquet_source(con, file) as source:
         layout = Layout.of(file, entity, source.header, mapping)
         load = FileLoad(con, file, drop_date, entity, source, layout, fp, mapping, erased)
@@ -147,6 +153,11 @@ def _ingest(con: duckdb.DuckDBPyConnection, file: ExportFile, drop_date: date, e
     return FileResult(entity.name, file.source_file, drop_date, source.encoding, source.delimiter,
                       *counts, extra_columns=load.layout.extras, notes=load.notes,
                       dropped_as=load.entity_named.name if load.entity_named.name != entity.name else None)
+
+
+def _skipped(file: ExportFile, drop_date: date, entity: Entity, prior: tuple) -> FileResult:
+    return FileResult(entity.name, file.source_file, drop_date, prior[1], prior[2],
+                      extra_columns=json.loads(prior[3]), skipped=True)
 
 
 def _in_transaction(con: duckdb.DuckDBPyConnection, work: Callable[[], tuple[int, int, int]]) -> tuple[int, int, int]:
