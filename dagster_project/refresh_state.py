@@ -32,7 +32,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.files import walk
+from dagster_project.files import file_identity, walk
 from dagster_project.privacy import erasure
 from dagster_project.settings import DBT_GENERATED_FOLDERS, NO_HOLIDAYS, PROJECT_ROOT, Settings
 from dagster_project.sql import qualified
@@ -141,8 +141,9 @@ def _file_sha256(path: Path) -> str:
 
 
 def _exports_files(exports_dir: Path, known: Mapping[str, list]) -> dict[str, list]:
-    """relative path -> [size, mtime_ns, sha256] of every file under the exports folder but hidden ones (what
-    ingestion reads is a subset; a changed other file costs one needless refresh, a missed drop a wrong one)."""
+    """relative path -> [size, mtime_ns, sha256, file identity] of every file under the exports folder but hidden
+    ones (what ingestion reads is a subset; a changed other file costs one needless refresh, a missed drop a wrong
+    one)."""
     files: dict[str, list] = {}
     if not exports_dir.is_dir():
         return files
@@ -155,9 +156,9 @@ def _exports_files(exports_dir: Path, known: Mapping[str, list]) -> dict[str, li
             except OSError:  # a dangling link: ingestion warns about it
                 continue
             relative = path.relative_to(exports_dir).as_posix()
-            before = known.get(relative)
-            same = before is not None and before[0] == stat.st_size and before[1] == stat.st_mtime_ns
-            files[relative] = [stat.st_size, stat.st_mtime_ns, before[2] if same else _file_sha256(path)]
+            before, identity = known.get(relative), file_identity(stat)
+            same = before is not None and before[3:] == [identity]
+            files[relative] = [stat.st_size, stat.st_mtime_ns, before[2] if same else _file_sha256(path), identity]
     return files
 
 
@@ -171,7 +172,8 @@ class Inputs:
 
 def current_inputs(config: Mapping[str, object], known_files: Mapping[str, list] | None = None) -> Inputs:
     """The inputs of a refresh with this Warehouse configuration (warehouse_config, or the resource's fields);
-    `known_files` are the files recorded last time, whose hashes are reused where size and mtime match."""
+    `known_files` are the files recorded last time, whose hashes are reused where a file is as it was then
+    (files.file_identity)."""
     exports_dir = Path(str(config["exports_dir"]))
     files = _exports_files(exports_dir, known_files or {})
     parts = [("files", json.dumps({k: [v[0], v[2]] for k, v in files.items()}, sort_keys=True).encode()),

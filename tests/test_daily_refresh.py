@@ -105,13 +105,18 @@ def test_a_refresh_with_nothing_new_says_so_and_leaves_the_publication_as_it_was
     assert not result.published and {"crm_dbt_models", "publish__warehouse"} <= skipped
     assert sha256(copy.warehouse) == published
 
-    # A drop file copied again with the same content is no change; another setting, or other content, is.
+    # A drop file copied again with the same content is no change; another setting, or other content, is: also of
+    # the same size with the modification time set back (`touch -d`, `cp -p`).
     drop_file = next(copy.exports.glob("*/orders.csv"))
+    published_stat = drop_file.stat()
     os.utime(drop_file, ns=(time.time_ns(), time.time_ns()))
     assert refresh_state.nothing_changed(copy.settings()).run_id == run
     assert refresh_state.nothing_changed(copy.settings(max_quarantine_share=0.2)) is None
     assert refresh_state.nothing_changed(copy.settings(as_of=date(2026, 9, 30))) is None
     drop_file.write_bytes(drop_file.read_bytes().replace(b"paid", b"PAID", 1))
+    os.utime(drop_file, ns=(published_stat.st_atime_ns, published_stat.st_mtime_ns))
+    assert (drop_file.stat().st_size, drop_file.stat().st_mtime_ns) == (published_stat.st_size,
+                                                                        published_stat.st_mtime_ns)
     assert refresh_state.nothing_changed(copy.settings()) is None
 
 

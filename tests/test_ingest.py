@@ -14,8 +14,8 @@ import pytest
 from conftest import ingest_all
 from dagster_project import ingest
 from dagster_project.contract import ENTITIES, ENTITIES_BY_NAME, LINEAGE_COLUMNS
+from dagster_project.files import file_identity
 from dagster_project.ingest import IngestError, discover_drops, ensure_raw_schema
-from dagster_project.ingest.encodings import file_identity
 from dagster_project.ingest.file_load import FileLoad
 
 ORDERS = ENTITIES_BY_NAME["orders"]

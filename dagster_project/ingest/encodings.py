@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from dagster_project.files import file_identity
 from dagster_project.ingest.export_file import ExportFile, IngestError
 
 CHUNK_BYTES = 8 << 20
@@ -38,14 +39,6 @@ class Fingerprint:
         """More than one kind of line end (a header ending in LF above rows ending in CR LF), or old Mac CR ends:
         DuckDB's reader stops on these."""
         return sum(1 for n in self.line_ends if n) > 1 or self.line_ends[2] > 0
-
-
-def file_identity(stat: os.stat_result) -> str:
-    """Size, modification and status-change times (ns) and inode of a file. Any write moves the status-change time,
-    and no tool sets it back (unlike the modification time, which `touch` or `cp -p` can restore), so a file with the
-    identity it had when it was hashed still has that content (to the file system's tick: a nanosecond on ext4, XFS and
-    APFS); a copy, a move or a `chmod` only costs a re-read."""
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
 
 
 def fingerprint(path: Path, text: bool) -> Fingerprint:

@@ -16,7 +16,8 @@ import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME, Entity, entity_for_file
 from dagster_project.ingest.discovery import discover_drops
-from dagster_project.ingest.encodings import file_identity, fingerprint
+from dagster_project.files import file_identity
+from dagster_project.ingest.encodings import fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.file_load import FileLoad
 from dagster_project.ingest.layout import Layout
