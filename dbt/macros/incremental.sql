@@ -96,7 +96,7 @@
 {%- endmacro %}
 
 {% macro string_literal(value) -%}
-    '{{ value | replace("'", "''") }}'
+    '{{ dbt.escape_single_quotes(value) }}'
 {%- endmacro %}
 
 {% macro timestamp_literal(value) -%}
