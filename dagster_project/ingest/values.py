@@ -227,6 +227,17 @@ def decimal_mark(con: duckdb.DuckDBPyConnection, table: str, source_file: str, c
     def matching(c: str, pattern: str) -> str:
         return f"contains({identifier(c)}, '{separator[pattern]}') and regexp_matches({identifier(c)}, '{pattern}')"
 
+    def any_value(pattern: str) -> bool:
+        """Whether some value matches: the scan stops at the first one found."""
+        return con.execute(f"select exists (select 1 from {table} where _source_file = $f and "
+                           f"({' or '.join(matching(c, pattern) for c in columns)}))", {"f": source_file}).fetchone()[0]
+
+    # The common case, no decimal comma and a decimal point, without a regular expression on every value: the comma
+    # test rejects most values before their regular expression, and the first decimal point ends its scan (a decimal
+    # comma, found first, ends the comma scan). Whatever else the file holds is decided from the counts below, as it
+    # always was.
+    if not any_value(_COMMA_DECIMAL) and any_value(_POINT_DECIMAL):
+        return "."
     counts = ", ".join(
         f"count(*) filter (where {matching(c, pattern)}), min({identifier(c)}) filter (where {matching(c, pattern)})"
         for pattern in patterns for c in columns
