@@ -300,6 +300,38 @@ def test_stray_invalid_bytes_quarantine_their_line_only(con, exports):
     assert rows(con, "SELECT max(_row_number) FROM raw.orders") == [(30,)]
 
 
+@pytest.mark.parametrize("content", [
+    "Café,Zoë\n".encode(),  # valid multi-byte characters, cut by the chunk ends
+    b"a\xe4\xb8" + b"bcd" + b"ef\n",  # a character cut short at a chunk's end, the next chunk ASCII only
+    b"ab\xff" + b"cde" + b"f\xe4\xb8" + b"ghi",  # a stray byte, then the same
+])
+def test_invalid_utf8_is_counted_whatever_the_chunks_cut(tmp_path, monkeypatch, content):
+    """The fingerprint reads a file in chunks and skips decoding the ASCII ones; a character begun in one chunk and
+    broken off by the next must still count (chunks of 3 bytes here, 8 MiB in a refresh)."""
+    from dagster_project.ingest import encodings
+
+    path = tmp_path / "orders.csv"
+    path.write_bytes(content)
+    monkeypatch.setattr(encodings, "CHUNK_BYTES", 3)
+    expected = content.decode("utf-8", errors="replace").count("\ufffd")
+    assert encodings.fingerprint(path, text=True).bad_utf8 == expected
+
+
+@pytest.mark.parametrize("content", [
+    b"ab\r\ncd\r\nef\n",  # CR LF cut by a chunk's end, then a chunk without a CR
+    b"abcdef\ngh\r" + b"\nij\rk\n",  # a lone CR and a CR LF across chunks after CR-free ones
+])
+def test_line_ends_are_counted_whatever_the_chunks_cut(tmp_path, monkeypatch, content):
+    from dagster_project.ingest import encodings
+
+    path = tmp_path / "orders.csv"
+    path.write_bytes(content)
+    monkeypatch.setattr(encodings, "CHUNK_BYTES", 3)
+    crlf = content.count(b"\r\n")
+    assert encodings.fingerprint(path, text=True).line_ends == (
+        crlf, content.count(b"\n") - crlf, content.count(b"\r") - crlf)
+
+
 def test_text_in_neither_encoding_is_refused(con, exports):
     body = "".join(f"O{i},Café {i},2026-10-01,{i}\n" for i in range(20))
     deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\n" + body, encoding="latin-1")
