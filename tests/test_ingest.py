@@ -306,15 +306,10 @@ def test_stray_invalid_bytes_quarantine_their_line_only(con, exports):
     b"ab\xff" + b"cde" + b"f\xe4\xb8" + b"ghi",  # a stray byte, then the same
 ])
 def test_invalid_utf8_is_counted_whatever_the_chunks_cut(tmp_path, monkeypatch, content):
-    """The fingerprint reads a file in chunks and skips decoding the ASCII ones; a character begun in one chunk and
-    broken off by the next must still count (chunks of 3 bytes here, 8 MiB in a refresh)."""
-    from dagster_project.ingest import encodings
-
-    path = tmp_path / "orders.csv"
-    path.write_bytes(content)
-    monkeypatch.setattr(encodings, "CHUNK_BYTES", 3)
+    """The fingerprint skips decoding ASCII chunks; a character begun in one chunk and broken off by the next must
+    still count."""
     expected = content.decode("utf-8", errors="replace").count("\ufffd")
-    assert encodings.fingerprint(path, text=True).bad_utf8 == expected
+    assert fingerprint_in_3_byte_chunks(tmp_path, monkeypatch, content).bad_utf8 == expected
 
 
 @pytest.mark.parametrize("content", [
@@ -322,14 +317,19 @@ def test_invalid_utf8_is_counted_whatever_the_chunks_cut(tmp_path, monkeypatch, 
     b"abcdef\ngh\r" + b"\nij\rk\n",  # a lone CR and a CR LF across chunks after CR-free ones
 ])
 def test_line_ends_are_counted_whatever_the_chunks_cut(tmp_path, monkeypatch, content):
+    crlf = content.count(b"\r\n")
+    assert fingerprint_in_3_byte_chunks(tmp_path, monkeypatch, content).line_ends == (
+        crlf, content.count(b"\n") - crlf, content.count(b"\r") - crlf)
+
+
+def fingerprint_in_3_byte_chunks(tmp_path, monkeypatch, content: bytes):
+    """The fingerprint of a file holding `content`, read in chunks of 3 bytes (8 MiB in a refresh)."""
     from dagster_project.ingest import encodings
 
     path = tmp_path / "orders.csv"
     path.write_bytes(content)
     monkeypatch.setattr(encodings, "CHUNK_BYTES", 3)
-    crlf = content.count(b"\r\n")
-    assert encodings.fingerprint(path, text=True).line_ends == (
-        crlf, content.count(b"\n") - crlf, content.count(b"\r") - crlf)
+    return encodings.fingerprint(path, text=True)
 
 
 def test_text_in_neither_encoding_is_refused(con, exports):

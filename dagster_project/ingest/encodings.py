@@ -90,8 +90,9 @@ class _Utf8Errors:
     def feed(self, chunk: bytes, final: bool = False) -> None:
         if self._replacing is None:
             state = self._strict.getstate()
-            # ASCII is valid UTF-8, and testing for it costs a tenth of decoding: most exports are ASCII throughout.
-            # Only when no multi-byte sequence is left open by the chunk before, which the ASCII bytes would cut short.
+            # ASCII is valid UTF-8, and testing for it costs a tenth of decoding: English exports are often ASCII
+            # throughout. Only when no multi-byte sequence is left open by the chunk before, which the ASCII bytes
+            # would cut short.
             if not state[0] and chunk.isascii():
                 return
             try:
