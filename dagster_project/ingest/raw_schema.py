@@ -36,7 +36,7 @@ INGEST_LOG_COLUMNS = (
     ("date_formats", "VARCHAR"),  # JSON: date column -> how it was read and the value that decided it
     ("decimal_mark", "VARCHAR"),
     ("mapping_sha256", "VARCHAR"),  # the mapping file's section for this file when it was loaded
-    # The file on disk when its content was last hashed (encodings.file_identity): a refresh that finds it unchanged
+    # The file on disk when its content was last hashed (files.file_identity): a refresh that finds it unchanged
     # skips the file without reading it again.
     ("file_identity", "VARCHAR"),
 )
