@@ -209,6 +209,7 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
         first = publish(con, warehouse, "first-run", None)
     assert first.rows == {"marts.big": 3_000_000}
     before = sha256(warehouse), sorted(p.name for p in parquet.iterdir())
+    csv_before = (tmp_path / "csv").resolve().name
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate'").fetchone()[0] == 0
 
@@ -236,6 +237,10 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     message = full.stderr.strip().splitlines()[-1]
     assert "PublishError" in message and "published warehouse is unchanged" in message and "too large" in message.lower()
     assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
+    # The new file and export versions are written side by side; a failure removes what was written and switches in
+    # nothing (the killed publish's leftovers wait for the next one that completes).
+    assert not building.exists()
+    assert (tmp_path / "csv").resolve().name == csv_before
 
     with duckdb.connect(str(work)) as con:  # and the next publish completes, clearing what the failures left
         publish(con, warehouse, "next-run", None)

@@ -11,7 +11,11 @@ unfinished Parquet version) are removed by the next publish.
 Only what changed is copied: the new file starts as a file copy of the published one, in which the tables whose
 content changed are replaced (dagster_project.publish.changes compares checksums), and the new export versions
 hard-link the files of unchanged tables. The new file still replaces the old one as a whole, so readers see the same
-two states as before.
+two states as before. When the changed tables hold most of the rows (a daily refresh moves every customer's scores
+and appends to every fact), the file is written anew instead: a copy would only add the replaced tables' free blocks.
+
+The new file and the two export versions are written side by side (DuckDB runs each on its own connection), and only
+once all three are complete are they switched in, one after the other: a failure in any of them switches in none.
 
 The published file is written in the storage format of an older DuckDB release (`storage_version`, default v1.0.0):
 BI tools bundle their own DuckDB, often 1.x, which cannot open a file in DuckDB 2.0's own format.
@@ -27,6 +31,7 @@ import glob
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -127,6 +132,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
     tables = published_tables(con)
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
+    built_versions: list[Path] = []
+    switched = False
     try:
         current = changes.checksums(con, tables)
         previous = changes.previous_publication(warehouse) if reuse else None
@@ -135,24 +142,65 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
         before = previous.tables if previous is not None else {}
         changed = [t for t in tables if before.get(t, ("",))[0] != current[t]]
         changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
-        rows, readable_from = _write_database(con, warehouse, tables, changed, previous is not None, run_id, as_of,
-                                              currency, storage_version, current, changed_by,
-                                              published_mode)
-        for folder, write_one in ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file)):
-            _write_exports(con, folder, tables, run_id, write_one, current, reuse, published_mode, keep_previous)
+        from_published = previous is not None and _mostly_kept(con, tables, changed)
+        folders = ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file))
+        with ThreadPoolExecutor(max_workers=1 + len(folders), thread_name_prefix="publish") as pool:
+            database = pool.submit(_on_own_connection, con.cursor(), _build_database, warehouse, tables, changed,
+                                   from_published, run_id, as_of, currency, storage_version, current, changed_by,
+                                   published_mode)
+            exports = [pool.submit(_on_own_connection, con.cursor(), _build_exports, folder, tables, run_id, write_one,
+                                   current, reuse, published_mode) for folder, write_one in folders]
+            # Every writer is waited for before anything is switched in or cleared away.
+            outcomes = [future.exception() for future in (database, *exports)]
+        built_versions = [future.result()[0] for future in exports if future.exception() is None]
+        failed = next((error for error in outcomes if error is not None), None)
+        if failed is not None:
+            raise failed
+        rows, readable_from = database.result()
+        _switch_database(warehouse, published_mode)
+        switched = True
+        for (folder, _), export in zip(folders, exports):
+            version, replaced = export.result()
+            _switch_exports(folder, version, replaced, keep_previous)
+            built_versions.remove(version)
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
+    finally:
+        # What was written but not switched in after a failure: no reader has it.
+        for version in built_versions:
+            shutil.rmtree(version, ignore_errors=True)
+            changes.manifest_path(version).unlink(missing_ok=True)
+        if not switched:
+            publishing_path(warehouse).unlink(missing_ok=True)
     return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from,
                        changed=[f"{s}.{t}" for s, t in changed])
 
 
-def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]],
+def _on_own_connection(own: duckdb.DuckDBPyConnection, write, *args):
+    """`write(own, *args)`, then close `own`: a connection of its own (`con.cursor()`, made by the calling thread) to
+    the working database, as a DuckDB connection serves one thread at a time."""
+    with own:
+        own.execute("set enable_progress_bar = false")
+        return write(own, *args)
+
+
+def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]],
+                 changed: list[tuple[str, str]]) -> bool:
+    """Whether the tables kept as they were hold at least as many rows as the changed ones: only then is a copy of the
+    published file worth starting from."""
+    counts = {table: con.execute(f"select count(*) from {qualified(*table)}").fetchone()[0] for table in tables}
+    changed_rows = sum(counts[table] for table in changed)
+    return sum(counts.values()) - changed_rows >= changed_rows
+
+
+def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]],
                     changed: list[tuple[str, str]], from_published: bool, run_id: str, as_of: date | None,
                     currency: tuple[str, str], storage_version: str, current: dict, changed_by: dict,
                     published_mode: int) -> tuple[dict[str, int], str]:
-    """Rows per table, and the oldest DuckDB release that opens the file. `from_published`: start from a copy of the
-    published file and write only the `changed` tables (and drop the ones no longer published)."""
+    """Write the new file beside `warehouse` (`_switch_database` moves it in): rows per table, and the oldest DuckDB
+    release that opens the file. `from_published`: start from a copy of the published file and write only the
+    `changed` tables (and drop the ones no longer published)."""
     make_dirs(warehouse.parent, dir_mode(published_mode))
     building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
@@ -194,13 +242,17 @@ def _write_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         changes.record(con, "publishing", current, changed_by, rows)
     finally:
         con.execute("detach publishing")
+    return rows, readable_from
+
+
+def _switch_database(warehouse: Path, published_mode: int) -> None:
+    building = publishing_path(warehouse)
     os.chmod(building, published_mode)  # created owner-only (the umask); readable as it is renamed into place
     sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
     os.replace(building, warehouse)
     sync_path(warehouse.parent)
-    return rows, readable_from
 
 
 def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
@@ -210,10 +262,11 @@ def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
     return str(tags.get("storage_version") or storage_version).rstrip("+")
 
 
-def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
-                   write_one, current: dict, reuse: bool, published_mode: int, keep_previous: int) -> None:
-    """One file per table in a new version folder; `folder` is a symlink switched to it atomically. With `reuse`, a
-    table whose file in the previous version holds the same content is hard-linked from there. Every file gets `published_mode`."""
+def _build_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
+                   write_one, current: dict, reuse: bool, published_mode: int) -> tuple[Path, Path | None]:
+    """One file per table in a new version folder beside `folder` (`_switch_exports` points `folder` at it); returns
+    the new version and the one `folder` points at now. With `reuse`, a table whose file in that version holds the
+    same content is hard-linked from there. Every file gets `published_mode`."""
     version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
     version.mkdir(parents=True)
     previous = folder.resolve() if folder.is_symlink() else None
@@ -230,6 +283,11 @@ def _write_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     changes.write_manifest(version, current)
     publish_tree(version, published_mode)
     sync_path(version)
+    return version, previous
+
+
+def _switch_exports(folder: Path, version: Path, previous: Path | None, keep_previous: int) -> None:
+    """Point the symlink `folder` at `version` atomically and remove the versions beyond `keep_previous`."""
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
     switch = folder.with_name(f".{folder.name}.switch")
