@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import cmdstanpy
+import numpy as np
 import pandas as pd
 
 from dagster_project.analytics import forecast_backtest as bt
@@ -156,9 +157,11 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
             counter.advance()
     ordered = [outcomes[key] for key in prepared]  # outputs in a reproducible order
     summary = pd.DataFrame([o.summary for o in ordered]).reindex(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
-    backtest = _concat([o.backtest for o in ordered], BACKTEST_SCHEMA)
+    keys = [{"series_id": series_id, "metric": metric} for series_id, metric in prepared]
+    backtest = _concat([(key, o.backtest) for key, o in zip(keys, ordered)], BACKTEST_SCHEMA)
     return ForecastResult(
-        forecasts=_concat([o.forecast for o in ordered if o.forecast is not None], FORECAST_SCHEMA),
+        forecasts=_concat([(key | {"model": o.summary["model"]}, o.forecast) for key, o in zip(keys, ordered)
+                           if o.forecast is not None], FORECAST_SCHEMA),
         backtest=backtest,
         summary=summary,
         runs=_model_runs(ordered, summary, backtest, as_of, config),
@@ -186,9 +189,16 @@ def _in_threads(order, prepared, as_of, config, holidays) -> Iterator[tuple[tupl
         yield from (future.result() for future in as_completed([pool.submit(one, key) for key in order]))
 
 
-def _concat(frames: list[pd.DataFrame], schema: dict[str, str]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True)[list(schema)].astype(schema) if frames else _empty(schema)
+def _concat(parts: list[tuple[dict[str, str], pd.DataFrame]], schema: dict[str, str]) -> pd.DataFrame:
+    """The frames one below the other, each with its constant columns (the series' key, the method) added."""
+    parts = [(constants, frame) for constants, frame in parts if not frame.empty]
+    if not parts:
+        return _empty(schema)
+    joined = pd.concat([frame for _, frame in parts], ignore_index=True)
+    lengths = [len(frame) for _, frame in parts]
+    for column in parts[0][0]:
+        joined[column] = np.repeat(np.array([constants[column] for constants, _ in parts], dtype=object), lengths)
+    return joined[list(schema)].astype(schema)
 
 
 def _empty(schema: dict[str, str]) -> pd.DataFrame:

@@ -142,8 +142,8 @@ def score_saved(series: pd.DataFrame, as_of: date, config: forecast.ForecastConf
             with working_on(f"{key[0]}/{key[1]}"):
                 future = _saved_forecast(entries[key], y, saved, as_of_ts, config)
             if future is not None:
-                rows.append(forecast_rows(y, future, config).assign(model=entries[key]["method"], series_id=key[0],
-                                                                    metric=key[1]))
+                rows.append(({"series_id": key[0], "metric": key[1], "model": entries[key]["method"]},
+                             forecast_rows(y, future, config)))
     summary = pd.read_parquet(saved.path(SUMMARY_FILE)).reindex(columns=list(forecast.SUMMARY_SCHEMA)).astype(
         forecast.SUMMARY_SCHEMA)
     backtest = pd.read_parquet(saved.path(BACKTEST_FILE)).reindex(columns=list(forecast.BACKTEST_SCHEMA)).astype(

@@ -37,7 +37,10 @@ NAME = {"seasonal_naive": "seasonal naive", "auto_ets": "AutoETS", "prophet": "P
 
 @dataclass
 class SeriesOutcome:
-    forecast: pd.DataFrame  # the last history_days_shown days of actuals and the published method's forecast
+    # The last history_days_shown days of actuals and the published method's forecast, and the scored folds; without
+    # the series' key and the published method, which the concatenation of every series' rows adds
+    # (dagster_project.analytics.forecast: a column per frame of ~100 series was a tenth of a small export's forecast).
+    forecast: pd.DataFrame
     backtest: pd.DataFrame
     summary: dict
     seconds: dict[str, float]  # fit time per "method:backtest" and "method:production"
@@ -148,8 +151,8 @@ def forecast_one(series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp,
                              f"{config.ets_window_days} days; {refitted} chosen again, not backtested")
     summary = key | _summary(y, method, backtest, selection, evaluation, chosen, yearly if use_prophet else None,
                              notes)
-    forecast = forecast_rows(y, future, config).assign(model=method, **key) if future is not None else None
-    return SeriesOutcome(forecast=forecast, backtest=backtest.assign(**key), summary=summary, seconds=dict(seconds),
+    forecast = forecast_rows(y, future, config) if future is not None else None
+    return SeriesOutcome(forecast=forecast, backtest=backtest, summary=summary, seconds=dict(seconds),
                          model=model)
 
 
