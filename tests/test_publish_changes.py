@@ -74,3 +74,26 @@ def test_only_changed_tables_are_written_and_the_rest_are_kept(tmp_path):
         full = publish(con, warehouse, "run-5", None, reuse=False)
         assert sorted(full.changed) == ["analytics.scores", "marts.customers", "marts.products"]
         assert set(published(warehouse, "select changed_by_run from meta.published_tables")) == {("run-5",)}
+
+
+def test_a_publication_that_changes_most_rows_writes_a_new_file_and_one_that_changes_few_starts_from_a_copy(tmp_path):
+    warehouse = tmp_path / "crm.duckdb"
+    free_blocks = "select free_blocks from pragma_database_size() where database_name = current_database()"
+    with duckdb.connect(str(tmp_path / "crm.work.duckdb")) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.facts as select range as id, md5(range::varchar) as payload from range(300000)")
+        con.execute("create table marts.small as select range as id from range(10)")
+        publish(con, warehouse, "run-1", None)
+        # Most rows changed: replacing them in a copy would only leave the old table's blocks as free space.
+        con.execute("update marts.facts set payload = payload || 'x'")
+        most = publish(con, warehouse, "run-2", None)
+        assert most.changed == ["marts.facts"]
+        assert published(warehouse, free_blocks) == [(0,)]
+        assert published(warehouse, "select count(*) from marts.facts where payload like '%x'") == [(300000,)]
+        # A few rows changed: the copy keeps the large table as it was, and only the small one is written.
+        con.execute("update marts.small set id = id + 1")
+        few = publish(con, warehouse, "run-3", None)
+        assert few.changed == ["marts.small"]
+        assert published(warehouse, free_blocks)[0][0] > 0
+        assert published(warehouse, "select changed_by_run from meta.published_tables order by table_name") == \
+            [("run-2",), ("run-3",)]

@@ -113,8 +113,9 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
             currency_label: str | None = None, storage_version: str = DEFAULT_STORAGE_VERSION,
             published_mode: int = DEFAULT_PUBLISHED_MODE, keep_previous: int = DEFAULT_KEEP_PREVIOUS_EXPORTS,
             reuse: bool = True) -> Publication:
-    """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, then export them
-    as Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py). The file is
+    """Copy the BI-facing tables of `con`'s database into a new file that replaces `warehouse`, and export them as
+    Parquet and CSV into new versions of the folders beside it (dagster_project/warehouse_files.py): all three are
+    written side by side and switched in only when all are complete. The file is
     written in the storage format of DuckDB release `storage_version` ("v1.0.0", or "latest": the running DuckDB's own), so clients
     of that release and newer open it. `meta.publication` records the run, the as-of date, the reporting currency with
     its label (default: the currency's usual symbol) and the oldest DuckDB release that reads the file;
@@ -122,8 +123,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
 
     With `reuse`, only the tables whose content changed are copied: the new file starts as a copy of the published
     one (a file copy, no re-encoding) and the export versions hard-link the unchanged tables' files of the previous
-    version (dagster_project.publish.changes). Without it, or when the published file cannot serve as a base (none,
-    another storage format, mostly free space), everything is written anew.
+    version (dagster_project.publish.changes). Without it everything is written anew; so is the file when the
+    published one cannot serve as a base (none, another storage format, mostly free space) or most rows changed.
     Every file gets `published_mode`; `keep_previous` older export versions are kept beside the new one.
     Raises PublishError (published state unchanged) on failure."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
