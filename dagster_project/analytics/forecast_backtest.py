@@ -71,7 +71,7 @@ def fold_means(backtest: pd.DataFrame, role: str) -> pd.DataFrame:
     was a fifth of a small export's forecast."""
     kept = (backtest["role"].to_numpy() == role) & (backtest["horizon_bucket"].to_numpy() == "overall")
     models, origins = backtest["model"].to_numpy()[kept], backtest["fold_origin"].to_numpy()[kept]
-    errors = backtest[list(ERRORS)].to_numpy(dtype=float)[kept]
+    errors = np.column_stack([backtest[error].to_numpy(dtype=float) for error in ERRORS])[kept]
     n_folds = len(set(origins))
     index, means = [], []
     for method in sorted(set(models)):

@@ -157,9 +157,17 @@ def forecast_one(series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp,
 
 
 def forecast_rows(y: pd.Series, future: pd.DataFrame, config: ForecastConfig) -> pd.DataFrame:
-    history = y.iloc[-config.history_days_shown :].rename("y").to_frame().assign(is_history=True)
-    future = future.reindex(columns=["yhat", "yhat_lower", "yhat_upper"]).assign(is_history=False)
-    return pd.concat([history, future]).rename_axis("ds").reset_index()
+    """The last history_days_shown days of actuals (y), then the forecast days (yhat and its interval). Built from
+    arrays: a pandas concat of the two per series was a tenth of a small export's forecast."""
+    history = y.iloc[-config.history_days_shown :]
+    shown, ahead = np.full(len(history), np.nan), np.full(len(future), np.nan)
+    rows = {"ds": history.index.append(future.index).rename("ds"),
+            "y": np.concatenate([history.to_numpy(float), ahead]),
+            "is_history": np.concatenate([np.ones(len(history), bool), np.zeros(len(future), bool)])}
+    for column in ("yhat", "yhat_lower", "yhat_upper"):
+        values = future[column].to_numpy(float) if column in future.columns else ahead
+        rows[column] = np.concatenate([shown, values])
+    return pd.DataFrame(rows)
 
 
 def _summary(y: pd.Series, method: str | None, backtest: pd.DataFrame, selection: pd.DataFrame,
