@@ -145,6 +145,8 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
         changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
         from_published = previous is not None and _mostly_kept(con, tables, changed)
         folders = ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file))
+        # Before the writers start, so that the folder gets the published mode whichever of them would create it.
+        make_dirs(warehouse.parent, dir_mode(published_mode))
         with ThreadPoolExecutor(max_workers=1 + len(folders), thread_name_prefix="publish") as pool:
             database = pool.submit(_on_own_connection, con.cursor(), _build_database, warehouse, tables, changed,
                                    from_published, run_id, as_of, currency, storage_version, current, changed_by,
@@ -202,7 +204,6 @@ def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
     """Write the new file beside `warehouse` (`_switch_database` moves it in): rows per table, and the oldest DuckDB
     release that opens the file. `from_published`: start from a copy of the published file and write only the
     `changed` tables (and drop the ones no longer published)."""
-    make_dirs(warehouse.parent, dir_mode(published_mode))
     building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
