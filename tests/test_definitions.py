@@ -245,10 +245,10 @@ def test_walking_the_dbt_project_survives_another_process_removing_its_target_fo
     assert not [p for p in seen if p.startswith("target") or p.startswith("models/b/")]
 
 
-# What the analytics load when they run, by import name (dagster_project.defs.background_imports), and the quality
-# library the expectation suites load.
+# What the analytics and the report load when they run, by import name (dagster_project.defs.background_imports),
+# and the quality library the expectation suites load.
 MODEL_LIBRARIES = ("lightgbm", "statsforecast", "prophet", "cmdstanpy", "sklearn", "scipy", "statsmodels", "xarray",
-                   "matplotlib")
+                   "matplotlib", "plotly")
 QUALITY_LIBRARY = "great_expectations"
 
 
@@ -266,21 +266,22 @@ def test_importing_the_definitions_loads_no_model_or_quality_library_and_sets_no
 
 
 def test_what_the_analytics_import_when_they_run_is_loaded_while_dbt_builds():
-    """Every analytics module an asset imports in its body is among those loaded in the background while dbt
-    builds, they bring the model libraries with them (LightGBM excepted: it loads where it is used), and only a run
-    that materialises analytics loads them."""
+    """Every analytics or report module an asset imports in its body is among those loaded in the background while
+    dbt builds, they bring the model and chart libraries with them (LightGBM excepted: it loads where it is used),
+    and only a run that materialises analytics loads them."""
     from dagster_project.defs import background_imports
 
-    package = ROOT / "dagster_project" / "defs" / "assets" / "analytics"
+    assets = ROOT / "dagster_project" / "defs" / "assets"
     imported_in_bodies = set()
-    for path in package.glob("*.py"):
+    for path in [*(assets / "analytics").glob("*.py"), assets / "reporting.py"]:
         for function in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(function, ast.FunctionDef):
                 imported_in_bodies |= {f"{node.module}.{alias.name}" if node.module == "dagster_project.analytics"
                                        else node.module for node in ast.walk(function)
                                        if isinstance(node, ast.ImportFrom) and node.module.startswith("dagster_project.")
                                        for alias in node.names}
-    assert "dagster_project.analytics.churn_cadence" in imported_in_bodies  # the walk finds them
+    # the walk finds them
+    assert {"dagster_project.analytics.churn_cadence", "dagster_project.report.render"} <= imported_in_bodies
     analytics = set(background_imports.ANALYTICS_MODULES)
     assert imported_in_bodies <= analytics, imported_in_bodies - analytics
 

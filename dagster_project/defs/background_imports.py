@@ -1,5 +1,6 @@
 """The analytics modules and the model libraries they bring (statsforecast, Prophet, scikit-learn, SciPy, xarray,
-matplotlib for the charts), imported in a thread while dbt builds the marts in its own process.
+matplotlib for the charts) and the report's (plotly), imported in a thread while dbt builds the marts in its own
+process.
 
 The analytics assets import them when they run, not when the definitions load: `dagster dev`, the daemon, the code
 server and every `crm-warehouse` process load the definitions, and these take seconds to import. While dbt builds,
@@ -28,6 +29,7 @@ ANALYTICS_MODULES = (
     "dagster_project.analytics.clv",
     "dagster_project.analytics.campaigns",
     "matplotlib.figure",
+    "dagster_project.report.render",
 )
 
 

@@ -14,7 +14,6 @@ from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.report.files import write_report
 from dagster_project.warehouse_files import report_path
 from dagster_project.report.i18n import LANGUAGES
-from dagster_project.report.render import collect, render
 from dagster_project.defs.resources import Warehouse
 
 # What the report reads: these analytics tables and marts.
@@ -29,6 +28,10 @@ def report(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeR
     """The HTML report a manager opens each morning (one self-contained file per language, English and Simplified
     Chinese): headline KPIs against the previous period, revenue trend and forecast, segments, Pareto, cohorts,
     funnel, campaign ROI, service, CLV and churn risk, the churn watchlist and data quality."""
+    # Imported here, not with the definitions: plotly takes a while to import, and the refresh loads it while dbt
+    # builds (dagster_project.defs.background_imports).
+    from dagster_project.report.render import collect, render
+
     started = time.perf_counter()
     with warehouse.connect(read_only=True) as con:
         data = collect(con)
