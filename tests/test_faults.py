@@ -252,6 +252,49 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     assert (tmp_path / "csv").is_symlink() and not list((tmp_path / "csv").glob("*.csv"))
 
 
+def test_a_writer_failing_while_the_others_complete_switches_nothing_in_and_leaves_nothing_behind(tmp_path):
+    """The file and the Parquet and CSV versions are written side by side. A table name too long for the CSV writer's
+    temporary file (".marts.<name>.csv.<32 hex>.body" passes the 255 bytes a file name may have; "marts.<name>.parquet"
+    and the database do not) fails the CSV version alone, after the others completed: none may be switched in."""
+    work, warehouse = tmp_path / "crm.work.duckdb", tmp_path / "crm.duckdb"
+    with duckdb.connect(str(work)) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.orders as select range as id from range(1000)")
+        publish(con, warehouse, "first-run", None)
+        before = sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()
+        entries = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name))
+        con.execute(f'create table marts."{"t" * 214}" as select 1 as x')
+        with pytest.raises(PublishError, match="published warehouse is unchanged.*File name too long"):
+            publish(con, warehouse, "second-run", None)
+    assert (sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name)) == entries
+
+
+def test_an_interrupted_publish_stops_its_writers_and_leaves_nothing_behind(tmp_path):
+    """Ctrl-C (or Dagster terminating the run) while the three writers run: the published files stay as they were and
+    nothing written is left, since an interrupted process never gets to a next publish's clean-up."""
+    work, warehouse = tmp_path / "crm.work.duckdb", tmp_path / "crm.duckdb"
+    work_database_with_big_mart(work, 3_000_000)
+    with duckdb.connect(str(work)) as con:
+        publish(con, warehouse, "first-run", None)
+    before = sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()
+    entries = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name))
+
+    child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), ""],
+                             stderr=subprocess.PIPE, text=True)
+    building = warehouse.with_name(f".{warehouse.name}.publishing")
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline and not (
+            building.exists() and building.stat().st_size > 1_000_000):
+        time.sleep(0.002)
+    assert child.poll() is None, "the publish ended before it could be interrupted"
+    child.send_signal(signal.SIGINT)
+    _, stderr = child.communicate(timeout=300)
+    assert child.returncode != 0 and "KeyboardInterrupt" in stderr, stderr[-2000:]
+    assert (sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name)) == entries
+
+
 def test_publish_refuses_an_empty_working_database(tmp_path):
     with duckdb.connect(str(tmp_path / "empty.work.duckdb")) as con, pytest.raises(PublishError, match="no marts"):
         publish(con, tmp_path / "crm.duckdb", "run", None)

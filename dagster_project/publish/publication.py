@@ -31,7 +31,9 @@ import glob
 import os
 import shutil
 import time
-from concurrent.futures import ThreadPoolExecutor
+import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -126,15 +128,13 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
     version (dagster_project.publish.changes). Without it everything is written anew; so is the file when the
     published one cannot serve as a base (none, another storage format, mostly free space) or most rows changed.
     Every file gets `published_mode`; `keep_previous` older export versions are kept beside the new one.
-    Raises PublishError (published state unchanged) on failure."""
+    Raises PublishError on failure: the published state is unchanged, unless the error says what was switched in."""
     currency = (reporting_currency, currency_label or CURRENCY_LABELS.get(reporting_currency, reporting_currency))
     con.execute("set enable_progress_bar = false")
     started = time.perf_counter()
     tables = published_tables(con)
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
-    built_versions: list[Path] = []
-    switched = False
     try:
         current = changes.checksums(con, tables)
         previous = changes.previous_publication(warehouse) if reuse else None
@@ -144,40 +144,104 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
         changed = [t for t in tables if before.get(t, ("",))[0] != current[t]]
         changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
         from_published = previous is not None and _mostly_kept(con, tables, changed)
-        folders = ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file))
         # Before the writers start, so that the folder gets the published mode whichever of them would create it.
         make_dirs(warehouse.parent, dir_mode(published_mode))
-        with ThreadPoolExecutor(max_workers=1 + len(folders), thread_name_prefix="publish") as pool:
-            database = pool.submit(_on_own_connection, con.cursor(), _build_database, warehouse, tables, changed,
-                                   from_published, run_id, as_of, currency, storage_version, current, changed_by,
-                                   published_mode)
-            exports = [pool.submit(_on_own_connection, con.cursor(), _build_exports, folder, tables, run_id, write_one,
-                                   current, reuse, published_mode) for folder, write_one in folders]
-            # Every writer is waited for before anything is switched in or cleared away.
-            outcomes = [future.exception() for future in (database, *exports)]
-        built_versions = [future.result()[0] for future in exports if future.exception() is None]
-        failed = next((error for error in outcomes if error is not None), None)
-        if failed is not None:
-            raise failed
-        rows, readable_from = database.result()
-        _switch_database(warehouse, published_mode)
-        switched = True
-        for (folder, _), export in zip(folders, exports):
-            version, replaced = export.result()
-            _switch_exports(folder, version, replaced, keep_previous)
-            built_versions.remove(version)
+        exports = [_Export(folder, _new_version(folder, run_id), write_one)
+                   for folder, write_one in ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file))]
+        rows, readable_from, replaced = _build_side_by_side(
+            con, warehouse, exports,
+            (tables, changed, from_published, run_id, as_of, currency, storage_version, current, changed_by,
+             published_mode),
+            (tables, current, reuse, published_mode))
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
-    finally:
-        # What was written but not switched in after a failure: no reader has it.
-        for version in built_versions:
-            shutil.rmtree(version, ignore_errors=True)
-            changes.manifest_path(version).unlink(missing_ok=True)
-        if not switched:
-            publishing_path(warehouse).unlink(missing_ok=True)
+    _switch_in(warehouse, exports, replaced, published_mode, keep_previous)
     return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from,
                        changed=[f"{s}.{t}" for s, t in changed])
+
+
+@dataclass(frozen=True)
+class _Export:
+    folder: Path  # the symlink readers open ("parquet")
+    version: Path  # the new version folder it will point at
+    write_one: Callable[[duckdb.DuckDBPyConnection, str, str, Path], None]
+
+
+def _new_version(folder: Path, run_id: str) -> Path:
+    """A version folder name no other publication has (two may share a run id and a second), sorting by time."""
+    return folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}-{uuid.uuid4().hex[:8]}")
+
+
+def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, exports: list[_Export],
+                        database_args: tuple, export_args: tuple) -> tuple[dict[str, int], str, list[Path | None]]:
+    """The new file (`_build_database`) and the export versions (`_build_exports`), each written on a connection of
+    its own, side by side: (rows, readable_from) of the file and the version each export folder points at now.
+
+    A writer's error stops the others' queries and is raised once every writer has stopped; then, and on an
+    interruption, nothing is switched in and everything written is removed."""
+    cursors = [con.cursor() for _ in range(1 + len(exports))]
+    futures = []
+    try:
+        with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="publish") as pool:
+            futures.append(pool.submit(_on_own_connection, cursors[0], _build_database, warehouse, *database_args))
+            futures += [pool.submit(_on_own_connection, cursor, _build_exports, export.folder, export.version,
+                                    export.write_one, *export_args) for cursor, export in zip(cursors[1:], exports)]
+            try:
+                done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            except BaseException:  # Ctrl-C or the run terminated while waiting: stop the writers' queries
+                for cursor in cursors:
+                    _interrupt(cursor)
+                raise
+            failed = next((future.exception() for future in done if future.exception() is not None), None)
+            if failed is not None:  # the others' work would be thrown away: stop them
+                for cursor in cursors:
+                    _interrupt(cursor)
+        if failed is not None:
+            raise failed
+    except BaseException:
+        # Every writer has stopped (the pool waited for them): nothing of theirs is switched in or read by anyone.
+        publishing_path(warehouse).unlink(missing_ok=True)
+        for export in exports:
+            if export.version.resolve() != export.folder.resolve():  # never what readers are pointed at
+                shutil.rmtree(export.version, ignore_errors=True)
+                changes.manifest_path(export.version).unlink(missing_ok=True)
+        raise
+    rows, readable_from = futures[0].result()
+    return rows, readable_from, [future.result() for future in futures[1:]]
+
+
+def _interrupt(cursor: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cursor.interrupt()
+    except duckdb.Error:  # already closed: its writer is done
+        pass
+
+
+def _switch_in(warehouse: Path, exports: list[_Export], replaced: list[Path | None], published_mode: int,
+               keep_previous: int) -> None:
+    """Switch in the new file, then each export version, each atomically; then remove the export versions beyond
+    `keep_previous`. A failure after the file was switched says what was."""
+    switched: list[str] = []
+    try:
+        _switch_database(warehouse, published_mode, lambda: switched.append(warehouse.name))
+        for export in exports:
+            _point(export.folder, export.version)
+            switched.append(export.folder.name)
+        sync_path(warehouse.parent)
+        for export, previous in zip(exports, replaced):
+            remove_old_versions(export.folder, export.version, previous, keep_previous)
+    except OSError as error:
+        reason = " ".join(str(error).split())
+        if not switched:
+            raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: {reason}") \
+                from error
+        if len(switched) < 1 + len(exports):
+            raise PublishError(f"publishing {warehouse} switched in only {', '.join(switched)} of this publication; "
+                               f"the rest is the previous one's until the next refresh publishes again: {reason}") \
+                from error
+        raise PublishError(f"publishing {warehouse} switched everything in, but removing older export versions "
+                           f"failed (the next publication removes them): {reason}") from error
 
 
 def _on_own_connection(own: duckdb.DuckDBPyConnection, write, *args):
@@ -247,14 +311,15 @@ def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
     return rows, readable_from
 
 
-def _switch_database(warehouse: Path, published_mode: int) -> None:
+def _switch_database(warehouse: Path, published_mode: int, replaced: Callable[[], None]) -> None:
+    """Rename the new file over `warehouse`; `replaced()` is called once it is."""
     building = publishing_path(warehouse)
     os.chmod(building, published_mode)  # created owner-only (the umask); readable as it is renamed into place
     sync_path(building)
     # A write-ahead log beside the published file would belong to the old file; DuckDB would replay it into the new one.
     Path(f"{warehouse}.wal").unlink(missing_ok=True)
     os.replace(building, warehouse)
-    sync_path(warehouse.parent)
+    replaced()
 
 
 def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
@@ -264,12 +329,11 @@ def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
     return str(tags.get("storage_version") or storage_version).rstrip("+")
 
 
-def _build_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tuple[str, str]], run_id: str,
-                   write_one, current: dict, reuse: bool, published_mode: int) -> tuple[Path, Path | None]:
-    """One file per table in a new version folder beside `folder` (`_switch_exports` points `folder` at it); returns
-    the new version and the one `folder` points at now. With `reuse`, a table whose file in that version holds the
-    same content is hard-linked from there. Every file gets `published_mode`."""
-    version = folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}")
+def _build_exports(con: duckdb.DuckDBPyConnection, folder: Path, version: Path, write_one, tables: list[tuple[str, str]],
+                   current: dict, reuse: bool, published_mode: int) -> Path | None:
+    """One file per table in the new `version` folder (`_point` points `folder` at it later); returns the version
+    `folder` points at now. With `reuse`, a table whose file in that version holds the same content is hard-linked
+    from there. Every file gets `published_mode`."""
     version.mkdir(parents=True)
     previous = folder.resolve() if folder.is_symlink() else None
     reusable = changes.reusable_files(previous) if reuse else {}
@@ -285,19 +349,17 @@ def _build_exports(con: duckdb.DuckDBPyConnection, folder: Path, tables: list[tu
     changes.write_manifest(version, current)
     publish_tree(version, published_mode)
     sync_path(version)
-    return version, previous
+    return previous
 
 
-def _switch_exports(folder: Path, version: Path, previous: Path | None, keep_previous: int) -> None:
-    """Point the symlink `folder` at `version` atomically and remove the versions beyond `keep_previous`."""
+def _point(folder: Path, version: Path) -> None:
+    """Point the symlink `folder` at `version` atomically."""
     if folder.exists() and not folder.is_symlink():
         shutil.rmtree(folder)
     switch = folder.with_name(f".{folder.name}.switch")
     switch.unlink(missing_ok=True)
     switch.symlink_to(version.name)
     os.replace(switch, folder)
-    sync_path(folder.parent)
-    remove_old_versions(folder, version, previous, keep_previous)
 
 
 def remove_old_versions(folder: Path, current: Path, previous: Path | None, keep_previous: int) -> list[Path]:
