@@ -26,7 +26,8 @@ import pytest
 
 from conftest import refresh, stop_group
 from dagster_project.privacy import compaction, modes, retention
-from dagster_project.publish.publication import publish, remove_old_versions
+from dagster_project.publish.exports import remove_old_versions
+from dagster_project.publish.publication import publish
 from dagster_project.settings import (
     DBT_PROJECT_DIR,
     SettingsError,

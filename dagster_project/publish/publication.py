@@ -27,11 +27,9 @@ before it is renamed into place, whatever the umask (the refresh's is owner-only
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -41,10 +39,9 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.warehouse_files import csv_dir, parquet_dir, publishing_path
-from dagster_project import csv_safe
-from dagster_project.publish import changes
+from dagster_project.publish import changes, exports
 from dagster_project.files import sync_path
-from dagster_project.privacy.modes import dir_mode, make_dirs, publish_tree
+from dagster_project.privacy.modes import dir_mode, make_dirs
 from dagster_project.settings import (
     CURRENCY_LABELS, DEFAULT_KEEP_PREVIOUS_EXPORTS, DEFAULT_PUBLISHED_MODE, DEFAULT_REPORTING_CURRENCY,
     DEFAULT_STORAGE_VERSION,
@@ -53,8 +50,6 @@ from dagster_project.sql import identifier, literal, qualified
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
 PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
-# Rows a spreadsheet sheet holds (Excel); larger tables are exported as Parquet only.
-SPREADSHEET_MAX_ROWS = 1_048_575
 # In the working database: the currencies its marts were last built with (written by the dbt asset after each
 # successful `dbt build`), so what is published and reported names the currency the amounts are really in.
 BUILD_SETTINGS = ("meta", "build_settings")
@@ -146,17 +141,17 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
         from_published = previous is not None and _mostly_kept(con, tables, changed)
         # Before the writers start, so that the folder gets the published mode whichever of them would create it.
         make_dirs(warehouse.parent, dir_mode(published_mode))
-        exports = [_Export(folder, _new_version(folder, run_id), write_one)
-                   for folder, write_one in ((parquet_dir(warehouse), _parquet_file), (csv_dir(warehouse), _csv_file))]
+        targets = [_Export(folder, exports.new_version(folder, run_id), write_one) for folder, write_one in
+                   ((parquet_dir(warehouse), exports.parquet_file), (csv_dir(warehouse), exports.csv_file))]
         rows, readable_from, replaced = _build_side_by_side(
-            con, warehouse, exports,
+            con, warehouse, targets,
             (tables, changed, from_published, run_id, as_of, currency, storage_version, current, changed_by,
              published_mode),
             (tables, current, reuse, published_mode))
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
-    _switch_in(warehouse, exports, replaced, published_mode, keep_previous)
+    _switch_in(warehouse, targets, replaced, published_mode, keep_previous)
     return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from,
                        changed=[f"{s}.{t}" for s, t in changed])
 
@@ -168,25 +163,21 @@ class _Export:
     write_one: Callable[[duckdb.DuckDBPyConnection, str, str, Path], None]
 
 
-def _new_version(folder: Path, run_id: str) -> Path:
-    """A version folder name no other publication has (two may share a run id and a second), sorting by time."""
-    return folder.with_name(f".{folder.name}-{time.strftime('%Y%m%dT%H%M%S')}-{run_id[:8]}-{uuid.uuid4().hex[:8]}")
-
-
-def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, exports: list[_Export],
+def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, targets: list[_Export],
                         database_args: tuple, export_args: tuple) -> tuple[dict[str, int], str, list[Path | None]]:
-    """The new file (`_build_database`) and the export versions (`_build_exports`), each written on a connection of
-    its own, side by side: (rows, readable_from) of the file and the version each export folder points at now.
+    """The new file (`_build_database`) and the export versions (`exports.build_version`), each written on a
+    connection of its own, side by side: (rows, readable_from) of the file, and the version each export folder
+    points at now.
 
     A writer's error stops the others' queries and is raised once every writer has stopped; then, and on an
     interruption, nothing is switched in and everything written is removed."""
-    cursors = [con.cursor() for _ in range(1 + len(exports))]
+    cursors = [con.cursor() for _ in range(1 + len(targets))]
     futures = []
     try:
         with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="publish") as pool:
             futures.append(pool.submit(_on_own_connection, cursors[0], _build_database, warehouse, *database_args))
-            futures += [pool.submit(_on_own_connection, cursor, _build_exports, export.folder, export.version,
-                                    export.write_one, *export_args) for cursor, export in zip(cursors[1:], exports)]
+            futures += [pool.submit(_on_own_connection, cursor, exports.build_version, export.folder, export.version,
+                                    export.write_one, *export_args) for cursor, export in zip(cursors[1:], targets)]
             try:
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             except BaseException:  # Ctrl-C or the run terminated while waiting: stop the writers' queries
@@ -202,7 +193,7 @@ def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, exports
     except BaseException:
         # Every writer has stopped (the pool waited for them): nothing of theirs is switched in or read by anyone.
         publishing_path(warehouse).unlink(missing_ok=True)
-        for export in exports:
+        for export in targets:
             if export.version.resolve() != export.folder.resolve():  # never what readers are pointed at
                 shutil.rmtree(export.version, ignore_errors=True)
                 changes.manifest_path(export.version).unlink(missing_ok=True)
@@ -218,25 +209,25 @@ def _interrupt(cursor: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
-def _switch_in(warehouse: Path, exports: list[_Export], replaced: list[Path | None], published_mode: int,
+def _switch_in(warehouse: Path, targets: list[_Export], replaced: list[Path | None], published_mode: int,
                keep_previous: int) -> None:
     """Switch in the new file, then each export version, each atomically; then remove the export versions beyond
     `keep_previous`. A failure after the file was switched says what was."""
     switched: list[str] = []
     try:
         _switch_database(warehouse, published_mode, lambda: switched.append(warehouse.name))
-        for export in exports:
-            _point(export.folder, export.version)
+        for export in targets:
+            exports.point(export.folder, export.version)
             switched.append(export.folder.name)
         sync_path(warehouse.parent)
-        for export, previous in zip(exports, replaced):
-            remove_old_versions(export.folder, export.version, previous, keep_previous)
+        for export, previous in zip(targets, replaced):
+            exports.remove_old_versions(export.folder, export.version, previous, keep_previous)
     except OSError as error:
         reason = " ".join(str(error).split())
         if not switched:
             raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: {reason}") \
                 from error
-        if len(switched) < 1 + len(exports):
+        if len(switched) < 1 + len(targets):
             raise PublishError(f"publishing {warehouse} switched in only {', '.join(switched)} of this publication; "
                                f"the rest is the previous one's until the next refresh publishes again: {reason}") \
                 from error
@@ -327,63 +318,3 @@ def _readable_from(con: duckdb.DuckDBPyConnection, storage_version: str) -> str:
     several releases share a format, and "latest" names none."""
     tags = con.execute("select tags from duckdb_databases() where database_name = 'publishing'").fetchone()[0] or {}
     return str(tags.get("storage_version") or storage_version).rstrip("+")
-
-
-def _build_exports(con: duckdb.DuckDBPyConnection, folder: Path, version: Path, write_one, tables: list[tuple[str, str]],
-                   current: dict, reuse: bool, published_mode: int) -> Path | None:
-    """One file per table in the new `version` folder (`_point` points `folder` at it later); returns the version
-    `folder` points at now. With `reuse`, a table whose file in that version holds the same content is hard-linked
-    from there. Every file gets `published_mode`."""
-    version.mkdir(parents=True)
-    previous = folder.resolve() if folder.is_symlink() else None
-    reusable = changes.reusable_files(previous) if reuse else {}
-    for schema, table in tables:
-        stem = f"{schema}.{table}"
-        if reusable.get(stem) == current[(schema, table)]:
-            kept = [changes.link_or_none(old, version / old.name) for old in previous.glob(f"{glob.escape(stem)}.*")]
-            if all(kept):  # no file (a table too large for a sheet) is also what writing it would give
-                continue
-            for partial in version.glob(f"{glob.escape(stem)}.*"):
-                partial.unlink()
-        write_one(con, schema, table, version)
-    changes.write_manifest(version, current)
-    publish_tree(version, published_mode)
-    sync_path(version)
-    return previous
-
-
-def _point(folder: Path, version: Path) -> None:
-    """Point the symlink `folder` at `version` atomically."""
-    if folder.exists() and not folder.is_symlink():
-        shutil.rmtree(folder)
-    switch = folder.with_name(f".{folder.name}.switch")
-    switch.unlink(missing_ok=True)
-    switch.symlink_to(version.name)
-    os.replace(switch, folder)
-
-
-def remove_old_versions(folder: Path, current: Path, previous: Path | None, keep_previous: int) -> list[Path]:
-    """Remove the export versions of `folder` but `current` and the `keep_previous` newest before it (`previous`, the
-    one just replaced, first: a reader in the middle of a scan is not pulled out from under); the rest are older
-    versions or the remains of a killed publish. Returns what was removed."""
-    others = [old for old in folder.parent.glob(f".{folder.name}-*") if old.is_dir() and old.resolve() != current.resolve()]
-    # Version names start with their time, so the newest sort last; the one just replaced goes first of all.
-    others.sort(key=lambda old: (previous is not None and old.resolve() == previous, old.name), reverse=True)
-    removed = others[keep_previous:]
-    for old in removed:
-        shutil.rmtree(old, ignore_errors=True)
-    changes.forget_manifests(folder.parent, folder.name)
-    return removed
-
-
-def _parquet_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
-    target = version / f"{schema}.{table}.parquet"
-    con.execute(f"copy (select * from {qualified(schema, table)}) to {literal(str(target))} "
-                "(format parquet, compression zstd)")
-
-
-def _csv_file(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
-    """Spreadsheet users get CSV (formula-neutralised), for the tables a spreadsheet can hold."""
-    relation = con.table(f"{qualified(schema, table)}")
-    if relation.aggregate("count(*)").fetchall()[0][0] <= SPREADSHEET_MAX_ROWS:
-        csv_safe.write_csv(relation, version / f"{schema}.{table}.csv")
