@@ -202,6 +202,19 @@ PUBLISH_IN_CHILD = textwrap.dedent("""
 """)
 
 
+def publish_in_child_once_writing(work: Path, warehouse: Path, **popen) -> subprocess.Popen:
+    """A publish of `work` in a child process, returned once it is writing the new file (a fixed sleep would let a
+    fast machine finish the publish first)."""
+    child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), ""], **popen)
+    building = warehouse.with_name(f".{warehouse.name}.publishing")
+    deadline = time.monotonic() + 120
+    while child.poll() is None and time.monotonic() < deadline and not (
+            building.exists() and building.stat().st_size > 1_000_000):
+        time.sleep(0.002)
+    assert child.poll() is None, "the publish ended before it could be stopped midway"
+    return child
+
+
 def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_they_were(tmp_path):
     work, warehouse, parquet = tmp_path / "crm.work.duckdb", tmp_path / "crm.duckdb", tmp_path / "parquet"
     work_database_with_big_mart(work, 3_000_000)
@@ -213,14 +226,7 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     with duckdb.connect(str(warehouse), read_only=True) as con:
         assert con.execute("select count(*) from duckdb_tables() where schema_name = 'intermediate'").fetchone()[0] == 0
 
-    child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), str(parquet)])
-    # Killed once the new file is being written (a fixed sleep lets a fast machine finish the publish first).
-    building = warehouse.with_name(f".{warehouse.name}.publishing")
-    deadline = time.monotonic() + 120
-    while child.poll() is None and time.monotonic() < deadline and not (
-            building.exists() and building.stat().st_size > 1_000_000):
-        time.sleep(0.002)
-    assert child.poll() is None, "the publish ended before it could be killed midway"
+    child = publish_in_child_once_writing(work, warehouse)
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
@@ -239,7 +245,7 @@ def test_a_publish_killed_midway_or_out_of_space_leaves_the_published_files_as_t
     assert (sha256(warehouse), sorted(p.name for p in parquet.iterdir())) == before
     # The new file and export versions are written side by side; a failure removes what was written and switches in
     # nothing (the killed publish's leftovers wait for the next one that completes).
-    assert not building.exists()
+    assert not warehouse.with_name(f".{warehouse.name}.publishing").exists()
     assert (tmp_path / "csv").resolve().name == csv_before
 
     with duckdb.connect(str(work)) as con:  # and the next publish completes, clearing what the failures left
@@ -280,14 +286,7 @@ def test_an_interrupted_publish_stops_its_writers_and_leaves_nothing_behind(tmp_
     before = sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()
     entries = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name))
 
-    child = subprocess.Popen([sys.executable, "-c", PUBLISH_IN_CHILD, str(work), str(warehouse), ""],
-                             stderr=subprocess.PIPE, text=True)
-    building = warehouse.with_name(f".{warehouse.name}.publishing")
-    deadline = time.monotonic() + 120
-    while child.poll() is None and time.monotonic() < deadline and not (
-            building.exists() and building.stat().st_size > 1_000_000):
-        time.sleep(0.002)
-    assert child.poll() is None, "the publish ended before it could be interrupted"
+    child = publish_in_child_once_writing(work, warehouse, stderr=subprocess.PIPE, text=True)
     child.send_signal(signal.SIGINT)
     _, stderr = child.communicate(timeout=300)
     assert child.returncode != 0 and "KeyboardInterrupt" in stderr, stderr[-2000:]
