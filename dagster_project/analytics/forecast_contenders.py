@@ -158,7 +158,7 @@ def forecast_one(series_id: str, metric: str, y: pd.Series, as_of: pd.Timestamp,
 
 def forecast_rows(y: pd.Series, future: pd.DataFrame, config: ForecastConfig) -> pd.DataFrame:
     """The last history_days_shown days of actuals (y), then the forecast days (yhat and its interval). Built from
-    arrays: a pandas concat of the two per series was a tenth of a small export's forecast."""
+    arrays: a pandas concat of the two per series was ~5% of S's forecast."""
     history = y.iloc[-config.history_days_shown :]
     shown, ahead = np.full(len(history), np.nan), np.full(len(future), np.nan)
     rows = {"ds": history.index.append(future.index).rename("ds"),
