@@ -289,7 +289,9 @@ def test_an_interrupted_publish_stops_its_writers_and_leaves_nothing_behind(tmp_
     before = sha256(warehouse), (tmp_path / "parquet").resolve(), (tmp_path / "csv").resolve()
     entries = sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(work.name))
 
-    child = publish_in_child_once_writing(work, warehouse, stderr=subprocess.PIPE, text=True)
+    # SIGINT as in a terminal: a shell's background jobs (CI started in one) ignore it, and a child inherits that.
+    child = publish_in_child_once_writing(work, warehouse, stderr=subprocess.PIPE, text=True,
+                                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     child.send_signal(signal.SIGINT)
     _, stderr = child.communicate(timeout=300)
     assert child.returncode != 0 and "KeyboardInterrupt" in stderr, stderr[-2000:]
