@@ -213,7 +213,8 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         # (dbt/macros/incremental.sql: on Spark the base models are plain tables, rebuilt in full at every build.)
         context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
     else:
-        context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet")
+        context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet; "
+                         "the deduplication models and the facts on them recompute only the customers a change reaches")
     spark_target, spark_environment, spark_build = [], contextlib.nullcontext(), contextlib.nullcontext()
     if warehouse.on_spark:
         from dagster_project.spark.engine import dbt_process_environment, keys_for_build, prepare_dbt

@@ -1,16 +1,22 @@
 {#-
   Interactions as of the as-of date on their golden customer. Tracking systems often record one event twice
   (an e-mail open fired by two pixels): the same customer, type, campaign and timestamp under two ids counts once.
+  Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
+{{ crm.customer_incremental_config(['base_crm__interactions']) }}
+{{- crm.write_changed_customers([('base_crm__interactions', 'interaction_id')], ref('stg_crm__interactions'),
+                                'interaction_id', 'occurred_at') }}
+
 with interactions as (
 
     select * from {{ ref('stg_crm__interactions') }}
 
 ),
 
-identities as (
+identities as {{ crm.changed_customers_cte() }} (
 
     select * from {{ ref('int_customer_identities_resolved') }}
+    where {{ crm.only_changed_customers('customer_key') }}
 
 ),
 

@@ -2,16 +2,22 @@
   Orders as of the as-of date, on their golden customer, in the reporting currency. An order submitted twice
   (same customer, same second, same amount and currency under two ids, e.g. a double click) keeps its
   smallest id; orders whose time of day is unknown are never treated as duplicates of each other.
+  Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
+{{ crm.customer_incremental_config(['base_crm__orders', 'base_crm__order_items']) }}
+{{- crm.write_changed_customers([('base_crm__orders', 'order_id'), ('base_crm__order_items', 'order_id')],
+                                ref('int_orders_combined'), 'order_id', 'order_at') }}
+
 with orders as (
 
     select * from {{ ref('int_orders_combined') }}
 
 ),
 
-identities as (
+identities as {{ crm.changed_customers_cte() }} (
 
     select * from {{ ref('int_customer_identities_resolved') }}
+    where {{ crm.only_changed_customers('customer_key') }}
 
 ),
 

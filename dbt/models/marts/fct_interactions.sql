@@ -1,7 +1,11 @@
-with interactions as (
+{#- Kept incrementally per customer (dbt/macros/customer_incremental.sql). -#}
+{{ crm.fact_incremental_config('int_interactions_deduplicated') }}
+{{- crm.write_changed_fact_customers('int_interactions_deduplicated') }}
+
+with interactions as {{ crm.changed_customers_cte() }} (
 
     select * from {{ ref('int_interactions_deduplicated') }}
-    where not is_duplicate
+    where not is_duplicate and {{ crm.only_changed_fact_customers('customer_key') }}
 
 ),
 

@@ -1,4 +1,7 @@
--- Order lines of the orders in fct_orders, priced in the order's currency and converted to the reporting one.
+-- Order lines of the orders in fct_orders, priced in the order's currency and converted to the reporting one. Kept
+-- incrementally per customer, with the changes of the orders' deduplication (dbt/macros/customer_incremental.sql).
+{{ crm.fact_incremental_config('int_orders_deduplicated') }}
+{{- crm.write_changed_fact_customers('int_orders_deduplicated') }}
 with items as (
 
     select * from {{ ref('int_order_lines_checked') }}
@@ -6,9 +9,10 @@ with items as (
 
 ),
 
-orders as (
+orders as {{ crm.changed_customers_cte() }} (
 
     select * from {{ ref('fct_orders') }}
+    where {{ crm.only_changed_fact_customers('customer_key', pseudonym=true) }}
 
 ),
 

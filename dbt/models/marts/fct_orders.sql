@@ -1,8 +1,12 @@
--- One row per order (as of the as-of date, duplicates merged), amounts in the reporting currency.
-with orders as (
+-- One row per order (as of the as-of date, duplicates merged), amounts in the reporting currency. Kept
+-- incrementally per customer (dbt/macros/customer_incremental.sql).
+{{ crm.fact_incremental_config('int_orders_deduplicated') }}
+{{- crm.write_changed_fact_customers('int_orders_deduplicated') }}
+
+with orders as {{ crm.changed_customers_cte() }} (
 
     select * from {{ ref('int_orders_deduplicated') }}
-    where not is_duplicate
+    where not is_duplicate and {{ crm.only_changed_fact_customers('customer_key') }}
 
 ),
 
