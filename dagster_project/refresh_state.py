@@ -10,8 +10,9 @@ models in full exactly when it must.
   says so before it even loads Dagster (which takes longer than the whole answer may), and a Dagster run's ingest
   step yields nothing, so Dagster skips every step after it. A file whose size and modification time are unchanged
   keeps its recorded hash; another is hashed again, so a file copied again with the same content changes nothing.
-- The *dbt state*: the dbt project's files, the build's vars except as_of (which no incremental model reads), the
-  engine and the versions of dbt and DuckDB (and of Spark and dbt-spark on the Spark engine). Recorded after each
+- The *dbt state*: the dbt project's files, the build's vars except as_of (the per-customer incremental models track
+  the as-of date themselves: dbt/macros/customer_incremental.sql), the engine and the versions of dbt and DuckDB (and
+  of Spark and dbt-spark on the Spark engine). Recorded after each
   complete `dbt build`; a build whose state differs from the recorded one (or finds none) runs with --full-refresh, so
   the incremental models never mix rows built by two versions of the code.
 
@@ -280,8 +281,8 @@ def nothing_changed(settings: Settings) -> Recorded | None:
 
 
 def dbt_state(vars_: Mapping[str, object], engine: str = "duckdb") -> str:
-    """The dbt state of a build with these vars (as_of excluded: no incremental model reads it) on this engine (the
-    models a DuckDB build left are not a Spark build's, and the other way round)."""
+    """The dbt state of a build with these vars (as_of excluded: the incremental models that read it track it
+    themselves) on this engine (the models a DuckDB build left are not a Spark build's, and the other way round)."""
     return _digest([("project", dbt_project_version().encode()),
                     ("vars", json.dumps({k: v for k, v in vars_.items() if k != "as_of"}, sort_keys=True).encode()),
                     ("engine", engine.encode()),

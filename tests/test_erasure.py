@@ -30,6 +30,7 @@ pytestmark = pytest.mark.slow
 
 CLI = str(Path(sys.executable).parent / "crm-warehouse")
 REASON = "GDPR art. 17, ticket 4711"
+EARLIER_DROP = "2026-11-04"  # refreshed incrementally, before the erasure is asked for
 NEW_DROP = "2026-11-05"
 LATER_DROP = "2026-11-06"  # refreshed incrementally, after the erasure is complete
 
@@ -135,6 +136,18 @@ def erased(tmp_path_factory) -> Erasure:
     first = cli(["refresh"], environment)
     assert first.returncode == 0, first.stderr[-3000:]
     by_cli, by_job = merged_people(work_database_path(warehouse), 2)
+    # A daily drop with an order of each, refreshed incrementally: the per-customer models recompute both and log
+    # their CRM ids among the customers each build recomputed (dbt/macros/customer_incremental.sql).
+    (exports / EARLIER_DROP).mkdir()
+    (exports / EARLIER_DROP / "orders.csv").write_text(
+        "order_id,customer_id,order_date,status,amount\n"
+        f"PRE-1,{by_cli.ids[0]},{EARLIER_DROP},paid,30\nPRE-2,{by_job.ids[0]},{EARLIER_DROP},paid,40\n")
+    daily = cli(["refresh"], environment)
+    assert daily.returncode == 0, daily.stderr[-3000:]
+    with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
+        logged = {key for (key,) in con.execute(
+            "select customer_key from intermediate.int_orders_deduplicated__changes").fetchall()}
+    assert {by_cli.ids[0], by_job.ids[0]} <= logged
 
     # Another publication, as the next day's refresh makes: the previous export version is kept for readers.
     with duckdb.connect(str(work_database_path(warehouse))) as con:

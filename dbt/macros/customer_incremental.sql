@@ -11,26 +11,30 @@
     - every customer, when a load the last build read is gone (a drop file delivered again with other content: its
       withdrawn rows are in no new load), or nothing is recorded.
     The pre-hook deletes those customers' rows, inside the model's transaction; the model's SQL selects their rows
-    anew (dbt's append). The post-hook records what the build read: the identities, the as-of date and the base
-    models' loads, in two tables beside the model (`<model>__identities`, `<model>__loads`), also on a full build.
+    anew (dbt's append). The post-hooks record what the build read, also on a full build: the identities and the
+    as-of date (`<model>__identities`), the base models' loads its records reflect (`<model>__loads`), and which
+    customers it recomputed (`<model>__changes`, for the facts below). All state tables are in the intermediate
+    schema, which is never published.
     A full build and `dbt build --full-refresh` run the same SQL over every customer, which is what makes an
     incremental build equal to a full one (tests/test_incremental.py compares every table). On Spark the models are
     tables rebuilt in full, as the base models are (dbt/macros/incremental.sql). -#}
 
 
-{% macro customer_incremental_config(bases) -%}
-    {{ return(adapter.dispatch('customer_incremental_config', 'crm')(bases)) }}
+{% macro customer_incremental_config(bases, loads_of=none) -%}
+    {{ return(adapter.dispatch('customer_incremental_config', 'crm')(bases, loads_of)) }}
 {%- endmacro %}
 
-{#- `bases`: the names of the base models whose loads the model's rows come from. -#}
-{% macro default__customer_incremental_config(bases) -%}
+{#- `bases`: the names of the base models whose loads the model's rows come from; `loads_of` as in
+    write_changed_customers. -#}
+{% macro default__customer_incremental_config(bases, loads_of=none) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=["{{ crm.forget_changed_customers() }}"],
         post_hook=["{{ crm.record_identities_built_from() }}",
-                   "{{ crm.record_loads_built_from(" ~ bases ~ ") }}",
+                   "{{ crm.record_loads_built_from(" ~ bases ~ ", " ~ (("'" ~ loads_of ~ "'") if loads_of else "none")
+                   ~ ") }}",
                    "{{ crm.create_changes() }}",
                    "{{ crm.record_changes() }}",
                    "{{ crm.forget_old_changes() }}",
@@ -38,7 +42,7 @@
     ) }}
 {%- endmacro %}
 
-{% macro spark__customer_incremental_config(bases) -%}
+{% macro spark__customer_incremental_config(bases, loads_of=none) -%}
     {{ config(materialized='table') }}
 {%- endmacro %}
 
@@ -54,8 +58,10 @@
 {#- On an incremental build, when the model runs (before its transaction): the customers it recomputes, written to
     `<model>__changed` for the pre-hook and the model's SQL. `bases` lists the base models the model's records come
     from, each as (name, the column of the record key in it); `records` is the relation of the model's input
-    records, with the `key` and `customer_id` columns and `date_column`, the date compared with the as-of date. -#}
-{% macro write_changed_customers(bases, records, key, date_column) -%}
+    records, with the `key` and `customer_id` columns and `date_column`, the date compared with the as-of date.
+    `loads_of` names the table model the records come from when they are not a view of the base models: the loads it
+    recorded when it was built (loads_read_config) are those its records reflect. -#}
+{% macro write_changed_customers(bases, records, key, date_column, loads_of=none) -%}
     {#- (Only a build writes: `dbt compile` or `docs generate` render the model too.) #}
     {%- if not (execute and is_incremental() and flags.WHICH in ('run', 'build')) -%}
         {{ return('') }}
@@ -69,10 +75,7 @@
     {%- if recorded -%}
         {%- set query -%}
             with current_loads as (
-                {%- for name, _ in bases %}
-                select distinct '{{ name }}' as base, _source_file, _loaded_at from {{ ref(name) }}
-                {{- " union all" if not loop.last }}
-                {%- endfor %}
+                {{ crm.loads_read(bases | map(attribute=0) | list, loads_of) }}
             )
             select 'new', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
                 select * from current_loads except select base, _source_file, _loaded_at from {{ loads_state }}
@@ -150,13 +153,20 @@
     {%- set counted = run_query('select count(*) from ' ~ crm.customer_state_relation('changed')) -%}
     {#- For the refresh's log, and for tests/test_incremental.py to see that a drop recomputes few customers. #}
     {%- do log('crm customers recomputed: ' ~ model.unique_id ~ ' ' ~ counted.columns[0].values()[0]
-               ~ (' (every customer: a load it read is gone)' if gone else ''), info=true) -%}
+               ~ (' (every customer: a load it read is gone)' if gone else '')
+               ~ (' (every customer: nothing recorded)' if not recorded else ''), info=true) -%}
     {{ return('') }}
 {%- endmacro %}
 
+{#- Whether the table exists, asked of the database: dbt's relation cache does not know the state tables that hooks
+    created during this invocation. -#}
 {% macro relation_exists(relation) -%}
-    {{ return(adapter.get_relation(database=relation.database, schema=relation.schema,
-                                   identifier=relation.identifier) is not none) }}
+    {%- set query -%}
+        select count(*) from information_schema.tables
+        where table_catalog = '{{ relation.database }}' and table_schema = '{{ relation.schema }}'
+            and table_name = '{{ relation.identifier }}'
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] > 0) }}
 {%- endmacro %}
 
 
@@ -171,9 +181,9 @@
 {%- endmacro %}
 
 
-{#- How the model's CTE of the changed customers' identities is computed: on an incremental build, first and kept
-    (inlined, the engine joined every record to every identity before keeping the changed customers': three times as
-    long at a million customers). -#}
+{#- How a model's CTE of the changed customers' rows (or identities) is computed: on an incremental build, first and
+    kept (inlined, the engine joined every record to every identity before keeping the changed customers': three times
+    as long at a million customers). -#}
 {% macro changed_customers_cte() -%}
     {{ crm.kept_cte() if is_incremental() }}
 {%- endmacro %}
@@ -196,12 +206,37 @@
     from {{ ref('int_customer_identities_resolved') }}
 {%- endmacro %}
 
-{% macro record_loads_built_from(bases) -%}
+{% macro record_loads_built_from(bases, loads_of=none) -%}
     create or replace table {{ crm.customer_state_relation('loads') }} as
+    {{ crm.loads_read(bases, loads_of) }}
+{%- endmacro %}
+
+{#- The loads (base, _source_file, _loaded_at) of the base models `bases` a model's records reflect: the base models'
+    own, or those the table model `loads_of` recorded when it was built. -#}
+{% macro loads_read(bases, loads_of=none) -%}
+    {%- if loads_of %}
+    select base, _source_file, _loaded_at from {{ crm.customer_state_relation('loads', loads_of) }}
+    {%- else %}
     {%- for name in bases %}
     select distinct '{{ name }}' as base, _source_file, _loaded_at from {{ ref(name) }}
     {{- " union all" if not loop.last }}
     {%- endfor %}
+    {%- endif %}
+{%- endmacro %}
+
+{#- The configuration of a table model that per-customer models read instead of the base models (int_orders_combined):
+    its post-hook records the base models' loads it was built from, so that a per-customer model built after it (and
+    not after the base models alone, as a subset run may) takes exactly those as read. On Spark nothing is recorded. -#}
+{% macro loads_read_config(bases) -%}
+    {{ return(adapter.dispatch('loads_read_config', 'crm')(bases)) }}
+{%- endmacro %}
+
+{% macro default__loads_read_config(bases) -%}
+    {{ config(post_hook=["create or replace table {{ crm.customer_state_relation('loads') }} as "
+                         ~ "{{ crm.loads_read(" ~ bases ~ ") }}"]) }}
+{%- endmacro %}
+
+{% macro spark__loads_read_config(bases) -%}
 {%- endmacro %}
 
 
@@ -239,38 +274,43 @@
     {%- endif %}
 {%- endmacro %}
 
+{#- After a full build only its marker is kept: the facts recompute every customer anyway, and the customers of
+    earlier builds must not outlive an erasure (which rebuilds in full). -#}
 {% macro forget_old_changes() -%}
     {%- set changes = crm.customer_state_relation('changes') -%}
     delete from {{ changes }}
-    where build_number <= (select max(build_number) from {{ changes }}) - {{ crm.changes_kept() }}
+    where build_number <= (select max(build_number) from {{ changes }}) - {{ crm.changes_kept() if is_incremental() else 1 }}
 {%- endmacro %}
 
 
-{% macro fact_incremental_config(deduplicated) -%}
-    {{ return(adapter.dispatch('fact_incremental_config', 'crm')(deduplicated)) }}
+{#- `deduplicated`: the deduplication model whose changes the fact applies; `after`: the fact it reads them through
+    (fct_order_items reads fct_orders), whose last applied build this one never passes. -#}
+{% macro fact_incremental_config(deduplicated, after=none) -%}
+    {{ return(adapter.dispatch('fact_incremental_config', 'crm')(deduplicated, after)) }}
 {%- endmacro %}
 
-{% macro default__fact_incremental_config(deduplicated) -%}
+{% macro default__fact_incremental_config(deduplicated, after=none) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=["{{ crm.forget_changed_customers() }}"],
         post_hook=["{{ crm.record_fact_keys() }}",
-                   "{{ crm.record_applied_changes('" ~ deduplicated ~ "') }}",
+                   "{{ crm.record_applied_changes('" ~ deduplicated ~ "', "
+                   ~ (("'" ~ after ~ "'") if after else "none") ~ ") }}",
                    "drop table if exists {{ crm.customer_state_relation('changed') }}"]
     ) }}
 {%- endmacro %}
 
-{% macro spark__fact_incremental_config(deduplicated) -%}
+{% macro spark__fact_incremental_config(deduplicated, after=none) -%}
     {{ config(materialized='table') }}
 {%- endmacro %}
 
 
 {#- On an incremental build of a fact, when it runs: `<fact>__changed`, the golden customers it recomputes
     (golden_customer_id) with each pseudonym their rows may carry (customer_key: the one it was built with and the
-    current one). `deduplicated` names the deduplication model whose changes it applies. -#}
-{% macro write_changed_fact_customers(deduplicated) -%}
+    current one). `deduplicated` and `after` as in fact_incremental_config. -#}
+{% macro write_changed_fact_customers(deduplicated, after=none) -%}
     {%- if not (execute and is_incremental() and flags.WHICH in ('run', 'build')) -%}
         {{ return('') }}
     {%- endif -%}
@@ -278,8 +318,10 @@
     {%- set applied = crm.customer_state_relation('applied') -%}
     {%- set built_keys = crm.customer_state_relation('keys') -%}
     {%- set keys = ref('int_customer_keys_pseudonymised') -%}
+    {%- set last_build = crm.last_build_to_apply(deduplicated, after) -%}
     {%- set every_customer = true -%}
-    {%- if crm.relation_exists(changes) and crm.relation_exists(applied) and crm.relation_exists(built_keys) -%}
+    {%- if crm.relation_exists(changes) and crm.relation_exists(applied) and crm.relation_exists(built_keys)
+           and last_build is not none -%}
         {%- set query -%}
             select
                 count(*) filter (where changes.customer_key is null) as full_builds,
@@ -287,9 +329,10 @@
                 min(changes.build_number) as first_kept
             from {{ changes }} as changes
             where changes.build_number > (select max(build_number) from {{ applied }})
+                and changes.build_number <= {{ last_build }}
         {%- endset -%}
         {%- set full_builds, applied_number, first_kept = run_query(query).rows[0] -%}
-        {#- Every change since the fact was built is still kept, and none is a full build. #}
+        {#- Every customer unless every change since the fact's last build is still kept and none is a full build. #}
         {%- set every_customer = applied_number is none or full_builds > 0
                                  or (first_kept is not none and first_kept > applied_number + 1) -%}
     {%- endif -%}
@@ -304,7 +347,7 @@
             {%- endif %}
             {%- else %}
             select customer_key as golden_customer_id from {{ changes }}
-            where build_number > (select max(build_number) from {{ applied }})
+            where build_number > (select max(build_number) from {{ applied }}) and build_number <= {{ last_build }}
             union
             {#- A pseudonym that changed, on both sides. #}
             select coalesce(now.golden_customer_id, before.golden_customer_id)
@@ -359,7 +402,18 @@
     select golden_customer_id, customer_key from {{ ref('int_customer_keys_pseudonymised') }}
 {%- endmacro %}
 
-{% macro record_applied_changes(deduplicated) -%}
+{% macro record_applied_changes(deduplicated, after=none) -%}
     create or replace table {{ crm.customer_state_relation('applied') }} as
-    select max(build_number) as build_number from {{ crm.customer_state_relation('changes', deduplicated) }}
+    select cast({{ crm.last_build_to_apply(deduplicated, after) or 0 }} as integer) as build_number
+{%- endmacro %}
+
+{#- The last build of the deduplication model whose changes the fact applies: its latest, or the one the fact `after`
+    last applied (none when that was never recorded: the fact then recomputes every customer). -#}
+{% macro last_build_to_apply(deduplicated, after=none) -%}
+    {%- set source = crm.customer_state_relation('applied', after) if after
+                     else crm.customer_state_relation('changes', deduplicated) -%}
+    {%- if not (execute and crm.relation_exists(source)) -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(run_query('select max(build_number) from ' ~ source).columns[0].values()[0]) }}
 {%- endmacro %}

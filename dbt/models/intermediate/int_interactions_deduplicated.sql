@@ -3,6 +3,7 @@
   (an e-mail open fired by two pixels): the same customer, type, campaign and timestamp under two ids counts once.
   Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
+-- depends_on: {{ ref('base_crm__interactions') }}
 {{ crm.customer_incremental_config(['base_crm__interactions']) }}
 {{- crm.write_changed_customers([('base_crm__interactions', 'interaction_id')], ref('stg_crm__interactions'),
                                 'interaction_id', 'occurred_at') }}

@@ -3,7 +3,12 @@
   as in a marketplace's order file, takes the sum of its lines) and the orders derived from line-level files. An
   order id in both keeps the order file's attributes. An order with neither an amount nor lines lands nowhere
   (audit_raw_rows_classified quarantines it as missing amount).
+  It records the base models' loads it was built from, for int_orders_deduplicated
+  (dbt/macros/customer_incremental.sql).
 -#}
+-- depends_on: {{ ref('base_crm__orders') }}, {{ ref('base_crm__order_items') }}
+{{ crm.loads_read_config(['base_crm__orders', 'base_crm__order_items']) }}
+
 with header_orders as (
 
     select * from {{ ref('stg_crm__orders') }}

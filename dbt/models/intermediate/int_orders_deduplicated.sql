@@ -4,9 +4,10 @@
   smallest id; orders whose time of day is unknown are never treated as duplicates of each other.
   Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
-{{ crm.customer_incremental_config(['base_crm__orders', 'base_crm__order_items']) }}
+-- depends_on: {{ ref('base_crm__orders') }}, {{ ref('base_crm__order_items') }}
+{{ crm.customer_incremental_config(['base_crm__orders', 'base_crm__order_items'], loads_of='int_orders_combined') }}
 {{- crm.write_changed_customers([('base_crm__orders', 'order_id'), ('base_crm__order_items', 'order_id')],
-                                ref('int_orders_combined'), 'order_id', 'order_at') }}
+                                ref('int_orders_combined'), 'order_id', 'order_at', loads_of='int_orders_combined') }}
 
 with orders as (
 

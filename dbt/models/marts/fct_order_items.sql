@@ -1,7 +1,7 @@
 -- Order lines of the orders in fct_orders, priced in the order's currency and converted to the reporting one. Kept
 -- incrementally per customer, with the changes of the orders' deduplication (dbt/macros/customer_incremental.sql).
-{{ crm.fact_incremental_config('int_orders_deduplicated') }}
-{{- crm.write_changed_fact_customers('int_orders_deduplicated') }}
+{{ crm.fact_incremental_config('int_orders_deduplicated', after='fct_orders') }}
+{{- crm.write_changed_fact_customers('int_orders_deduplicated', after='fct_orders') }}
 with items as (
 
     select * from {{ ref('int_order_lines_checked') }}
