@@ -27,18 +27,23 @@
 {#- `bases`: the names of the base models whose loads the model's rows come from; `loads_of` as in
     write_changed_customers. -#}
 {% macro default__customer_incremental_config(bases, loads_of=none) -%}
+    {{ crm.per_customer_config([
+        "{{ crm.record_identities_built_from() }}",
+        "{{ crm.record_loads_built_from(" ~ bases ~ ", '" ~ (loads_of or '') ~ "') }}",
+        "{{ crm.create_changes() }}",
+        "{{ crm.record_changes() }}",
+        "{{ crm.forget_old_changes() }}"]) }}
+{%- endmacro %}
+
+{#- What every per-customer model is: appended to after a pre-hook deleted the changed customers' rows; its
+    `post_hooks`, then the list of changed customers dropped. -#}
+{% macro per_customer_config(post_hooks) -%}
     {{ config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook=["{{ crm.forget_changed_customers() }}"],
-        post_hook=["{{ crm.record_identities_built_from() }}",
-                   "{{ crm.record_loads_built_from(" ~ bases ~ ", " ~ (("'" ~ loads_of ~ "'") if loads_of else "none")
-                   ~ ") }}",
-                   "{{ crm.create_changes() }}",
-                   "{{ crm.record_changes() }}",
-                   "{{ crm.forget_old_changes() }}",
-                   "drop table if exists {{ crm.customer_state_relation('changed') }}"]
+        post_hook=post_hooks + ["drop table if exists {{ crm.customer_state_relation('changed') }}"]
     ) }}
 {%- endmacro %}
 
@@ -279,7 +284,8 @@
 {% macro forget_old_changes() -%}
     {%- set changes = crm.customer_state_relation('changes') -%}
     delete from {{ changes }}
-    where build_number <= (select max(build_number) from {{ changes }}) - {{ crm.changes_kept() if is_incremental() else 1 }}
+    where build_number
+        <= (select max(build_number) from {{ changes }}) - {{ crm.changes_kept() if is_incremental() else 1 }}
 {%- endmacro %}
 
 
@@ -290,16 +296,9 @@
 {%- endmacro %}
 
 {% macro default__fact_incremental_config(deduplicated, after=none) -%}
-    {{ config(
-        materialized='incremental',
-        incremental_strategy='append',
-        on_schema_change='fail',
-        pre_hook=["{{ crm.forget_changed_customers() }}"],
-        post_hook=["{{ crm.record_fact_keys() }}",
-                   "{{ crm.record_applied_changes('" ~ deduplicated ~ "', "
-                   ~ (("'" ~ after ~ "'") if after else "none") ~ ") }}",
-                   "drop table if exists {{ crm.customer_state_relation('changed') }}"]
-    ) }}
+    {{ crm.per_customer_config([
+        "{{ crm.record_fact_keys() }}",
+        "{{ crm.record_applied_changes('" ~ deduplicated ~ "', '" ~ (after or '') ~ "') }}"]) }}
 {%- endmacro %}
 
 {% macro spark__fact_incremental_config(deduplicated, after=none) -%}
