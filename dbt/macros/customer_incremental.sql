@@ -24,12 +24,11 @@
     {{ return(adapter.dispatch('customer_incremental_config', 'crm')(bases, loads_of)) }}
 {%- endmacro %}
 
-{#- `bases`: the names of the base models whose loads the model's rows come from; `loads_of` as in
-    write_changed_customers. -#}
+{#- `bases` and `loads_of` as in write_changed_customers. -#}
 {% macro default__customer_incremental_config(bases, loads_of=none) -%}
     {{ crm.per_customer_config([
         "{{ crm.record_identities_built_from() }}",
-        "{{ crm.record_loads_built_from(" ~ bases ~ ", '" ~ (loads_of or '') ~ "') }}",
+        "{{ crm.record_loads_built_from(" ~ (bases | map(attribute=0) | list) ~ ", '" ~ (loads_of or '') ~ "') }}",
         "{{ crm.create_changes() }}",
         "{{ crm.record_changes() }}",
         "{{ crm.forget_old_changes() }}"]) }}
@@ -237,8 +236,7 @@
 {%- endmacro %}
 
 {% macro default__loads_read_config(bases) -%}
-    {{ config(post_hook=["create or replace table {{ crm.customer_state_relation('loads') }} as "
-                         ~ "{{ crm.loads_read(" ~ bases ~ ") }}"]) }}
+    {{ config(post_hook=["{{ crm.record_loads_built_from(" ~ bases ~ ") }}"]) }}
 {%- endmacro %}
 
 {% macro spark__loads_read_config(bases) -%}

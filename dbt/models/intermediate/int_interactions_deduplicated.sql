@@ -4,9 +4,9 @@
   Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
 -- depends_on: {{ ref('base_crm__interactions') }}
-{{ crm.customer_incremental_config(['base_crm__interactions']) }}
-{{- crm.write_changed_customers([('base_crm__interactions', 'interaction_id')], ref('stg_crm__interactions'),
-                                'interaction_id', 'occurred_at') }}
+{%- set bases = [('base_crm__interactions', 'interaction_id')] %}
+{{ crm.customer_incremental_config(bases) }}
+{{- crm.write_changed_customers(bases, ref('stg_crm__interactions'), 'interaction_id', 'occurred_at') }}
 
 with interactions as (
 

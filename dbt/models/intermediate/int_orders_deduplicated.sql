@@ -5,9 +5,10 @@
   Kept incrementally per customer (dbt/macros/customer_incremental.sql).
 -#}
 -- depends_on: {{ ref('base_crm__orders') }}, {{ ref('base_crm__order_items') }}
-{{ crm.customer_incremental_config(['base_crm__orders', 'base_crm__order_items'], loads_of='int_orders_combined') }}
-{{- crm.write_changed_customers([('base_crm__orders', 'order_id'), ('base_crm__order_items', 'order_id')],
-                                ref('int_orders_combined'), 'order_id', 'order_at', loads_of='int_orders_combined') }}
+{%- set bases = [('base_crm__orders', 'order_id'), ('base_crm__order_items', 'order_id')] %}
+{{ crm.customer_incremental_config(bases, loads_of='int_orders_combined') }}
+{{- crm.write_changed_customers(bases, ref('int_orders_combined'), 'order_id', 'order_at',
+                                loads_of='int_orders_combined') }}
 
 with orders as (
 
