@@ -99,6 +99,40 @@ def test_generate_then_refresh_from_another_directory_with_defaults(tmp_path):
     assert again.returncode == 0 and again.stdout.startswith("nothing changed since the refresh published"), again.stdout
 
 
+# A console script's `main`, run the way dagster_project.entry_points runs ours: what its imports register at exit
+# (here a handler and a temporary folder's clean-up) must still run, and its output and status reach the caller.
+EXITING_SCRIPT = """
+import atexit, sys, tempfile
+from pathlib import Path
+from dagster_project.process_environment import exit_skipping_teardown
+folder, outcome = Path(sys.argv[1]), sys.argv[2]
+
+def main():
+    atexit.register(lambda: (folder / "handler ran").touch())
+    kept = tempfile.TemporaryDirectory(dir=folder)  # removed at exit by its finaliser, as cmdstan's are
+    globals()["kept"] = kept
+    (Path(kept.name) / "partial").touch()
+    print("unfinished line", end="")
+    if outcome == "raise":
+        raise ValueError("a bug")
+    if outcome == "message":
+        sys.exit("stopped: why")
+    return 3
+
+exit_skipping_teardown(main)
+"""
+
+
+@pytest.mark.parametrize("outcome, status", [("return", 3), ("message", 1), ("raise", 1)])
+def test_the_console_scripts_exit_with_their_status_after_every_exit_handler(tmp_path, outcome, status):
+    done = subprocess.run([sys.executable, "-c", EXITING_SCRIPT, str(tmp_path), outcome], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == status and done.stdout == "unfinished line", (done.stdout, done.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handler ran"]
+    assert {"return": "", "message": "stopped: why\n"}.get(outcome, done.stderr) == done.stderr
+    assert outcome != "raise" or done.stderr.rstrip().endswith("ValueError: a bug")
+
+
 def test_refresh_failures_are_one_line_and_non_zero(tmp_path):
     missing = run([CLI, "refresh", "--exports", "nowhere"], cwd=tmp_path)
     assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
