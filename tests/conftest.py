@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import functools
 import json
@@ -102,18 +103,40 @@ def settings_at(tmp_path: Path, **fields) -> Settings:
 CORE_GROUPS = ("ingest", "reference", "staging", "intermediate", "marts", "audit", "restricted")
 
 
-def stop_group(process: subprocess.Popen, timeout: float = 60) -> None:
+def stop_group(process: subprocess.Popen, timeout: float = 60, dagster_home: Path | None = None) -> None:
     """Stop a process started with start_new_session=True and every process it started: SIGTERM to the group, then
-    SIGKILL if it outwaits the timeout (dagster dev and dagster-daemon can outwait SIGTERM on their children)."""
+    SIGKILL if it outwaits the timeout (dagster dev and dagster-daemon can outwait SIGTERM on their children).
+
+    With `dagster_home`, also the code servers Dagster started for that instance: they run in sessions of their own,
+    outside the group, and would load the definitions on until their heartbeat gives up, on the suite's cores."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
     except ProcessLookupError:
-        return  # the whole group is gone already (it may have failed to start): the caller's assertion says why
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=timeout)
+        pass  # the whole group is gone already (it may have failed to start): the caller's assertion says why
+    else:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=timeout)
+    if dagster_home is not None:
+        for pid in processes_naming(dagster_home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def processes_naming(folder: Path) -> list[int]:
+    """The processes whose command line names `folder` (Dagster's instance reference holds its storage folders)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                command = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except OSError:  # gone meanwhile
+                continue
+            if str(folder) in command:
+                found.append(int(entry.name))
+    return found
 
 
 def refresh(exports: Path, warehouse: Path, as_of: date | None = None, groups=None,

@@ -146,7 +146,7 @@ def test_the_daily_schedule_fires_in_dagster_daemon_and_publishes_an_incremental
     try:
         finished, failures = _wait_for_scheduled_run(home, deadline=time.monotonic() + 900)
     finally:
-        stop_group(daemon)
+        stop_group(daemon, dagster_home=home)
     assert finished is not None, f"no scheduled run finished; daemon said: {log.read_text()[-3000:]}"
     assert finished.is_success, failures
     assert finished.tags.get("dagster/schedule_name") == "daily_refresh"

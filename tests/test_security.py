@@ -325,7 +325,8 @@ def test_make_dev_serves_the_dagster_ui_on_this_machine_only(tmp_path):
             addresses = listening_addresses(port)
         assert addresses == {"0100007F"}, addresses  # 127.0.0.1 only: not 0.0.0.0, not an IPv6 wildcard
     finally:
-        stop_group(server, timeout=30)  # dagster dev can outwait SIGTERM on its children; the address was checked
+        # (dagster dev can outwait SIGTERM on its children; the address was checked)
+        stop_group(server, timeout=30, dagster_home=tmp_path / "dagster")
 
 
 # ------------------------------------------------------------------------------------------------------ retention
