@@ -106,12 +106,13 @@ import atexit, sys, tempfile
 from pathlib import Path
 from dagster_project.process_environment import exit_skipping_teardown
 folder, outcome = Path(sys.argv[1]), sys.argv[2]
+open_until_exit = []
 
 def main():
     atexit.register(lambda: (folder / "handler ran").touch())
-    kept = tempfile.TemporaryDirectory(dir=folder)  # removed at exit by its finaliser, as cmdstan's are
-    globals()["kept"] = kept
-    (Path(kept.name) / "partial").touch()
+    # A folder left to its finaliser, which removes it at exit, as cmdstan's are.
+    open_until_exit.append(tempfile.TemporaryDirectory(dir=folder))
+    (Path(open_until_exit[0].name) / "partial").touch()
     print("unfinished line", end="")
     if outcome == "raise":
         raise ValueError("a bug")
