@@ -13,6 +13,7 @@ definitions, the test session) rather than as a side effect of importing a modul
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -68,9 +69,18 @@ def _end_process() -> None:
     import logging  # (imported already by whatever logged)
 
     logging.shutdown()
+    status = _finished_with[0]
+    # As the interpreter's own last flush: a stream that is gone or closed is skipped; one that cannot take what is
+    # left (a full disk, a reader that went away) makes the status 120, and stdout's error is reported.
     for stream in (sys.stdout, sys.stderr):
+        if stream is None or stream.closed:
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError):  # a reader that went away (`| head`), a stream closed
-            pass
-    os._exit(_finished_with[0])
+        except (OSError, ValueError) as error:
+            status = 120
+            if stream is sys.stdout:
+                with contextlib.suppress(Exception):
+                    sys.stderr.write(f"Exception ignored while flushing sys.stdout: {error!r}\n")
+                    sys.stderr.flush()
+    os._exit(status)

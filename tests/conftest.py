@@ -111,17 +111,16 @@ def stop_group(process: subprocess.Popen, timeout: float = 60, dagster_home: Pat
     outside the group, and would load the definitions on until their heartbeat gives up, on the suite's cores."""
     try:
         os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass  # the whole group is gone already (it may have failed to start): the caller's assertion says why
-    else:
         try:
             process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=timeout)
-    if dagster_home is not None:
-        for pid in processes_naming(dagster_home):
-            with contextlib.suppress(ProcessLookupError):
+    except ProcessLookupError:
+        pass  # the whole group is gone already (it may have failed to start): the caller's assertion says why
+    finally:
+        for pid in processes_naming(dagster_home) if dagster_home is not None else []:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
 
 

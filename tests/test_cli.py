@@ -134,6 +134,15 @@ def test_the_console_scripts_exit_with_their_status_after_every_exit_handler(tmp
     assert outcome != "raise" or done.stderr.rstrip().endswith("ValueError: a bug")
 
 
+def test_output_that_cannot_be_written_at_exit_makes_the_status_120_as_python_does(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # the output waits for the exit
+    with open("/dev/full", "w") as full:  # a disk with no space left
+        done = subprocess.run([sys.executable, "-c", EXITING_SCRIPT, str(tmp_path), "return"], stdout=full,
+                              stderr=subprocess.PIPE, env=environment, text=True, timeout=120)
+    assert done.returncode == 120 and "No space left on device" in done.stderr, done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["handler ran"]
+
+
 def test_refresh_failures_are_one_line_and_non_zero(tmp_path):
     missing = run([CLI, "refresh", "--exports", "nowhere"], cwd=tmp_path)
     assert missing.returncode != 0 and len(missing.stderr.strip().splitlines()) == 1
