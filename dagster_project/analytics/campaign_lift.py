@@ -102,9 +102,14 @@ population AS (
     JOIN marts.dim_customers AS cu ON cu.signup_date IS NULL OR cu.signup_date < o.origin
     LEFT JOIN touches AS t ON t.customer_key = cu.customer_key
 ),
+-- Each origin's measures in a call of its own: a lateral call over both origins had DuckDB group both origins' events
+-- in one hash table, twice the groups, which spilled to disk at a million customers.
 before_origin AS (
-    SELECT o.origin, m.*
-    FROM origins AS o, LATERAL {customer_measures.MEASURES}(o.origin - 1) AS m
+    SELECT CAST($start_date AS DATE) AS origin, m.*
+    FROM {customer_measures.MEASURES}(CAST($start_date AS DATE) - 1) AS m
+    UNION ALL
+    SELECT CAST($start_date AS DATE) - $window_days, m.*
+    FROM {customer_measures.MEASURES}(CAST($start_date AS DATE) - $window_days - 1) AS m
 ),
 outcomes AS (
     SELECT p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
