@@ -308,6 +308,16 @@ def test_customer_sample_keeps_whole_customers(warehouse):
     assert labels.index.equals(part.index)
 
 
+def test_a_subset_of_the_features_equals_those_columns_of_all_of_them(warehouse):
+    con = warehouse[0]
+    cutoff = date(2024, 3, 1)
+    full = churn_features(con, cutoff)
+    for columns in (("recency_days", "last_nps", "web_visits_90d"), ("region", "orders_count", "age_band")):
+        pd.testing.assert_frame_equal(churn_features(con, cutoff, columns=columns), full[list(columns)])
+    with pytest.raises(ValueError, match="not churn features: \\['clv_12m'\\]"):
+        churn_features(con, cutoff, columns=("recency_days", "clv_12m"))
+
+
 # --------------------------------------------------------------------------------------------------- BG/NBD baseline
 
 TRUE_BG = {"r": 0.75, "alpha": 18.0, "a": 0.8, "b": 8.0}  # the generator's parameters

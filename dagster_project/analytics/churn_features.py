@@ -41,16 +41,33 @@ SERVICE_FEATURES = ("tickets_90d", "tickets_365d", "open_tickets", "avg_satisfac
 # Customers with a paid order on or before the cutoff, sampled by a seeded hash of the key when $keep < 10,000.
 _MEASURES = "{macro}($cutoff::DATE, settle_days := $settle_days::INTEGER, sample_keep := $keep, sample_seed := $seed)"
 
-_FEATURES_SQL = f"""
+FEATURES = ORDER_FEATURES + ENGAGEMENT_FEATURES + SERVICE_FEATURES + CATEGORICAL_FEATURES
+
+
+def _features_sql(columns: tuple[str, ...]) -> str:
+    """The query of ``columns`` (features; the measures come first, then the demographics): DuckDB computes only the
+    measures it selects, so a caller that needs a few features pays for those only. For every feature it is the
+    text the saved models were identified by before subsets existed, so an upgrade refits nothing."""
+    unknown = sorted(set(columns) - set(FEATURES))
+    if unknown:
+        raise ValueError(f"not churn features: {unknown}")
+    measures = ", ".join(f"m.{column}" for column in columns if column not in CATEGORICAL_FEATURES)
+    demographics = ", ".join(f"coalesce(d.{column}, 'unknown') AS {column}" for column in columns
+                             if column in CATEGORICAL_FEATURES)
+    selected = ",\n    ".join(part for part in ("m.customer_key", measures, demographics) if part)
+    join = "LEFT JOIN marts.dim_customers AS d USING (customer_key)\n" if demographics else ""
+    return f"""
 SELECT
-    m.customer_key,
-    {", ".join(f"m.{column}" for column in ORDER_FEATURES + ENGAGEMENT_FEATURES + SERVICE_FEATURES)},
-    {", ".join(f"coalesce(d.{column}, 'unknown') AS {column}" for column in CATEGORICAL_FEATURES)}
+    {selected}
 FROM {_MEASURES.format(macro=customer_measures.MEASURES)} AS m
-LEFT JOIN marts.dim_customers AS d USING (customer_key)
-WHERE m.orders_count > 0
+{join}WHERE m.orders_count > 0
 ORDER BY customer_key
 """
+
+
+# Every feature's query: the definition the saved churn and health models are identified by (churn_cadence,
+# health_cadence).
+_FEATURES_SQL = _features_sql(FEATURES)
 
 # The outcome reads today's status: by the as-of date the window's orders have had time to settle.
 _LABELS_SQL = f"""
@@ -83,16 +100,20 @@ def _params(cutoff: date, customer_share: float, seed: int, settle_days: int) ->
 
 
 def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *, customer_share: float = 1.0, seed: int = 0,
-                   settle_days: int = STATUS_SETTLE_DAYS) -> pd.DataFrame:
-    """Features as of ``cutoff`` for every customer with a paid order on or before it, indexed by customer_key.
+                   settle_days: int = STATUS_SETTLE_DAYS, columns: tuple[str, ...] = FEATURES) -> pd.DataFrame:
+    """Features as of ``cutoff`` for every customer with a paid order on or before it, indexed by customer_key: all
+    of them (``FEATURES``), or only ``columns``.
 
     ``customer_share`` < 1 keeps that share of customers (a seeded hash of the key, the same customers for every
     cutoff and for ``churn_labels``).
     """
-    frame = con.execute(_FEATURES_SQL, _params(cutoff, customer_share, seed, settle_days)).df()
+    frame = con.execute(_features_sql(tuple(columns)), _params(cutoff, customer_share, seed, settle_days)).df()
     frame = frame.set_index("customer_key")
     for column in CATEGORICAL_FEATURES:
-        frame[column] = frame[column].astype("category")
+        if column in frame:
+            frame[column] = frame[column].astype("category")
+    if tuple(frame.columns) != tuple(columns):
+        frame = frame[list(columns)]
     return frame
 
 

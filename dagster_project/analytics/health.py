@@ -108,7 +108,7 @@ def tie_aware_percentile(values: np.ndarray) -> np.ndarray:
 def component_inputs(con: duckdb.DuckDBPyConnection, cutoff: date) -> pd.DataFrame:
     """customer_key plus the ``INPUT_COLUMNS`` of ``churn.churn_features`` at ``cutoff``: the only source of the
     components, at the fit, the evaluation and the scoring cutoff alike."""
-    return churn.churn_features(con, cutoff)[list(INPUT_COLUMNS)].reset_index()
+    return churn.churn_features(con, cutoff, columns=INPUT_COLUMNS).reset_index()
 
 
 def health_components(inputs: pd.DataFrame | None) -> pd.DataFrame:
