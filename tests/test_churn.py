@@ -4,6 +4,7 @@ transaction log are in test_churn_real.py."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 
 import duckdb
@@ -17,6 +18,7 @@ from dagster_project.analytics.churn import (
     CONTENDERS, SCORE_COLUMNS, SUGGESTED_ACTIONS, ChurnConfig, churn_features, churn_labels, cutoff_plan, run_churn,
 )
 from dagster_project.analytics.churn_baselines import P0_FEATURES, fit_recency, p0_scores, recency_scores
+from dagster_project.analytics.churn_features import _FEATURES_SQL
 from dagster_project.analytics.churn_metrics import auc
 from dagster_project.analytics.model_runs import model_runs_frame
 
@@ -312,10 +314,20 @@ def test_a_subset_of_the_features_equals_those_columns_of_all_of_them(warehouse)
     con = warehouse[0]
     cutoff = date(2024, 3, 1)
     full = churn_features(con, cutoff)
-    for columns in (("recency_days", "last_nps", "web_visits_90d"), ("region", "orders_count", "age_band")):
+    for columns in (("recency_days", "last_nps", "web_visits_90d"), ("region", "orders_count", "age_band"),
+                    ("gender", "acquisition_channel")):
         pd.testing.assert_frame_equal(churn_features(con, cutoff, columns=columns), full[list(columns)])
+    sample = {"customer_share": 0.3, "seed": 1}
+    pd.testing.assert_frame_equal(churn_features(con, cutoff, **sample, columns=("revenue", "region")),
+                                  churn_features(con, cutoff, **sample)[["revenue", "region"]])
     with pytest.raises(ValueError, match="not churn features: \\['clv_12m'\\]"):
         churn_features(con, cutoff, columns=("recency_days", "clv_12m"))
+
+
+def test_the_query_of_every_feature_is_the_one_saved_models_were_identified_by():
+    """Saved churn and health models carry a hash of this text (churn_cadence, health_cadence): a new text refits
+    them at the next refresh. Change the hash here only with a change to what the features mean."""
+    assert hashlib.sha256(_FEATURES_SQL.encode()).hexdigest()[:12] == "d99d3407734d"
 
 
 # --------------------------------------------------------------------------------------------------- BG/NBD baseline

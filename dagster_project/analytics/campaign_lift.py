@@ -76,6 +76,10 @@ WHERE start_date IS NOT NULL AND start_date <= $as_of
 ORDER BY campaign_id
 """
 
+# The panel's two periods and where each starts: the campaign's own window, and the placebo one window earlier.
+_ORIGINS = {"campaign": "CAST($start_date AS DATE)", "placebo": "CAST($start_date AS DATE) - $window_days"}
+_UNION = "\n    UNION ALL\n    "
+
 # One campaign's panel: one row per customer existing before the origin x period: 'campaign' (features before the
 # start, outcome in [start, window end)) and 'placebo' (the same one window earlier). The features are the customer
 # measures as of the day before the origin (customer_measures, today's order status); their days since an event count
@@ -90,9 +94,7 @@ WITH touches AS (
     GROUP BY ALL
 ),
 origins AS (
-    SELECT 'campaign' AS period, CAST($start_date AS DATE) AS origin
-    UNION ALL
-    SELECT 'placebo', CAST($start_date AS DATE) - $window_days
+    {_UNION.join(f"SELECT '{period}' AS period, {origin} AS origin" for period, origin in _ORIGINS.items())}
 ),
 population AS (
     SELECT o.period, o.origin, cu.customer_key, cu.signup_date,
@@ -105,11 +107,8 @@ population AS (
 -- Each origin's measures in a call of its own: a lateral call over both origins had DuckDB group both origins' events
 -- in one hash table, twice the groups, which spilled to disk at a million customers.
 before_origin AS (
-    SELECT CAST($start_date AS DATE) AS origin, m.*
-    FROM {customer_measures.MEASURES}(CAST($start_date AS DATE) - 1) AS m
-    UNION ALL
-    SELECT CAST($start_date AS DATE) - $window_days, m.*
-    FROM {customer_measures.MEASURES}(CAST($start_date AS DATE) - $window_days - 1) AS m
+    {_UNION.join(f"SELECT '{period}' AS period, m.* FROM {customer_measures.MEASURES}({origin} - 1) AS m"
+                 for period, origin in _ORIGINS.items())}
 ),
 outcomes AS (
     SELECT p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
@@ -138,7 +137,7 @@ SELECT $campaign_id AS campaign_id, p.period, $window_days AS window_days, p.cus
        coalesce(w.revenue, 0) AS revenue,
        coalesce(w.purchases, 0) AS purchases
 FROM population AS p
-LEFT JOIN before_origin AS m ON m.origin = p.origin AND m.customer_key = p.customer_key
+LEFT JOIN before_origin AS m ON m.period = p.period AND m.customer_key = p.customer_key
 LEFT JOIN outcomes AS w ON w.period = p.period AND w.customer_key = p.customer_key
 ORDER BY p.period, p.customer_key
 """

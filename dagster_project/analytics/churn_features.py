@@ -46,8 +46,7 @@ FEATURES = ORDER_FEATURES + ENGAGEMENT_FEATURES + SERVICE_FEATURES + CATEGORICAL
 
 def _features_sql(columns: tuple[str, ...]) -> str:
     """The query of ``columns`` (features; the measures come first, then the demographics): DuckDB computes only the
-    measures it selects, so a caller that needs a few features pays for those only. For every feature it is the
-    text the saved models were identified by before subsets existed, so an upgrade refits nothing."""
+    measures it selects, so a caller that needs a few features pays for those only."""
     unknown = sorted(set(columns) - set(FEATURES))
     if unknown:
         raise ValueError(f"not churn features: {unknown}")
@@ -66,7 +65,8 @@ ORDER BY customer_key
 
 
 # Every feature's query: the definition the saved churn and health models are identified by (churn_cadence,
-# health_cadence).
+# health_cadence). With all of FEATURES the text is byte for byte the query before subsets existed, so an upgrade
+# refits nothing (tests/test_churn.py pins it).
 _FEATURES_SQL = _features_sql(FEATURES)
 
 # The outcome reads today's status: by the as-of date the window's orders have had time to settle.
@@ -107,12 +107,13 @@ def churn_features(con: duckdb.DuckDBPyConnection, cutoff: date, *, customer_sha
     ``customer_share`` < 1 keeps that share of customers (a seeded hash of the key, the same customers for every
     cutoff and for ``churn_labels``).
     """
-    frame = con.execute(_features_sql(tuple(columns)), _params(cutoff, customer_share, seed, settle_days)).df()
+    columns = tuple(columns)
+    frame = con.execute(_features_sql(columns), _params(cutoff, customer_share, seed, settle_days)).df()
     frame = frame.set_index("customer_key")
     for column in CATEGORICAL_FEATURES:
         if column in frame:
             frame[column] = frame[column].astype("category")
-    if tuple(frame.columns) != tuple(columns):
+    if tuple(frame.columns) != columns:
         frame = frame[list(columns)]
     return frame
 
