@@ -7,8 +7,8 @@ from pathlib import Path
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from dagster_project.defs.assets.analytics import (
-    campaign_effectiveness, churn_predictions, cohort_retention, customer_clv, mart, rfm_segments, sales_forecast,
-    sales_funnel, service_metrics, spend_deciles,
+    SEGMENTATION_KEYS, campaign_effectiveness, churn_predictions, customer_clv, mart, sales_forecast, sales_funnel,
+    service_metrics,
 )
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.report.files import write_report
@@ -17,13 +17,14 @@ from dagster_project.report.i18n import LANGUAGES
 from dagster_project.defs.resources import Warehouse
 
 # What the report reads: these analytics tables and marts.
-REPORT_ANALYTICS = (rfm_segments, spend_deciles, cohort_retention, customer_clv, churn_predictions, sales_forecast,
-                    sales_funnel, campaign_effectiveness, service_metrics)
+REPORT_ANALYTICS = (*(SEGMENTATION_KEYS[name] for name in ("rfm_segments", "spend_deciles", "cohort_retention")),
+                    *(asset.key for asset in (customer_clv, churn_predictions, sales_forecast, sales_funnel,
+                                              campaign_effectiveness, service_metrics)))
 REPORT_MARTS = ("fct_orders", "fct_surveys", "customer_360", "fct_reconciliation", "fct_quarantined_rows")
 
 
 @asset(key=["reporting", "report"], group_name="reporting", pool=WRITER_POOL, kinds={"python", "html"},
-       deps=[*(a.key for a in REPORT_ANALYTICS), *(mart(m) for m in REPORT_MARTS)])
+       deps=[*REPORT_ANALYTICS, *(mart(m) for m in REPORT_MARTS)])
 def report(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     """The HTML report a manager opens each morning (one self-contained file per language, English and Simplified
     Chinese): headline KPIs against the previous period, revenue trend and forecast, segments, Pareto, cohorts,

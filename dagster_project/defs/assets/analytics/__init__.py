@@ -13,18 +13,15 @@ from dagster_project.defs.assets.analytics.commercial import (
 from dagster_project.defs.assets.analytics.common import for_people, mart
 from dagster_project.defs.assets.analytics.forecast import sales_forecast
 from dagster_project.defs.assets.analytics.health import health_scores
-from dagster_project.defs.assets.analytics.segments import (
-    cohort_retention, cpm_states, demographic_cuts, lifecycle_stages, rfm_segments, spend_deciles,
-)
+from dagster_project.defs.assets.analytics.segments import SEGMENTATION_KEYS, segmentations
 
 ANALYTICS_ASSETS = [
-    rfm_segments, cpm_states, spend_deciles, lifecycle_stages, demographic_cuts, cohort_retention,
-    customer_clv, churn_predictions, health_scores, sales_forecast, sales_funnel, campaign_effectiveness,
-    service_metrics, product_associations,
+    segmentations, customer_clv, churn_predictions, health_scores, sales_forecast, sales_funnel,
+    campaign_effectiveness, service_metrics, product_associations,
 ]
 
 __all__ = [
-    "ANALYTICS_ASSETS", "campaign_effectiveness", "churn_predictions", "cohort_retention", "cpm_states", "customer_clv",
-    "demographic_cuts", "for_people", "health_scores", "lifecycle_stages", "mart",
-    "product_associations", "rfm_segments", "sales_forecast", "sales_funnel", "service_metrics", "spend_deciles",
+    "ANALYTICS_ASSETS", "SEGMENTATION_KEYS", "campaign_effectiveness", "churn_predictions", "customer_clv",
+    "for_people", "health_scores", "mart", "product_associations", "sales_forecast", "sales_funnel", "segmentations",
+    "service_metrics",
 ]
