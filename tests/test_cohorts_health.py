@@ -67,6 +67,16 @@ def test_cohorts_reconcile_with_orders(orders):
         paid["net_amount"].sum(), rel=1e-12)
 
 
+def test_cohort_revenue_is_the_exact_cent_sum_whatever_order_the_orders_add_in():
+    """0.1 + 0.2 + 0.3 is 0.6000000000000001 in floating point: a sum of doubles in a parallel aggregation varies in
+    the last bit with the order the rows arrive in, from one refresh to the next."""
+    orders = pd.DataFrame({"customer_key": ["a"] * 3, "net_amount": [0.1, 0.2, 0.3],
+                           "order_date": pd.to_datetime(["2024-04-02", "2024-04-09", "2024-04-20"])})
+    table = monthly_cohorts(orders, AS_OF).set_index(["cohort_month", "months_since"])
+    april = table.loc[(pd.Timestamp("2024-04-01"), 0)]
+    assert april["revenue"] == 0.6 and april["cumulative_revenue_per_customer"] == 0.6
+
+
 def test_cohorts_empty():
     table = monthly_cohorts(pd.DataFrame(), AS_OF)
     assert table.empty and list(table.columns) == list(COHORT_COLUMNS)

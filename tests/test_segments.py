@@ -115,6 +115,14 @@ def test_rfm_tiny_base_still_scores_top_customer_five():
     assert (row["r_score"], row["f_score"], row["m_score"]) == (5, 5, 5)
 
 
+def test_a_customers_spend_is_the_exact_cent_sum_of_their_orders():
+    """0.1 + 0.2 + 0.3 is 0.6000000000000001 in floating point, and a parallel sum's order changes from run to run."""
+    orders = pd.DataFrame({"customer_key": ["a"] * 3, "net_amount": [0.1, 0.2, 0.3],
+                           "order_date": pd.to_datetime(["2024-06-01", "2024-06-02", "2024-06-03"])})
+    assert seg.rfm_segments(orders, AS_OF)["monetary"].tolist() == [0.6]
+    assert seg.cpm_states(orders, AS_OF)["total_spend"].tolist() == [0.6]
+
+
 # ---------------------------------------------------------------------------------------------------------------- CPM
 
 def test_cpm_complete_exclusive_and_consistent(crm):

@@ -34,6 +34,7 @@ from dagster_project.analytics.campaign_lift import LIFT_COLUMNS, PARTICIPATION_
 from dagster_project.analytics.marts_sql import query_marts
 from dagster_project.analytics.model_quality import ModelQuality
 from dagster_project.analytics.model_runs import ModelRun
+from dagster_project.sql import money_sum
 
 MODEL_NAME = "campaign_lift"
 QUESTION = "extra revenue a campaign caused among its participants"
@@ -103,7 +104,7 @@ attributed AS (
         PARTITION BY o.order_id ORDER BY t.first_participation_at DESC, t.campaign_id) = 1
 ),
 attribution AS (
-    SELECT campaign_id, count(*) AS attributed_orders, sum(amount) AS attributed_revenue
+    SELECT campaign_id, count(*) AS attributed_orders, {money_sum('amount')} AS attributed_revenue
     FROM attributed
     GROUP BY ALL
 ),

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pandas as pd
 
 from dagster_project.analytics.segments import Orders, run_sql, typed_paid_orders
+from dagster_project.sql import money_sum
 
 COHORT_COLUMNS = (
     "cohort_month", "months_since", "cohort_size", "active_customers", "retention_pct", "revenue",
@@ -15,9 +16,9 @@ COHORT_COLUMNS = (
 
 # Every (cohort, month) cell up to the last complete month is emitted, including months nobody bought in, so
 # retention curves and cumulative revenue never skip a month.
-_COHORT_SQL = """
+_COHORT_SQL = f"""
     WITH customer_month AS (
-        SELECT customer_key, date_trunc('month', order_date)::DATE AS month, sum(net_amount) AS revenue
+        SELECT customer_key, date_trunc('month', order_date)::DATE AS month, {money_sum('net_amount')} AS revenue
         FROM orders WHERE order_date::DATE <= $cutoff AND customer_key IS NOT NULL
         GROUP BY customer_key, month),
     firsts AS (
@@ -26,7 +27,7 @@ _COHORT_SQL = """
         SELECT * FROM customer_month JOIN firsts USING (customer_key)),
     cells AS (
         SELECT cohort_month, date_diff('month', cohort_month, month) AS months_since,
-               count(*) AS active_customers, sum(revenue) AS revenue
+               count(*) AS active_customers, {money_sum('revenue')} AS revenue
         FROM tagged GROUP BY ALL),
     sizes AS (
         SELECT cohort_month, active_customers AS cohort_size FROM cells WHERE months_since = 0),

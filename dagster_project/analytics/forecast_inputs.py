@@ -7,12 +7,7 @@ import pandas as pd
 
 from dagster_project.analytics.forecast import ForecastConfig
 from dagster_project.settings import NO_HOLIDAYS
-
-
-def money_sum(column: str) -> str:
-    """An exact sum of cent amounts (dbt's `crm.money_sum`): a sum of doubles depends on the order a parallel
-    aggregation adds them in, and Prophet's fit magnifies a last-bit difference into a visibly different forecast."""
-    return f"cast(sum(cast({column} as decimal(18, 2))) as double)"
+from dagster_project.sql import money_sum
 
 
 def forecast_series(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:

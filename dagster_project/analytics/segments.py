@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dagster_project.sql import money_sum
+
 ORDER_SCHEMA = {"customer_key": "str", "order_date": "datetime64[us]", "net_amount": "float64"}
 # Orders come as a pandas frame or, from the warehouse, an Arrow table: both are tables to the SQL below.
 Orders = pd.DataFrame | pa.Table
@@ -73,10 +75,10 @@ def run_sql(query: str, params: dict | None = None, **frames: Orders) -> pd.Data
 
 
 # Per-customer purchase summary as of $as_of; every segmentation below starts from it.
-_CUSTOMER_SUMMARY_SQL = """
+_CUSTOMER_SUMMARY_SQL = f"""
     SELECT customer_key,
            count(*)                                         AS purchases,
-           sum(net_amount)                                  AS total_spend,
+           {money_sum('net_amount')}               AS total_spend,
            date_diff('day', min(order_date)::DATE, max(order_date)::DATE) AS purchase_interval_days,
            date_diff('day', max(order_date)::DATE, $as_of)  AS days_since_last
     FROM orders
@@ -391,7 +393,7 @@ _DEMOGRAPHIC_SQL = f"""
     SELECT dimension, value,
            count(*)                                         AS customers,
            count(purchases)                                 AS buyers,
-           coalesce(sum(revenue), 0)                        AS revenue,
+           coalesce({money_sum('revenue')}, 0)     AS revenue,
            count(*) FILTER (purchases >= 2) / count(purchases) AS repeat_rate,
            avg(clv_12m)                                     AS avg_clv,
            sum(clv_12m)                                     AS total_clv
