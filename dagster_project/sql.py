@@ -1,5 +1,6 @@
 """SQL helpers: quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY
-paths), replacing a table in one statement, and counting the rows of several tables in one query."""
+paths), replacing a table in one statement, counting the rows of several tables in one query, and an exact sum of
+money."""
 
 from collections.abc import Callable, Sequence
 
