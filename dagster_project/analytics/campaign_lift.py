@@ -46,6 +46,7 @@ from sklearn.preprocessing import StandardScaler
 from dagster_project.analytics import campaign_lift_reuse, customer_measures
 from dagster_project.analytics.customer_measures import INTERACTION_COLUMNS
 from dagster_project.analytics.marts_sql import marts_exist
+from dagster_project.sql import money_sum
 
 # Interactions that show a customer took part in a campaign; anything else carrying the campaign id (an e-mail that
 # was only sent, a landing-page visit) means the campaign reached the customer.
@@ -111,7 +112,7 @@ before_origin AS (
                  for period, origin in _ORIGINS.items())}
 ),
 outcomes AS (
-    SELECT p.period, p.customer_key, sum(o.amount) AS revenue, count(*) AS purchases
+    SELECT p.period, p.customer_key, {money_sum('o.amount')} AS revenue, count(*) AS purchases
     FROM population AS p
     JOIN marts.fct_orders AS o ON o.customer_key = p.customer_key AND o.is_paid
      AND o.order_date >= p.origin AND o.order_date < p.origin + $window_days AND o.order_date <= $as_of
