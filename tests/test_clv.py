@@ -63,7 +63,8 @@ def simulate(n: int, seed: int = 7) -> pd.DataFrame:
     return pd.DataFrame({
         "customer_key": pd.Series(customer).map("c{:05d}".format),
         "order_date": pd.Timestamp(START) + pd.to_timedelta(np.floor(t), unit="D"),
-        "amount": rng.gamma(TRUE_GG["p"], 1 / nu[customer]),
+        # Money, in cents: the RFM summary sums each day's spend as exact cents, as the warehouse holds money.
+        "amount": np.round(rng.gamma(TRUE_GG["p"], 1 / nu[customer]), 2),
     })
 
 
@@ -108,6 +109,16 @@ def test_rfm_summary_counts_distinct_purchase_days_up_to_as_of():
     summary = rfm_summary(orders, date(2024, 2, 10)).set_index("customer_key")
     assert summary.loc["a"].to_dict() == {"frequency": 2.0, "recency": 30.0, "T": 40.0, "monetary_value": 30.0}
     assert summary.loc["b"].to_dict() == {"frequency": 0.0, "recency": 0.0, "T": 21.0, "monetary_value": 0.0}
+
+
+def test_a_days_spend_is_an_exact_sum_of_cents():
+    """Summed as doubles, 0.10 + 0.20 is 0.30000000000000004, and a parallel sum's last bits vary from run to run."""
+    orders = pd.DataFrame({
+        "customer_key": ["a"] * 4,
+        "order_date": [date(2024, 1, 1), date(2024, 1, 1), date(2024, 1, 2), date(2024, 1, 2)],
+        "amount": [0.1, 0.2, 0.1, 0.2],
+    })
+    assert rfm_summary(orders, date(2024, 1, 2)).loc[0, "monetary_value"] == 0.3
 
 
 def test_rfm_summary_matches_pymc_marketing(transactions):

@@ -21,7 +21,8 @@ from dagster_project.analytics.clv_models import (  # noqa: F401 - also re-expor
     _params, fit_bgnbd, fit_gamma_gamma, fit_mbgnbd, fit_purchase_model, model_run, timed,
 )
 from dagster_project.analytics.clv_rfm import (  # noqa: F401 - also re-exported
-    SUMMARY_COLUMNS, _first_date, _insufficient, _purchase_days, _summarise, _summarise_until, rfm_summary,
+    SUMMARY_COLUMNS, _first_date, _insufficient, _purchase_days, _PurchaseDays, _summarise, _summarise_until,
+    purchase_days, rfm_summary,
 )
 from dagster_project.analytics.clv_validation import (
     DEFAULT_PURCHASE_MODEL, VALIDATION_COLUMNS, HoldoutValidation, _floats, unevaluated_quality, validate,
@@ -117,15 +118,15 @@ def validate_holdout(transactions: pd.DataFrame, as_of: date, config: ClvConfig 
     return validate(_purchase_days(transactions, as_of), as_of, config)
 
 
-def run_clv(transactions: pd.DataFrame, as_of: date, config: ClvConfig = ClvConfig(),
+def run_clv(transactions: pd.DataFrame | _PurchaseDays, as_of: date, config: ClvConfig = ClvConfig(),
             progress: Callable[[str], None] = silent) -> ClvResult:
     """Validate on a holdout (which chooses the purchase model), then fit on everything up to ``as_of`` and score
     every customer.
 
-    ``transactions``: customer_key, order_date (date or datetime), amount (paid orders only). ``progress`` receives a
-    line as each model starts fitting.
+    ``transactions``: customer_key, order_date (date or datetime), amount (paid orders only), or their purchase days
+    up to ``as_of`` (``purchase_days``). ``progress`` receives a line as each model starts fitting.
     """
-    days = _purchase_days(transactions, as_of)
+    days = transactions if isinstance(transactions, _PurchaseDays) else _purchase_days(transactions, as_of)
     summary = _summarise(days, as_of)
     note = _insufficient(summary)
     if note:

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue
 
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.assets.analytics.common import (
-    analytics_asset, append_model_runs, asset_result, paid_transactions, record_quality, write_tables,
+    analytics_asset, append_model_runs, asset_result, paid_orders_query, record_quality, write_tables,
 )
 from dagster_project.report import metadata_charts
 from dagster_project.defs.resources import Warehouse
@@ -23,7 +23,8 @@ def customer_clv(context: AssetExecutionContext, warehouse: Warehouse) -> Materi
 
     with warehouse.connect() as con:
         as_of = resolved_as_of(con)
-        result = clv.run_clv(paid_transactions(con), as_of, progress=context.log.info)
+        purchases = clv.purchase_days(con, paid_orders_query("customer_key, order_date, net_amount as amount"), as_of)
+        result = clv.run_clv(purchases, as_of, progress=context.log.info)
         metadata = write_tables(con, warehouse, {"customer_clv": result.scores, "clv_validation": result.validation})
         append_model_runs(con, result.runs)
         trust = record_quality(con, [result.quality])

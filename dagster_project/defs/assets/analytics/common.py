@@ -34,7 +34,8 @@ def analytics_asset(*marts: str, deps: tuple = (), **kwargs):
 
 # In a fixed order: pandas and numpy sum in row order, and a parallel scan's order changes from run to run, which would
 # change totals in the last bit and every figure rounded from them.
-_PAID_ORDERS_SQL = "select {columns} from marts.fct_orders where is_paid order by customer_key, order_date, order_id"
+_PAID_ORDERS = "select {columns} from marts.fct_orders where is_paid"
+_PAID_ORDERS_SQL = _PAID_ORDERS + " order by customer_key, order_date, order_id"
 
 
 def _paid(con: duckdb.DuckDBPyConnection, columns: str) -> pd.DataFrame:
@@ -51,12 +52,9 @@ def read_paid_orders(con: duckdb.DuckDBPyConnection) -> pa.Table:
         return cursor.sql(_PAID_ORDERS_SQL.format(columns="customer_key, order_date, net_amount")).to_arrow_table()
 
 
-def paid_transactions(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """Paid orders in the shape the CLV models take (customer_key, order_date, amount).
-
-    Only those columns: at 9.8M orders, converting the unused order_id strings to pandas costs seconds.
-    """
-    return _paid(con, "customer_key, order_date, net_amount as amount")
+def paid_orders_query(columns: str) -> str:
+    """A query of the paid orders' `columns`, in no particular order: for SQL that aggregates them."""
+    return _PAID_ORDERS.format(columns=columns)
 
 
 def write_tables(con: duckdb.DuckDBPyConnection, warehouse: Warehouse, tables: dict[str, pd.DataFrame]) -> dict:
