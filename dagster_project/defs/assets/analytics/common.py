@@ -32,14 +32,10 @@ def analytics_asset(*marts: str, deps: tuple = (), **kwargs):
 # --------------------------------------------------------------------------------------------------- helpers
 
 
-# In a fixed order: pandas and numpy sum in row order, and a parallel scan's order changes from run to run, which would
-# change totals in the last bit and every figure rounded from them.
 _PAID_ORDERS = "select {columns} from marts.fct_orders where is_paid"
+# In a fixed order, for reading into Python: pandas and numpy sum in row order, and a parallel scan's order changes
+# from run to run, which would change totals in the last bit and every figure rounded from them.
 _PAID_ORDERS_SQL = _PAID_ORDERS + " order by customer_key, order_date, order_id"
-
-
-def _paid(con: duckdb.DuckDBPyConnection, columns: str) -> pd.DataFrame:
-    return con.execute(_PAID_ORDERS_SQL.format(columns=columns)).df()
 
 
 def read_paid_orders(con: duckdb.DuckDBPyConnection) -> pa.Table:
