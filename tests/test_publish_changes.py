@@ -5,6 +5,7 @@ tests/test_faults.py and tests/test_bi_clients.py, which run on this code.)"""
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -97,3 +98,54 @@ def test_a_publication_that_changes_most_rows_writes_a_new_file_and_one_that_cha
         assert published(warehouse, free_blocks)[0][0] > 0
         assert published(warehouse, "select changed_by_run from meta.published_tables order by table_name") == \
             [("run-2",), ("run-3",)]
+
+
+def test_a_large_fact_changed_in_a_few_months_has_only_those_months_replaced_in_a_copy(tmp_path):
+    """marts.fct_orders is compared and replaced by month of its order date: a day's drop (rows added to the last
+    month, one older order corrected, a month withdrawn, an undated row fixed) replaces those months in a copy of
+    the published file and keeps the others' rows where they were. The published table then holds exactly the
+    working table's rows."""
+    warehouse = tmp_path / "crm.duckdb"
+    same_rows = ("select count(*) from (select * from (select * from pub.marts.fct_orders except all "
+                 "select * from marts.fct_orders) union all select * from (select * from marts.fct_orders "
+                 "except all select * from pub.marts.fct_orders))")
+    with duckdb.connect(str(tmp_path / "crm.work.duckdb")) as con:
+        con.execute("create schema marts")
+        con.execute("create table marts.fct_orders as select 'O' || range as order_id, "
+                    "date '2024-01-01' + cast(range % 730 as integer) as order_date, range * 1.5 as amount "
+                    "from range(40000)")
+        con.execute("insert into marts.fct_orders values ('UNDATED', null, 1.0)")
+        con.execute("create table marts.dim_customers as select range as id from range(50000)")
+        first = publish(con, warehouse, "run-1", None)
+        assert first.months_replaced == {}
+        assert published(warehouse, "select count(*), count(partition_month) from meta.published_partitions") == \
+            [(25, 24)]
+
+        con.execute("insert into marts.fct_orders select 'N' || range, date '2025-12-31', 2.0 from range(50)")
+        con.execute("update marts.fct_orders set amount = 0 where order_id = 'O100'")  # an order of 2024-04
+        con.execute("delete from marts.fct_orders where order_date between date '2024-07-01' and date '2024-07-31'")
+        con.execute("update marts.fct_orders set amount = 2.0 where order_id = 'UNDATED'")
+        december = con.execute("select count(*) from marts.fct_orders where order_date >= '2025-12-01'").fetchone()[0]
+        second = publish(con, warehouse, "run-2", None)
+        assert second.changed == ["marts.fct_orders"]
+        assert second.months_replaced == {"marts.fct_orders": (4, 24)}  # 2024-04, 2024-07 (gone), 2025-12, undated
+        assert con.execute(f"attach '{warehouse}' as pub (read_only)").execute(same_rows).fetchone()[0] == 0
+        con.execute("detach pub")
+        with duckdb.connect(str(warehouse), read_only=True) as published_con:
+            # The kept months' rows were not written again: they still come before every replaced row.
+            kept, replaced = published_con.execute(
+                "select max(rowid) filter (where order_date not between '2024-04-01' and '2024-04-30' "
+                "and order_date < '2025-12-01'), min(rowid) filter (where order_date between '2024-04-01' and "
+                "'2024-04-30' or order_date >= '2025-12-01' or order_date is null) from marts.fct_orders").fetchone()
+            assert kept < replaced
+            assert published_con.execute(
+                "select partition_month, row_count from meta.published_partitions where partition_month in "
+                "('2024-07-01', '2025-12-01') order by 1").fetchall() == \
+                [(date(2025, 12, 1), december)]
+
+        # Most months changed (a column recomputed everywhere): the table is written whole, in a new file.
+        con.execute("update marts.fct_orders set amount = amount + 1")
+        third = publish(con, warehouse, "run-3", None)
+        assert third.changed == ["marts.fct_orders"] and third.months_replaced == {}
+        assert con.execute(f"attach '{warehouse}' as pub (read_only)").execute(same_rows).fetchone()[0] == 0
+        con.execute("detach pub")

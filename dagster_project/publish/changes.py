@@ -7,6 +7,11 @@ their last bits differ from run to run where DuckDB sums in parallel). The publi
 tables in `meta.published_tables` (with the run that last changed each), and every Parquet / CSV version folder in
 a hidden file beside it (`manifest_path`), so a publication reuses a file of the previous one only when that very file holds the same
 content (a publish killed between writing the database and the exports leaves them of different runs).
+
+The large facts that grow by date (`PARTITIONED_BY`) also get a checksum per month of their date, recorded in
+`meta.published_partitions`: a daily refresh appends to the current month and corrects a few older ones, so only the
+months whose checksum changed need replacing in a copy of the published file (`changed_months`). A table's checksum
+is the same whether it was computed per month or at once.
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -22,31 +28,81 @@ import duckdb
 from dagster_project.sql import identifier, literal, qualified
 
 PUBLISHED_TABLES = ("meta", "published_tables")
+PUBLISHED_PARTITIONS = ("meta", "published_partitions")
+# The facts that grow by date, by the date column whose month partitions them; the other tables are small next to
+# them or change as a whole every day (every customer's scores move with the as-of date).
+PARTITIONED_BY = {("marts", "fct_orders"): "order_date", ("marts", "fct_order_items"): "order_date",
+                  ("marts", "fct_interactions"): "occurred_date"}
 # A reused published file is rewritten from scratch once more than this share of its blocks is free space left by
 # replaced tables (DuckDB reuses free blocks but never shrinks a file).
 MAX_FREE_SHARE = 0.5
 
 Table = tuple[str, str]
+Month = date | None  # the first day of a month of the partitioning date; None for rows without a date
 # Compared to 7 significant digits (as 32-bit floats): a sum of doubles computed in parallel differs from run to run
 # in its last bits, which is no change of content worth republishing a table for.
 APPROXIMATE_TYPES = {"DOUBLE", "FLOAT", "REAL"}
 
 
-def checksums(con: duckdb.DuckDBPyConnection, tables: list[Table], database: str | None = None) -> dict[Table, str]:
-    """schema.table -> checksum of its content, in `database` (default: the connection's own)."""
-    catalog = database or con.execute("select current_database()").fetchone()[0]
-    found = {}
+@dataclass(frozen=True)
+class Part:
+    """One month of a partitioned table: its rows and the checksum of their content."""
+
+    rows: int
+    checksum: str
+
+
+def checksums(con: duckdb.DuckDBPyConnection,
+              tables: list[Table]) -> tuple[dict[Table, str], dict[Table, dict[Month, Part]]]:
+    """schema.table -> checksum of its content, in the connection's database; and, for the tables `PARTITIONED_BY`
+    names, month -> its rows and checksum, computed in the same pass."""
+    catalog = con.execute("select current_database()").fetchone()[0]
+    found, parts = {}, {}
     for schema, table in tables:
         columns = con.execute(
             "select column_name, data_type from duckdb_columns() where database_name = ? and schema_name = ? "
             "and table_name = ? order by column_index", [catalog, schema, table]).fetchall()
         values = ", ".join(f"cast({identifier(name)} as float)" if kind in APPROXIMATE_TYPES else identifier(name)
                            for name, kind in columns)
-        rows, total = con.execute(
-            f"select count(*), coalesce(sum(hash({values})::hugeint), 0) "
-            f"from {identifier(catalog)}.{qualified(schema, table)}").fetchone()
-        found[(schema, table)] = hashlib.sha256(json.dumps([columns, rows, str(total)]).encode()).hexdigest()[:32]
-    return found
+        content = f"count(*), coalesce(sum(hash({values})::hugeint), 0) from {qualified(schema, table)}"
+        column = PARTITIONED_BY.get((schema, table))
+        if column not in {name for name, _ in columns}:
+            rows, total = con.execute(f"select {content}").fetchone()
+        else:
+            by_month = con.execute(f"select {_month(column)} as month, {content} group by month").fetchall()
+            parts[(schema, table)] = {month: Part(n, _digest(columns, n, subtotal)) for month, n, subtotal in by_month}
+            rows, total = sum(n for _, n, _ in by_month), sum(subtotal for _, _, subtotal in by_month)
+        found[(schema, table)] = _digest(columns, rows, total)
+    return found, parts
+
+
+def _digest(columns: list[tuple[str, str]], rows: int, total: int) -> str:
+    return hashlib.sha256(json.dumps([columns, rows, str(total)]).encode()).hexdigest()[:32]
+
+
+def _month(column: str) -> str:
+    return f"cast(date_trunc('month', {identifier(column)}) as date)"
+
+
+def months_condition(column: str, months: list[Month]) -> str:
+    """SQL true for the rows of `months` (None: the rows without a date)."""
+    dated = ", ".join(literal(month.isoformat()) for month in months if month is not None)
+    conditions = [f"{_month(column)} in (select cast(unnest([{dated}]) as date))"] if dated else []
+    if None in months:
+        conditions.append(f"{identifier(column)} is null")
+    return " or ".join(conditions) or "false"
+
+
+def changed_months(now: dict[Month, Part], before: dict[Month, str]) -> list[Month]:
+    """The months whose content differs between the working table (`now`) and the published one (`before`): changed,
+    new or gone."""
+    months = [month for month in now.keys() | before.keys()
+              if (now[month].checksum if month in now else None) != before.get(month)]
+    return sorted(months, key=_month_order)
+
+
+def _month_order(month: Month) -> tuple[bool, date]:
+    return month is None, month or date.min
 
 
 @dataclass(frozen=True)
@@ -55,6 +111,8 @@ class Previous:
 
     tables: dict[Table, tuple[str, str]]  # (schema, table) -> (checksum, run that wrote that content)
     storage_version: str
+    # Partitioned tables -> month -> checksum (none recorded by a publication older than the partitioning).
+    partitions: dict[Table, dict[Month, str]] = field(default_factory=dict)
 
 
 def previous_publication(warehouse: Path) -> Previous | None:
@@ -64,26 +122,34 @@ def previous_publication(warehouse: Path) -> Previous | None:
         return None
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            recorded = con.execute(
-                "select count(*) from duckdb_tables() where database_name = current_database() and schema_name = ? "
-                "and table_name = ?", list(PUBLISHED_TABLES)).fetchone()[0]
-            if not recorded:
+            if not _exists(con, PUBLISHED_TABLES):
                 return None
             rows = con.execute(f"select schema_name, table_name, content_checksum, changed_by_run "
                                f"from {qualified(*PUBLISHED_TABLES)}").fetchall()
             storage = con.execute("select storage_version from meta.publication").fetchone()[0]
+            months = con.execute(f"select schema_name, table_name, partition_month, content_checksum "
+                                 f"from {qualified(*PUBLISHED_PARTITIONS)}").fetchall() \
+                if _exists(con, PUBLISHED_PARTITIONS) else []
             total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
                                       "where database_name = current_database()").fetchone()
     except duckdb.Error:
         return None
     if total and free / total > MAX_FREE_SHARE:
         return None
-    return Previous({(s, t): (c, r) for s, t, c, r in rows}, storage)
+    partitions: dict[Table, dict[Month, str]] = {}
+    for schema, table, month, checksum in months:
+        partitions.setdefault((schema, table), {})[month] = checksum
+    return Previous({(s, t): (c, r) for s, t, c, r in rows}, storage, partitions)
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: Table) -> bool:
+    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
+                       "and schema_name = ? and table_name = ?", list(table)).fetchone()[0] > 0
 
 
 def record(con: duckdb.DuckDBPyConnection, database: str, current: dict[Table, str], changed_by: dict[Table, str],
-           rows: dict[str, int]) -> None:
-    """Write meta.published_tables into the attached `database`."""
+           rows: dict[str, int], parts: dict[Table, dict[Month, Part]]) -> None:
+    """Write meta.published_tables and meta.published_partitions into the attached `database`."""
     table = f"{identifier(database)}.{qualified(*PUBLISHED_TABLES)}"
     con.execute(f"drop table if exists {table}")
     con.execute(f"create table {table} (schema_name varchar, table_name varchar, row_count bigint, "
@@ -91,6 +157,15 @@ def record(con: duckdb.DuckDBPyConnection, database: str, current: dict[Table, s
     con.executemany(f"insert into {table} values (?, ?, ?, ?, ?)",
                     [[s, t, rows[f"{s}.{t}"], checksum, changed_by[(s, t)]]
                      for (s, t), checksum in sorted(current.items())])
+    months = f"{identifier(database)}.{qualified(*PUBLISHED_PARTITIONS)}"
+    con.execute(f"drop table if exists {months}")
+    con.execute(f"create table {months} (schema_name varchar, table_name varchar, partition_column varchar, "
+                "partition_month date, row_count bigint, content_checksum varchar)")
+    recorded = [[s, t, PARTITIONED_BY.get((s, t)), month, part.rows, part.checksum]
+                for (s, t), by_month in sorted(parts.items())
+                for month, part in sorted(by_month.items(), key=lambda item: _month_order(item[0]))]
+    if recorded:
+        con.executemany(f"insert into {months} values (?, ?, ?, ?, ?, ?)", recorded)
 
 
 def manifest_path(version: Path) -> Path:

@@ -10,9 +10,11 @@ unfinished Parquet version) are removed by the next publish.
 
 Only what changed is copied: the new file starts as a file copy of the published one, in which the tables whose
 content changed are replaced (dagster_project.publish.changes compares checksums), and the new export versions
-hard-link the files of unchanged tables. The new file still replaces the old one as a whole, so readers see the same
-two states as before. When the changed tables hold most of the rows (a daily refresh moves every customer's scores
-and appends to every fact), the file is written anew instead: a copy would only add the replaced tables' free blocks.
+hard-link the files of unchanged tables. Of the large facts (`changes.PARTITIONED_BY`), only the months whose checksum
+changed are replaced in the copy: a daily refresh adds to the current month and corrects a few older ones. The new
+file still replaces the old one as a whole, so readers see the same two states as before. When the rows to write
+outnumber the rows kept (a full rebuild, a change reaching most months), the file is written anew instead: a copy
+would only add the replaced rows' free blocks.
 
 The new file and the two export versions are written side by side (DuckDB runs each on its own connection), and only
 once all three are complete are they switched in, one after the other: a failure in any of them switches in none.
@@ -69,6 +71,8 @@ class Publication:
     storage_version: str = ""
     # The tables whose content this publication changed ("marts.fct_orders"); the others were kept as they were.
     changed: list[str] = field(default_factory=list)
+    # The changed tables of which only some months were replaced: table -> (months replaced, months it has).
+    months_replaced: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 def published_tables(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
@@ -131,29 +135,34 @@ def publish(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str,
     if not tables:
         raise PublishError("the working database has no marts or analytics tables to publish; run the full refresh")
     try:
-        current = changes.checksums(con, tables)
+        current, parts = changes.checksums(con, tables)
         previous = changes.previous_publication(warehouse) if reuse else None
         if previous is not None and previous.storage_version != storage_version:
             previous = None
         before = previous.tables if previous is not None else {}
         changed = [t for t in tables if before.get(t, ("",))[0] != current[t]]
         changed_by = {t: run_id if t in changed else before[t][1] for t in tables}
-        from_published = previous is not None and _mostly_kept(con, tables, changed)
+        months = _months_to_replace(changed, parts, previous)
+        from_published = previous is not None and _mostly_kept(con, tables, changed, months, parts)
+        if not from_published:
+            months = {}
         # Before the writers start, so that the folder gets the published mode whichever of them would create it.
         make_dirs(warehouse.parent, dir_mode(published_mode))
         targets = [_Export(folder, exports.new_version(folder, run_id), write_one) for folder, write_one in
                    ((parquet_dir(warehouse), exports.parquet_file), (csv_dir(warehouse), exports.csv_file))]
         rows, readable_from, replaced = _build_side_by_side(
             con, warehouse, targets,
-            (tables, changed, from_published, run_id, as_of, currency, storage_version, current, changed_by,
-             published_mode),
+            (tables, changed, months, from_published, run_id, as_of, currency, storage_version, current, parts,
+             changed_by, published_mode),
             (tables, current, reuse, published_mode))
     except (OSError, duckdb.Error) as error:
         raise PublishError(f"publishing {warehouse} failed, the published warehouse is unchanged: "
                            f"{' '.join(str(error).split())}") from error
     _switch_in(warehouse, targets, replaced, published_mode, keep_previous)
     return Publication(warehouse, parquet_dir(warehouse), rows, time.perf_counter() - started, readable_from,
-                       changed=[f"{s}.{t}" for s, t in changed])
+                       changed=[f"{s}.{t}" for s, t in changed],
+                       months_replaced={f"{s}.{t}": (len(replaced), len(parts[(s, t)]))
+                                        for (s, t), replaced in months.items()})
 
 
 @dataclass(frozen=True)
@@ -243,22 +252,42 @@ def _on_own_connection(own: duckdb.DuckDBPyConnection, write, *args):
         return write(own, *args)
 
 
-def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]],
-                 changed: list[tuple[str, str]]) -> bool:
-    """Whether the tables kept as they were hold at least as many rows as the changed ones: only then is a copy of the
-    published file worth starting from."""
+def _months_to_replace(changed: list[tuple[str, str]], parts: dict[tuple[str, str], dict[changes.Month, changes.Part]],
+                       previous: changes.Previous | None) -> dict[tuple[str, str], list[changes.Month]]:
+    """The changed partitioned tables that the published file recorded by month, each with the months to replace in
+    it, when those hold at most half of its rows (more is cheaper written whole). A change of columns changes every
+    month's checksum."""
+    months = {}
+    for table in changed:
+        if previous is None or table not in parts or table not in previous.partitions:
+            continue
+        replaced = changes.changed_months(parts[table], previous.partitions[table])
+        now = parts[table]
+        total = sum(part.rows for part in now.values())
+        if total and 2 * sum(now[month].rows for month in replaced if month in now) <= total:
+            months[table] = replaced
+    return months
+
+
+def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], changed: list[tuple[str, str]],
+                 months: dict[tuple[str, str], list[changes.Month]],
+                 parts: dict[tuple[str, str], dict[changes.Month, changes.Part]]) -> bool:
+    """Whether the rows kept as they were outnumber the rows to write (the changed tables, or their changed months):
+    only then is a copy of the published file worth starting from."""
     counts = {table: con.execute(f"select count(*) from {qualified(*table)}").fetchone()[0] for table in tables}
-    changed_rows = sum(counts[table] for table in changed)
+    changed_rows = sum(sum(parts[table][month].rows for month in months[table] if month in parts[table])
+                       if table in months else counts[table] for table in changed)
     return sum(counts.values()) - changed_rows >= changed_rows
 
 
 def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: list[tuple[str, str]],
-                    changed: list[tuple[str, str]], from_published: bool, run_id: str, as_of: date | None,
-                    currency: tuple[str, str], storage_version: str, current: dict, changed_by: dict,
+                    changed: list[tuple[str, str]], months: dict[tuple[str, str], list[changes.Month]],
+                    from_published: bool, run_id: str, as_of: date | None, currency: tuple[str, str],
+                    storage_version: str, current: dict, parts: dict, changed_by: dict,
                     published_mode: int) -> tuple[dict[str, int], str]:
     """Write the new file beside `warehouse` (`_switch_database` moves it in): rows per table, and the oldest DuckDB
     release that opens the file. `from_published`: start from a copy of the published file and write only the
-    `changed` tables (and drop the ones no longer published)."""
+    `changed` tables (and drop the ones no longer published); of a table in `months`, only those months."""
     building = publishing_path(warehouse)
     for leftover in (building, Path(f"{building}.wal")):
         leftover.unlink(missing_ok=True)
@@ -281,7 +310,9 @@ def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
         for schema in sorted({schema for schema, _ in tables}):
             con.execute(f"create schema if not exists publishing.{identifier(schema)}")
         for schema, table in tables:
-            if (schema, table) in changed or (schema, table) not in existing:
+            if (schema, table) in months and (schema, table) in existing:
+                _replace_months(con, schema, table, months[(schema, table)])
+            elif (schema, table) in changed or (schema, table) not in existing:
                 # The working database's row order is deterministic, and copying keeps it: two refreshes of the
                 # same drops publish identical tables.
                 con.execute(f"create or replace table publishing.{qualified(schema, table)} as "
@@ -296,10 +327,20 @@ def _build_database(con: duckdb.DuckDBPyConnection, warehouse: Path, tables: lis
             "?::varchar as reporting_currency, ?::varchar as currency_label, ?::varchar as storage_version",
             [run_id, datetime.now(timezone.utc), as_of, len(tables), sum(rows.values()), *currency, readable_from],
         )
-        changes.record(con, "publishing", current, changed_by, rows)
+        changes.record(con, "publishing", current, changed_by, rows, parts)
     finally:
         con.execute("detach publishing")
     return rows, readable_from
+
+
+def _replace_months(con: duckdb.DuckDBPyConnection, schema: str, table: str, months: list[changes.Month]) -> None:
+    """Replace the rows of `months` in the copied table by the working table's (the other months' rows are the
+    published ones, which their checksums say are the same). The replaced months' rows come after the kept ones:
+    the same rows as a whole copy, in another physical order."""
+    condition = changes.months_condition(changes.PARTITIONED_BY[(schema, table)], months)
+    con.execute(f"delete from publishing.{qualified(schema, table)} where {condition}")
+    con.execute(f"insert into publishing.{qualified(schema, table)} "
+                f"select * from {qualified(schema, table)} where {condition}")
 
 
 def _switch_database(warehouse: Path, published_mode: int, replaced: Callable[[], None]) -> None:

@@ -71,7 +71,9 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
         context.log.info(f"published {len(done.rows)} tables to {done.warehouse} in {done.seconds:.1f} s, "
                          f"readable by DuckDB {done.storage_version} and newer; {len(done.changed)} changed "
                          f"({', '.join(done.changed[:8])}{', ...' if len(done.changed) > 8 else ''}), "
-                         f"{len(done.rows) - len(done.changed)} kept as they were")
+                         f"{len(done.rows) - len(done.changed)} kept as they were"
+                         + "".join(f"; {table}: {replaced} of its {months} months replaced"
+                                   for table, (replaced, months) in done.months_replaced.items()))
         if erasures or purged:
             _rebuild_working_database(context, warehouse, [request_id for request_id, _ in erasures])
         return MaterializeResult(metadata={
@@ -79,6 +81,8 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
             "parquet": MetadataValue.path(str(done.parquet_dir)),
             "tables": len(done.rows),
             "tables_changed": MetadataValue.json(done.changed),
+            "months_replaced": MetadataValue.json({table: {"replaced": replaced, "months": months}
+                                                   for table, (replaced, months) in done.months_replaced.items()}),
             "dagster/row_count": sum(done.rows.values()),
             "rows": MetadataValue.json(done.rows),
             "publish_seconds": round(done.seconds, 2),
