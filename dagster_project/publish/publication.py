@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
@@ -178,25 +179,32 @@ def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, targets
     connection of its own, side by side: (rows, readable_from) of the file, and the version each export folder
     points at now.
 
-    A writer's error stops the others' queries and is raised once every writer has stopped; then, and on an
-    interruption, nothing is switched in and everything written is removed."""
+    A writer's error stops the others and is raised once every writer has stopped; then, and on an interruption,
+    nothing is switched in and everything written is removed. The database writer's query is interrupted; the export
+    writers stop before their next file instead: a `COPY ... TO` Parquet interrupted midway can wait forever for
+    tasks of DuckDB's own that never finish (seen under load, about one interruption in twenty)."""
     cursors = [con.cursor() for _ in range(1 + len(targets))]
+    stop = threading.Event()
+
+    def stop_writers() -> None:
+        stop.set()
+        _interrupt(cursors[0])
+
     futures = []
     try:
         with ThreadPoolExecutor(max_workers=len(cursors), thread_name_prefix="publish") as pool:
             futures.append(pool.submit(_on_own_connection, cursors[0], _build_database, warehouse, *database_args))
             futures += [pool.submit(_on_own_connection, cursor, exports.build_version, export.folder, export.version,
-                                    export.write_one, *export_args) for cursor, export in zip(cursors[1:], targets)]
+                                    _unless_stopped(export.write_one, stop), *export_args)
+                        for cursor, export in zip(cursors[1:], targets)]
             try:
                 done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            except BaseException:  # Ctrl-C or the run terminated while waiting: stop the writers' queries
-                for cursor in cursors:
-                    _interrupt(cursor)
+            except BaseException:  # Ctrl-C or the run terminated while waiting
+                stop_writers()
                 raise
             failed = next((future.exception() for future in done if future.exception() is not None), None)
-            if failed is not None:  # the others' work would be thrown away: stop them
-                for cursor in cursors:
-                    _interrupt(cursor)
+            if failed is not None:  # the others' work would be thrown away
+                stop_writers()
         if failed is not None:
             raise failed
     except BaseException:
@@ -209,6 +217,18 @@ def _build_side_by_side(con: duckdb.DuckDBPyConnection, warehouse: Path, targets
         raise
     rows, readable_from = futures[0].result()
     return rows, readable_from, [future.result() for future in futures[1:]]
+
+
+class _Stopped(Exception):
+    """An export writer stopped before its next file: another writer failed or the publish was interrupted."""
+
+
+def _unless_stopped(write_one: Callable[[duckdb.DuckDBPyConnection, str, str, Path], None], stop: threading.Event):
+    def write_unless_stopped(con: duckdb.DuckDBPyConnection, schema: str, table: str, version: Path) -> None:
+        if stop.is_set():
+            raise _Stopped(f"stopped before {schema}.{table}")
+        write_one(con, schema, table, version)
+    return write_unless_stopped
 
 
 def _interrupt(cursor: duckdb.DuckDBPyConnection) -> None:
