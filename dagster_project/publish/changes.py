@@ -107,7 +107,8 @@ def _month_order(month: Month) -> tuple[bool, date]:
 
 @dataclass(frozen=True)
 class Previous:
-    """What the published file holds: each table's checksum and the run that last changed it."""
+    """What the published file holds: each table's checksum and the run that last changed it, and the large facts'
+    checksums by month."""
 
     tables: dict[Table, tuple[str, str]]  # (schema, table) -> (checksum, run that wrote that content)
     storage_version: str

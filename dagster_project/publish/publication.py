@@ -292,8 +292,8 @@ def _months_to_replace(changed: list[tuple[str, str]], parts: dict[tuple[str, st
 def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], changed: list[tuple[str, str]],
                  months: dict[tuple[str, str], list[changes.Month]],
                  parts: dict[tuple[str, str], dict[changes.Month, changes.Part]]) -> bool:
-    """Whether the rows kept as they were outnumber the rows to write (the changed tables, or their changed months):
-    only then is a copy of the published file worth starting from."""
+    """Whether the rows kept as they were are at least as many as the rows to write (the changed tables, or their
+    changed months): only then is a copy of the published file worth starting from."""
     counts = {table: con.execute(f"select count(*) from {qualified(*table)}").fetchone()[0] for table in tables}
     changed_rows = sum(sum(parts[table][month].rows for month in months[table] if month in parts[table])
                        if table in months else counts[table] for table in changed)
