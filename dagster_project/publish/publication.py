@@ -282,11 +282,15 @@ def _months_to_replace(changed: list[tuple[str, str]], parts: dict[tuple[str, st
         if previous is None or table not in parts or table not in previous.partitions:
             continue
         replaced = changes.changed_months(parts[table], previous.partitions[table])
-        now = parts[table]
-        total = sum(part.rows for part in now.values())
-        if total and 2 * sum(now[month].rows for month in replaced if month in now) <= total:
+        total = _rows_in(parts[table])
+        if total and 2 * _rows_in(parts[table], replaced) <= total:
             months[table] = replaced
     return months
+
+
+def _rows_in(by_month: dict[changes.Month, changes.Part], months: list[changes.Month] | None = None) -> int:
+    """The working table's rows in `months` (default: all of them); a month gone from it has none."""
+    return sum(part.rows for month, part in by_month.items() if months is None or month in months)
 
 
 def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], changed: list[tuple[str, str]],
@@ -295,8 +299,8 @@ def _mostly_kept(con: duckdb.DuckDBPyConnection, tables: list[tuple[str, str]], 
     """Whether the rows kept as they were are at least as many as the rows to write (the changed tables, or their
     changed months): only then is a copy of the published file worth starting from."""
     counts = {table: con.execute(f"select count(*) from {qualified(*table)}").fetchone()[0] for table in tables}
-    changed_rows = sum(sum(parts[table][month].rows for month in months[table] if month in parts[table])
-                       if table in months else counts[table] for table in changed)
+    changed_rows = sum(_rows_in(parts[table], months[table]) if table in months else counts[table]
+                       for table in changed)
     return sum(counts.values()) - changed_rows >= changed_rows
 
 
