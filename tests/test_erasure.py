@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -56,6 +58,8 @@ class Erasure:
     forget_output: str
     free_blocks_after_erasure: int
     export_versions_after_erasure: list[str]  # ".csv", ".parquet": the version folders left by the erasure's refresh
+    # Whether a dbt build folder of this instance's first run, and one of a run of no run of it, are left after it.
+    dbt_folders_after_erasure: dict[str, bool] = field(default_factory=dict)
 
     @property
     def work(self) -> Path:
@@ -180,8 +184,20 @@ def erased(tmp_path_factory) -> Erasure:
     (drop / "orders.csv").write_text(
         "order_id,customer_id,order_date,status,amount\n"
         f"RE-1,{by_cli.ids[-1]},2026-11-01,paid,50\nRE-2,C88888888,2026-11-01,paid,60\n")
+    # A build folder dbt kept of this warehouse's first run (as after a failed build, its dbt.log quoting values), and
+    # one of a run of another instance (another warehouse, or a test running beside this one) that is building now.
+    with DagsterInstance.from_config(str(root / "dagster")) as instance:
+        first_run = instance.get_run_ids()[-1]  # (newest first)
+    planted = {"own": DBT_PROJECT_DIR / "target" / f"crm_dbt_models-{first_run[:7]}-{uuid.uuid4().hex[:7]}",
+               "another instance's": DBT_PROJECT_DIR / "target" / f"crm_dbt_models-{'0' * 7}-{uuid.uuid4().hex[:7]}"}
+    for folder in planted.values():
+        folder.mkdir(parents=True)
+        (folder / "dbt.log").write_text("a build's log\n")
     last = cli(["refresh"], environment)
     assert last.returncode == 0, last.stderr[-3000:]
+    dbt_folders_after_erasure = {name: folder.exists() for name, folder in planted.items()}
+    for folder in planted.values():
+        shutil.rmtree(folder, ignore_errors=True)
     # No free block of the working database keeps a deleted value (a later refresh frees blocks of its own).
     free_blocks_after_erasure = compaction.free_blocks(work_database_path(warehouse))
     versions_after_erasure = sorted(p.name.split("-")[0] for p in warehouse.parent.glob(".*-*") if p.is_dir())
@@ -198,7 +214,7 @@ def erased(tmp_path_factory) -> Erasure:
     incremental = cli(["refresh"], environment)
     assert incremental.returncode == 0, incremental.stderr[-3000:]
     return Erasure(root, exports, warehouse, root / "dagster", started, by_cli, by_job, before, forget.stdout,
-                   free_blocks_after_erasure, versions_after_erasure)
+                   free_blocks_after_erasure, versions_after_erasure, dbt_folders_after_erasure)
 
 
 def test_before_the_erasure_the_scans_find_the_people(erased):
@@ -227,6 +243,12 @@ def test_afterwards_the_people_are_found_nowhere(erased):
     # The scan of Dagster's storage reads what the refresh logged there.
     assert found_in_bytes(b"".join(p.read_bytes() for p in files_under(erased.dagster_home)),
                           [f"{NEW_DROP}/customers.csv"])
+
+
+def test_the_erasure_removes_the_build_folders_of_its_own_runs_only(erased):
+    """dbt's folders of this warehouse's finished runs go (a failed build's dbt.log may quote the person); a folder of
+    a run this Dagster instance does not know is another refresh's, possibly building right now, and stays."""
+    assert erased.dbt_folders_after_erasure == {"own": False, "another instance's": True}
 
 
 def test_every_id_merged_into_the_person_is_erased_and_others_are_kept(erased):

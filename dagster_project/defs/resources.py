@@ -7,7 +7,7 @@ import fcntl
 import os
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -171,14 +171,17 @@ class Warehouse(ConfigurableResource):
         return len(frame)
 
 
-def dbt_run_folders(include_parses: bool = True) -> list[Path]:
+def dbt_run_folders(include_parses: bool = True, of_runs: Collection[str] | None = None) -> list[Path]:
     """dagster-dbt's per-invocation folders under dbt/target (`<op>-<run id>-<id>`: compiled SQL and dbt.log of one
-    invocation, kept after a failed build) and the parse folders of dagster_project.defs.assets.dbt.ensure_manifest."""
+    invocation, kept after a failed build), of the runs `of_runs` only if given, and the parse folders of
+    dagster_project.defs.assets.dbt.ensure_manifest."""
     target = DBT_PROJECT_DIR / "target"
     if not target.is_dir():
         return []
+    runs = None if of_runs is None else {run_id[:7] for run_id in of_runs}
     return [p for p in target.iterdir() if p.is_dir() and (
-        re.fullmatch(r"\w+-[0-9a-f]{7}-[0-9a-f]{7}", p.name) or (include_parses and p.name.startswith(".parse-")))]
+        (re.fullmatch(r"\w+-[0-9a-f]{7}-[0-9a-f]{7}", p.name) and (runs is None or p.name.rsplit("-", 2)[1] in runs))
+        or (include_parses and p.name.startswith(".parse-")))]
 
 
 def _release_dead_runs(context: InitResourceContext | None) -> None:

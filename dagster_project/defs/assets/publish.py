@@ -6,7 +6,10 @@ from collections.abc import Sequence
 
 import duckdb
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext, AssetKey, AssetsDefinition, DagsterRunStatus, Failure, MaterializeResult, MetadataValue,
+    RunsFilter, asset,
+)
 
 from dagster_project import refresh_state
 from dagster_project.publish import publication
@@ -107,7 +110,11 @@ def _rebuild_working_database(context: AssetExecutionContext, warehouse: Warehou
         raise Failure(f"published, but the working database could not be rebuilt (erased or purged values may stay in "
                       f"its free blocks until a refresh succeeds): {' '.join(str(error).split())}") from None
     if request_ids:
-        for folder in dbt_run_folders(include_parses=False):
+        # Only the folders of this instance's finished runs: another warehouse's refresh, or one of the test suite's
+        # workers, may be building in the same dbt project at this moment, in a folder of its own.
+        finished = context.instance.get_run_ids(RunsFilter(statuses=[
+            DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]))
+        for folder in dbt_run_folders(include_parses=False, of_runs=finished):
             shutil.rmtree(folder, ignore_errors=True)
     context.log.info(f"working database rebuilt in {rebuilt.seconds:.1f} s ({rebuilt.bytes_before / 1e6:.1f} -> "
                      f"{rebuilt.bytes_after / 1e6:.1f} MB); {len(request_ids)} erasure request(s) completed")
