@@ -39,7 +39,7 @@ from dagster_project.quality.results import (
     append_results,
     previous_row_counts,
 )
-from dagster_project.quality.suites import RowCountBounds, SuiteError, load_suite, load_suites
+from dagster_project.quality.suites import RowCountBounds, SuiteError, checks_rows, load_suite, load_suites
 from dagster_project.defs.refresh import RefreshError, failure_reason, run_refresh
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 from dagster_project.warehouse_files import work_database_path
@@ -115,6 +115,22 @@ def test_a_source_column_must_name_a_column_of_the_export_contract(tmp_path):
     document["expectations"][0]["meta"]["source_column"] = "orders.channel"
     (tmp_path / "marts_x.json").write_text(json.dumps(document))
     assert load_suite(tmp_path / "marts_x.json").name == "marts_x"
+
+
+@pytest.mark.parametrize("kind, scope", [("unexpected_rows_expectation", "some"),
+                                         ("expect_column_values_to_not_be_null", "table")])
+def test_only_a_sql_rule_says_whether_it_checks_rows_or_the_whole_table(tmp_path, kind, scope):
+    document = {"name": "raw_x", "meta": {"table": "raw.x", "on_failure": "warn"},
+                "expectations": [{"type": kind, "kwargs": {}, "meta": {"scope": scope}}]}
+    (tmp_path / "raw_x.json").write_text(json.dumps(document))
+    with pytest.raises(SuiteError, match=f"raw_x.json.*meta.scope '{scope}'"):
+        load_suite(tmp_path / "raw_x.json")
+    # Each raw suite's SQL rules on rows say so; the reconciliation with the ingest log reads the whole table.
+    for suite in SUITES:
+        for expectation in suite.document["expectations"]:
+            if expectation["type"] == "unexpected_rows_expectation" and suite.schema == "raw":
+                query = expectation["kwargs"]["unexpected_rows_query"]
+                assert checks_rows(expectation) == ("_ingest_log" not in query), (suite.name, query)
 
 
 def test_every_suite_is_a_blocking_check_on_its_table(tmp_path):
@@ -245,6 +261,77 @@ def test_raw_values_outside_the_allowed_set_warn_and_a_stale_mart_blocks_publish
     assert "blocked" in report and "Freshness" in report
 
 
+def test_row_by_row_raw_rules_check_the_new_loads_and_the_table_rules_the_whole_table(tmp_path):
+    """A daily drop's rows are checked row by row on their own, so a bad day shows where over the whole table it
+    would drown: 1 unreadable amount of the drop's 30 (3%) fails the "at most 1%" rule, though it is 1 of 190 rows.
+    The row count is still the table's. A refresh asked to rebuild everything checks every row again."""
+    exports = tiny_export(tmp_path)
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    work = work_database_path(warehouse)
+    settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="Asia/Shanghai")
+    with DagsterInstance.ephemeral() as instance:
+        first = run_refresh(settings, instance, groups=CORE_GROUPS).run_id
+        drop = exports / "2026-06-01"
+        drop.mkdir()
+        (drop / "orders.csv").write_text("order_id,customer_id,order_date,status,amount\n" + "".join(
+            f"N{n},C{n},2026-06-01,paid,{'n/a' if n == 0 else f'{30 + n}.00'}\n" for n in range(30)))
+        daily = run_refresh(settings, instance, groups=CORE_GROUPS).run_id
+        everything = run_refresh(settings, instance, groups=CORE_GROUPS, full_refresh=True).run_id
+
+    def outcome(run_id: str, expectation_type: str, column: str | None) -> dict:
+        (row,) = results(work, "run_id = ? and suite = 'raw_orders' and expectation_type = ? and "
+                               "column_name is not distinct from ?", [run_id, expectation_type, column])
+        return row
+
+    not_null, amounts = "expect_column_values_to_not_be_null", "unexpected_rows_expectation"
+    rows = "expect_table_row_count_to_be_between"
+    assert outcome(first, not_null, "customer_id")["element_count"] == 160
+    assert outcome(daily, not_null, "customer_id")["element_count"] == 30
+    assert json.loads(outcome(daily, rows, None)["observed_value"]) == 190
+    assert outcome(daily, amounts, "amount")["status"] == "failed"
+    assert json.loads(outcome(daily, amounts, "amount")["details"]) == [{"rows_checked": 30, "bad_rows": 1}]
+    # Every row again: the bad amount is 1 of 190, within the rule's 1%.
+    assert outcome(everything, not_null, "customer_id")["element_count"] == 190
+    assert outcome(everything, amounts, "amount")["status"] == "passed"
+    # A table no load reached since (customers) is checked on no row at all; its table rules still ran.
+    (customers,) = results(work, "run_id = ? and suite = 'raw_customers' and column_name = 'customer_id' and "
+                                 "expectation_type = ?", [daily, not_null])
+    assert (customers["status"], customers["element_count"]) == ("passed", 0)
+
+
+def test_loads_of_a_suite_whose_stop_rule_failed_are_checked_again(tmp_path):
+    """Only a validation without a failed stop rule records its table's loads as checked."""
+    from dagster_project.quality import new_loads
+    from dagster_project.quality.results import ExpectationOutcome, SuiteValidation
+
+    (suite,) = [s for s in SUITES if s.name == "raw_orders"]
+    loaded = datetime(2026, 6, 1, 8, 30, 0, 123456)
+    with duckdb.connect(str(tmp_path / "work.duckdb")) as con:
+        ingest.ensure_raw_schema(con)
+        con.execute("insert into raw.orders (order_id, _source_file, _loaded_at) values ('O1', 'it''s/orders.csv', ?)",
+                    [loaded])
+
+        def outcome(severity: str, success: bool) -> ExpectationOutcome:
+            return ExpectationOutcome("expect_column_values_to_not_be_null", "customer_id", {}, None, 1, 100.0,
+                                      success, severity, None, None)
+
+        scopes = new_loads.scopes(con, [suite], "v1", every_row=False)
+        assert scopes[suite.name].unchecked is None  # nothing recorded yet: every row
+        new_loads.record(con, [SuiteValidation(suite, [outcome("stop", False)], 0.1)], scopes, "v1", "run-1")
+        assert new_loads.scopes(con, [suite], "v1", every_row=False)[suite.name].unchecked is None
+        new_loads.record(con, [SuiteValidation(suite, [outcome("warn", False)], 0.1)], scopes, "v1", "run-2")
+        scope = new_loads.scopes(con, [suite], "v1", every_row=False)[suite.name]
+        assert scope.unchecked == () and scope.loads == (("it's/orders.csv", loaded),)
+        # The filter selects a new load's rows, a quote in its file name included, and nothing else.
+        con.execute("insert into raw.orders (order_id, _source_file, _loaded_at) values ('O2', 'it''s/orders.csv', ?)",
+                    [datetime(2026, 6, 2)])
+        scope = new_loads.scopes(con, [suite], "v1", every_row=False)[suite.name]
+        assert con.execute(f"select order_id from raw.orders where {scope.row_filter}").fetchall() == [("O2",)]
+        # Another version of the code and suites, or a refresh asked to rebuild everything: every row.
+        assert new_loads.scopes(con, [suite], "v2", every_row=False)[suite.name].unchecked is None
+        assert new_loads.scopes(con, [suite], "v1", every_row=True)[suite.name].unchecked is None
+
+
 def test_a_structural_raw_failure_stops_the_refresh_before_dbt(tmp_path):
     exports = tiny_export(tmp_path)
     warehouse = tmp_path / "warehouse" / "crm.duckdb"
@@ -353,7 +440,7 @@ def test_a_failing_rule_on_a_personal_column_never_shows_its_values(tmp_path):
     (tmp_path / "raw_people.json").write_text(json.dumps(document))
     suite = load_suite(tmp_path / "raw_people.json")
     report = tmp_path / "quality" / "index.html"
-    (validation,) = check_suites(lambda: duckdb.connect(str(database)), [suite], "run-1", report, built_marts=False)
+    (validation,), _ = check_suites(lambda: duckdb.connect(str(database)), [suite], "run-1", report, built_marts=False)
 
     lines = {e.column: failure_line(suite.name, e) for e in validation.failures}
     assert set(lines) == {"email", "name", "customer_id", "phone", "birth_date", "gender", None}

@@ -30,13 +30,13 @@ from sqlalchemy.dialects import registry
 from dagster_project.quality.applicability import Delivered, not_applicable_reason
 from dagster_project.quality.messages import redact_observed, redact_rows, redact_values
 from dagster_project.quality.results import ExpectationOutcome, SuiteValidation
-from dagster_project.quality.suites import Suite, SuiteError, expectation_column
+from dagster_project.quality.suites import SQL_RULE as SQL_EXPECTATION
+from dagster_project.quality.suites import Suite, SuiteError, checks_rows, expectation_column
 
 # GE knows no DuckDB type module and logs so for every type expectation; it then compares with SQLAlchemy's own
 # types, which is what the dialect below reflects DuckDB's columns as.
 logging.getLogger("great_expectations.expectations.type_comparison").setLevel(logging.ERROR)
 
-SQL_EXPECTATION = "unexpected_rows_expectation"
 # Unexpected values kept per column expectation (in quality_results.details and the report).
 PARTIAL_UNEXPECTED = 10
 
@@ -109,10 +109,12 @@ atexit.register(_release_duckdb_type_constants)
 
 
 def validate(database: Path, suites: Sequence[Suite], parameters: Mapping[str, Mapping[str, Any]],
-             delivered: Delivered | None = None) -> list[SuiteValidation]:
+             delivered: Delivered | None = None, row_filters: Mapping[str, str] | None = None) -> list[SuiteValidation]:
     """Validate each suite against its table in the DuckDB file `database`; `parameters[suite.name]` fills the
     suite's parameters (the row-count bounds). Rules on columns the export never `delivered` are not run: their
-    outcome says they are not applicable (dagster_project.quality.applicability)."""
+    outcome says they are not applicable (dagster_project.quality.applicability). With `row_filters[suite.name]` (a
+    SQL condition), the suite's row-by-row rules check only the rows it selects (dagster_project.quality.new_loads);
+    its rules on the whole table still read every row."""
     context = gx.get_context(mode="ephemeral", project_config=DataContextConfig(
         analytics_enabled=False,
         progress_bars=ProgressBarsConfig(globally=False),
@@ -124,7 +126,8 @@ def validate(database: Path, suites: Sequence[Suite], parameters: Mapping[str, M
         name="warehouse", connection_string="duckdb+validation:///", create_temp_table=False,
         kwargs={"connect_args": {"database": str(database), "config": {"access_mode": "read_only"}}})
     try:
-        return [_validate_suite(source, suite, parameters.get(suite.name, {}), delivered) for suite in suites]
+        return [_validate_suite(source, suite, parameters.get(suite.name, {}), delivered,
+                                (row_filters or {}).get(suite.name)) for suite in suites]
     finally:
         # Close DuckDB's file before the caller reopens it to store the results (DuckDB refuses a second connection
         # to a file with another configuration in the same process). The execution engine has its own SQLAlchemy
@@ -133,8 +136,8 @@ def validate(database: Path, suites: Sequence[Suite], parameters: Mapping[str, M
         source.get_engine().dispose()
 
 
-def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any],
-                    delivered: Delivered | None) -> SuiteValidation:
+def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any], delivered: Delivered | None,
+                    row_filter: str | None) -> SuiteValidation:
     started = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -143,6 +146,11 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any],
             warnings.filterwarnings("ignore", message="`schema_name` is deprecated", category=DeprecationWarning)
             asset = source.add_table_asset(name=suite.name, table_name=suite.table, schema_name=suite.schema)
         batch = asset.add_batch_definition_whole_table("whole table").get_batch()
+        rows_batch = batch
+        if row_filter is not None:
+            rows_batch = source.add_query_asset(
+                name=f"{suite.name} rows", query=f'select * from "{suite.schema}"."{suite.table}" where {row_filter}',
+            ).add_batch_definition_whole_table("rows").get_batch()
     except Exception as error:  # GE wraps a missing table in several exception types
         raise SuiteError(f"suite {suite.name}: cannot read table {suite.relation}: {error}") from error
     expectations, outcomes = [], []
@@ -152,19 +160,23 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any],
             outcomes.append(_not_applicable(suite, expectation, reason))
         else:
             expectations.append(expectation)
-    by_format = {
+    by_batch = [(batch, expectations)] if row_filter is None else [
+        (batch, [e for e in expectations if not checks_rows(e)]),
+        (rows_batch, [e for e in expectations if checks_rows(e)]),
+    ]
+    for part_batch, result_format, part_expectations in (
+        (part_batch, result_format, [e for e in batch_expectations if (e.get("type") == SQL_EXPECTATION) == sql])
+        for part_batch, batch_expectations in by_batch
         # Column and table expectations: counts plus a few unexpected values (COMPLETE would fetch every one).
-        "BASIC": [e for e in expectations if e.get("type") != SQL_EXPECTATION],
         # SQL expectations: the offending rows, which GE has fetched anyway (up to 200) to count them.
-        "COMPLETE": [e for e in expectations if e.get("type") == SQL_EXPECTATION],
-    }
-    for result_format, part_expectations in by_format.items():
+        for result_format, sql in (("BASIC", False), ("COMPLETE", True))
+    ):
         if not part_expectations:
             continue
         part = gx.ExpectationSuite(**{**suite.document, "expectations": part_expectations})
-        result = batch.validate(part, expectation_parameters=dict(parameters),
-                                result_format={"result_format": result_format,
-                                               "partial_unexpected_count": PARTIAL_UNEXPECTED})
+        result = part_batch.validate(part, expectation_parameters=dict(parameters),
+                                     result_format={"result_format": result_format,
+                                                    "partial_unexpected_count": PARTIAL_UNEXPECTED})
         outcomes += [_outcome(suite, r) for r in result.results]
     return SuiteValidation(suite=suite, expectations=outcomes, seconds=time.perf_counter() - started)
 

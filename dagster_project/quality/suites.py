@@ -35,6 +35,11 @@ EXPECTATIONS_DIR = PROJECT_ROOT / "expectations"
 ON_FAILURE = ("warn", "stop")
 # The suite parameters the runner fills from the results history.
 ROW_COUNT_MIN, ROW_COUNT_MAX = "row_count_min", "row_count_max"
+# Rules about the table as a whole (its columns, their types, its row count): run on every row of it, whatever rows the
+# row-by-row rules check (dagster_project.quality.new_loads).
+TABLE_RULES = frozenset({"expect_table_columns_to_match_set", "expect_table_row_count_to_be_between",
+                         "expect_column_values_to_be_of_type"})
+SQL_RULE = "unexpected_rows_expectation"
 
 
 class SuiteError(ValueError):
@@ -101,6 +106,10 @@ def load_suite(path: Path) -> Suite:
         if override not in ON_FAILURE:
             raise SuiteError(f"{path.name}: expectation {index} ({expectation.get('type')}) has meta.on_failure "
                              f"{override!r}, not one of {ON_FAILURE}")
+        scope = (expectation.get("meta") or {}).get("scope")
+        if scope is not None and (scope not in ("rows", "table") or expectation.get("type") != SQL_RULE):
+            raise SuiteError(f"{path.name}: expectation {index} ({expectation.get('type')}) has meta.scope {scope!r}: "
+                             f"only an {SQL_RULE} takes one, \"rows\" or \"table\"")
         source = source_column(expectation)
         if source is not None:
             entity = ENTITIES_BY_NAME.get(source[0])
@@ -120,6 +129,18 @@ def expectation_column(expectation: Mapping[str, Any]) -> str | None:
     """The column an expectation (as in the suite file) is about: its `column` argument, else `meta.column`."""
     kwargs = expectation.get("kwargs") or {}
     return kwargs.get("column") or (expectation.get("meta") or {}).get("column") or None
+
+
+def checks_rows(expectation: Mapping[str, Any]) -> bool:
+    """Whether a rule judges rows one by one, so that new rows can be checked apart from the rows checked before.
+    A SQL rule may compare the whole table with something else (the ingest log): it is whole-table unless its
+    `meta.scope` is "rows"."""
+    kind = expectation.get("type")
+    if kind in TABLE_RULES:
+        return False
+    if kind == SQL_RULE:
+        return (expectation.get("meta") or {}).get("scope") == "rows"
+    return True
 
 
 def source_column(expectation: Mapping[str, Any]) -> tuple[str, str] | None:

@@ -30,6 +30,7 @@ from dagster import (
     multi_asset_check,
 )
 
+from dagster_project import refresh_state
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.quality import check_suites
 from dagster_project.quality.messages import failure_line, result_text, rule_text
@@ -64,13 +65,18 @@ def suite_checks(name: str, suites: list[Suite], built_marts: bool, description:
                        pool=WRITER_POOL, description=description)
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse):
         selected = [suite for key, (_, suite) in spec_suites.items() if key in context.selected_asset_check_keys]
-        validations = check_suites(warehouse.connect, selected, context.run.run_id, report_path(warehouse), built_marts,
-                                   warehouse.published_mode)
+        # The raw suites' row-by-row rules check the rows of new loads only (dagster_project.quality.new_loads).
+        validations, scopes = check_suites(
+            warehouse.connect, selected, context.run.run_id, report_path(warehouse), built_marts,
+            warehouse.published_mode, code_version=None if built_marts else refresh_state.code_version(),
+            every_row=refresh_state.full_refresh_asked(context.run.tags))
         for validation in validations:
             yield check_result(validation, report_path(warehouse))
+        partial = sum(1 for scope in scopes.values() if scope.unchecked is not None)
         context.log.info(f"{len(validations)} suite(s), {sum(len(v.expectations) for v in validations)} "
-                         f"expectations in {sum(v.seconds for v in validations):.1f} s; "
-                         f"report: {report_path(warehouse)}")
+                         f"expectations in {sum(v.seconds for v in validations):.1f} s"
+                         + (f"; row-by-row rules on new loads only ({partial} of {len(validations)} tables)"
+                            if partial else "") + f"; report: {report_path(warehouse)}")
 
     return _check
 
