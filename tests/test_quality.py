@@ -322,7 +322,7 @@ def test_loads_of_a_suite_whose_stop_rule_failed_are_checked_again(tmp_path):
         new_loads.record(con, [SuiteValidation(suite, [outcome("warn", False)], 0.1)], scopes, "v1", "run-2")
         scope = new_loads.scopes(con, [suite], "v1", every_row=False)[suite.name]
         assert scope.unchecked == () and scope.loads == (("it's/orders.csv", loaded),)
-        # The filter selects a new load's rows, a quote in its file name included, and nothing else.
+        # The filter selects a new load's rows (the file loaded again), and nothing else.
         con.execute("insert into raw.orders (order_id, _source_file, _loaded_at) values ('O2', 'it''s/orders.csv', ?)",
                     [datetime(2026, 6, 2)])
         scope = new_loads.scopes(con, [suite], "v1", every_row=False)[suite.name]

@@ -44,12 +44,11 @@ class Scope:
             return None
         if not self.unchecked:
             return "false"
-        # Literals, not a join: Great Expectations reads through its own read-only connection. File names come from
-        # the exports folder, so quotes are doubled.
-        values = ", ".join(f"('{name.replace(chr(39), chr(39) * 2)}', timestamp '{loaded_at.isoformat(sep=' ')}')"
-                           for name, loaded_at in self.unchecked)
-        return (f"exists (select 1 from (values {values}) as unchecked(source_file, loaded_at) "
-                "where unchecked.source_file = _source_file and unchecked.loaded_at = _loaded_at)")
+        # Literals, not a join: Great Expectations reads through its own read-only connection. By load time alone:
+        # a file name in the SQL text could hold what SQLAlchemy reads as a parameter (":name"), and a checked load
+        # loaded at the same instant only adds its rows to those checked.
+        times = ", ".join(f"timestamp '{t.isoformat(sep=' ')}'" for t in sorted({t for _, t in self.unchecked}))
+        return f"_loaded_at in ({times})"
 
 
 def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
