@@ -36,7 +36,7 @@ import duckdb
 from dagster_project.files import file_identity, walk
 from dagster_project.privacy import erasure
 from dagster_project.settings import DBT_GENERATED_FOLDERS, NO_HOLIDAYS, PROJECT_ROOT, Settings
-from dagster_project.sql import qualified
+from dagster_project.sql import qualified, table_exists
 from dagster_project.warehouse_files import pseudonym_key_path
 
 # A Dagster run tagged with this (value "true") rebuilds everything: `crm-warehouse refresh --full-refresh`, the
@@ -202,14 +202,9 @@ class Recorded:
     recorded_at: datetime
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: tuple[str, str]) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = ?", list(table)).fetchone()[0] > 0
-
-
 def recorded(con: duckdb.DuckDBPyConnection) -> Recorded | None:
     """The inputs recorded in the working database, if any."""
-    if not _exists(con, REFRESH_STATE):
+    if not table_exists(con, *REFRESH_STATE):
         return None
     row = con.execute(f"select status, fingerprint, files, run_id, recorded_at from {qualified(*REFRESH_STATE)}"
                       ).fetchone()
@@ -290,7 +285,7 @@ def dbt_state(vars_: Mapping[str, object], engine: str = "duckdb") -> str:
 
 
 def recorded_dbt_state(con: duckdb.DuckDBPyConnection) -> str | None:
-    if not _exists(con, DBT_STATE):
+    if not table_exists(con, *DBT_STATE):
         return None
     row = con.execute(f"select state from {qualified(*DBT_STATE)}").fetchone()
     return row[0] if row else None

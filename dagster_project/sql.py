@@ -1,6 +1,6 @@
 """SQL helpers: quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY
-paths), replacing a table in one statement, counting the rows of several tables in one query, and an exact sum of
-money."""
+paths), whether a table exists, replacing a table in one statement, counting the rows of several tables in one query,
+and an exact sum of money."""
 
 from collections.abc import Callable, Sequence
 
@@ -19,6 +19,12 @@ def literal(text: str) -> str:
     if "\x00" in text:
         raise ValueError("a NUL character cannot appear in an SQL string")
     return "'" + text.replace("'", "''") + "'"
+
+
+def table_exists(con, schema: str, table: str) -> bool:
+    """Whether the DuckDB connection's own database has the table (attached databases aside)."""
+    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
+                       "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
 
 
 def row_counts_query(tables: Sequence[tuple[str, str]], name: Callable[..., str] = qualified) -> str:

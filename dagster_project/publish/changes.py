@@ -25,7 +25,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.sql import identifier, literal, qualified
+from dagster_project.sql import identifier, literal, qualified, table_exists
 
 PUBLISHED_TABLES = ("meta", "published_tables")
 PUBLISHED_PARTITIONS = ("meta", "published_partitions")
@@ -123,14 +123,14 @@ def previous_publication(warehouse: Path) -> Previous | None:
         return None
     try:
         with duckdb.connect(str(warehouse), read_only=True) as con:
-            if not _exists(con, PUBLISHED_TABLES):
+            if not table_exists(con, *PUBLISHED_TABLES):
                 return None
             rows = con.execute(f"select schema_name, table_name, content_checksum, changed_by_run "
                                f"from {qualified(*PUBLISHED_TABLES)}").fetchall()
             storage = con.execute("select storage_version from meta.publication").fetchone()[0]
             months = con.execute(f"select schema_name, table_name, partition_month, content_checksum "
                                  f"from {qualified(*PUBLISHED_PARTITIONS)}").fetchall() \
-                if _exists(con, PUBLISHED_PARTITIONS) else []
+                if table_exists(con, *PUBLISHED_PARTITIONS) else []
             total, free = con.execute("select total_blocks, free_blocks from pragma_database_size() "
                                       "where database_name = current_database()").fetchone()
     except duckdb.Error:
@@ -141,11 +141,6 @@ def previous_publication(warehouse: Path) -> Previous | None:
     for schema, table, month, checksum in months:
         partitions.setdefault((schema, table), {})[month] = checksum
     return Previous({(s, t): (c, r) for s, t, c, r in rows}, storage, partitions)
-
-
-def _exists(con: duckdb.DuckDBPyConnection, table: Table) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = ?", list(table)).fetchone()[0] > 0
 
 
 def record(con: duckdb.DuckDBPyConnection, database: str, current: dict[Table, str], changed_by: dict[Table, str],

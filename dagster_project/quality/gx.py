@@ -32,6 +32,7 @@ from dagster_project.quality.messages import redact_observed, redact_rows, redac
 from dagster_project.quality.results import ExpectationOutcome, SuiteValidation
 from dagster_project.quality.suites import SQL_RULE as SQL_EXPECTATION
 from dagster_project.quality.suites import Suite, SuiteError, checks_rows, expectation_column
+from dagster_project.sql import qualified
 
 # GE knows no DuckDB type module and logs so for every type expectation; it then compares with SQLAlchemy's own
 # types, which is what the dialect below reflects DuckDB's columns as.
@@ -148,9 +149,9 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any], deliver
         batch = asset.add_batch_definition_whole_table("whole table").get_batch()
         rows_batch = batch
         if row_filter is not None:
-            rows_batch = source.add_query_asset(
-                name=f"{suite.name} rows", query=f'select * from "{suite.schema}"."{suite.table}" where {row_filter}',
-            ).add_batch_definition_whole_table("rows").get_batch()
+            query = f"select * from {qualified(suite.schema, suite.table)} where {row_filter}"
+            rows_batch = source.add_query_asset(name=f"{suite.name} rows", query=query) \
+                .add_batch_definition_whole_table("rows").get_batch()
     except Exception as error:  # GE wraps a missing table in several exception types
         raise SuiteError(f"suite {suite.name}: cannot read table {suite.relation}: {error}") from error
     expectations, outcomes = [], []

@@ -23,8 +23,9 @@ import duckdb
 
 from dagster_project.quality.results import SuiteValidation
 from dagster_project.quality.suites import Suite
+from dagster_project.sql import literal, qualified, table_exists
 
-CHECKED = "meta.raw_loads_checked"
+CHECKED = ("meta", "raw_loads_checked")
 
 Load = tuple[str, datetime]
 
@@ -47,16 +48,12 @@ class Scope:
         # Literals, not a join: Great Expectations reads through its own read-only connection. By load time alone:
         # a file name in the SQL text could hold what SQLAlchemy reads as a parameter (":name"), and a checked load
         # loaded at the same instant only adds its rows to those checked.
-        times = ", ".join(f"timestamp '{t.isoformat(sep=' ')}'" for t in sorted({t for _, t in self.unchecked}))
+        times = ", ".join(f"timestamp {literal(t.isoformat(sep=' '))}" for t in sorted({t for _, t in self.unchecked}))
         return f"_loaded_at in ({times})"
 
 
-def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
-
-
 def _has_load_columns(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
+    """Whether the suite's table exists and has the load columns."""
     columns = {c for (c,) in con.execute(
         "select column_name from duckdb_columns() where database_name = current_database() "
         "and schema_name = ? and table_name = ?", [suite.schema, suite.table]).fetchall()}
@@ -68,9 +65,9 @@ def scopes(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], version: str
     """Each raw suite's scope (a table without load columns, or missing, is checked whole by GE as before)."""
     found = {}
     for suite in suites:
-        if not _exists(con, suite.schema, suite.table) or not _has_load_columns(con, suite):
+        if not _has_load_columns(con, suite):
             continue
-        loads = tuple(con.execute(f'select _source_file, _loaded_at from "{suite.schema}"."{suite.table}" '
+        loads = tuple(con.execute(f"select _source_file, _loaded_at from {qualified(suite.schema, suite.table)} "
                                   "group by all order by all").fetchall())
         checked = set() if every_row else _checked(con, suite.name, version)
         found[suite.name] = Scope(loads, tuple(load for load in loads if load not in checked) if checked else None)
@@ -78,9 +75,10 @@ def scopes(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], version: str
 
 
 def _checked(con: duckdb.DuckDBPyConnection, suite: str, version: str) -> set[Load]:
-    if not _exists(con, *CHECKED.split(".")):
+    if not table_exists(con, *CHECKED):
         return set()
-    return set(con.execute(f"select source_file, loaded_at from {CHECKED} where suite = ? and code_version = ?",
+    return set(con.execute(f"select source_file, loaded_at from {qualified(*CHECKED)} where suite = ? "
+                           "and code_version = ?",
                            [suite, version]).fetchall())
 
 
@@ -88,14 +86,14 @@ def record(con: duckdb.DuckDBPyConnection, validations: Iterable[SuiteValidation
            version: str, run_id: str) -> None:
     """Record every load of each suite that passed its stop rules as checked (see the module)."""
     con.execute("create schema if not exists meta")
-    con.execute(f"create table if not exists {CHECKED} (suite varchar, source_file varchar, loaded_at timestamp, "
-                "code_version varchar, run_id varchar)")
+    con.execute(f"create table if not exists {qualified(*CHECKED)} (suite varchar, source_file varchar, "
+                "loaded_at timestamp, code_version varchar, run_id varchar)")
     for validation in validations:
         scope = found.get(validation.suite.name)
         if scope is None or validation.stops:
             continue
-        con.execute(f"delete from {CHECKED} where suite = ?", [validation.suite.name])
+        con.execute(f"delete from {qualified(*CHECKED)} where suite = ?", [validation.suite.name])
         if scope.loads:
-            con.executemany(f"insert into {CHECKED} values (?, ?, ?, ?, ?)",
+            con.executemany(f"insert into {qualified(*CHECKED)} values (?, ?, ?, ?, ?)",
                             [(validation.suite.name, name, loaded_at, version, run_id)
                              for name, loaded_at in scope.loads])
