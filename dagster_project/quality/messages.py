@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dagster_project.contract import ENTITIES
+from dagster_project.quality.suites import SQL_RULE as SQL_EXPECTATION
 
 if TYPE_CHECKING:
     from dagster_project.quality.results import ExpectationOutcome
@@ -32,7 +33,6 @@ PERSONAL_COLUMNS = frozenset({
     "birth_date", "birthday", "date_of_birth",
 }) | frozenset(c.name for e in ENTITIES for c in e.columns if getattr(c, "personal", False))
 
-SQL_EXPECTATION = "unexpected_rows_expectation"
 # Examples shown per failed expectation, list items shown per argument, characters shown per value.
 EXAMPLES, LIST_ITEMS, VALUE_CHARS = 3, 5, 60
 # kwargs shown under a shorter name; the rest as name=value. Not shown: the column (named apart) and the query

@@ -12,7 +12,7 @@ from typing import Any
 
 import duckdb
 
-from dagster_project.quality.suites import Suite
+from dagster_project.quality.suites import SQL_RULE, Suite
 
 SCHEMA, TABLE = "quality", "quality_results"
 RESULTS = f"{SCHEMA}.{TABLE}"
@@ -81,7 +81,7 @@ class ExpectationOutcome:
 
     @property
     def label(self) -> str:
-        if self.column and self.expectation_type != "unexpected_rows_expectation":
+        if self.column and self.expectation_type != SQL_RULE:
             return f"{self.expectation_type}({self.column})"
         # A SQL expectation is known by what it checks.
         return f"{self.expectation_type}: {self.description}" if self.description else self.expectation_type
