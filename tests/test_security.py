@@ -107,9 +107,21 @@ def refreshed(shared_root) -> Refreshed:
     return done
 
 
+def lstat_if_there(path: Path) -> os.stat_result | None:
+    """dbt/target and dbt/logs are shared by the suite's workers: another test's dbt may remove a file meanwhile."""
+    try:
+        return path.lstat()
+    except FileNotFoundError:
+        return None
+
+
 def written_since(folder: Path, started: float) -> list[Path]:
     """What under `folder` was written since `started` (the folder itself only if the refresh created it)."""
-    below = [p for p in folder.rglob("*") if p.lstat().st_mtime >= started - 1] if folder.is_dir() else []
+    below = []
+    for root, dirs, names in os.walk(folder):  # unlike rglob, skips a folder removed while it walks
+        for path in (Path(root) / name for name in [*dirs, *names]):
+            if (found := lstat_if_there(path)) is not None and found.st_mtime >= started - 1:
+                below.append(path)
     created = folder.is_dir() and folder.stat().st_ctime >= started - 1 and started > 0
     return [folder] * created + below
 
@@ -125,9 +137,9 @@ def test_every_file_a_refresh_writes_has_the_mode_the_access_table_gives_it_what
     assert any(p.suffix == ".db" for p in elsewhere)  # Dagster's run storage
     wrong = {}
     for path in [*files, *elsewhere]:
-        if path.is_symlink():
+        if (found := lstat_if_there(path)) is None or stat.S_ISLNK(found.st_mode):
             continue
-        mode = stat.S_IMODE(path.lstat().st_mode)
+        mode = stat.S_IMODE(found.st_mode)
         if path == refreshed.warehouse.parent:
             access = PUBLISHED  # the refresh created it: readers must enter it
         elif path.is_relative_to(refreshed.warehouse.parent):
@@ -138,8 +150,9 @@ def test_every_file_a_refresh_writes_has_the_mode_the_access_table_gives_it_what
             wrong[str(path)] = f"{mode:o}: not in the access table (dagster_project/warehouse_files.py)"
         elif access == PRIVATE and mode & 0o077:
             wrong[str(path)] = f"{mode:o}: holds personal data or secrets, must be owner-only"
-        elif access == PUBLISHED and mode != (published_dir if path.is_dir() else published_file):
-            wrong[str(path)] = f"{mode:o}: published, must be {published_dir if path.is_dir() else published_file:o}"
+        elif access == PUBLISHED and mode != (
+                expected := published_dir if stat.S_ISDIR(found.st_mode) else published_file):
+            wrong[str(path)] = f"{mode:o}: published, must be {expected:o}"
     assert wrong == {}
 
 
