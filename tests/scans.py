@@ -5,6 +5,7 @@ Shared by tests/test_privacy.py (logs and artefacts) and tests/test_erasure.py (
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,14 +27,29 @@ def found_in_files(paths: Iterable[Path], values: Iterable[str]) -> dict[str, se
     found = {}
     for path in paths:
         if path.is_file() and not path.is_symlink():
-            hits = found_in_bytes(path.read_bytes(), values)
+            try:
+                hits = found_in_bytes(path.read_bytes(), values)
+            except FileNotFoundError:  # see files_under
+                continue
             if hits:
                 found[str(path)] = hits
     return found
 
 
-def files_under(*folders: Path) -> list[Path]:
-    return [p for folder in folders if folder.exists() for p in [folder, *folder.rglob("*")] if p.is_file()]
+def files_under(*folders: Path, since: float | None = None) -> list[Path]:
+    """The files under `folders` (written since `since`, if given). dbt/target and dbt/logs are shared by the suite's
+    workers, and a build removes its own target folder when it ends: what vanishes while listing is skipped (os.walk
+    skips a removed folder, where rglob fails)."""
+    found = []
+    for root, _, names in (walked for folder in folders for walked in os.walk(folder)):
+        for path in (Path(root) / name for name in names):
+            try:
+                written = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if path.is_file() and (since is None or written >= since):
+                found.append(path)
+    return found
 
 
 def found_in_relation(con: duckdb.DuckDBPyConnection, relation: str, values: list[str]) -> dict[str, set[str]]:

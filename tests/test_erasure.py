@@ -113,8 +113,7 @@ def everywhere(done_root: Path, warehouse: Path, dagster_home: Path, started: fl
     """Where the values (and, in the warehouse folder, the pseudonyms) are found."""
     work = work_database_path(warehouse)
     folder = warehouse.parent
-    dbt_written = [p for p in files_under(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs")
-                   if p.stat().st_mtime >= started]
+    dbt_written = files_under(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", since=started)
     return {
         "working database (tables)": found_in_database(work, values | customer_keys),
         "working database (file bytes)": found_in_files([work, Path(f"{work}.wal")], values),

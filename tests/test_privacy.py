@@ -280,8 +280,7 @@ def test_no_personal_value_of_a_broken_export_reaches_a_log_or_anything_publishe
     assert found_in_bytes(b"".join(p.read_bytes() for p in files_under(dagster_home)), [f"{BROKEN_DROP}/orders.csv"])
 
     folder = refreshed.warehouse.parent
-    dbt_written = [p for p in files_under(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs")
-                   if p.stat().st_mtime >= started]
+    dbt_written = files_under(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", since=started)
     found = {
         "refresh output": {name: found_in_bytes(text.encode(), values) for name, text in (
             ("stopped stdout", stopped.stdout), ("stopped stderr", stopped.stderr), ("stdout", done.stdout),
