@@ -52,6 +52,17 @@ def files_under(*folders: Path, since: float | None = None) -> list[Path]:
     return found
 
 
+def written_since(*folders: Path, since: float) -> dict[Path, bytes]:
+    """The bytes of each file under `folders` written since `since` (those removed meanwhile skipped)."""
+    written = {}
+    for path in files_under(*folders, since=since):
+        try:
+            written[path] = path.read_bytes()
+        except FileNotFoundError:
+            continue
+    return written
+
+
 def found_in_relation(con: duckdb.DuckDBPyConnection, relation: str, values: list[str]) -> dict[str, set[str]]:
     """Per column of `relation` (cast to text): the values some row holds, whole or within a longer text. One query
     for the whole relation: every column as text, unpivoted to (column, text) pairs (nulls dropped)."""

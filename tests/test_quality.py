@@ -270,13 +270,13 @@ def test_row_by_row_raw_rules_check_the_new_loads_and_the_table_rules_the_whole_
     work = work_database_path(warehouse)
     settings = Settings(exports_dir=exports, warehouse=warehouse, as_of=None, schedule_timezone="Asia/Shanghai")
     with DagsterInstance.ephemeral() as instance:
-        first = run_refresh(settings, instance, groups=CORE_GROUPS).run_id
+        first = run_refresh(settings, instance, groups=("ingest",)).run_id
         drop = exports / "2026-06-01"
         drop.mkdir()
         (drop / "orders.csv").write_text("order_id,customer_id,order_date,status,amount\n" + "".join(
             f"N{n},C{n},2026-06-01,paid,{'n/a' if n == 0 else f'{30 + n}.00'}\n" for n in range(30)))
-        daily = run_refresh(settings, instance, groups=CORE_GROUPS).run_id
-        everything = run_refresh(settings, instance, groups=CORE_GROUPS, full_refresh=True).run_id
+        daily = run_refresh(settings, instance, groups=("ingest",)).run_id
+        everything = run_refresh(settings, instance, groups=("ingest",), full_refresh=True).run_id
 
     def outcome(run_id: str, expectation_type: str, column: str | None) -> dict:
         (row,) = results(work, "run_id = ? and suite = 'raw_orders' and expectation_type = ? and "
