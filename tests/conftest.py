@@ -35,10 +35,10 @@ os.environ.setdefault("CRM_PSEUDONYM_KEY", "tests-only-pseudonym-secret-01234567
 # whole modules to its two workers in collection order (--dist loadfile --no-loadscope-reorder): started first, the
 # long ones no longer finish alone at the end while the other worker idles. A module missing here only runs later.
 LONGEST_MODULES_FIRST = (
-    "test_spark_engine", "test_daily_refresh", "test_erasure", "test_cli", "test_real_exports", "test_privacy",
-    "test_campaigns", "test_security", "test_faults", "test_quality", "test_incremental", "test_report",
-    "test_pipeline", "test_bi_clients", "test_churn_real", "test_model_cadence", "test_churn", "test_bad_input",
-    "test_definitions", "test_clv", "test_settings", "test_forecast", "test_cohorts_health", "test_dbt_unit_tests",
+    "test_spark_engine", "test_erasure", "test_faults", "test_cli", "test_incremental", "test_daily_refresh",
+    "test_real_exports", "test_security", "test_report", "test_privacy", "test_quality", "test_campaigns",
+    "test_pipeline", "test_churn_real", "test_model_cadence", "test_bad_input", "test_bi_clients", "test_definitions",
+    "test_settings", "test_churn", "test_clv", "test_cohorts_health", "test_forecast", "test_dbt_unit_tests",
 )
 
 
