@@ -36,31 +36,35 @@ def found_in_files(paths: Iterable[Path], values: Iterable[str]) -> dict[str, se
     return found
 
 
-def files_under(*folders: Path, since: float | None = None) -> list[Path]:
-    """The files under `folders` (written since `since`, if given). dbt/target and dbt/logs are shared by the suite's
-    workers, and a build removes its own target folder when it ends: what vanishes while listing is skipped (os.walk
-    skips a removed folder, where rglob fails)."""
+def paths_under(*folders: Path, since: float | None = None, folders_too: bool = False) -> list[Path]:
+    """The files (and with `folders_too` the folders) under `folders`, written since `since` if given. dbt/target and
+    dbt/logs are shared by the suite's workers, and a build removes its own target folder when it ends: what vanishes
+    while listing is skipped (os.walk skips a removed folder, where rglob fails)."""
     found = []
-    for root, _, names in (walked for folder in folders for walked in os.walk(folder)):
-        for path in (Path(root) / name for name in names):
+    for root, dirs, names in (walked for folder in folders for walked in os.walk(folder)):
+        for path in (Path(root) / name for name in [*(dirs if folders_too else ()), *names]):
             try:
-                written = path.stat().st_mtime
+                written = path.lstat().st_mtime
             except FileNotFoundError:
                 continue
-            if path.is_file() and (since is None or written >= since):
+            if since is None or written >= since:
                 found.append(path)
     return found
 
 
-def written_since(*folders: Path, since: float) -> dict[Path, bytes]:
+def files_under(*folders: Path, since: float | None = None) -> list[Path]:
+    return [path for path in paths_under(*folders, since=since) if path.is_file()]
+
+
+def contents_written_since(*folders: Path, since: float) -> dict[Path, bytes]:
     """The bytes of each file under `folders` written since `since` (those removed meanwhile skipped)."""
-    written = {}
+    contents = {}
     for path in files_under(*folders, since=since):
         try:
-            written[path] = path.read_bytes()
+            contents[path] = path.read_bytes()
         except FileNotFoundError:
             continue
-    return written
+    return contents
 
 
 def found_in_relation(con: duckdb.DuckDBPyConnection, relation: str, values: list[str]) -> dict[str, set[str]]:

@@ -22,7 +22,9 @@ import pytest
 from dagster import DagsterInstance
 
 from conftest import Refreshed, copy_of
-from scans import files_under, found_in_bytes, found_in_database, found_in_exports, found_in_files, written_since
+from scans import (
+    contents_written_since, files_under, found_in_bytes, found_in_database, found_in_exports, found_in_files,
+)
 from dagster_project.defs.refresh import run_refresh
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
 
@@ -155,7 +157,7 @@ def test_without_a_configured_secret_one_is_generated_once_and_every_key_follows
     assert not set(keys.values()) & set(under_configured_secret.values())
 
     # The secret is in none of the files the refresh wrote: dbt's compiled code, logs and artifacts, the warehouse.
-    written = written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", since=started)
+    written = contents_written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", since=started)
     # (A successful run's compiled code and log are removed when the build ends; its parse state stays.)
     assert "partial_parse.msgpack" in {p.name for p in written}
     for path, content in [*written.items(), (copy.work, copy.work.read_bytes())]:

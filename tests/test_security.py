@@ -25,6 +25,7 @@ import duckdb
 import pytest
 
 from conftest import refresh, stop_group
+from scans import paths_under
 from dagster_project.privacy import compaction, modes, retention
 from dagster_project.publish.exports import remove_old_versions
 from dagster_project.publish.publication import publish
@@ -117,11 +118,7 @@ def lstat_if_there(path: Path) -> os.stat_result | None:
 
 def written_since(folder: Path, started: float) -> list[Path]:
     """What under `folder` was written since `started` (the folder itself only if the refresh created it)."""
-    below = []
-    for root, dirs, names in os.walk(folder):  # unlike rglob, skips a folder removed while it walks
-        for path in (Path(root) / name for name in [*dirs, *names]):
-            if (found := lstat_if_there(path)) is not None and found.st_mtime >= started - 1:
-                below.append(path)
+    below = paths_under(folder, since=started - 1, folders_too=True)
     created = folder.is_dir() and folder.stat().st_ctime >= started - 1 and started > 0
     return [folder] * created + below
 

@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from conftest import SAMPLE_END, refresh, stop_group
-from scans import written_since
+from scans import contents_written_since
 from test_spark_engine import SPARK_SAMPLE_CUSTOMERS, assert_same_tables, secret_forms
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -150,8 +150,8 @@ def test_the_pseudonym_keys_reach_the_server_in_no_log_plan_or_file(builds):
     assert any("Submitting query" in line and "int_customer_keys_pseudonymised" in line
                for line in server_log.splitlines())
     assert not (builds.storage / KEYS_SCHEMA / KEYS_TABLE).exists()
-    written = written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", builds.storage, builds.server.folder,
-                            since=builds.started)
+    written = contents_written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", builds.storage,
+                                     builds.server.folder, since=builds.started)
     events = [content for path, content in written.items() if "events" in path.parts]
     assert builds.server.log in written and any(b"int_customer_keys_pseudonymised" in c for c in events)
     assert any(p.suffix == ".parquet" for p in written)

@@ -25,7 +25,7 @@ import duckdb
 import pytest
 
 from conftest import SAMPLE_END, refresh
-from scans import written_since
+from scans import contents_written_since
 from dagster_project.warehouse_files import spark_dir, work_database_path
 
 pytestmark = pytest.mark.slow
@@ -264,8 +264,8 @@ def test_the_pseudonym_secret_stays_out_of_compiled_sql_logs_and_the_spark_wareh
     # No file the Spark refresh wrote holds the secret or a key: the metastore, the tables, and what dbt keeps (dbt's
     # per-build folder of compiled SQL and dbt.log is removed after a successful build). Files another test worker's
     # dbt removes meanwhile are skipped.
-    written = written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", spark_dir(spark_warehouse),
-                            since=SPARK_WRITTEN_FROM[spark_warehouse])
+    written = contents_written_since(DBT_PROJECT_DIR / "target", DBT_PROJECT_DIR / "logs", spark_dir(spark_warehouse),
+                                     since=SPARK_WRITTEN_FROM[spark_warehouse])
     assert any(p.suffix == ".parquet" for p in written) and any("metastore" in p.parts for p in written)
     for path, content in written.items():
         assert not any(secret in content for secret in secrets), path
