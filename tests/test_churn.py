@@ -18,6 +18,7 @@ from dagster_project.analytics.churn import (
     CONTENDERS, SCORE_COLUMNS, SUGGESTED_ACTIONS, ChurnConfig, churn_features, churn_labels, cutoff_plan, run_churn,
 )
 from dagster_project.analytics.churn_baselines import P0_FEATURES, fit_recency, p0_scores, recency_scores
+from dagster_project.analytics.churn_drivers import describe_driver, top_drivers
 from dagster_project.analytics.churn_features import _FEATURES_SQL
 from dagster_project.analytics.churn_metrics import auc
 from dagster_project.analytics.model_runs import model_runs_frame
@@ -365,6 +366,27 @@ def test_maximum_likelihood_fit_equals_pymc_marketings():
     assert churn_bgnbd.fit(x, t_x, T, start={"r": 2.0, "alpha": 5.0, "a": 0.3, "b": 20.0}).params == pytest.approx(
         ours.params, rel=2e-3)
     assert churn_bgnbd.fit(np.zeros(50), np.zeros(50), np.full(50, 100.0)) is None  # no repeat buyer: no fit
+
+
+def test_the_drivers_are_the_largest_contributions_largest_first_ties_in_column_order():
+    """What a stable descending sort of each row's contributions gives, ties included (the argmax passes must pick the
+    first of equal values), and with a NaN, which the sort puts last."""
+    rng = np.random.default_rng(7)
+    contributions = rng.integers(-3, 4, size=(2000, 6)).astype(float)  # small integers: many ties
+    contributions[:5] = 0.0
+    x = pd.DataFrame(rng.integers(0, 400, size=(2000, 5)), columns=[f"orders_{d}d" for d in (30, 90, 180, 365, 730)])
+    x["recency_days"] = rng.integers(0, 800, size=2000)
+    for with_nan in (False, True):
+        if with_nan:
+            contributions[7, 2] = np.nan
+        drivers = top_drivers(contributions, x)
+        expected = np.argsort(-contributions, axis=1, kind="stable")[:, :3]
+        assert (drivers["main_driver_feature"].to_numpy() == np.array(x.columns)[expected[:, 0]]).all()
+        for rank in range(3):
+            column = expected[:, rank]
+            raises = contributions[np.arange(2000), column] > 0
+            assert drivers[f"driver_{rank + 1}"].tolist() == [
+                describe_driver(x.columns[j], x.iloc[i, j], bool(up)) for i, (j, up) in enumerate(zip(column, raises))]
 
 
 def test_baseline_drivers_use_only_the_baselines_inputs(warehouse):

@@ -123,8 +123,24 @@ def _describe_many(feature: str, values: pd.Series, raises: np.ndarray) -> np.nd
     """``describe_driver`` for many rows, formatting each distinct (value, direction) once."""
     codes, uniques = pd.factorize(values, use_na_sentinel=False)
     distinct, inverse = np.unique(codes * 2 + raises, return_inverse=True)
+    uniques = list(uniques)  # indexing a pandas Index value by value costs more than the phrasing
     texts = np.array([describe_driver(feature, uniques[d // 2], bool(d % 2)) for d in distinct], dtype=object)
     return texts[inverse]
+
+
+def _largest_first(values: np.ndarray, n: int) -> np.ndarray:
+    """Per row, the columns of the ``n`` largest values, largest first, ties in column order: the first ``n`` columns
+    of a stable descending sort, found by ``n`` passes of argmax (which takes the first of equal values) instead of
+    sorting every row whole."""
+    if not np.isfinite(values).all():  # argmax would pick a NaN; the sort puts it last
+        return np.argsort(-values, axis=1, kind="stable")[:, :n]
+    remaining = values.astype(float, copy=True)
+    top = np.empty((len(values), min(n, values.shape[1])), dtype=np.intp)
+    rows = np.arange(len(values))
+    for rank in range(top.shape[1]):
+        top[:, rank] = remaining.argmax(axis=1)
+        remaining[rows, top[:, rank]] = -np.inf
+    return top
 
 
 def top_drivers(contributions: np.ndarray, x: pd.DataFrame, n: int = 3) -> pd.DataFrame:
@@ -133,7 +149,7 @@ def top_drivers(contributions: np.ndarray, x: pd.DataFrame, n: int = 3) -> pd.Da
     remaining drivers are missing."""
     names = list(x.columns)
     per_feature = contributions[:, : len(names)]
-    top = np.argsort(-per_feature, axis=1, kind="stable")[:, :n]
+    top = _largest_first(per_feature, n)
     out = {"main_driver_feature": np.array(names, dtype=object)[top[:, 0]]}
     for rank in range(n):
         texts = np.full(len(x), None, dtype=object)
