@@ -232,7 +232,9 @@ def score_customers(con: duckdb.DuckDBPyConnection, as_of: date, weights: Health
     """One row per key of ``customer_keys``; components are relative to every customer with a paid order by
     ``as_of`` (the fitted population), and keys without one get no score and ``NO_PURCHASE_BAND``."""
     scored = health_scores(component_inputs(con, as_of), weights)
-    keys = pd.DataFrame({"customer_key": pd.Series(list(customer_keys), dtype="str")})
+    # (A Series of keys as it is: through a Python list, a million keys took a second.)
+    keys = customer_keys if isinstance(customer_keys, pd.Series) else pd.Series(list(customer_keys))
+    keys = pd.DataFrame({"customer_key": keys.astype("str").reset_index(drop=True)})
     table = keys.merge(scored, on="customer_key", how="left")
     table["health_band"] = table["health_band"].fillna(NO_PURCHASE_BAND).astype("str")
     return table[list(HEALTH_COLUMNS)]
