@@ -116,8 +116,9 @@ def kpis(con: duckdb.DuckDBPyConnection, as_of: date, period_days: int = PERIOD_
     previous_end = current_start - timedelta(days=1)
     previous_start = previous_end - timedelta(days=period_days - 1)
     windows = [(current_start, as_of), (previous_start, previous_end)]
-    sales = [_sales_window(con, start, end) for start, end in windows]
-    churn = [_churn_rate(con, end) for _, end in windows]
+    forecast_windows = {days: (as_of - timedelta(days=days - 1), as_of) for days in (30, 90)}
+    *sales, actual_30, actual_90 = _sales_windows(con, [*windows, *forecast_windows.values()])
+    churn = _churn_rates(con, [end for _, end in windows])
     nps = [_nps(con, start, end) for start, end in windows] if has_rows(con, "marts", "fct_surveys") else [None, None]
     figures = [
         Kpi("active_customers", sales[0]["active"], sales[1]["active"], "count"),
@@ -128,40 +129,54 @@ def kpis(con: duckdb.DuckDBPyConnection, as_of: date, period_days: int = PERIOD_
         Kpi("nps", nps[0], nps[1], "score"),
     ]
     forecast = _forecast_totals(con, as_of)
-    for days in (30, 90):
-        actual = _sales_window(con, as_of - timedelta(days=days - 1), as_of)["revenue"]
-        figures.append(Kpi(f"forecast_{days}", forecast.get(days), actual, "money", baseline_days=days))
+    for days, actual in ((30, actual_30), (90, actual_90)):
+        figures.append(Kpi(f"forecast_{days}", forecast.get(days), actual["revenue"], "money", baseline_days=days))
     return figures
 
 
-def _sales_window(con: duckdb.DuckDBPyConnection, start: date, end: date) -> dict:
-    """Buyers, revenue, AOV and the share of buyers who had bought before the window, for paid orders in it."""
-    active, orders, revenue, returning = con.execute("""
+def _sales_windows(con: duckdb.DuckDBPyConnection, windows: list[tuple[date, date]]) -> list[dict]:
+    """Per (start, end) window: buyers, revenue, AOV and the share of buyers who had bought before it, for paid orders
+    in it. One pass over the orders for every window (each customer's first paid order says who bought before)."""
+    values = ", ".join(f"({n}, ?::date, ?::date)" for n in range(len(windows)))
+    rows = con.execute(f"""
         with paid as (select customer_key, order_date, net_amount from marts.fct_orders where is_paid),
-        buyers as (select distinct customer_key from paid where order_date between ? and ?)
-        select
-            (select count(*) from buyers),
-            (select count(*) from paid where order_date between ? and ?),
-            (select sum(net_amount) from paid where order_date between ? and ?),
-            (select count(*) from buyers b where exists (
-                select 1 from paid p where p.customer_key = b.customer_key and p.order_date < ?))
-    """, [start, end, start, end, start, end, start]).fetchone()
-    return {
+        windows as (select * from (values {values}) as w(n, start_date, end_date)),
+        in_window as (
+            select w.n, p.customer_key, p.net_amount
+            from paid as p join windows as w on p.order_date between w.start_date and w.end_date
+        ),
+        first_orders as (select customer_key, min(order_date) as first_order from paid group by customer_key),
+        buyers as (
+            select b.n, count(*) as active, count(*) filter (where f.first_order < w.start_date) as returning
+            from (select distinct n, customer_key from in_window) as b
+            join windows as w using (n)
+            left join first_orders as f using (customer_key)
+            group by b.n
+        ),
+        orders as (select n, count(*) as orders, sum(net_amount) as revenue from in_window group by n)
+        select coalesce(b.active, 0), coalesce(o.orders, 0), o.revenue, coalesce(b.returning, 0)
+        from windows as w left join buyers as b using (n) left join orders as o using (n)
+        order by w.n
+    """, [day for window in windows for day in window]).fetchall()
+    return [{
         "active": active,
         "revenue": float(revenue or 0.0),
         "aov": float(revenue) / orders if orders else None,
         "repeat_rate": returning / active if active else None,
-    }
+    } for active, orders, revenue, returning in rows]
 
 
-def _churn_rate(con: duckdb.DuckDBPyConnection, at: date) -> float | None:
-    """Of customers with a paid order by `at`, the share whose last one is CHURN_DAYS or more before it."""
-    buyers, churned = con.execute("""
-        select count(*), count(*) filter (where last_order <= ?::date - ?::integer)
-        from (select max(order_date) as last_order from marts.fct_orders
-              where is_paid and order_date <= ? group by customer_key)
-    """, [at, CHURN_DAYS, at]).fetchone()
-    return churned / buyers if buyers else None
+def _churn_rates(con: duckdb.DuckDBPyConnection, ats: list[date]) -> list[float | None]:
+    """Per date `at`: of customers with a paid order by it, the share whose last one is CHURN_DAYS or more before it.
+    One pass over the orders for every date."""
+    last = ", ".join(f"max(order_date) filter (where order_date <= ?::date) as last_{n}" for n in range(len(ats)))
+    counts = ", ".join(f"count(last_{n}), count(*) filter (where last_{n} <= ?::date - ?::integer)"
+                       for n in range(len(ats)))
+    row = con.execute(f"""
+        select {counts}
+        from (select {last} from marts.fct_orders where is_paid and order_date <= ?::date group by customer_key)
+    """, [value for at in ats for value in (at, CHURN_DAYS)] + list(ats) + [max(ats)]).fetchone()
+    return [churned / buyers if buyers else None for buyers, churned in zip(row[::2], row[1::2])]
 
 
 def _nps(con: duckdb.DuckDBPyConnection, start: date, end: date) -> float | None:
