@@ -1,6 +1,6 @@
 """SQL helpers: quoting for the few SQL texts DuckDB cannot take as bound parameters (identifiers, ATTACH and COPY
-paths), whether a table exists, replacing a table in one statement, counting the rows of several tables in one query,
-and an exact sum of money."""
+paths), whether a table exists and its columns, replacing a table in one statement, counting the rows of several
+tables in one query, and an exact sum of money."""
 
 from collections.abc import Callable, Sequence
 
@@ -25,6 +25,13 @@ def table_exists(con, schema: str, table: str) -> bool:
     """Whether the DuckDB connection's own database has the table (attached databases aside)."""
     return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
                        "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
+
+
+def table_columns(con, schema: str, table: str) -> set[str]:
+    """The column names of a table of the DuckDB connection's own database (none if it has no such table)."""
+    return {name for (name,) in con.execute(
+        "select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = ? and table_name = ?", [schema, table]).fetchall()}
 
 
 def row_counts_query(tables: Sequence[tuple[str, str]], name: Callable[..., str] = qualified) -> str:

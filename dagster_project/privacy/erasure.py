@@ -44,7 +44,7 @@ from dagster_project.privacy.tombstones import (
     PERSON_ID,
     SCHEMA,
 )
-from dagster_project.sql import identifier
+from dagster_project.sql import identifier, table_exists
 
 REQUESTS = f"{SCHEMA}.erasure_requests"
 PENDING, APPLIED, COMPLETED = "pending", "applied", "completed"
@@ -83,10 +83,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         "applied_run_id varchar, source_ids_erased integer, rows_erased bigint, completed_at timestamp, "
         "completed_run_id varchar)")
 
-
-def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
 
 
 def check_reason(reason: str | None, source_id: str | None) -> str | None:
@@ -140,7 +136,7 @@ def _operator() -> str | None:
 
 
 def pending(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str | None, str | None]]:
-    if not _has(con, SCHEMA, "erasure_requests"):
+    if not table_exists(con, SCHEMA, "erasure_requests"):
         return []
     return con.execute(f"select request_id, pending_source_id, pending_customer_key from {REQUESTS} "
                        "where status = ? order by requested_at, request_id", [PENDING]).fetchall()
@@ -187,7 +183,7 @@ def _cleaned(con: duckdb.DuckDBPyConnection, ids: list[str]) -> set[str]:
 def _member_ids(con: duckdb.DuckDBPyConnection, ids: set[str], customer_key: str | None) -> set[str]:
     """The CRM ids the last build resolved to the same golden customers as the (cleaned) `ids` or as `customer_key`;
     none before any build."""
-    if not _has(con, "restricted", "customer_ids"):
+    if not table_exists(con, "restricted", "customer_ids"):
         return set()
     return {value for (value,) in con.execute(
         "select source_customer_id from restricted.customer_ids where customer_key in (select customer_key from "
@@ -201,7 +197,7 @@ def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key:
     ids = seed | _member_ids(con, seed, customer_key)
     person_ids: set[str] = set()
     emails: set[str] = set()
-    if _has(con, "raw", "customers"):
+    if table_exists(con, "raw", "customers"):
         row_id, row_person, row_email = (tombstones.clean_id("customer_id"), tombstones.clean_text("person_id"),
                                          tombstones.normalised_email("email"))
         for _ in range(CLOSURE_ROUNDS):
@@ -217,13 +213,13 @@ def resolve(con: duckdb.DuckDBPyConnection, source_id: str | None, customer_key:
             person_ids |= grown[1]
             emails |= grown[2]
     keys = set()
-    if _has(con, "restricted", "customer_ids"):
+    if table_exists(con, "restricted", "customer_ids"):
         keys = {k for (k,) in con.execute("select distinct customer_key from restricted.customer_ids "
                                           "where list_contains($ids, source_customer_id)", {"ids": sorted(ids)}).fetchall()}
     # Their orders: the lines of a header-and-lines export name only the order.
     orders = set()
     for entity in ("orders", "order_items"):
-        if _has(con, "raw", entity):
+        if table_exists(con, "raw", entity):
             orders |= {o for (o,) in con.execute(
                 f"select distinct {tombstones.clean_text('order_id')} from {raw_table(entity)} "
                 f"where {tombstones.identifies_sql(CUSTOMER_ID, 'customer_id', 'ids')}", {"ids": sorted(ids)}).fetchall()
@@ -251,7 +247,7 @@ def _apply(con: duckdb.DuckDBPyConnection, keys: KeyedHash, run_id: str, request
 def _raw_values(con: duckdb.DuckDBPyConnection, person: Person) -> list[str]:
     """Every value of the person's personal columns as delivered, and their identifiers, for blanking raw lines."""
     values = set(person.ids) | person.person_ids | person.emails | person.order_ids
-    if _has(con, "raw", "customers"):
+    if table_exists(con, "raw", "customers"):
         personal = [c.name for c in next(e for e in ENTITIES if e.name == "customers").columns if c.personal]
         for row in con.execute(
                 f"select {', '.join(identifier(c) for c in personal)} from raw.customers "
@@ -267,7 +263,7 @@ def _delete_raw_rows(con: duckdb.DuckDBPyConnection, person: Person, now: dateti
     identifiers = person.identifiers()
     for entity in ENTITIES:
         kinds = [kind for kind, column in COLUMN_OF_KIND.items() if column in entity.column_names and identifiers[kind]]
-        if not kinds or not _has(con, "raw", entity.name):
+        if not kinds or not table_exists(con, "raw", entity.name):
             continue
         condition = " or ".join(tombstones.identifies_sql(kind, COLUMN_OF_KIND[kind], kind) for kind in kinds)
         deleted = con.execute(f"delete from {raw_table(entity.name)} where {condition} "
@@ -293,7 +289,7 @@ def _delete_raw_rows(con: duckdb.DuckDBPyConnection, person: Person, now: dateti
 def _blank_quarantined_lines(con: duckdb.DuckDBPyConnection, values: list[str]) -> None:
     """Blank the raw line and detail of quarantined rows holding one of the person's values: as one field of the
     line, or anywhere in it for values long enough not to match by chance."""
-    if not values or not _has(con, "raw", "_quarantine"):
+    if not values or not table_exists(con, "raw", "_quarantine"):
         return
     fields = "list_transform(regexp_split_to_array(raw_record, '[,;\\t|\"{}:]'), lambda f: trim(f))"
     con.execute(
@@ -305,7 +301,7 @@ def _blank_quarantined_lines(con: duckdb.DuckDBPyConnection, values: list[str]) 
 
 def awaiting_publication(con: duckdb.DuckDBPyConnection) -> list[tuple[str, list[str]]]:
     """(request id, pseudonyms the person had) of every request applied but not yet completed by a publication."""
-    if not _has(con, SCHEMA, "erasure_requests"):
+    if not table_exists(con, SCHEMA, "erasure_requests"):
         return []
     return con.execute(f"select request_id, coalesce(erased_customer_keys, []) from {REQUESTS} where status = ? "
                        "order by applied_at", [APPLIED]).fetchall()
@@ -316,7 +312,7 @@ def check_gone(con: duckdb.DuckDBPyConnection, requests: list[tuple[str, list[st
     applied: a run of some assets only), rather than publish them again."""
     keys = sorted({key for _, request_keys in requests for key in request_keys})
     for schema, table in (("restricted", "customer_ids"), ("marts", "dim_customers")):
-        if keys and _has(con, schema, table) and con.execute(
+        if keys and table_exists(con, schema, table) and con.execute(
                 f"select count(*) from {schema}.{table} where list_contains($keys, customer_key)",
                 {"keys": keys}).fetchone()[0]:
             raise ErasureError(f"{len(requests)} erasure request(s) were applied to the raw data, but {schema}.{table} "

@@ -25,7 +25,7 @@ import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME
 from dagster_project.privacy.tombstones import SCHEMA, clean_id
-from dagster_project.sql import identifier
+from dagster_project.sql import identifier, table_exists
 
 LOG = f"{SCHEMA}.retention_log"
 BLANKED_CUSTOMER_COLUMNS = tuple(
@@ -43,10 +43,6 @@ class Purge:
     def total(self) -> int:
         return self.quarantined_lines + self.customer_versions
 
-
-def _has(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0] > 0
 
 
 def _now() -> datetime:
@@ -77,14 +73,14 @@ def purge(con: duckdb.DuckDBPyConnection, retention_days: int, run_id: str, now:
 
 
 def _blank_quarantined_lines(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
-    if not _has(con, "raw", "_quarantine"):
+    if not table_exists(con, "raw", "_quarantine"):
         return 0
     return con.execute("update raw._quarantine set raw_record = null where raw_record is not null "
                        "and quarantined_at < ?", [cutoff]).fetchone()[0]
 
 
 def _blank_customer_versions(con: duckdb.DuckDBPyConnection, cutoff: datetime) -> int:
-    if not (_has(con, "raw", "customers") and _has(con, "audit", "audit_raw_rows_classified")):
+    if not (table_exists(con, "raw", "customers") and table_exists(con, "audit", "audit_raw_rows_classified")):
         return 0
     blank = ", ".join(f"{identifier(c)} = null" for c in BLANKED_CUSTOMER_COLUMNS)
     still_set = " or ".join(f"c.{identifier(c)} is not null" for c in BLANKED_CUSTOMER_COLUMNS)
@@ -102,7 +98,7 @@ def _blank_customer_versions(con: duckdb.DuckDBPyConnection, cutoff: datetime) -
 
 
 def awaiting_compaction(con: duckdb.DuckDBPyConnection) -> bool:
-    return _has(con, SCHEMA, "retention_log") and con.execute(
+    return table_exists(con, SCHEMA, "retention_log") and con.execute(
         f"select count(*) from {LOG} where compacted_at is null").fetchone()[0] > 0
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import duckdb
 
 from dagster_project.privacy.secret import KeyedHash
-from dagster_project.sql import identifier
+from dagster_project.sql import identifier, table_exists
 
 SCHEMA = "privacy"
 TOMBSTONES = f"{SCHEMA}.erasure_tombstones"
@@ -69,8 +69,7 @@ def ensure_table(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def has_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                       "and schema_name = ? and table_name = 'erasure_tombstones'", [SCHEMA]).fetchone()[0] > 0
+    return table_exists(con, SCHEMA, "erasure_tombstones")
 
 
 class TombstoneKeyError(Exception):

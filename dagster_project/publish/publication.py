@@ -49,7 +49,7 @@ from dagster_project.settings import (
     CURRENCY_LABELS, DEFAULT_KEEP_PREVIOUS_EXPORTS, DEFAULT_PUBLISHED_MODE, DEFAULT_REPORTING_CURRENCY,
     DEFAULT_STORAGE_VERSION,
 )
-from dagster_project.sql import identifier, literal, qualified
+from dagster_project.sql import identifier, literal, qualified, table_exists
 
 # What BI tools may read. Raw, staging, intermediate and restricted (personal data) stay in the working database.
 PUBLISHED_SCHEMAS = ("marts", "analytics", "quality")
@@ -102,9 +102,7 @@ def record_build_settings(con: duckdb.DuckDBPyConnection, reporting_currency: st
 def built_currency(con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
     """(reporting currency, label) the working database's marts were built with; None if not recorded."""
     schema, table = BUILD_SETTINGS
-    recorded = con.execute("select count(*) from duckdb_tables() where database_name = current_database() "
-                           "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0]
-    if not recorded:
+    if not table_exists(con, schema, table):
         return None
     row = con.execute(f"select reporting_currency, currency_label from {qualified(schema, table)}").fetchone()
     return (row[0], row[1]) if row and row[0] else None

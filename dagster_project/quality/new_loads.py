@@ -23,7 +23,7 @@ import duckdb
 
 from dagster_project.quality.results import SuiteValidation
 from dagster_project.quality.suites import Suite
-from dagster_project.sql import literal, qualified, table_exists
+from dagster_project.sql import literal, qualified, table_columns, table_exists
 
 CHECKED = ("meta", "raw_loads_checked")
 
@@ -52,20 +52,12 @@ class Scope:
         return f"_loaded_at in ({times})"
 
 
-def _has_load_columns(con: duckdb.DuckDBPyConnection, suite: Suite) -> bool:
-    """Whether the suite's table exists and has the load columns."""
-    columns = {c for (c,) in con.execute(
-        "select column_name from duckdb_columns() where database_name = current_database() "
-        "and schema_name = ? and table_name = ?", [suite.schema, suite.table]).fetchall()}
-    return {"_source_file", "_loaded_at"} <= columns
-
-
 def scopes(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], version: str,
            every_row: bool) -> dict[str, Scope]:
     """Each raw suite's scope (a table without load columns, or missing, is checked whole by GE as before)."""
     found = {}
     for suite in suites:
-        if not _has_load_columns(con, suite):
+        if not {"_source_file", "_loaded_at"} <= table_columns(con, suite.schema, suite.table):
             continue
         loads = tuple(con.execute(f"select _source_file, _loaded_at from {qualified(suite.schema, suite.table)} "
                                   "group by all order by all").fetchall())

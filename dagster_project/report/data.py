@@ -18,7 +18,7 @@ import pandas as pd
 
 from dagster_project.publish.publication import BUILD_SETTINGS
 from dagster_project.settings import CURRENCY_LABELS, DEFAULT_REPORTING_CURRENCY
-from dagster_project.sql import qualified
+from dagster_project.sql import qualified, table_columns, table_exists
 
 # Headline figures compare the last PERIOD_DAYS days to the PERIOD_DAYS before.
 PERIOD_DAYS = 30
@@ -31,10 +31,8 @@ COHORT_MONTHS = 24
 
 
 def has_rows(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    exists = con.execute(
-        "select count(*) from duckdb_tables() where database_name = current_database() "
-        "and schema_name = ? and table_name = ?", [schema, table]).fetchone()[0]
-    return bool(exists) and con.execute(f"select exists (select 1 from {qualified(schema, table)})").fetchone()[0]
+    return table_exists(con, schema, table) and con.execute(
+        f"select exists (select 1 from {qualified(schema, table)})").fetchone()[0]
 
 
 # ------------------------------------------------------------------------------------------------ when and what
@@ -72,10 +70,7 @@ def currency(con: duckdb.DuckDBPyConnection) -> Currency:
     for schema, table in (("meta", "publication"), BUILD_SETTINGS):
         if not has_rows(con, schema, table):
             continue
-        columns = {c for (c,) in con.execute(
-            "select column_name from duckdb_columns() where database_name = current_database() "
-            "and schema_name = ? and table_name = ?", [schema, table]).fetchall()}
-        if {"reporting_currency", "currency_label"} <= columns:
+        if {"reporting_currency", "currency_label"} <= table_columns(con, schema, table):
             code, label = con.execute(
                 f"select reporting_currency, currency_label from {qualified(schema, table)} limit 1").fetchone()
             if code:
@@ -404,9 +399,7 @@ class Quality:
 def quality(con: duckdb.DuckDBPyConnection, reasons: int = 8) -> Quality | None:
     if not has_rows(con, "marts", "fct_reconciliation"):
         return None
-    present = {c for (c,) in con.execute(
-        "select column_name from duckdb_columns() where database_name = current_database() "
-        "and schema_name = 'marts' and table_name = 'fct_reconciliation'").fetchall()}
+    present = table_columns(con, "marts", "fct_reconciliation")
     # An outcome a warehouse built before it existed does not record had no rows.
     sums = ", ".join(f"coalesce(sum({c}), 0)::bigint as {c}" if c in present else f"0::bigint as {c}"
                      for c in ("rows_read", *OUTCOMES))
