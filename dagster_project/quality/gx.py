@@ -165,20 +165,18 @@ def _validate_suite(source, suite: Suite, parameters: Mapping[str, Any], deliver
         (batch, [e for e in expectations if not checks_rows(e)]),
         (rows_batch, [e for e in expectations if checks_rows(e)]),
     ]
-    for part_batch, result_format, part_expectations in (
-        (part_batch, result_format, [e for e in batch_expectations if (e.get("type") == SQL_EXPECTATION) == sql])
-        for part_batch, batch_expectations in by_batch
-        # Column and table expectations: counts plus a few unexpected values (COMPLETE would fetch every one).
-        # SQL expectations: the offending rows, which GE has fetched anyway (up to 200) to count them.
-        for result_format, sql in (("BASIC", False), ("COMPLETE", True))
-    ):
-        if not part_expectations:
-            continue
-        part = gx.ExpectationSuite(**{**suite.document, "expectations": part_expectations})
-        result = part_batch.validate(part, expectation_parameters=dict(parameters),
-                                     result_format={"result_format": result_format,
-                                                    "partial_unexpected_count": PARTIAL_UNEXPECTED})
-        outcomes += [_outcome(suite, r) for r in result.results]
+    # Column and table expectations: counts plus a few unexpected values (COMPLETE would fetch every one).
+    # SQL expectations: the offending rows, which GE has fetched anyway (up to 200) to count them.
+    for part_batch, batch_expectations in by_batch:
+        for result_format, sql in (("BASIC", False), ("COMPLETE", True)):
+            part_expectations = [e for e in batch_expectations if (e.get("type") == SQL_EXPECTATION) == sql]
+            if not part_expectations:
+                continue
+            part = gx.ExpectationSuite(**{**suite.document, "expectations": part_expectations})
+            result = part_batch.validate(part, expectation_parameters=dict(parameters),
+                                         result_format={"result_format": result_format,
+                                                        "partial_unexpected_count": PARTIAL_UNEXPECTED})
+            outcomes += [_outcome(suite, r) for r in result.results]
     return SuiteValidation(suite=suite, expectations=outcomes, seconds=time.perf_counter() - started)
 
 

@@ -111,8 +111,8 @@ def kpis(con: duckdb.DuckDBPyConnection, as_of: date, period_days: int = PERIOD_
     previous_end = current_start - timedelta(days=1)
     previous_start = previous_end - timedelta(days=period_days - 1)
     windows = [(current_start, as_of), (previous_start, previous_end)]
-    forecast_windows = {days: (as_of - timedelta(days=days - 1), as_of) for days in (30, 90)}
-    *sales, actual_30, actual_90 = _sales_windows(con, [*windows, *forecast_windows.values()])
+    forecast_windows = [(as_of - timedelta(days=days - 1), as_of) for days in (30, 90)]
+    *sales, actual_30, actual_90 = _sales_windows(con, windows + forecast_windows)
     churn = _churn_rates(con, [end for _, end in windows])
     nps = [_nps(con, start, end) for start, end in windows] if has_rows(con, "marts", "fct_surveys") else [None, None]
     figures = [
