@@ -38,6 +38,7 @@ LOAD_TIME_COLUMNS = {"_loaded_at", "loaded_at", "quarantined_at", "file_identity
 INCREMENTAL_MODELS = ("base_crm__orders", "base_crm__order_items", "base_crm__interactions")
 CUSTOMER_INCREMENTAL_MODELS = ("int_orders_deduplicated", "int_interactions_deduplicated", "fct_orders",
                                "fct_order_items", "fct_interactions")
+ORDER_INCREMENTAL_MODEL = "int_orders_combined"
 # The per-customer models' record of their builds (which customers each recomputed, which the facts applied): a
 # history of the builds, which differs by design.
 BUILD_HISTORY_SUFFIXES = ("__changes", "__applied")
@@ -72,11 +73,12 @@ def logged_row_counts(target: Path) -> dict[str, int]:
     return counts
 
 
-def logged_recomputed_customers(target: Path) -> dict[str, int]:
-    """The customers each per-customer incremental model recomputed in the latest build (dbt's log)."""
+def logged_recomputed_customers(target: Path, what: str = "customers") -> dict[str, int]:
+    """The customers (or orders) each per-customer (per-order) incremental model recomputed in the latest build
+    (dbt's log)."""
     counts = {}
     log = (target / "logs" / "dbt.log").read_text().rsplit("Running with dbt=", 1)[-1]
-    for model, count in re.findall(r"crm customers recomputed: model\.crm\.(\w+) (\d+)", log):
+    for model, count in re.findall(rf"crm {what} recomputed: model\.crm\.(\w+) (\d+)", log):
         counts[model] = int(count)
     return counts
 
@@ -85,6 +87,11 @@ def customers(work: Path) -> int:
     with duckdb.connect(str(work), read_only=True) as con:
         return con.execute("select count(distinct customer_key) from intermediate.int_customer_identities_resolved"
                            ).fetchone()[0]
+
+
+def orders(work: Path) -> int:
+    with duckdb.connect(str(work), read_only=True) as con:
+        return con.execute(f"select count(*) from intermediate.{ORDER_INCREMENTAL_MODEL}").fetchone()[0]
 
 
 def golden_keys(work: Path, *customer_ids: str) -> list[str]:
@@ -176,6 +183,10 @@ class LateDrops:
         self.moved_order = next(row for row in orders if row["customer_id"] == bystanders[1])
         self.moved_interaction = next(row for row in interactions if row["customer_id"] == bystanders[2])
 
+    def _line(self, order_id: str, line_number: str, unit_price: str) -> dict[str, str]:
+        return {"order_id": order_id, "line_number": line_number, "product_id": self.line["product_id"],
+                "quantity": "1", "unit_price": unit_price, "discount": "0", "updated_at": "2026-10-31 08:00:00"}
+
     def _order(self, order_id: str, amount: str, updated_at: str, **values) -> dict[str, str]:
         return {"order_id": order_id, "customer_id": self.customer, "order_date": "2026-10-30 10:00:00",
                 "status": "paid", "amount": amount, "currency": "CNY", "updated_at": updated_at, **values}
@@ -184,7 +195,7 @@ class LateDrops:
         """2026-11-01: a newer version of an old order and of its line, an old order and an old interaction
         delivered again, an unreadable amount and an unknown interaction type (quarantined), two orders with two
         conflicting versions each (one resolved later), an order and a newer version of an old order that a later
-        delivery of this file retracts (the old order's earlier version must win again)."""
+        delivery of this file retracts (the old order's earlier version must win again), an order its lines price."""
         drop = exports / "2026-11-01"
         orders = [
             {**self.corrected, "status": "refunded", "amount": correction_amount, "updated_at": "2026-11-01 09:00:00"},
@@ -198,11 +209,15 @@ class LateDrops:
         if retracted:
             orders.append(self._order("O-GONE-1", "70.00", "2026-10-31 08:00:00"))
             orders.append({**self.withdrawn, "amount": "777.00", "updated_at": "2026-11-01 09:00:00"})
+        # An order whose header has no amount, as in a marketplace's order file: its lines price it (one more
+        # arrives in self.second).
+        orders.append(self._order("O-LINES-1", "", "2026-10-31 08:00:00"))
         _write(drop / "orders.csv", ORDER_COLUMNS, orders)
         _write(drop / "order_items.csv", LINE_COLUMNS, [
             {**self.line, "quantity": "3", "updated_at": "2026-11-01 09:00:00"},
             {"order_id": "O-FIX-1", "line_number": "1", "product_id": self.line["product_id"], "quantity": "1",
              "unit_price": "123.00", "discount": "0", "updated_at": "2026-10-31 08:00:00"},
+            self._line("O-LINES-1", "1", "20.00"),
         ])
         _write(drop / "interactions.csv", INTERACTION_COLUMNS, [
             self.interaction,
@@ -214,14 +229,16 @@ class LateDrops:
         ])
 
     def second(self, exports: Path) -> None:
-        """2026-11-02: the unreadable amount and the unknown type fixed, the conflict resolved by a newer version, and
-        an older version of the corrected order (it must not win: its updated_at is older)."""
+        """2026-11-02: the unreadable amount and the unknown type fixed, the conflict resolved by a newer version, an
+        older version of the corrected order (it must not win: its updated_at is older), and a second line of the order
+        its lines price."""
         drop = exports / "2026-11-02"
         _write(drop / "orders.csv", ORDER_COLUMNS, [
             self._order("O-FIX-1", "123.00", "2026-11-02 08:00:00"),
             self._order("O-CONF-1", "55.00", "2026-11-02 08:00:00"),
             {**self.corrected, "amount": "1.00", "updated_at": "2026-10-01 00:00:00"},
         ])
+        _write(drop / "order_items.csv", LINE_COLUMNS, [self._line("O-LINES-1", "2", "5.00")])
         _write(drop / "interactions.csv", INTERACTION_COLUMNS, [
             {"interaction_id": "I-FIX-1", "customer_id": self.customer, "interaction_type": "call",
              "occurred_at": "2026-10-31 12:00:00", "campaign_id": "", "rep_id": ""},
@@ -311,11 +328,25 @@ def test_daily_drops_applied_one_refresh_at_a_time_equal_one_full_refresh(sample
         dbt_build(incremental_work, tmp_path / "target_incremental")
         with duckdb.connect(str(incremental_work)) as con:
             months_replaced.append(publish(con, published, f"run-{number}", None).months_replaced)
+            if step == late.second:  # a late line reprices its order at once (the redelivery recomputes them all)
+                assert con.execute("select amount_original from intermediate.int_orders_combined "
+                                   "where order_id = 'O-LINES-1'").fetchall() == [(25.0,)]
         if number > 0:  # the first build created the models; every later one updated them
-            for model in INCREMENTAL_MODELS + CUSTOMER_INCREMENTAL_MODELS:
+            for model in INCREMENTAL_MODELS + CUSTOMER_INCREMENTAL_MODELS + (ORDER_INCREMENTAL_MODEL,):
                 compiled = next((tmp_path / "target_incremental" / "run").rglob(f"{model}.sql")).read_text().lower()
-                # (The per-customer models delete in their pre-hook.)
+                # (The per-customer and per-order models delete in their pre-hook.)
                 assert "insert into" in compiled and ("delete from" in compiled) == (model in INCREMENTAL_MODELS), model
+            # The combined orders recompute the orders a drop's rows carry: all of them only when a load they read is
+            # gone (the redelivery), none when no load is new to them (the new secret; the moves, which the subset
+            # builds before this one applied).
+            (recomputed_orders,) = logged_recomputed_customers(tmp_path / "target_incremental", "orders").items()
+            assert recomputed_orders[0] == ORDER_INCREMENTAL_MODEL
+            if step == late.redelivery:
+                assert recomputed_orders[1] >= orders(incremental_work), recomputed_orders
+            elif step in (new_secret, late.split_and_moves):
+                assert recomputed_orders[1] == 0, recomputed_orders
+            else:
+                assert 0 < recomputed_orders[1] < orders(incremental_work) / 4, recomputed_orders
             # The deduplication models recompute the customers a drop touches, not all of them.
             recomputed = logged_recomputed_customers(tmp_path / "target_incremental")
             assert set(recomputed) == set(CUSTOMER_INCREMENTAL_MODELS), recomputed
@@ -352,6 +383,8 @@ def test_daily_drops_applied_one_refresh_at_a_time_equal_one_full_refresh(sample
         assert order(late.corrected["order_id"]) == [(888.0, "refunded")]
         assert order("O-FIX-1") == [(123.0, "paid")] and order("O-CONF-1") == [(55.0, "paid")]
         assert order("O-GONE-1") == [] and order("O-LATE-1") == [(42.0, "paid")]
+        assert con.execute("select amount_original from intermediate.int_orders_combined where order_id = 'O-LINES-1'"
+                           ).fetchall() == [(25.0,)]
         assert con.execute("select _source_file from staging.stg_crm__orders where order_id = ?",
                            [late.withdrawn["order_id"]]).fetchone() == (f"{late.snapshot}/orders.csv",)
         assert con.execute("select channel from staging.stg_crm__orders where order_id = ?",
@@ -364,7 +397,7 @@ def test_daily_drops_applied_one_refresh_at_a_time_equal_one_full_refresh(sample
                                "where _source_file = '2026-11-01/orders.csv' order by 1").fetchall()
         assert outcomes == [(1, "landed", None), (2, "landed", None), (3, "quarantined", "unparseable amount"),
                             (4, "superseded", None), (5, "superseded", None),
-                            (6, "quarantined", "conflicting duplicate"), (7, "landed", None)]
+                            (6, "quarantined", "conflicting duplicate"), (7, "landed", None), (8, "landed", None)]
         assert con.execute("select outcome, reason from audit.audit_raw_rows_classified "
                            "where _source_file = '2026-11-01/interactions.csv' order by _row_number").fetchall() == \
             [("landed", None), ("quarantined", "unknown interaction_type"), ("landed", None)]

@@ -64,7 +64,9 @@
     from, each as (name, the column of the record key in it); `records` is the relation of the model's input
     records, with the `key` and `customer_id` columns and `date_column`, the date compared with the as-of date.
     `loads_of` names the table model the records come from when they are not a view of the base models: the loads it
-    recorded when it was built (loads_read_config) are those its records reflect. -#}
+    recorded when it was built (int_orders_combined: dbt/macros/order_incremental.sql) are those its records reflect,
+    so that a per-customer model built after the base models but not after it (as a subset run may) does not take the
+    new loads as read. -#}
 {% macro write_changed_customers(bases, records, key, date_column, loads_of=none) -%}
     {#- (Only a build writes: `dbt compile` or `docs generate` render the model too.) #}
     {%- if not (execute and is_incremental() and flags.WHICH in ('run', 'build')) -%}
@@ -227,21 +229,6 @@
     {%- endfor %}
     {%- endif %}
 {%- endmacro %}
-
-{#- The configuration of a table model that per-customer models read instead of the base models (int_orders_combined):
-    its post-hook records the base models' loads it was built from, so that a per-customer model built after it (and
-    not after the base models alone, as a subset run may) takes exactly those as read. On Spark nothing is recorded. -#}
-{% macro loads_read_config(bases) -%}
-    {{ return(adapter.dispatch('loads_read_config', 'crm')(bases)) }}
-{%- endmacro %}
-
-{% macro default__loads_read_config(bases) -%}
-    {{ config(post_hook=["{{ crm.record_loads_built_from(" ~ bases ~ ") }}"]) }}
-{%- endmacro %}
-
-{% macro spark__loads_read_config(bases) -%}
-{%- endmacro %}
-
 
 {#- The facts built on a deduplication model (fct_orders, fct_order_items, fct_interactions) are kept per golden
     customer too: they recompute the customers their deduplication model recomputed since they last applied its

@@ -214,7 +214,8 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         context.log.info("dbt build on Spark: the base models are rebuilt in full (Parquet tables take no deletes)")
     else:
         context.log.info("dbt build, incremental: the large base models parse only the loads they do not have yet; "
-                         "the deduplication models and the facts on them recompute only the customers a change reaches")
+                         "the combined orders recompute only the orders the new loads carry, and the deduplication "
+                         "models and the facts on them only the customers a change reaches")
     spark_target, spark_environment, spark_build = [], contextlib.nullcontext(), contextlib.nullcontext()
     if warehouse.on_spark:
         from dagster_project.spark.engine import dbt_process_environment, keys_for_build, prepare_dbt

@@ -3,15 +3,18 @@
   as in a marketplace's order file, takes the sum of its lines) and the orders derived from line-level files. An
   order id in both keeps the order file's attributes. An order with neither an amount nor lines lands nowhere
   (audit_raw_rows_classified quarantines it as missing amount).
-  It records the base models' loads it was built from, for int_orders_deduplicated
-  (dbt/macros/customer_incremental.sql).
+  Kept incrementally per order id (dbt/macros/order_incremental.sql); it records the base models' loads it was built
+  from, for int_orders_deduplicated (dbt/macros/customer_incremental.sql).
 -#}
 -- depends_on: {{ ref('base_crm__orders') }}, {{ ref('base_crm__order_items') }}
-{{ crm.loads_read_config(['base_crm__orders', 'base_crm__order_items']) }}
+{%- set bases = ['base_crm__orders', 'base_crm__order_items'] %}
+{{ crm.order_incremental_config(bases) }}
+{{- crm.write_changed_orders(bases) }}
 
 with header_orders as (
 
     select * from {{ ref('stg_crm__orders') }}
+    where {{ crm.only_changed_orders('order_id') }}
 
 ),
 
@@ -31,8 +34,9 @@ line_totals as (
 
 lines_orders as (
 
+    {#- (header_orders holds the changed orders only on an incremental build: so do these.) #}
     select * from {{ ref('int_orders_from_lines') }}
-    where order_id not in (select order_id from header_orders)
+    where {{ crm.only_changed_orders('order_id') }} and order_id not in (select order_id from header_orders)
 
 ),
 
