@@ -76,30 +76,9 @@
     {%- set loads_state = crm.customer_state_relation('loads') -%}
     {%- set recorded = crm.relation_exists(identities_state) and crm.relation_exists(loads_state) -%}
     {%- set identities = ref('int_customer_identities_resolved') -%}
-    {%- set new_loads = {} -%}
-    {%- set gone = [] -%}
-    {%- if recorded -%}
-        {%- set query -%}
-            with current_loads as (
-                {{ crm.loads_read(bases | map(attribute=0) | list, loads_of) }}
-            )
-            select 'new', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
-                select * from current_loads except select base, _source_file, _loaded_at from {{ loads_state }}
-            )
-            union all
-            select 'gone', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
-                select base, _source_file, _loaded_at from {{ loads_state }} except select * from current_loads
-            )
-            order by 1, 2, 3, 4
-        {%- endset -%}
-        {%- for change, base, source_file, loaded_at in run_query(query).rows -%}
-            {%- if change == 'new' -%}
-                {%- do new_loads.setdefault(base, []).append((source_file, loaded_at)) -%}
-            {%- else -%}
-                {%- do gone.append(base) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- set changes = crm.loads_since_recorded(bases | map(attribute=0) | list, loads_of) if recorded
+                      else {'new': {}, 'gone': []} -%}
+    {%- set new_loads, gone = changes['new'], changes['gone'] -%}
     {%- set statement -%}
         create or replace table {{ crm.customer_state_relation('changed') }} as
         {%- if not recorded or gone %}
@@ -215,6 +194,35 @@
 {% macro record_loads_built_from(bases, loads_of=none) -%}
     create or replace table {{ crm.customer_state_relation('loads') }} as
     {{ crm.loads_read(bases, loads_of) }}
+{%- endmacro %}
+
+{#- The loads of the base models `bases` (as loads_read gives them) since those the model recorded when it was last
+    built (`<model>__loads`, which must exist): `new`, the loads per base model that it did not read then; `gone`, the
+    base models of loads it read that are gone (a file delivered again with other content). -#}
+{% macro loads_since_recorded(bases, loads_of=none) -%}
+    {%- set loads_state = crm.customer_state_relation('loads') -%}
+    {%- set changes = {'new': {}, 'gone': []} -%}
+    {%- set query -%}
+        with current_loads as (
+            {{ crm.loads_read(bases, loads_of) }}
+        )
+        select 'new', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
+            select * from current_loads except select base, _source_file, _loaded_at from {{ loads_state }}
+        )
+        union all
+        select 'gone', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
+            select base, _source_file, _loaded_at from {{ loads_state }} except select * from current_loads
+        )
+        order by 1, 2, 3, 4
+    {%- endset -%}
+    {%- for change, base, source_file, loaded_at in run_query(query).rows -%}
+        {%- if change == 'new' -%}
+            {%- do changes['new'].setdefault(base, []).append((source_file, loaded_at)) -%}
+        {%- else -%}
+            {%- do changes['gone'].append(base) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(changes) }}
 {%- endmacro %}
 
 {#- The loads (base, _source_file, _loaded_at) of the base models `bases` a model's records reflect: the base models'

@@ -42,30 +42,8 @@
     {%- endif -%}
     {%- set loads_state = crm.customer_state_relation('loads') -%}
     {%- set recorded = crm.relation_exists(loads_state) -%}
-    {%- set new_loads = {} -%}
-    {%- set gone = [] -%}
-    {%- if recorded -%}
-        {%- set query -%}
-            with current_loads as (
-                {{ crm.loads_read(bases) }}
-            )
-            select 'new', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
-                select * from current_loads except select base, _source_file, _loaded_at from {{ loads_state }}
-            )
-            union all
-            select 'gone', base, _source_file, cast(_loaded_at as {{ dbt.type_string() }}) from (
-                select base, _source_file, _loaded_at from {{ loads_state }} except select * from current_loads
-            )
-            order by 1, 2, 3, 4
-        {%- endset -%}
-        {%- for change, base, source_file, loaded_at in run_query(query).rows -%}
-            {%- if change == 'new' -%}
-                {%- do new_loads.setdefault(base, []).append((source_file, loaded_at)) -%}
-            {%- else -%}
-                {%- do gone.append(base) -%}
-            {%- endif -%}
-        {%- endfor -%}
-    {%- endif -%}
+    {%- set changes = crm.loads_since_recorded(bases) if recorded else {'new': {}, 'gone': []} -%}
+    {%- set new_loads, gone = changes['new'], changes['gone'] -%}
     {%- set statement -%}
         create or replace table {{ crm.customer_state_relation('changed') }} as
         {%- if not recorded or gone %}
