@@ -84,7 +84,6 @@ def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         "completed_run_id varchar)")
 
 
-
 def check_reason(reason: str | None, source_id: str | None) -> str | None:
     """The reason as recorded: at most REASON_MAX_CHARS printable characters that neither contain the id nor look
     like an e-mail address or phone number."""

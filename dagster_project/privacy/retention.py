@@ -44,7 +44,6 @@ class Purge:
         return self.quarantined_lines + self.customer_versions
 
 
-
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
