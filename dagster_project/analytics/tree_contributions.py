@@ -63,15 +63,18 @@ def model_matrix(x: pd.DataFrame) -> np.ndarray:
             columns.append(codes)
         else:
             columns.append(column.to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.column_stack(columns) if columns else np.empty((len(x), 0))
+    return np.column_stack(columns)
 
 
 def contributions(booster: lightgbm.Booster, matrix: np.ndarray, trees: int) -> np.ndarray:
     """``booster.predict(matrix, num_iteration=trees, pred_contrib=True)``: one column per feature, then the bias.
     ``trees`` > 0 (a binary model's trees, one per iteration)."""
+    def lightgbms_own() -> np.ndarray:
+        return booster.predict(matrix, num_iteration=trees, pred_contrib=True)
+
     parsed = _parse(booster, trees)
     if parsed is None or not len(matrix):
-        return booster.predict(matrix, num_iteration=trees, pred_contrib=True)
+        return lightgbms_own()
     # Column by column (a feature's values, a contribution's column contiguous in memory), transposed at the end.
     columns = np.ascontiguousarray(matrix.T)
     leaves = np.ascontiguousarray(booster.predict(matrix, num_iteration=trees, pred_leaf=True)
@@ -82,7 +85,7 @@ def contributions(booster: lightgbm.Booster, matrix: np.ndarray, trees: int) -> 
         if not np.array_equal(tree.leaf_of[patterns], leaves[number]):
             log.warning("tree %d: the split sides computed here differ from LightGBM's leaves; using pred_contrib",
                         number)
-            return booster.predict(matrix, num_iteration=trees, pred_contrib=True)
+            return lightgbms_own()
         present = np.flatnonzero(np.bincount(patterns, minlength=len(tree.leaf_of)))
         # Any row of a pattern will do: they all get the same contributions.
         row_of = np.zeros(len(tree.leaf_of), dtype=np.intp)
@@ -97,7 +100,7 @@ def contributions(booster: lightgbm.Booster, matrix: np.ndarray, trees: int) -> 
     expected = booster.predict(matrix[checked], num_iteration=trees, pred_contrib=True)
     if not np.allclose(out[checked], expected, rtol=1e-9, atol=1e-12):
         log.warning("contributions per split pattern differ from LightGBM's pred_contrib; using pred_contrib")
-        return booster.predict(matrix, num_iteration=trees, pred_contrib=True)
+        return lightgbms_own()
     return out
 
 
