@@ -135,12 +135,19 @@
         {%- endif %}
     {%- endset -%}
     {%- do run_query(statement) -%}
-    {%- set counted = run_query('select count(*) from ' ~ crm.customer_state_relation('changed')) -%}
-    {#- For the refresh's log, and for tests/test_incremental.py to see that a drop recomputes few customers. #}
-    {%- do log('crm customers recomputed: ' ~ model.unique_id ~ ' ' ~ counted.columns[0].values()[0]
-               ~ (' (every customer: a load it read is gone)' if gone else '')
-               ~ (' (every customer: nothing recorded)' if not recorded else ''), info=true) -%}
+    {%- do crm.log_recomputed('customer', gone, recorded) -%}
     {{ return('') }}
+{%- endmacro %}
+
+
+{#- After write_changed_customers or write_changed_orders: how many `noun`s ('customer', 'order') the build
+    recomputes (the rows of `<model>__changed`), and why every one when it is every one. For the refresh's log, and
+    for tests/test_incremental.py to see that a drop recomputes few. -#}
+{% macro log_recomputed(noun, gone, recorded) -%}
+    {%- set counted = run_query('select count(*) from ' ~ crm.customer_state_relation('changed')) -%}
+    {%- do log('crm ' ~ noun ~ 's recomputed: ' ~ model.unique_id ~ ' ' ~ counted.columns[0].values()[0]
+               ~ (' (every ' ~ noun ~ ': a load it read is gone)' if gone else '')
+               ~ (' (every ' ~ noun ~ ': nothing recorded)' if not recorded else ''), info=true) -%}
 {%- endmacro %}
 
 {#- Whether the table exists, asked of the database: dbt's relation cache does not know the state tables that hooks

@@ -62,11 +62,7 @@
         {%- endif %}
     {%- endset -%}
     {%- do run_query(statement) -%}
-    {%- set counted = run_query('select count(*) from ' ~ crm.customer_state_relation('changed')) -%}
-    {#- For the refresh's log, and for tests/test_incremental.py to see that a drop recomputes few orders. #}
-    {%- do log('crm orders recomputed: ' ~ model.unique_id ~ ' ' ~ counted.columns[0].values()[0]
-               ~ (' (every order: a load it read is gone)' if gone else '')
-               ~ (' (every order: nothing recorded)' if not recorded else ''), info=true) -%}
+    {%- do crm.log_recomputed('order', gone, recorded) -%}
     {{ return('') }}
 {%- endmacro %}
 
