@@ -396,6 +396,23 @@ def test_retention_blanks_what_no_longer_serves_the_warehouse_and_keeps_the_mart
     assert compaction.free_blocks(work_database_path(warehouse)) == 0
     assert [p.name.split("-")[0] for p in sorted(warehouse.parent.glob(".*-*")) if p.is_dir()] == [".csv", ".parquet"]
 
+    # A full refresh then checks every raw row again, but not the blanked versions: the e-mail and phone null rates
+    # count what was delivered, not what the retention removed.
+    refresh(exports, warehouse, settings_overrides={"max_quarantine_share": 0.5}, full_refresh=True)
+    with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
+        blanked = set(con.execute("select _source_file, _row_number from privacy.retention_blanked").fetchall())
+        rows = con.execute("select count(*), count(*) filter (where email is null), "
+                           "count(*) filter (where phone is null) from raw.customers where not list_contains(?, "
+                           "_source_file || '#' || _row_number)", [[f"{f}#{r}" for f, r in aged]]).fetchone()
+        checked = dict(((column, (elements, unexpected)) for column, elements, unexpected in con.execute("""
+            select column_name, element_count, unexpected_count from quality.quality_results
+            where suite = 'raw_customers' and expectation_type = 'expect_column_values_to_not_be_null'
+              and column_name in ('email', 'phone')
+              and run_id = (select run_id from quality.quality_results where suite = 'raw_customers'
+                            order by checked_at desc limit 1)""").fetchall()))
+    assert blanked == set(aged)
+    assert checked == {"email": (rows[0], rows[1]), "phone": (rows[0], rows[2])}, (checked, rows)
+
 
 def test_previous_export_versions_beyond_the_setting_are_removed_the_replaced_one_first_kept(tmp_path):
     folder = tmp_path / "parquet"
@@ -441,6 +458,48 @@ def test_the_purge_counts_from_loading_not_from_the_drop_date(tmp_path):
     assert (done.quarantined_lines, kept) == (1, [("old drop, new load",)])
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", str(done.cutoff.date()))
     assert modes.dir_mode(0o644) == 0o755 and modes.dir_mode(0o640) == 0o750 and modes.dir_mode(0o600) == 0o700
+
+
+def test_versions_blanked_before_the_record_existed_are_found_once_and_new_ones_recorded(tmp_path):
+    """A working database purged by a version that logged counts only: its blanked customer versions are those no
+    longer counting, loaded before the last purge's cutoff, with none of the blanked values left."""
+    earlier_cutoff, now = datetime(2026, 10, 1), datetime(2026, 12, 5, 12)
+    personal = ", ".join(f"{c} varchar" for c in retention.BLANKED_CUSTOMER_COLUMNS)
+    rows = [  # id, drop, row, loaded, outcome, e-mail
+        ("C1", "2026-09-01", 1, datetime(2026, 9, 1), "superseded", None),  # blanked by the earlier purge
+        ("C2", "2026-09-01", 2, datetime(2026, 9, 1), "superseded", "c2@example.org"),  # its drop has another one
+        ("C2", "2026-09-01", 3, datetime(2026, 9, 1), "landed", "c2.new@example.org"),
+        ("C3", "2026-09-01", 4, datetime(2026, 9, 1), "landed", None),  # counts, delivered without values
+        ("C4", "2026-11-20", 1, datetime(2026, 11, 20), "superseded", None),  # loaded after both cutoffs
+        ("C5", "2026-10-20", 1, datetime(2026, 10, 20), "superseded", "c5@example.org"),  # blanked now
+    ]
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        for schema in ("raw", "audit", "privacy"):
+            con.execute(f"create schema {schema}")
+        con.execute(f"create table raw.customers (customer_id varchar, {personal}, _source_file varchar, "
+                    "_row_number bigint, _loaded_at timestamp, _drop_date date)")
+        con.execute("create table audit.audit_raw_rows_classified (entity varchar, _source_file varchar, "
+                    "_row_number bigint, outcome varchar)")
+        for customer_id, drop, row, loaded, outcome, email in rows:
+            con.execute("insert into raw.customers (customer_id, email, _source_file, _row_number, _loaded_at, "
+                        "_drop_date) values (?, ?, ?, ?, ?, ?)", [customer_id, email, f"{drop}/customers.csv", row,
+                                                                   loaded, drop])
+            con.execute("insert into audit.audit_raw_rows_classified values ('customers', ?, ?, ?)",
+                        [f"{drop}/customers.csv", row, outcome])
+        con.execute("create table privacy.retention_log (run_id varchar, purged_at timestamp, retention_days integer, "
+                    "loaded_before timestamp, quarantined_lines bigint, customer_versions bigint, "
+                    "compacted_at timestamp)")
+        con.execute("insert into privacy.retention_log values ('old', ?, 30, ?, 0, 1, ?)",
+                    [earlier_cutoff, earlier_cutoff, earlier_cutoff])
+        assert retention.blanked_versions_condition(con) is None  # no record yet
+        done = retention.purge(con, 30, "run", now)
+        recorded = con.execute("select customer_id, run_id from privacy.retention_blanked join raw.customers "
+                               "using (_source_file, _row_number, _loaded_at) order by 1").fetchall()
+        selected = con.execute(f"select customer_id from raw.customers "
+                               f"where {retention.blanked_versions_condition(con)} order by 1").fetchall()
+        emails = dict(con.execute("select customer_id || '#' || _row_number, email from raw.customers").fetchall())
+    assert done.customer_versions == 1 and emails["C5#1"] is None and emails["C2#2"] == "c2@example.org"
+    assert recorded == [("C1", None), ("C5", "run")] and selected == [("C1",), ("C5",)]
 
 
 def test_a_transcoded_copy_of_a_drop_is_owner_only_and_removed(tmp_path):

@@ -11,7 +11,11 @@ previous refresh, the reconciliation with the ingest log (`suites.checks_rows` t
 After a suite's validation no stop rule failed, every load of its table is recorded as checked, with the version of
 the code and suites that checked it (``refresh_state.code_version``): a changed suite or rule checks every row again,
 and so does a refresh asked to rebuild everything. A failed stop rule records nothing, so the same rows are checked
-again by the next refresh."""
+again by the next refresh.
+
+Rows a table's row-by-row rules never check: the customer versions the retention blanked (dagster_project.privacy.
+retention). Their personal values are gone by design, so checking every row again would count them in the e-mail
+and phone null rates; they no longer count in the warehouse and were checked when they were loaded."""
 
 from __future__ import annotations
 
@@ -21,6 +25,7 @@ from datetime import datetime
 
 import duckdb
 
+from dagster_project.privacy import retention
 from dagster_project.quality.results import SuiteValidation
 from dagster_project.quality.suites import Suite
 from dagster_project.sql import literal, qualified, table_columns, table_exists
@@ -37,24 +42,27 @@ class Scope:
 
     loads: tuple[Load, ...]
     unchecked: tuple[Load, ...] | None
+    left_out: str | None = None  # a SQL condition on the rows no row-by-row rule checks (see the module)
 
     @property
     def row_filter(self) -> str | None:
         """A SQL condition on the table's rows selecting the unchecked loads' rows, or None for every row."""
+        kept = f"not ({self.left_out})" if self.left_out else None
         if self.unchecked is None:
-            return None
+            return kept
         if not self.unchecked:
             return "false"
         # Literals, not a join: Great Expectations reads through its own read-only connection. By load time alone:
         # a file name in the SQL text could hold what SQLAlchemy reads as a parameter (":name"), and a checked load
         # loaded at the same instant only adds its rows to those checked.
         times = ", ".join(f"timestamp {literal(t.isoformat(sep=' '))}" for t in sorted({t for _, t in self.unchecked}))
-        return f"_loaded_at in ({times})"
+        return " and ".join(filter(None, (f"_loaded_at in ({times})", kept)))
 
 
 def scopes(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], version: str,
            every_row: bool) -> dict[str, Scope]:
     """Each raw suite's scope (a table without load columns, or missing, is checked whole by GE as before)."""
+    left_out = {("raw", "customers"): retention.blanked_versions_condition(con)}
     found = {}
     for suite in suites:
         if not {"_source_file", "_loaded_at"} <= table_columns(con, suite.schema, suite.table):
@@ -62,7 +70,8 @@ def scopes(con: duckdb.DuckDBPyConnection, suites: Sequence[Suite], version: str
         loads = tuple(con.execute(f"select _source_file, _loaded_at from {qualified(suite.schema, suite.table)} "
                                   "group by all order by all").fetchall())
         checked = set() if every_row else _checked(con, suite.name, version)
-        found[suite.name] = Scope(loads, tuple(load for load in loads if load not in checked) if checked else None)
+        found[suite.name] = Scope(loads, tuple(load for load in loads if load not in checked) if checked else None,
+                                  left_out.get((suite.schema, suite.table)))
     return found
 
 
