@@ -19,10 +19,11 @@ from dagster_project.ingest.values import classify, decide_day_month, read_date_
 DROP = date(2020, 1, 5)
 
 
-def read(values: list[str], mapping: EntityMapping = NO_MAPPING, drop: date = DROP) -> tuple[str, list[str | None]]:
+def read(values: list[str], mapping: EntityMapping = NO_MAPPING, drop: date = DROP,
+         meridiem: bool = False) -> tuple[str, list[str | None]]:
     """How a column of these values is read, and each value as ISO text (None where it stays as delivered)."""
     parts = Counter(v.split(" ")[0].split("T")[0] for v in values)
-    reading = read_date_column("d", parts, mapping, drop, personal=False)
+    reading = read_date_column("d", parts, mapping, drop, personal=False, meridiem=meridiem)
     con = duckdb.connect()
     if reading.expression is None:
         return reading.format, [None] * len(values)
@@ -31,7 +32,11 @@ def read(values: list[str], mapping: EntityMapping = NO_MAPPING, drop: date = DR
 
 
 @pytest.mark.parametrize("values, form, iso", [
-    (["03/01/19", "13/01/19 14:05"], "DD/MM/YY", ["2019-01-03 00:00:00", "2019-01-13 14:05:00"]),
+    # 13/01 rules out month-first; read year-first, 28/02/19 would be 19 February 2028, after the drop.
+    (["03/01/19", "13/01/19 14:05", "28/02/19"], "DD/MM/YY",
+     ["2019-01-03 00:00:00", "2019-01-13 14:05:00", "2019-02-28 00:00:00"]),
+    # A first field above 31 is no day or month: Korean and Japanese exports write a two-digit year first.
+    (["98.03.05", "99.12.31 9:30"], "YY/MM/DD", ["1998-03-05 00:00:00", "1999-12-31 09:30:00"]),
     (["12/1/2010 8:26", "12/13/2010"], "MM/DD/YYYY", ["2010-12-01 08:26:00", "2010-12-13 00:00:00"]),
     (["3/4/2021 2:05 PM", "25/4/2021"], "DD/MM/YYYY", ["2021-04-03 14:05:00", "2021-04-25 00:00:00"]),
     (["19970101", "19980630"], "YYYYMMDD", ["1997-01-01 00:00:00", "1998-06-30 00:00:00"]),
@@ -42,6 +47,32 @@ def read(values: list[str], mapping: EntityMapping = NO_MAPPING, drop: date = DR
 ])
 def test_a_date_column_is_read_by_the_evidence_of_all_its_values(values, form, iso):
     assert read(values) == (form, iso)
+
+
+@pytest.mark.parametrize("values, drop", [
+    (["24.03.05", "24.03.11", "24.03.22"], date(2024, 3, 25)),  # 5 March 2024, or 24 March 2005?
+    (["24.03.25", "24.03.28"], date(2024, 3, 25)),  # after the drop either way: no reading is borne out
+    (["03/01/19", "13/01/19"], DROP),  # 13 January 2019, or 19 January 2013?
+])
+def test_two_digit_dates_that_may_as_well_be_year_first_are_ambiguous(values, drop):
+    reading = read_date_column("d", Counter(values), NO_MAPPING, drop, personal=False)
+    assert (reading.format, reading.expression) == ("ambiguous date order", None) and reading.ambiguous is not None
+    assert reading.undecided == "the order of day, month and two-digit year"
+
+
+def test_iso_dates_with_a_twelve_hour_time_get_the_twenty_four_hour_time():
+    form, iso = read(["2024-03-02 2:05 PM", "2024-03-03 12:30 am", "2024/3/5T11:00:59PM", "2024-03-06 14:00",
+                      "2024-03-07"], meridiem=True)
+    assert form == "ISO with AM/PM"
+    assert iso == ["2024-03-02 14:05:00", "2024-03-03 00:30:00", "2024-03-05 23:00:59", None, None]
+
+
+def test_a_file_s_twelve_hour_times_land_as_twenty_four_hour_times(tmp_path):
+    con, result = load(tmp_path, "order_id,customer_id,order_date,amount\nO1,C1,2024-06-02 2:05 PM,10\n"
+                                 "O2,C1,2024-06-03 12:30 AM,20\nO3,C1,2024-06-04 09:15,30\n")
+    assert [r[0] for r in con.execute("select order_date from raw.orders order by _row_number").fetchall()] == [
+        "2024-06-02 14:05:00", "2024-06-03 00:30:00", "2024-06-04 09:15"]
+    assert "order_date read as ISO with AM/PM" in result.files[0].notes
 
 
 def test_dates_dbt_reads_as_they_are_stay_as_delivered():

@@ -334,3 +334,35 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
         (5, Decimal("227.84"))]
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
                       "from marts.fct_reconciliation") == [(5, 5, 0, 0)]
+
+
+def test_a_line_level_order_delivered_again_with_a_line_removed_loses_that_line(tmp_path):
+    """A shop or ERP export of recent orders delivers each order whole. An order edited in the shop (one of its three
+    items removed) and exported again the next day counts the two lines it has now: the removed line is superseded,
+    not kept at its old position, and the incremental refresh that applies the new day gets there."""
+    exports = tmp_path / "exports"
+    header = "order_id,order_date,customer_id,product_id,quantity,unit_price\n"
+    for drop, rows in (("2024-03-01", ["A1,2024-03-01,C1,P1,1,10.00", "A1,2024-03-01,C1,P2,1,20.00",
+                                       "A1,2024-03-01,C1,P3,1,30.00", "A2,2024-03-01,C2,P1,1,5.00"]),
+                       ("2024-03-02", ["A1,2024-03-01,C1,P1,1,10.00", "A1,2024-03-01,C1,P2,1,20.00",
+                                       "A3,2024-03-02,C3,P4,1,7.00"])):
+        (exports / drop).mkdir(parents=True)
+        (exports / drop / "sales.csv").write_text(header + "\n".join(rows) + "\n")
+    held_back = tmp_path / "2024-03-02"
+    shutil.move(exports / "2024-03-02", held_back)
+    shop = Refreshed(exports, Path(), tmp_path / "wh" / "crm.duckdb")
+    refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS)
+    assert shop.query("select order_id, amount from marts.fct_orders order by 1") == [("A1", 60.0), ("A2", 5.0)]
+
+    shutil.move(held_back, exports / "2024-03-02")
+    refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS)
+    assert shop.query("select mode from meta.dbt_state") == [("incremental",)]
+    assert shop.query("select order_id, amount from marts.fct_orders order by 1") == [
+        ("A1", 30.0), ("A2", 5.0), ("A3", 7.0)]
+    assert shop.query("select order_id, product_id from marts.fct_order_items order by 1, 2") == [
+        ("A1", "P1"), ("A1", "P2"), ("A2", "P1"), ("A3", "P4")]
+    assert shop.query("select _source_file, _row_number, outcome, detail from audit.audit_raw_rows_classified "
+                      "where outcome <> 'landed' order by 1, 2") == [
+        ("2024-03-01/sales.csv", 1, "superseded", None), ("2024-03-01/sales.csv", 2, "superseded", None),
+        ("2024-03-01/sales.csv", 3, "superseded", "the drop of 2024-03-02 delivered the order again without this line")]
+    assert shop.query("select sum(unaccounted_rows) from marts.fct_reconciliation") == [(0,)]

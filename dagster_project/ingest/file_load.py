@@ -146,8 +146,8 @@ class FileLoad:
             if reading.ambiguous is not None:
                 quarantined += quarantine.quarantine_where(
                     self, reading.ambiguous, "ambiguous date order",
-                    f"'{reading.column} = ' || {value} || ': no value of the column decides day/month order; set "
-                    f"date_format in mapping.yml'")
+                    f"'{reading.column} = ' || {value} || ': no value of the column decides {reading.undecided}; "
+                    f"set date_format in mapping.yml'")
             if reading.unfit is not None:
                 quarantined += quarantine.quarantine_where(
                     self, f"{identifier(reading.column)} is not null and {reading.unfit}",

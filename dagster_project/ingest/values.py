@@ -1,9 +1,12 @@
 """How a file writes its dates and decimals, decided once per column by evidence over the whole column.
 
-A value such as ``03/01/19`` means nothing alone: 3 January or 1 March, 2019 or 1919. The file's other values
-decide: a first field above 12 makes the column day-first, a second field above 12 month-first. A column that never
-decides takes the mapping file's ``date_format``; without one its undecidable rows are quarantined as "ambiguous
-date order" (never guessed). The decision, with the value that decided it, is logged per file.
+A value such as ``03/01/19`` means nothing alone: 3 January or 1 March, 2019 or 1919, or even 19 January 2003
+(Korean and Japanese exports write the year first). The file's other values decide: a first field above 12 rules out
+month-first, a second field above 12 day-first; a year-first reading (two-digit first and last fields only) is ruled
+out by a field that cannot be its month or day, or by a date it would put after the drop. A column where more than
+one reading fits every value takes the mapping file's ``date_format``; without one its undecidable rows are
+quarantined as "ambiguous date order" (never guessed). The decision, with the values that decided it, is logged per
+file.
 
 Dates that dbt reads as they are (ISO ``2025-08-27``, ``2025/8/27``, ``2025年8月27日``, with or without a time) stay
 as delivered; the others are rewritten to ISO text in the raw table, inside the file's load transaction:
@@ -11,7 +14,8 @@ as delivered; the others are rewritten to ISO text in the raw table, inside the 
 | written as | read as |
 |---|---|
 | ``D/M/YYYY``, ``M/D/YYYY`` (also ``-`` or ``.``), with ``H:MM[:SS]`` and AM/PM | by the column's evidence |
-| two-digit years ``D/M/YY`` | the year in the 100 years ending 20 years after the drop's year |
+| two-digit years ``D/M/YY``, ``M/D/YY``, ``YY/M/D`` | by the column's evidence; the year in the 100 years ending 20 years after the drop's year |
+| ISO dates with a 12-hour time (``2024-03-05 2:05 PM``) | the 24-hour time |
 | ``YYYYMMDD`` | year, month, day |
 | ``YYYY.MM.DD`` | year, month, day |
 | a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
@@ -44,6 +48,9 @@ DAY_MONTH_VALUE = "^" + _DAY_MONTH + _TIME + "$"
 COMPACT_VALUE = r"^(\d{4})(\d{2})(\d{2})" + _TIME + "$"
 DOTTED_YMD_VALUE = r"^(\d{4})\.(\d{1,2})\.(\d{1,2})" + _TIME + "$"
 SERIAL_VALUE = r"^\d{5}(\.\d+)?$"
+# An ISO-like date with a 12-hour time: DuckDB's cast would read the time and drop the AM/PM.
+NATIVE_MERIDIEM_VALUE = (r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*"
+                         r"([AaPp][Mm])$")
 NATIVE_PART = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}$|^\d{4}年\d{1,2}月\d{1,2}日?$")
 
 
@@ -56,6 +63,7 @@ class DateReading:
     evidence: str | None  # the value that decided it, when one had to (None for personal columns)
     expression: str | None  # SQL giving ISO text from the column, None when dbt reads the values as they are
     ambiguous: str | None = None  # SQL condition of the rows to quarantine as "ambiguous date order"
+    undecided: str = "day/month order"  # what an ambiguous column's values do not decide, for its rows' detail
     unfit: str | None = None  # SQL condition of the rows whose value the mapping's date_format does not fit
 
     def describe(self) -> str:
@@ -92,30 +100,68 @@ def classify(part: str) -> str:
     return "unknown"
 
 
-def decide_day_month(parts: Counter) -> tuple[str | None, str | None]:
-    """'day' or 'month' (which comes first) and the deciding value, from the day_month parts of a column;
-    (None, None) when no value decides, ('mixed', example) when values decide both ways."""
-    day_first = month_first = None
+def decide_day_month(parts: Counter, drop_date: date | None = None) -> tuple[str | None, str | None]:
+    """Which field of the column's day_month parts comes first: 'day' (D/M/Y), 'month' (M/D/Y) or 'year' (YY/M/D),
+    and the values that decided it; (None, None) when no value decides, ('mixed', examples) when values decide both
+    day-first and month-first.
+
+    The year-first reading is weighed only when every part's first and last fields have two digits and it fits every
+    part (a month field up to 12, a day field up to 31). Then it is the reading when some first field is above 31 (no
+    day or month); otherwise the day- or month-first reading the values decided stands only if the year-first one
+    would put a date after the drop (`drop_date`) and it would not. Anything else is undecided: exports that write the
+    year first are the rarer ones, and reading them day-first is a silent misread."""
+    day_first = month_first = beyond_day = year_first_out = None
+    year_first_possible = True
     for part in sorted(parts):
         if classify(part) != "day_month":
             continue
-        a, b, _ = re.split(r"[-/.]", part)
-        if int(a) > 12 and int(b) <= 12:
+        a, b, c = (int(field) for field in re.split(r"[-/.]", part))
+        if a > 12 and b <= 12:
             day_first = day_first or part
-        elif int(b) > 12 and int(a) <= 12:
+        elif b > 12 and a <= 12:
             month_first = month_first or part
+        beyond_day = beyond_day or (part if a > 31 else None)
+        first, _, last = re.split(r"[-/.]", part)
+        if len(first) != 2 or len(last) != 2:
+            year_first_possible = False
+        elif b > 12 or not 1 <= c <= 31:
+            year_first_out = year_first_out or part
     if day_first and month_first:
         return "mixed", f"{day_first}, {month_first}"
-    if day_first:
-        return "day", day_first
-    if month_first:
-        return "month", month_first
+    order, evidence = ("day", day_first) if day_first else ("month", month_first) if month_first else (None, None)
+    if not year_first_possible or year_first_out:  # the year comes last
+        return order, evidence
+    if beyond_day:
+        return "year", beyond_day
+    if order is not None and drop_date is not None:
+        late = [p for p in sorted(parts)
+                if classify(p) == "day_month" and _named_date(p, "year", drop_date) > drop_date]
+        if late and all(_named_date(p, order, drop_date) <= drop_date for p in parts if classify(p) == "day_month"):
+            return order, f"{evidence}, {late[0]}"
     return None, None
 
 
+def _named_date(part: str, order: str, drop_date: date) -> date:
+    """The date a day_month part names when its `order` field comes first (a day past the month's end counts as the
+    month's last day, an impossible month as its nearest)."""
+    a, b, c = (int(field) for field in re.split(r"[-/.]", part))
+    year, month, day = {"day": (c, b, a), "month": (c, a, b), "year": (a, b, c)}[order]
+    year = _full_year(year, drop_date) if year < 100 else year
+    month = min(max(month, 1), 12)
+    last = (date(year + (month == 12), month % 12 + 1, 1) - date(year, month, 1)).days
+    return date(year, month, min(max(day, 1), last))
+
+
+def _full_year(two_digits: int, drop_date: date) -> int:
+    """A two-digit year in the 100 years ending TWO_DIGIT_YEAR_LOOKAHEAD years after the drop's year (as _iso)."""
+    window_end = drop_date.year + TWO_DIGIT_YEAR_LOOKAHEAD
+    return window_end - ((window_end - two_digits) % 100)
+
+
 def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
-                     personal: bool) -> DateReading:
-    """Decide how a date column is read from the distinct date parts of its values (with their counts)."""
+                     personal: bool, meridiem: bool = False) -> DateReading:
+    """Decide how a date column is read from the distinct date parts of its values (with their counts); `meridiem`:
+    some ISO-like value has a 12-hour time (AM/PM), which is rewritten to the 24-hour time."""
     value = f"trim({identifier(column)})"
     fmt = mapping.date_format_of(column)
     if fmt:
@@ -129,18 +175,22 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
     evidence: str | None = None
     formats: list[str] = []
     ambiguous = None
+    undecided = "day/month order"
     if families["day_month"]:
-        order, evidence = decide_day_month(parts)
+        order, evidence = decide_day_month(parts, drop_date)
         two_digit = any(len(re.split(r"[-/.]", p)[2]) == 2 for p in parts if classify(p) == "day_month")
         year_text = "YY" if two_digit else "YYYY"
-        if order in ("day", "month"):
-            day, month = (1, 2) if order == "day" else (2, 1)
-            expressions.append((DAY_MONTH_VALUE, _iso(value, DAY_MONTH_VALUE, year=3, month=month, day=day,
+        if order in ("day", "month", "year"):
+            year, month, day = {"day": (3, 2, 1), "month": (3, 1, 2), "year": (1, 2, 3)}[order]
+            expressions.append((DAY_MONTH_VALUE, _iso(value, DAY_MONTH_VALUE, year=year, month=month, day=day,
                                                       time_from=4, drop_date=drop_date)))
-            formats.append(("DD/MM/" if order == "day" else "MM/DD/") + year_text)
+            formats.append({"day": "DD/MM/", "month": "MM/DD/", "year": "YY/MM/DD"}[order]
+                           + (year_text if order != "year" else ""))
         else:
             ambiguous = f"regexp_full_match({value}, {literal(DAY_MONTH_VALUE)})"
             formats.append("ambiguous date order" + (" (day-first and month-first values)" if order else ""))
+            if two_digit:
+                undecided = "the order of day, month and two-digit year"
     if families["compact"]:
         expressions.append((COMPACT_VALUE, _iso(value, COMPACT_VALUE, 1, 2, 3, 4, drop_date)))
         formats.append("YYYYMMDD")
@@ -152,13 +202,17 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         expressions.append((SERIAL_VALUE, "strftime(timestamp '1899-12-30' + to_seconds(cast(round(cast("
                             f"{value} as double) * 86400) as bigint)), '%Y-%m-%d %H:%M:%S')"))
         formats.append("Excel serial days")
-    if families["native"] or not formats:
+    if meridiem:
+        expressions.append((NATIVE_MERIDIEM_VALUE, _iso(value, NATIVE_MERIDIEM_VALUE, 1, 2, 3, 4, drop_date)))
+        formats.append("ISO with AM/PM")
+    if (families["native"] and not meridiem) or not formats:
         formats.insert(0, "ISO")
     expression = None
     if expressions:
         cases = " ".join(f"when regexp_full_match({value}, {literal(p)}) then {e}" for p, e in expressions)
         expression = f"case {cases} end"
-    return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous)
+    return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous,
+                       undecided=undecided)
 
 
 def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date) -> str:
@@ -169,7 +223,7 @@ def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: i
     def number(i: int, default: str = "0") -> str:
         return f"coalesce(try_cast(nullif({group(i)}, '') as integer), {default})"
 
-    window_end = drop_date.year + TWO_DIGIT_YEAR_LOOKAHEAD
+    window_end = drop_date.year + TWO_DIGIT_YEAR_LOOKAHEAD  # as _full_year
     y = f"(case when length({group(year)}) = 2 then {window_end} - (({window_end} - {number(year)}) % 100) " \
         f"else {number(year)} end)"
     hour = number(time_from)
@@ -185,11 +239,13 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
     readings = []
     for column, personal in columns:
         rows = con.execute(
-            f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*) from {table} "
+            f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*), "
+            f"bool_or(regexp_full_match(trim({identifier(column)}), {literal(NATIVE_MERIDIEM_VALUE)})) from {table} "
             f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
-        readings.append(read_date_column(column, Counter(dict(rows)), mapping, drop_date, personal))
+        readings.append(read_date_column(column, Counter({part: count for part, count, _ in rows}), mapping,
+                                         drop_date, personal, meridiem=any(twelve_hour for *_, twelve_hour in rows)))
     return readings
 
 

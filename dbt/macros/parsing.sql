@@ -10,9 +10,11 @@
 {% macro duckdb__parse_timestamp(expr) -%}
     {#- Most exports write ISO-like text (2025-08-27, 2025/8/27 14:05, with seconds or fractions): DuckDB's cast reads
         it as it is, three times faster than strptime and ten times faster than normalising first, so only the rest is
-        normalised. The cast also reads words ('epoch', 'infinity') and BC years, which are no order dates: hence the
-        guards. -#}
-    coalesce(try_cast(case when ascii({{ expr }}) between 48 and 57 and {{ expr }} not ilike '%bc' then {{ expr }} end as timestamp), try_strptime(
+        normalised. The cast also reads words ('epoch', 'infinity') and BC years, which are no order dates, and drops
+        a trailing AM/PM (2:05 PM as 02:05; ingestion rewrites such times, dagster_project/ingest/values.py): hence
+        the guards. -#}
+    coalesce(try_cast(case when ascii({{ expr }}) between 48 and 57 and {{ expr }} not ilike '%bc'
+                                and {{ expr }} not ilike '%m' then {{ expr }} end as timestamp), try_strptime(
         trim(regexp_replace(
             replace(replace(replace(replace(replace(trim({{ expr }}), '年', '-'), '月', '-'), '日', ' '), '/', '-'), 'T', ' '),
             '\s+', ' ', 'g')),

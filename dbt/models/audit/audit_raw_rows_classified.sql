@@ -2,7 +2,8 @@
   The fate of every raw row loaded, so nothing is lost without a trace. Each row has exactly one outcome:
     quarantined  invalid (reason says why), an orphan its parent cannot be found for, or a conflicting duplicate (a
                  version that lost to one with the same key, updated_at and drop but other values)
-    superseded   an older version of a record whose newer version won
+    superseded   an older version of a record whose newer version won, or a line of a line-level order a later drop
+                 delivered again without it
     merged       a duplicate folded into another record (same person under another id, double-submitted order,
                  an event recorded twice)
     deferred     dated after the as-of date: kept in raw, used by a later as-of
@@ -102,7 +103,7 @@ classified as (
         'order_items', base._source_file, base._drop_date, base._row_number,
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null then 'quarantined'
-            when base._version_rank > 1 then 'superseded'
+            when base._version_rank > 1 or checked.is_earlier_delivery then 'superseded'
             when checked._order_conflict_reason is not null then 'quarantined'
             when checked.is_unattributed then 'unattributed'
             when deduplicated.is_duplicate then 'merged'
@@ -113,7 +114,7 @@ classified as (
         case
             when base._quarantine_reason is not null or base._conflict_reason is not null
                 then coalesce(base._quarantine_reason, base._conflict_reason)
-            when base._version_rank > 1 then null
+            when base._version_rank > 1 or checked.is_earlier_delivery then null
             when checked._order_conflict_reason is not null then checked._order_conflict_reason
             when checked.is_unattributed then null
             when deduplicated.order_id is not null or valid_orders.order_id is not null then null

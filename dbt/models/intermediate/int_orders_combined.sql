@@ -25,7 +25,7 @@ line_totals as (
         sum(line_amount_original) as amount_original,
         min(currency) as currency
     from {{ ref('int_order_lines_checked') }}
-    where not is_unattributed and _order_conflict_reason is null
+    where not is_unattributed and _order_conflict_reason is null and not coalesce(is_earlier_delivery, false)
         {#- Only orders that need it: summing every line of a large export would cost more than the rest. #}
         and order_id in (select order_id from header_orders where amount_original is null)
     group by order_id

@@ -8,6 +8,7 @@ with lines as (
 
     select * from {{ ref('int_order_lines_checked') }}
     where carries_order and not is_unattributed and _order_conflict_reason is null
+        and not coalesce(is_earlier_delivery, false)
 
 ),
 

@@ -5,7 +5,7 @@
 with items as (
 
     select * from {{ ref('int_order_lines_checked') }}
-    where not is_unattributed and _order_conflict_reason is null
+    where not is_unattributed and _order_conflict_reason is null and not coalesce(is_earlier_delivery, false)
 
 ),
 
