@@ -32,6 +32,7 @@ import csv
 import math
 import os
 import re
+import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -194,6 +195,7 @@ class Settings:
         set_(self, "storage_version", parse_storage_version(self.storage_version))
         set_(self, "engine", parse_engine(self.engine))
         set_(self, "schedule_cron", parse_cron(self.schedule_cron))
+        set_(self, "schedule_timezone", parse_timezone(self.schedule_timezone))
         set_(self, "retrain", parse_flag(self.retrain, RETRAIN))
         set_(self, "retrain_days", parse_days(self.retrain_days, RETRAIN_DAYS))
         set_(self, "forecast_refit_days", parse_days(self.forecast_refit_days, FORECAST_REFIT_DAYS))
@@ -289,6 +291,7 @@ MAPPING = "CRM_MAPPING / --mapping"
 STORAGE_VERSION = "CRM_STORAGE_VERSION / --storage-version"
 ENGINE = "CRM_ENGINE / --engine"
 SCHEDULE_CRON = "CRM_SCHEDULE_CRON"
+SCHEDULE_TIMEZONE = "CRM_SCHEDULE_TIMEZONE"
 RETRAIN = "CRM_RETRAIN / --retrain"
 RETRAIN_DAYS = "CRM_RETRAIN_DAYS"
 FORECAST_REFIT_DAYS = "CRM_FORECAST_REFIT_DAYS"
@@ -460,6 +463,19 @@ def parse_cron(text: str | None) -> str:
         raise SettingsError(f"{SCHEDULE_CRON}: {text!r} is not a cron schedule of five fields, minute hour day month "
                             f"weekday (e.g. {DEFAULT_SCHEDULE_CRON!r}, 06:00 every day)")
     return " ".join(fields)
+
+
+def parse_timezone(text: str | None) -> str:
+    """An IANA time zone name (Asia/Shanghai, UTC) the daily schedule fires in; None or blank: the default."""
+    if text is None or not str(text).strip():
+        return DEFAULT_SCHEDULE_TIMEZONE
+    name = str(text).strip()
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(f"{SCHEDULE_TIMEZONE}: {name!r} is not a time zone name (e.g. 'Asia/Shanghai', "
+                            "'Europe/Berlin', 'UTC')") from None
+    return name
 
 
 def _or(value, default):

@@ -226,6 +226,13 @@ def test_a_discount_on_every_line_of_an_order_counts_once_and_a_real_line_discou
     con, _ = load(tmp_path / "again", text)
     assert con.execute("select discount from raw.order_items where order_id = 'A5' order by _row_number"
                        ).fetchall() == [("30",), (None,)]
+    # 10% off items of one price: one discount per line, as the contract says (no order prices its lines apart).
+    text = ("order_id,customer_id,order_date,sku,quantity,unit_price,discount\n"
+            "S1,c1,2024-06-01,red,1,20.00,2.00\nS1,c1,2024-06-01,blue,1,20.00,2.00\nS1,c1,2024-06-01,green,1,20.00,2.00\n"
+            "S2,c2,2024-06-05,mug-a,2,8.00,1.60\nS2,c2,2024-06-05,mug-b,2,8.00,1.60\n")
+    con, result = load(tmp_path / "promotion", text)
+    assert con.execute("select count(discount) from raw.order_items").fetchone() == (5,)
+    assert not any("counted once per order" in note for note in result.files[0].notes)
 
 
 def test_a_line_file_maps_amount_to_its_line_amount_and_needs_its_customer(tmp_path):

@@ -254,6 +254,24 @@ def test_a_refresh_that_would_publish_nonsense_stops_and_keeps_the_publication(r
            "ambiguous date order 10 (e.g. row 1: order_date = 03/01/2025" in message
     assert copy.warehouse.read_bytes() == published
 
+    # Let through once, on purpose: the next day's refresh judges its own drop, not that file again (the working
+    # copy keeps every load, so it would stop every refresh after it).
+    refresh(copy.exports, copy.warehouse, as_of=date(2026, 10, 31), settings_overrides={"max_quarantine_share": 1.0})
+    first_run = copy.connect_published().execute("select run_id from meta.publication").fetchone()[0]
+    customer = copy.scalar("select customer_id from raw.orders limit 1")
+    (copy.exports / "2026-11-03").mkdir()
+    (copy.exports / "2026-11-03" / "orders.csv").write_text(
+        f"order_id,customer_id,order_date,amount\nNEXT-1,{customer},2026-10-31,25.00\n")
+    refresh(copy.exports, copy.warehouse, as_of=date(2026, 10, 31))
+    assert copy.connect_published().execute("select run_id from meta.publication").fetchone()[0] != first_run
+    assert copy.query("select rows_quarantined from meta.published_quarantine "
+                      "where source_file = '2026-11-02/orders.csv'") == [(10,)]
+    # A file that loses more rows than it went out with is judged again.
+    (copy.exports / "2026-11-02" / "orders.csv").write_text(
+        (FIXTURES / "ambiguous_dates" / "exports" / "2026-02-01" / "orders.csv").read_text() + "X-1,c1,03/01/2025,5\n")
+    with pytest.raises(RefreshError, match="2026-11-02/orders.csv: 100% of 11 rows quarantined"):
+        refresh(copy.exports, copy.warehouse, as_of=date(2026, 10, 31))
+
 
 def test_a_refresh_with_no_paid_order_fails_instead_of_publishing_an_empty_warehouse(tmp_path):
     exports = tmp_path / "exports"

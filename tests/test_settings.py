@@ -116,6 +116,8 @@ def test_empty_variables_are_unset(env):
     ("CRM_MAPPING", "no-such-mapping.yml", ["CRM_MAPPING", "--mapping", "no-such-mapping.yml", "does not exist"]),
     ("CRM_DUCKDB_MEMORY_LIMIT", "5GB'; drop", ["CRM_DUCKDB_MEMORY_LIMIT", "--memory-limit", "800MB"]),
     ("CRM_DUCKDB_MEMORY_LIMIT", "0GB", ["CRM_DUCKDB_MEMORY_LIMIT", "--memory-limit", "'0GB'"]),
+    ("CRM_SCHEDULE_TIMEZONE", "Asia/Shangai", ["CRM_SCHEDULE_TIMEZONE", "'Asia/Shangai'", "Asia/Shanghai"]),
+    ("CRM_SCHEDULE_CRON", "every day", ["CRM_SCHEDULE_CRON", "'every day'", "five fields"]),
 ])
 def test_a_bad_value_is_a_one_line_error_naming_the_variable_and_the_flag(env, key, value, names):
     env.setenv(key, value)

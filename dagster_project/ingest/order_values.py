@@ -18,8 +18,9 @@ def keep_order_values_once(load: FileLoad) -> None:
     - A line amount that holds one value per order (on every line, or on the first and blank on the others) and
       is not the lines' quantity x unit price is the order's: kept as an extra column, the lines priced at
       quantity x unit price.
-    - A discount written with the same value on every line of an order is one discount of the order: kept on
-      the order's first line only. (Written on one line, it counts once either way.)"""
+    - A discount written with the same value on every line of an order whose lines are priced differently is one
+      discount of the order: kept on the order's first line only. (Written on one line, it counts once either
+      way.)"""
     delivered = set(load.layout.mapping.values())
     if load.entity.name != "order_items" or not delivered & {"customer_id", "order_date"}:
         return
@@ -85,12 +86,20 @@ def _line_amount_is_the_orders(load: FileLoad) -> bool:
 
 
 def _orders_repeating_their_discount(load: FileLoad, evidence: int) -> list[str]:
-    """The orders carrying one non-zero discount on every line, when they are most (80%, and at least
-    `evidence`) of the orders of several lines with a discount; else none."""
+    """The orders carrying one non-zero discount on every line, when they are most (80%) of the orders of several
+    lines with a discount and at least `evidence` of them price their lines differently; else none. Lines of one
+    price carry one per-line discount as well (10% off three shirts of one price): such an order is no evidence
+    either way, and a file without evidence keeps the contract's per-line discount."""
     orders, on_every_line, _ = _order_shapes(load, "discount", nonzero=True)
     if orders < evidence or on_every_line < 0.8 * orders:
         return []
-    return [row[0] for row in load.con.execute(
-        f"SELECT order_id FROM {load.table} WHERE _source_file = $source_file GROUP BY order_id "
-        "HAVING count(*) > 1 AND count(DISTINCT discount) = 1 AND count(discount) = count(*) "
-        "AND bool_and(try_cast(discount AS DOUBLE) <> 0)", {"source_file": load.file.source_file}).fetchall()]
+    line_amount = ("coalesce(try_cast(line_amount AS DOUBLE), "
+                   "try_cast(quantity AS DOUBLE) * try_cast(unit_price AS DOUBLE))")
+    repeating = load.con.execute(
+        f"SELECT order_id, count(DISTINCT {line_amount}) > 1 FROM {load.table} WHERE _source_file = $source_file "
+        "GROUP BY order_id HAVING count(*) > 1 AND count(DISTINCT discount) = 1 AND count(discount) = count(*) "
+        "AND bool_and(try_cast(discount AS DOUBLE) <> 0) ORDER BY order_id",
+        {"source_file": load.file.source_file}).fetchall()
+    if sum(differently_priced for _, differently_priced in repeating) < evidence:
+        return []
+    return [order_id for order_id, _ in repeating]

@@ -4,7 +4,10 @@ Two rules, checked after dbt and before anything downstream (analytics, report, 
 - some paid order must land: a warehouse without one is an export that was misread (dates, columns, delimiter),
   not a business with no sales;
 - no export file may lose more than a set share of its rows to the quarantine (default 5%): a file that mostly fails
-  is misread, and what landed of it would be a biased sample. Rows of people erased on request do not count.
+  is misread, and what landed of it would be a biased sample. Rows of people erased on request do not count. A file
+  a publication went out with (let through once with a higher share) is judged again only when it lost more rows
+  since: the working copy keeps every load, so a file that stopped one refresh would otherwise stop every later one.
+  The quarantine each file was published with is recorded in ``meta.published_quarantine``.
 Each problem is one line naming the file, the share and the top reasons, each with an example: the detail the
 quarantine recorded or the raw value of the column the reason names, never a value of a personal column.
 """
@@ -18,7 +21,7 @@ import duckdb
 
 from dagster_project.contract import ENTITIES_BY_NAME
 from dagster_project.privacy.tombstones import ERASED
-from dagster_project.sql import identifier, qualified
+from dagster_project.sql import identifier, qualified, table_exists
 
 # Reasons shown per file.
 TOP_REASONS = 3
@@ -51,17 +54,36 @@ def publication_problems(con: duckdb.DuckDBPyConnection, max_quarantine_share: f
     return problems
 
 
+PUBLISHED_QUARANTINE = ("meta", "published_quarantine")
+
+# Each file's rows read and quarantined; rows of people erased on request are quarantined as "erased": not a misread
+# file.
+_FILE_QUARANTINE = (
+    "select source_file, entity, rows_read, rows_quarantined - coalesce(erased, 0) as quarantined "
+    "from marts.fct_reconciliation left join (select source_file, count(*) as erased from "
+    "marts.fct_quarantined_rows where reason = $erased group by source_file) using (source_file)")
+
+
 def _files_over(con: duckdb.DuckDBPyConnection, max_share: float) -> list[FileShare]:
-    # Rows of people erased on request are quarantined as "erased": not a misread file.
+    accepted = ""
+    if table_exists(con, *PUBLISHED_QUARANTINE):
+        accepted = (f"and not exists (select 1 from {qualified(*PUBLISHED_QUARANTINE)} as p "
+                    "where p.source_file = f.source_file and p.rows_read = f.rows_read "
+                    "and f.quarantined <= p.rows_quarantined)")
     rows = con.execute(
-        "select source_file, entity, rows_read, rows_quarantined - coalesce(erased, 0) as quarantined "
-        "from marts.fct_reconciliation left join (select source_file, count(*) as erased from "
-        "marts.fct_quarantined_rows where reason = $erased group by source_file) using (source_file) "
-        "where rows_read > 0 and rows_quarantined - coalesce(erased, 0) > rows_read * $share "
+        f"select * from ({_FILE_QUARANTINE}) as f where rows_read > 0 and quarantined > rows_read * $share {accepted} "
         "order by quarantined / rows_read desc, source_file",
         {"share": max_share, "erased": ERASED},
     ).fetchall()
     return [FileShare(*row) for row in rows]
+
+
+def record_published_quarantine(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """After run `run_id` published: each file's rows read and quarantined as they went out."""
+    con.execute("create schema if not exists meta")
+    con.execute(f"create or replace table {qualified(*PUBLISHED_QUARANTINE)} as "
+                f"select source_file, rows_read, quarantined as rows_quarantined, $run_id as run_id "
+                f"from ({_FILE_QUARANTINE})", {"erased": ERASED, "run_id": run_id})
 
 
 def _describe_file(con: duckdb.DuckDBPyConnection, file: FileShare, max_share: float) -> str:

@@ -43,11 +43,13 @@
         when {{ expr }} is null then 'paid'
         when {{ crm.clean_code(expr) }} in ('paid', 'completed', 'complete', 'success', 'succeeded', 'approved',
             'invoiced', 'processing', 'shipped', 'delivered', 'closed', 'fulfilled', '已支付', '已完成', '完成',
-            '已发货', '已收货') then 'paid'
+            '已发货', '已收货', '交易成功', '交易完成', '买家已付款', '等待卖家发货', '卖家已发货',
+            '卖家已发货，等待买家确认', '卖家已发货,等待买家确认') then 'paid'
+        {#- Taobao and Tmall: a trade closed before it completed was cancelled or fully refunded. -#}
         when {{ crm.clean_code(expr) }} in ('cancelled', 'canceled', 'void', 'voided', 'unavailable', '已取消',
-            '取消') then 'cancelled'
-        when {{ crm.clean_code(expr) }} in ('refunded', 'refund', 'returned', 'return', '已退款', '退款', '已退货')
-            then 'refunded'
+            '取消', '交易关闭', '交易已关闭') then 'cancelled'
+        when {{ crm.clean_code(expr) }} in ('refunded', 'refund', 'returned', 'return', '已退款', '退款', '已退货',
+            '退款成功') then 'refunded'
     end
 {%- endmacro %}
 

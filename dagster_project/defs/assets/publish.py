@@ -12,7 +12,7 @@ from dagster import (
 )
 
 from dagster_project import refresh_state
-from dagster_project.publish import publication
+from dagster_project.publish import gate, publication
 from dagster_project.as_of import resolved_as_of
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import Warehouse, dbt_run_folders
@@ -64,6 +64,8 @@ def build_published_warehouse(upstream: Sequence[AssetsDefinition]) -> AssetsDef
                                                0 if erasures or purged else warehouse.keep_previous_exports)
                 context.log.info(f"wrote {len(written)} analytics and quality tables back to Spark and pointed the "
                                  "metastore's published_* tables at the Parquet exports")
+            # The quarantine each file went out with: the gate judges such a file again only if it loses more rows.
+            gate.record_published_quarantine(con, context.run.run_id)
             # What this publication was built from, for the next refresh to tell whether anything changed: only a
             # run of every asset built all of it.
             selection = context.run.asset_selection
