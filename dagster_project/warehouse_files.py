@@ -12,6 +12,7 @@ Given the published file (``warehouse/crm.duckdb`` by default):
   personal data), and ``models/<model>/current`` naming the version in use.
 - ``crm.work.duckdb.tmp/``: DuckDB's spill folder for the working database;
 - ``.pseudonym_key``: the pseudonym secret generated when ``CRM_PSEUDONYM_KEY`` is not set;
+- ``.erasure_tombstones.json``: the erasure tombstones (keyed hashes), kept outside the working database too;
 - ``spark/`` (the Spark engine only): its tables' Parquet folders, its metastore and the ingestion's staging files.
 
 Who may read each (``ACCESS``): what holds personal data or secrets is owner-only whatever the umask; what BI readers
@@ -73,6 +74,12 @@ def work_temp_dir(warehouse: Path) -> Path:
     return Path(f"{work_database_path(warehouse)}.tmp")
 
 
+def tombstones_path(warehouse: Path) -> Path:
+    """The erasure tombstones kept beside the warehouse: a working database deleted and rebuilt from the export files
+    must still screen out the people erased before (dagster_project.privacy.tombstones)."""
+    return Path(warehouse).parent / ".erasure_tombstones.json"
+
+
 def pseudonym_key_path(warehouse: Path) -> Path:
     """The generated pseudonym secret (dbt/models/intermediate/int_customer_keys_pseudonymised.py writes it)."""
     return Path(warehouse).parent / ".pseudonym_key"
@@ -109,6 +116,8 @@ def access_table(warehouse: Path) -> list[tuple[str, str, str]]:
         (f"{work_temp_dir(warehouse).name}/*", PRIVATE, "DuckDB's spill files"),
         (f"{compacting_path(warehouse).name}*", PRIVATE, "the working database being rebuilt"),
         (key, PRIVATE, "generated pseudonym secret"),
+        (tombstones_path(warehouse).name, PRIVATE, "erasure tombstones (keyed hashes, no personal value)"),
+        (f".{tombstones_path(warehouse).name}.*.tmp", PRIVATE, "erasure tombstones while written"),
         (lock, PRIVATE, "refresh lock (pid of the refresh)"),
         (models_dir(warehouse).name, PRIVATE, "saved models (a model can memorise personal data)"),
         (f"{models_dir(warehouse).name}/*", PRIVATE, "one saved model's versions"),

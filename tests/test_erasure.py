@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from dagster_project.privacy import compaction, erasure
 from dagster_project.privacy.secret import keyed_hash
 from dagster_project.publish.publication import publish
 from dagster_project.settings import DBT_PROJECT_DIR, Settings
-from dagster_project.warehouse_files import work_database_path
+from dagster_project.warehouse_files import tombstones_path, work_database_path
 
 pytestmark = pytest.mark.slow
 
@@ -242,6 +243,24 @@ def test_afterwards_the_people_are_found_nowhere(erased):
     # The scan of Dagster's storage reads what the refresh logged there.
     assert found_in_bytes(b"".join(p.read_bytes() for p in files_under(erased.dagster_home)),
                           [f"{NEW_DROP}/customers.csv"])
+
+
+def test_a_working_database_deleted_and_rebuilt_from_the_drops_keeps_the_people_erased(erased, tmp_path):
+    """operations.md's rebuild from the export files (delete the working database, refresh): the drops still hold the
+    erased people, and the tombstones kept beside the warehouse quarantine them again."""
+    root = tmp_path / "copy"
+    shutil.copytree(erased.root, root, symlinks=True, ignore=shutil.ignore_patterns("dagster"))
+    warehouse, exports = (root / p.relative_to(erased.root) for p in (erased.warehouse, erased.exports))
+    kept = tombstones_path(warehouse)
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o600 and erased.by_cli.customer_key not in kept.read_text()
+    work_database_path(warehouse).unlink()
+    rebuilt = cli(["refresh"], env(root, exports, warehouse))
+    assert rebuilt.returncode == 0, rebuilt.stderr[-3000:]
+    assert "tombstone(s) restored from .erasure_tombstones.json" in rebuilt.stdout
+    values = erased.by_cli.values | erased.by_job.values
+    keys = {erased.by_cli.customer_key, erased.by_job.customer_key}
+    assert found_in_database(work_database_path(warehouse), values | keys) == {}
+    assert found_in_database(warehouse, values | keys) == {}
 
 
 def test_the_erasure_removes_the_build_folders_of_its_own_runs_only(erased):

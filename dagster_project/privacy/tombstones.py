@@ -4,16 +4,23 @@ ingestion (an order's lines name only the order).
 
 The values are normalised as the dbt models normalise them before they are hashed (ids as `clean_id`, e-mails as
 `normalise_email`), so a re-delivery written differently (" C001 ", "17850.0", "Ann@Example.com ") still matches.
+
+The tombstones are also kept in a file beside the warehouse (`warehouse_files.tombstones_path`): the working database
+can be deleted to rebuild it from the export files, which still hold the erased people, and every refresh restores
+the tombstones the file has before it loads anything.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
+from dagster_project.files import atomic_write
 from dagster_project.privacy.secret import KeyedHash
 from dagster_project.sql import identifier, table_exists
 
@@ -99,6 +106,40 @@ def add(con: duckdb.DuckDBPyConnection, keys: KeyedHash, kind: str, values: Iter
         {"kind": kind, "request_id": request_id, "now": now, "check": keys.key_check, "hashes": hashes},
     ).fetchone()
     return added
+
+
+_COLUMNS = ("tombstone", "kind", "request_id", "created_at", "key_check")
+
+
+def restore(con: duckdb.DuckDBPyConnection, path: Path) -> int:
+    """Add the tombstones kept in `path` (``warehouse_files.tombstones_path``) that the working database lacks, as
+    after it was deleted to rebuild it from the export files; returns how many."""
+    if not path.exists():
+        return 0
+    kept = json.loads(path.read_text(encoding="utf-8"))
+    if not kept:
+        return 0
+    ensure_table(con)
+    (added,) = con.execute(
+        f"insert into {TOMBSTONES} select k.tombstone, k.kind, k.request_id, k.created_at, k.key_check "
+        "from (select unnest($kept, recursive := true)) as k "
+        f"where not exists (select 1 from {TOMBSTONES} as t where t.tombstone = k.tombstone and t.kind = k.kind)",
+        {"kept": [{**row, "created_at": datetime.fromisoformat(row["created_at"]) if row["created_at"] else None}
+                  for row in kept]}).fetchone()
+    return added
+
+
+def save(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """Keep every tombstone in `path` too, owner-only, when the file lacks some."""
+    if not has_table(con):
+        return
+    rows = [dict(zip(_COLUMNS, (str(v) if isinstance(v, datetime) else v for v in row))) for row in con.execute(
+        f"select {', '.join(_COLUMNS)} from {TOMBSTONES} order by kind, tombstone").fetchall()]
+    kept = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
+    if not rows or {(r["kind"], r["tombstone"]) for r in rows} <= {(r["kind"], r["tombstone"]) for r in kept}:
+        return
+    with atomic_write(path, "w", encoding="utf-8", permissions=0o600) as out:
+        json.dump(rows, out, indent=1)
 
 
 def by_kind(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:

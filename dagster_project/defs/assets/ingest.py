@@ -15,6 +15,7 @@ from dagster_project.ingest import MAPPING_FILE_NAME, Mapping, MappingError, loa
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.privacy import erasure, retention, tombstones
+from dagster_project.warehouse_files import tombstones_path
 from dagster_project.privacy.secret import keyed_hash
 
 RAW_ENTITY_KEYS = {entity.name: AssetKey(["raw", entity.name]) for entity in ENTITIES}
@@ -142,11 +143,17 @@ def _privacy(context: AssetExecutionContext, warehouse: Warehouse, con) -> tombs
     def keys():  # resolved only when someone was erased
         return keyed_hash(Path(warehouse.path))
 
+    kept = tombstones_path(Path(warehouse.path))
     try:
+        restored = tombstones.restore(con, kept)  # after the working database was deleted, say
         applied = erasure.apply_pending(con, keys, context.run.run_id)
+        tombstones.save(con, kept)
         screen = tombstones.screen(con, keys)
     except (erasure.ErasureError, tombstones.TombstoneKeyError) as error:
         raise ingest.IngestError(str(error)) from None
+    if restored:
+        context.log.info(f"erasure: {restored} tombstone(s) restored from {kept.name}: the working database did not "
+                         "have them")
     if applied:
         context.log.info(f"erasure: {len(applied)} request(s) applied, {sum(a.source_ids for a in applied)} CRM "
                          f"customer id(s) and {sum(a.rows for a in applied):,} raw row(s) removed (quarantined as "
