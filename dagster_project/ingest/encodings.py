@@ -7,6 +7,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ STRAY_BAD_BYTES = 10
 LINES_PER_STRAY_BAD_BYTE = 1000
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 MIXED_ENCODINGS = ("utf-8", "gb18030")
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
 
 @dataclass(frozen=True)
@@ -123,10 +125,16 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path) -> tuple[Path, s
             return file.path, "utf-8-sig"
     else:
         try:
-            _transcode(file.path, copy, "gb18030")
-            return copy, "gb18030"
+            private_use = _transcode(file.path, copy, "gb18030")
         except UnicodeDecodeError:
             pass
+        else:
+            # Big5 (Traditional Chinese) bytes are mostly valid GB18030, read as other characters, among them
+            # private-use ones no Chinese text writes: such a file is refused, not read as garbled names and cities.
+            if private_use:
+                raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text (read as GB18030 it has "
+                                  f"{private_use:,} private-use character(s), as a Big5 file would): save it as UTF-8")
+            return copy, "gb18030"
         encoding, undecodable = _transcode_mixed(file.path, copy)
         if undecodable <= _stray_allowance(file.path):
             return copy, encoding
@@ -179,10 +187,15 @@ def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
     return "+".join(e for e in MIXED_ENCODINGS if e in used) or "utf-8", undecodable
 
 
-def _transcode(src: Path, dst: Path, encoding: str) -> None:
-    """Re-encode to UTF-8 chunk by chunk (files may be gigabytes); raises UnicodeDecodeError on invalid input."""
+def _transcode(src: Path, dst: Path, encoding: str) -> int:
+    """Re-encode to UTF-8 chunk by chunk (files may be gigabytes); raises UnicodeDecodeError on invalid input.
+    Returns the number of private-use characters (U+E000-U+F8FF) read."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
+    private_use = 0
     with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
         while chunk := fin.read(CHUNK_BYTES):
-            fout.write(decoder.decode(chunk))
+            text = decoder.decode(chunk)
+            private_use += len(_PRIVATE_USE.findall(text))
+            fout.write(text)
         fout.write(decoder.decode(b"", final=True))
+    return private_use
