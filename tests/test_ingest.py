@@ -355,6 +355,14 @@ def test_a_big5_file_is_refused_not_read_as_gb18030(con, exports):
     assert rows(con, "select name, city from raw.customers") == [("张三丰", "北京")]
 
 
+def test_utf16_without_a_byte_order_mark_is_named(con, exports):
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,5\n",
+            encoding="utf-16-le")
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: the header has NUL bytes between its "
+                                          r"letters: the file looks like UTF-16 without a byte order mark"):
+        ingest_all(con, exports)
+
+
 # ------------------------------------------------------------------------------------------------ idempotence
 
 

@@ -78,6 +78,11 @@ class Layout:
         # A file named as orders needs an order's columns whatever its grain.
         required = [*entity.required, *(c for c in named.required if c not in entity.required)]
         missing = [c for c in required if c not in positions.values()]
+        if missing and any("\x00" in name for name in names):
+            # UTF-16 text without its byte order mark: every other byte of ASCII text is NUL.
+            raise IngestError(f"{file.display}: the header has NUL bytes between its letters: the file looks like "
+                              "UTF-16 without a byte order mark; save it as UTF-8, or as UTF-16 with one (Excel's "
+                              "\"Unicode text\")")
         if missing:
             plural = "s" if len(missing) > 1 else ""
             hint = ("; only one column: is the delimiter one of , ; tab | or whitespace? (set delimiter in mapping.yml)"
