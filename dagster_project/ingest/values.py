@@ -15,7 +15,7 @@ as delivered; the others are rewritten to ISO text in the raw table, inside the 
 |---|---|
 | ``D/M/YYYY``, ``M/D/YYYY`` (also ``-`` or ``.``), with ``H:MM[:SS]`` and AM/PM | by the column's evidence |
 | two-digit years ``D/M/YY``, ``M/D/YY``, ``YY/M/D`` | by the column's evidence; the year in the 100 years ending 20 years after the drop's year |
-| ISO dates with a 12-hour time (``2024-03-05 2:05 PM``) | the 24-hour time |
+| ISO dates with a 12-hour time (``2024-03-05 2:05 PM``, ``2024/3/5 下午 02:05:10``) | the 24-hour time |
 | ``YYYYMMDD`` | year, month, day |
 | ``YYYY.MM.DD`` | year, month, day |
 | a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
@@ -48,6 +48,8 @@ DAY_MONTH_VALUE = "^" + _DAY_MONTH + _TIME + "$"
 COMPACT_VALUE = r"^(\d{4})(\d{2})(\d{2})" + _TIME + "$"
 DOTTED_YMD_VALUE = r"^(\d{4})\.(\d{1,2})\.(\d{1,2})" + _TIME + "$"
 SERIAL_VALUE = r"^\d{5}(\.\d+)?$"
+# A Chinese 12-hour time, 上午 (a.m.) or 下午 (p.m.) before the clock time, as Excel writes dates in zh-CN.
+NATIVE_CN_MERIDIEM_VALUE = r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})\s*(上午|下午)\s*(\d{1,2}):(\d{2})(?::(\d{2}))?$"
 # An ISO-like date with a 12-hour time: DuckDB's cast would read the time and drop the AM/PM.
 NATIVE_MERIDIEM_VALUE = (r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*"
                          r"([AaPp][Mm])$")
@@ -204,6 +206,8 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         formats.append("Excel serial days")
     if meridiem:
         expressions.append((NATIVE_MERIDIEM_VALUE, _iso(value, NATIVE_MERIDIEM_VALUE, 1, 2, 3, 4, drop_date)))
+        expressions.append((NATIVE_CN_MERIDIEM_VALUE, _iso(value, NATIVE_CN_MERIDIEM_VALUE, 1, 2, 3, 5, drop_date,
+                                                           meridiem_group=4)))
         formats.append("ISO with AM/PM")
     if (families["native"] and not meridiem) or not formats:
         formats.insert(0, "ISO")
@@ -215,8 +219,10 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
                        undecided=undecided)
 
 
-def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date) -> str:
-    """SQL: the ISO timestamp text of a value matching `pattern`, from its numbered groups."""
+def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date,
+         meridiem_group: int | None = None) -> str:
+    """SQL: the ISO timestamp text of a value matching `pattern`, from its numbered groups: hour, minute and second
+    from `time_from` on, then AM/PM (or at `meridiem_group`, AM/PM or 上午/下午)."""
     def group(i: int) -> str:
         return f"regexp_extract({value}, {literal(pattern)}, {i})"
 
@@ -227,8 +233,9 @@ def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: i
     y = f"(case when length({group(year)}) = 2 then {window_end} - (({window_end} - {number(year)}) % 100) " \
         f"else {number(year)} end)"
     hour = number(time_from)
-    ampm = f"lower({group(time_from + 3)})"
-    hour = f"(case when {ampm} = 'pm' then {hour} % 12 + 12 when {ampm} = 'am' then {hour} % 12 else {hour} end)"
+    ampm = f"lower({group(meridiem_group or time_from + 3)})"
+    hour = (f"(case when {ampm} in ('pm', '下午') then {hour} % 12 + 12 when {ampm} in ('am', '上午') then {hour} % 12 "
+            f"else {hour} end)")
     return (f"printf('%04d-%02d-%02d %02d:%02d:%02d', {y}, {number(month)}, {number(day)}, {hour}, "
             f"{number(time_from + 1)}, {number(time_from + 2)})")
 
@@ -240,7 +247,8 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
     for column, personal in columns:
         rows = con.execute(
             f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*), "
-            f"bool_or(regexp_full_match(trim({identifier(column)}), {literal(NATIVE_MERIDIEM_VALUE)})) from {table} "
+            f"bool_or(regexp_full_match(trim({identifier(column)}), {literal(NATIVE_MERIDIEM_VALUE)}) "
+            f"or regexp_full_match(trim({identifier(column)}), {literal(NATIVE_CN_MERIDIEM_VALUE)})) from {table} "
             f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
