@@ -343,8 +343,8 @@ def test_text_in_neither_encoding_is_refused(con, exports):
 def test_a_big5_file_is_refused_not_read_as_gb18030(con, exports):
     """Big5 (Traditional Chinese, Hong Kong and Taiwan exports) is mostly valid GB18030, read as other characters:
     陳大文 of 臺北 would land as 朝\ue610ゅ of 籓\ue665. Its private-use characters give it away."""
-    deliver(exports, "2026-10-28/customers.csv", "customer_id,name,city,region\nC1,陳大文,臺北,臺灣\nC2,黃美玲,九龍,香港\n",
-            encoding="big5")
+    deliver(exports, "2026-10-28/customers.csv",
+            "customer_id,name,city,region\nC1,陳大文,臺北,臺灣\nC2,黃美玲,九龍,香港\n", encoding="big5")
     with pytest.raises(IngestError, match=r"^exports/2026-10-28/customers\.csv: file is neither UTF-8 nor GB18030 "
                                           r"text \(read as GB18030 it has \d+ private-use character\(s\), as a Big5 "
                                           r"file would\): save it as UTF-8$"):
