@@ -257,12 +257,17 @@ def normalise_header(header: str) -> str:
 
 
 def entity_for_file(stem: str) -> Entity | None:
-    """The entity a file name (without extension) names, directly or through a synonym."""
+    """The entity a file name (without extension) names, directly or through a synonym, also followed by "export"
+    and numbers or a date as shops and CRMs name their exports (orders_export_1, customers-2024-03-05, sales_2)."""
     key = normalise_header(stem)
-    for entity in ENTITIES:
-        if key == entity.name or key in entity.file_synonyms:
-            return entity
+    for candidate in dict.fromkeys((key, _EXPORT_SUFFIX.sub("", key))):
+        for entity in ENTITIES:
+            if candidate == entity.name or candidate in entity.file_synonyms:
+                return entity
     return None
+
+
+_EXPORT_SUFFIX = re.compile(r"(?:_export)?(?:_\d+)*$")
 
 
 def match_columns(entity: Entity, headers: list[str], explicit: dict[str, str] | None = None

@@ -355,6 +355,14 @@ def test_a_big5_file_is_refused_not_read_as_gb18030(con, exports):
     assert rows(con, "select name, city from raw.customers") == [("张三丰", "北京")]
 
 
+def test_export_file_names_with_numbers_or_dates_name_their_entity():
+    from dagster_project.contract import entity_for_file
+
+    names = ["orders_export_1", "Orders Export", "customers-2024-03-05", "sales_2", "order_items", "notes_1", "export"]
+    assert [getattr(entity_for_file(n), "name", None) for n in names] == [
+        "orders", "orders", "customers", "orders", "order_items", None, None]
+
+
 def test_utf16_without_a_byte_order_mark_is_named(con, exports):
     deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,5\n",
             encoding="utf-16-le")
