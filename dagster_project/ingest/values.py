@@ -117,13 +117,13 @@ def decide_day_month(parts: Counter, drop_date: date | None = None) -> tuple[str
     for part in sorted(parts):
         if classify(part) != "day_month":
             continue
-        a, b, c = (int(field) for field in re.split(r"[-/.]", part))
+        first, middle, last = re.split(r"[-/.]", part)
+        a, b, c = int(first), int(middle), int(last)
         if a > 12 and b <= 12:
             day_first = day_first or part
         elif b > 12 and a <= 12:
             month_first = month_first or part
         beyond_day = beyond_day or (part if a > 31 else None)
-        first, _, last = re.split(r"[-/.]", part)
         if len(first) != 2 or len(last) != 2:
             year_first_possible = False
         elif b > 12 or not 1 <= c <= 31:
@@ -163,7 +163,7 @@ def _full_year(two_digits: int, drop_date: date) -> int:
 def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
                      personal: bool, meridiem: bool = False) -> DateReading:
     """Decide how a date column is read from the distinct date parts of its values (with their counts); `meridiem`:
-    some ISO-like value has a 12-hour time (AM/PM), which is rewritten to the 24-hour time."""
+    some value may have a 12-hour time (AM/PM, 上午/下午): those that do are rewritten to the 24-hour time."""
     value = f"trim({identifier(column)})"
     fmt = mapping.date_format_of(column)
     if fmt:
@@ -247,8 +247,8 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
     for column, personal in columns:
         rows = con.execute(
             f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*), "
-            f"bool_or(regexp_full_match(trim({identifier(column)}), {literal(NATIVE_MERIDIEM_VALUE)}) "
-            f"or regexp_full_match(trim({identifier(column)}), {literal(NATIVE_CN_MERIDIEM_VALUE)})) from {table} "
+            # Whether a value may carry a 12-hour time: a cheap test on every row; the rewrite matches exactly.
+            f"bool_or(trim({identifier(column)}) ilike '%m' or contains({identifier(column)}, '午')) from {table} "
             f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
