@@ -25,13 +25,21 @@ line_level_orders as (
 
 ),
 
-order_lines as (
+delivered_lines as (
 
     select
         lines.*,
         line_level_orders.last_delivery,
-        {#- Its own window for an earlier delivery's lines: the order is what its last delivery says. -#}
-        lines.carries_order and lines._drop_date < line_level_orders.last_delivery as is_earlier_delivery,
+        lines.carries_order and lines._drop_date < line_level_orders.last_delivery as is_earlier_delivery
+    from lines
+    join line_level_orders on lines.order_id = line_level_orders.order_id
+
+),
+
+order_lines as (
+
+    select
+        *,
         {{ crm.first_non_null("customer_id") }} over order_lines as order_customer_id,
         {{ crm.first_non_null("cast(order_at as date)") }} over order_lines as order_day,
         {{ crm.first_non_null("case when currency_text is not null then currency end") }} over order_lines
@@ -39,10 +47,10 @@ order_lines as (
         {{ crm.first_non_null("case when status_text is not null then status end") }} over order_lines as order_status,
         {{ crm.first_non_null("case when customer_id is not null then line_number end") }} over order_lines
             as first_line_number
-    from lines
-    join line_level_orders on lines.order_id = line_level_orders.order_id
+    from delivered_lines
+    {#- Its own window for an earlier delivery's lines: the order is what its last delivery says. #}
     window order_lines as (
-        partition by lines.order_id, lines.carries_order and lines._drop_date < line_level_orders.last_delivery
+        partition by order_id, is_earlier_delivery
         order by line_number, _drop_date, _source_file, _row_number
         rows between unbounded preceding and unbounded following
     )
