@@ -49,6 +49,9 @@ def test_every_row_read_is_accounted_for(refreshed):
     landed_orders = refreshed.scalar(
         "select sum(rows_landed) from marts.fct_reconciliation where entity = 'orders'")
     assert landed_orders == refreshed.scalar("select count(*) from marts.fct_orders")
+    # The publication recorded the quarantine each file went out with (the gate's memory: dagster_project.publish.gate).
+    assert refreshed.query("select count(*), sum(rows_read) from meta.published_quarantine") == refreshed.query(
+        "select count(*), sum(rows_read) from marts.fct_reconciliation")
 
 
 def test_duplicate_customers_are_merged_as_the_ground_truth_says(refreshed):
