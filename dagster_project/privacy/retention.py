@@ -90,10 +90,7 @@ def _blank_customer_versions(con: duckdb.DuckDBPyConnection, cutoff: datetime, r
     con.execute(f"""
         create or replace temp table aged_customer_versions as
         select c._source_file, c._row_number, c._loaded_at
-        from raw.customers as c
-        join (select _source_file, _row_number from audit.audit_raw_rows_classified
-              where entity = 'customers' and list_contains($outcomes, outcome)) as aged
-          on c._source_file = aged._source_file and c._row_number = aged._row_number
+        from {_NO_LONGER_COUNTING_VERSIONS}
         where c._loaded_at < $cutoff and ({_still_set("c")})
           and not exists (
               select 1 from raw.customers as o
@@ -108,6 +105,13 @@ def _blank_customer_versions(con: duckdb.DuckDBPyConnection, cutoff: datetime, r
     finally:
         con.execute("drop table aged_customer_versions")
     return blanked
+
+
+# The customer versions (alias c) the last build's audit says no longer count; $outcomes is NO_LONGER_COUNTING.
+_NO_LONGER_COUNTING_VERSIONS = """raw.customers as c
+        join (select _source_file, _row_number from audit.audit_raw_rows_classified
+              where entity = 'customers' and list_contains($outcomes, outcome)) as aged
+          on c._source_file = aged._source_file and c._row_number = aged._row_number"""
 
 
 def _still_set(alias: str) -> str:
@@ -128,10 +132,7 @@ def _record_earlier_blanking(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         insert into {BLANKED}
         select c._source_file, c._row_number, c._loaded_at, null
-        from raw.customers as c
-        join audit.audit_raw_rows_classified as a
-          on a.entity = 'customers' and list_contains($outcomes, a.outcome)
-         and a._source_file = c._source_file and a._row_number = c._row_number
+        from {_NO_LONGER_COUNTING_VERSIONS}
         where c._loaded_at < (select max(loaded_before) from {LOG}) and not ({_still_set("c")})
     """, {"outcomes": list(NO_LONGER_COUNTING)})
 
