@@ -423,7 +423,9 @@ FILE_CASES = {
         "exports/2026-01-02/orders.csv: missing required columns 'customer_id', 'order_date' (found: "
         "order_id:customer_id:order_date:amount; only one column: is the delimiter one of , ; tab | or whitespace? "
         "(set delimiter in mapping.yml))",
-    "not_text": "exports/2026-01-02/orders.csv: file is neither UTF-8 nor GB18030 text",
+    "not_text": "exports/2026-01-02/orders.csv: file is neither UTF-8 nor GB18030 text: save it as UTF-8, or name "
+                "its encoding in its section of mapping.yml (e.g. encoding: windows-1252, as Excel saves CSV on a "
+                "Western European Windows)",
     "broken_utf16": "exports/2026-01-02/orders.csv: starts with a UTF-16 byte order mark but is not UTF-16 text",
 }
 

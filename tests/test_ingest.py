@@ -336,8 +336,100 @@ def test_text_in_neither_encoding_is_refused(con, exports):
     body = "".join(f"O{i},Café {i},2026-10-01,{i}\n" for i in range(20))
     deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\n" + body, encoding="latin-1")
 
-    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: file is neither UTF-8 nor GB18030 text$"):
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: file is neither UTF-8 nor GB18030 text: "
+                                          r"save it as UTF-8, or name its encoding in its section of mapping\.yml "
+                                          r"\(e\.g\. encoding: windows-1252"):
         ingest_all(con, exports)
+
+
+# Western European names as Excel saves them on Windows (Windows-1252): every accented letter inside a word, so the
+# bytes are valid GB18030 ("Müller" reads "M羹ller").
+LATIN_CUSTOMERS = "customer_id,name,city\n" + "".join(
+    f"C{i},{name},{city}\n" for i, (name, city) in enumerate(
+        [("Jürgen Müller", "Köln"), ("Käthe Schäfer", "Düsseldorf"), ("Björn Köhler", "München"),
+         ("Hélène Brändle", "Nürnberg")] * 3, 1))
+
+
+def test_windows_1252_text_that_reads_as_gb18030_is_refused_not_misread(con, exports):
+    assert LATIN_CUSTOMERS.encode("cp1252").decode("gb18030")  # the trap: valid GB18030
+    deliver(exports, "2026-10-28/customers.csv", LATIN_CUSTOMERS, encoding="cp1252")
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/customers\.csv: file is neither UTF-8 nor GB18030 "
+                                          r"text \(read as GB18030, 36 of its 36 non-ASCII passages run into a Latin "
+                                          r"letter, as Windows-1252 or Latin-1 text would\): save it as UTF-8, or "
+                                          r"name its encoding"):
+        ingest_all(con, exports)
+    assert rows(con, "select count(*) from raw.customers") == [(0,)]
+
+
+def test_a_latin_line_in_a_utf8_file_is_quarantined_not_read_as_chinese(con, exports):
+    """One Windows-1252 line among UTF-8 ones: the whole file is valid GB18030 too, and used to land as Chinese
+    characters, the UTF-8 names with it."""
+    lines = [f"C{i},Jörg Schäfer {i},Köln" for i in range(1, 30)] + ["C30,Jürgen Müller,Köln"]
+    content = ("customer_id,name,city\n" + "\n".join(lines[:-1]) + "\n").encode() + (lines[-1] + "\n").encode("cp1252")
+    deliver(exports, "2026-10-28/customers.csv", content)
+
+    result = one_file(con, exports, "customers")
+
+    assert (result.encoding, result.rows_loaded, result.rows_quarantined) == ("utf-8", 29, 1)
+    assert rows(con, "select distinct city from raw.customers") == [("Köln",)]
+    (reason, detail), = rows(con, "select reason, detail from raw._quarantine")
+    assert reason == "encoding error" and detail.endswith("save the file as UTF-8, or name its encoding in its "
+                                                          "section of mapping.yml, e.g. encoding: windows-1252)")
+
+
+def test_the_mapping_s_encoding_reads_a_windows_1252_file_and_names_a_line_not_in_it(con, exports):
+    from dagster_project.ingest.mapping import load_mapping
+
+    deliver(exports, "2026-10-28/customers.csv", LATIN_CUSTOMERS + "C13,Zoë Dupré,Besançon\n", encoding="cp1252")
+    (exports / "mapping.yml").write_text("customers:\n  encoding: windows-1252\n")
+    mapping = load_mapping(exports / "mapping.yml")
+
+    ingest_all(con, exports, mapping=mapping)
+
+    assert rows(con, "select name, city from raw.customers where customer_id in ('C1', 'C13') order by 1") == [
+        ("Jürgen Müller", "Köln"), ("Zoë Dupré", "Besançon")]
+    assert rows(con, "select encoding from raw._ingest_log") == [("cp1252",)]
+    # 0x81 is no character of Windows-1252: the mapping is wrong for that line, and nothing is guessed.
+    deliver(exports, "2026-10-29/customers.csv", b"customer_id,name\nC6,Ok\nC7,\x81bad\n")
+    with pytest.raises(IngestError, match=r"^exports/2026-10-29/customers\.csv: line 3 is not cp1252 text, as "
+                                          r"mapping\.yml says the file is; check its encoding setting$"):
+        ingest_all(con, exports, mapping=mapping)
+    # A byte order mark says the encoding: a mapping saying otherwise is a mistake to point out.
+    deliver(exports, "2026-10-29/customers.csv", "\ufeffcustomer_id,name\nC6,Ok\n")
+    with pytest.raises(IngestError, match=r"starts with a UTF-8 byte order mark, but mapping\.yml says encoding: "
+                                          r"cp1252; remove that setting"):
+        ingest_all(con, exports, mapping=mapping)
+
+
+def test_a_mapping_section_without_the_newer_settings_keeps_its_fingerprint():
+    """Files loaded under a section are loaded again when its fingerprint changes: settings added later (encoding,
+    skip_rows) must not change the fingerprint of a section that does not use them."""
+    import hashlib
+
+    from dagster_project.ingest.mapping import EntityMapping
+
+    section = EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD")
+    as_before = {k: v for k, v in section.__dict__.items() if k not in ("encoding", "skip_rows")}
+    assert section.fingerprint == hashlib.sha256(
+        json.dumps(as_before, sort_keys=True, default=list, ensure_ascii=False).encode()).hexdigest()
+    assert EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD",
+                         encoding="cp1252").fingerprint != section.fingerprint
+
+
+def test_title_lines_above_the_header_are_named_and_skip_rows_leaves_them_out(con, exports):
+    from dagster_project.ingest.mapping import load_mapping
+
+    deliver(exports, "2026-10-28/orders.csv", "Umsatzbericht Oktober 2026\nExportiert am 28.10.2026\n\n" + ORDERS_CSV)
+    with pytest.raises(IngestError, match=r"missing required columns 'customer_id', 'order_date' \(found: "
+                                          r"Umsatzbericht Oktober 2026; the rows' header seems to be line 4: if the "
+                                          r"lines above it are a title, set skip_rows: 3 for orders in mapping\.yml\)"):
+        ingest_all(con, exports)
+    (exports / "mapping.yml").write_text("orders:\n  skip_rows: 3\n")
+
+    ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))
+
+    assert rows(con, "select _row_number, order_id, amount from raw.orders order by 1") == [
+        (1, "O1", "10"), (2, "O2", "20")]
 
 
 def test_a_big5_file_is_refused_not_read_as_gb18030(con, exports):
@@ -347,7 +439,8 @@ def test_a_big5_file_is_refused_not_read_as_gb18030(con, exports):
             "customer_id,name,city,region\nC1,陳大文,臺北,臺灣\nC2,黃美玲,九龍,香港\n", encoding="big5")
     with pytest.raises(IngestError, match=r"^exports/2026-10-28/customers\.csv: file is neither UTF-8 nor GB18030 "
                                           r"text \(read as GB18030 it has \d+ private-use character\(s\), as a Big5 "
-                                          r"file would\): save it as UTF-8$"):
+                                          r"file would\): save it as UTF-8, or set encoding: big5 in its section "
+                                          r"of mapping\.yml$"):
         ingest_all(con, exports)
     # Simplified Chinese in GB18030 still reads.
     deliver(exports, "2026-10-28/customers.csv", "customer_id,name,city\nC1,张三丰,北京\n", encoding="gb18030")

@@ -230,6 +230,8 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  grain: lines\n", r"mapping.yml:2: grain must be line or order"),
     ("orders:\n  header: customer_id\n", r"mapping.yml:2: header must be a list"),
     ("orders:\n  sheet: 1\n", r"mapping.yml:2: unknown setting 'sheet'"),
+    ("orders:\n  encoding: base64\n", r"mapping.yml:2: 'base64' is not a text encoding Python knows"),
+    ("orders:\n  skip_rows: two\n", r"mapping.yml:2: skip_rows must be a whole number of lines"),
     ("orders: [\n", r"mapping.yml:2: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):

@@ -1,6 +1,6 @@
 """A delivered file's bytes: its fingerprint (content hash, byte order marks, invalid UTF-8, line ends, all in one
-streaming pass) and the UTF-8 copy DuckDB reads when it was delivered in GB18030, UTF-16 or a mix of UTF-8 and
-GB18030 lines (transcoded in chunks, or line by line for a mixed file)."""
+streaming pass) and the UTF-8 copy DuckDB reads when it was delivered in GB18030, UTF-16, a mix of UTF-8 and
+GB18030 lines (transcoded in chunks, or line by line for a mixed file) or the encoding the mapping file names."""
 
 from __future__ import annotations
 
@@ -24,6 +24,15 @@ LINES_PER_STRAY_BAD_BYTE = 1000
 UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 MIXED_ENCODINGS = ("utf-8", "gb18030")
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+# Windows-1252 / Latin-1 text is often valid GB18030 too: an accented letter's byte and the letter after it make one
+# Chinese character ("Müller" reads "M羹ller"). So in such a reading most non-ASCII passages run straight into a
+# Latin letter, which Chinese text seldom does (none in the Chinese exports tried, ~95% in German and French ones).
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_NON_ASCII_INTO_LETTER = re.compile(r"[^\x00-\x7f]+[A-Za-z]")
+LATIN_MISREAD_SHARE = 0.5
+LATIN_MISREAD_MIN = 3
+SAVE_AS = ("save it as UTF-8, or name its encoding in its section of mapping.yml (e.g. encoding: windows-1252, as "
+           "Excel saves CSV on a Western European Windows)")
 
 
 @dataclass(frozen=True)
@@ -106,12 +115,15 @@ class _Utf8Errors:
         self.count += self._replacing.decode(chunk, final).count("\ufffd")
 
 
-def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path) -> tuple[Path, str]:
-    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in.
+def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | None = None) -> tuple[Path, str]:
+    """The file as UTF-8 DuckDB can read, and the encoding it was delivered in: `declared` (the mapping file's
+    encoding, a Python codec name) or, without one, the one detected.
 
     Lines left undecodable (at most a few) stay as they are: DuckDB rejects them and they are quarantined.
     """
     copy = scratch / "transcoded.csv"
+    if declared is not None and declared != "utf-8":
+        return _declared(file, fp, copy, declared), declared
     if fp.utf16:
         try:
             _transcode(file.path, copy, "utf-16")
@@ -120,25 +132,64 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path) -> tuple[Path, s
             raise IngestError(f"{file.display}: starts with a UTF-16 byte order mark but is not UTF-16 text") from None
     if fp.bad_utf8 == 0:
         return file.path, "utf-8-sig" if fp.bom else "utf-8"
-    if fp.bom:  # a UTF-8 BOM settles the encoding: don't read its bad bytes as Chinese
+    if fp.bom or declared == "utf-8":  # a UTF-8 BOM, or the mapping, settles the encoding: no Chinese reading
         if fp.bad_utf8 <= _stray_allowance(file.path):
-            return file.path, "utf-8-sig"
+            return file.path, "utf-8-sig" if fp.bom else "utf-8"
+        raise IngestError(f"{file.display}: {fp.bad_utf8:,} byte sequence(s) are not UTF-8, though the file "
+                          f"{'starts with a UTF-8 byte order mark' if fp.bom else 'is UTF-8 by mapping.yml'}: "
+                          f"{SAVE_AS}")
+    latin = ""
+    try:
+        reading = _transcode(file.path, copy, "gb18030")
+    except UnicodeDecodeError:
+        pass
     else:
-        try:
-            private_use = _transcode(file.path, copy, "gb18030")
-        except UnicodeDecodeError:
-            pass
-        else:
-            # Big5 (Traditional Chinese) bytes are mostly valid GB18030, read as other characters, among them
-            # private-use ones no Chinese text writes: such a file is refused, not read as garbled names and cities.
-            if private_use:
-                raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text (read as GB18030 it has "
-                                  f"{private_use:,} private-use character(s), as a Big5 file would): save it as UTF-8")
+        # Big5 (Traditional Chinese) bytes are mostly valid GB18030, read as other characters, among them
+        # private-use ones no Chinese text writes: such a file is refused, not read as garbled names and cities.
+        if reading.private_use:
+            raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text (read as GB18030 it has "
+                              f"{reading.private_use:,} private-use character(s), as a Big5 file would): save it as "
+                              f"UTF-8, or set encoding: big5 in its section of mapping.yml")
+        if not reading.looks_latin:
             return copy, "gb18030"
-        encoding, undecodable = _transcode_mixed(file.path, copy)
-        if undecodable <= _stray_allowance(file.path):
-            return copy, encoding
-    raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text")
+        # Latin text: UTF-8 with a few Windows-1252 lines is read line by line below, a Windows-1252 file refused.
+        latin = (f" (read as GB18030, {reading.into_letter:,} of its {reading.passages:,} non-ASCII passages run "
+                 f"into a Latin letter, as Windows-1252 or Latin-1 text would)")
+    encoding, undecodable = _transcode_mixed(file.path, copy)
+    if undecodable <= _stray_allowance(file.path):
+        return copy, encoding
+    raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text{latin}: {SAVE_AS}")
+
+
+def _declared(file: ExportFile, fp: Fingerprint, copy: Path, encoding: str) -> Path:
+    """The file transcoded from the encoding the mapping file names; stops at the first line that is not in it."""
+    if fp.bom or fp.utf16:
+        found = "a UTF-8" if fp.bom else "a UTF-16"
+        if not (fp.utf16 and encoding.startswith("utf-16")):
+            raise IngestError(f"{file.display}: starts with {found} byte order mark, but mapping.yml says encoding: "
+                              f"{encoding}; remove that setting (the mark says the encoding)")
+    try:
+        _transcode(file.path, copy, encoding)
+    except UnicodeDecodeError:
+        line = _first_line_not_in(file.path, encoding)
+        where = f"line {line}" if line else "the file"
+        raise IngestError(f"{file.display}: {where} is not {encoding} text, as mapping.yml says the file is; "
+                          f"check its encoding setting") from None
+    return copy
+
+
+def _first_line_not_in(path: Path, encoding: str) -> int | None:
+    """The 1-based number of the file's first line not valid in `encoding` (None for encodings whose lines cannot
+    be decoded one by one, as UTF-16's)."""
+    if encoding.startswith(("utf-16", "utf-32")):
+        return None
+    with path.open("rb") as f:
+        for number, line in enumerate(f, 1):
+            try:
+                line.decode(encoding)
+            except UnicodeDecodeError:
+                return number
+    return None
 
 
 def _stray_allowance(path: Path) -> int:
@@ -148,13 +199,23 @@ def _stray_allowance(path: Path) -> int:
 
 
 def _decoded(line: bytes, encodings: Iterable[str]) -> tuple[str, str] | None:
-    """The line's text in the first of the encodings it is valid in, and that encoding; None if in none."""
+    """The line's text in the first of the encodings it is valid in, and that encoding; None if in none (a GB18030
+    reading that looks like Latin text does not count)."""
     for encoding in encodings:
         try:
-            return line.decode(encoding), encoding
+            text = line.decode(encoding)
         except UnicodeDecodeError:
             continue
+        if encoding == "gb18030" and _runs_into_letters(text):
+            continue  # a Latin-1 line (of a file concatenated from a third system), not Chinese
+        return text, encoding
     return None
+
+
+def _runs_into_letters(line: str) -> bool:
+    """Whether most of a GB18030 line's non-ASCII passages run straight into a Latin letter (see _NON_ASCII)."""
+    into_letter = len(_NON_ASCII_INTO_LETTER.findall(line))
+    return into_letter > 0 and into_letter > LATIN_MISREAD_SHARE * len(_NON_ASCII.findall(line))
 
 
 def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
@@ -187,15 +248,34 @@ def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
     return "+".join(e for e in MIXED_ENCODINGS if e in used) or "utf-8", undecodable
 
 
-def _transcode(src: Path, dst: Path, encoding: str) -> int:
+@dataclass
+class _Reading:
+    """What a GB18030 reading of a file holds that says it is not Chinese text."""
+
+    private_use: int = 0  # U+E000-U+F8FF characters
+    passages: int = 0  # runs of non-ASCII characters
+    into_letter: int = 0  # of them, runs followed straight by a Latin letter
+
+    def count(self, text: str) -> None:
+        self.private_use += len(_PRIVATE_USE.findall(text))
+        self.passages += len(_NON_ASCII.findall(text))
+        self.into_letter += len(_NON_ASCII_INTO_LETTER.findall(text))
+
+    @property
+    def looks_latin(self) -> bool:
+        return self.into_letter >= LATIN_MISREAD_MIN and self.into_letter > LATIN_MISREAD_SHARE * self.passages
+
+
+def _transcode(src: Path, dst: Path, encoding: str) -> _Reading:
     """Re-encode to UTF-8 chunk by chunk (files may be gigabytes); raises UnicodeDecodeError on invalid input.
-    Returns the number of private-use characters (U+E000-U+F8FF) read."""
+    Returns, for GB18030, what the reading says of the text (empty for other encodings)."""
     decoder = codecs.getincrementaldecoder(encoding)("strict")
-    private_use = 0
+    reading = _Reading()
     with src.open("rb") as fin, dst.open("w", encoding="utf-8", newline="") as fout:
         while chunk := fin.read(CHUNK_BYTES):
             text = decoder.decode(chunk)
-            private_use += len(_PRIVATE_USE.findall(text))
+            if encoding == "gb18030":
+                reading.count(text)
             fout.write(text)
         fout.write(decoder.decode(b"", final=True))
-    return private_use
+    return reading

@@ -59,7 +59,10 @@ class Layout:
     extra_positions: list[int]
 
     @classmethod
-    def of(cls, file: ExportFile, entity: Entity, header: list[str], mapping: EntityMapping) -> Layout:
+    def of(cls, file: ExportFile, entity: Entity, header: list[str], mapping: EntityMapping,
+           title_lines: int = 0) -> Layout:
+        """The layout of a file with this header; `title_lines`: how many lines above a header the rows agree with
+        the file seems to have (named in the message if required columns are missing)."""
         names = [cell or f"column_{i + 1}" for i, cell in enumerate(header)]
         seen: set[str] = set()
         for name in names:
@@ -85,7 +88,10 @@ class Layout:
                               "\"Unicode text\")")
         if missing:
             plural = "s" if len(missing) > 1 else ""
-            hint = ("; only one column: is the delimiter one of , ; tab | or whitespace? (set delimiter in mapping.yml)"
+            hint = (f"; the rows' header seems to be line {title_lines + 1}: if the lines above it are a title, set "
+                    f"skip_rows: {title_lines} for {named.name} in mapping.yml"
+                    if title_lines else
+                    "; only one column: is the delimiter one of , ; tab | or whitespace? (set delimiter in mapping.yml)"
                     if len(names) == 1 else
                     f"; if the file calls it otherwise, say so in mapping.yml, e.g. {named.name}: columns: "
                     f"{{<name in the file>: {missing[0]}}}")

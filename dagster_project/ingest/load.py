@@ -147,7 +147,7 @@ def _ingest(con: duckdb.DuckDBPyConnection, file: ExportFile, drop_date: date, e
                     {"identity": fp.identity, "source_file": file.source_file})
         return _skipped(file, drop_date, entity, prior)
     with csv_source(con, file, fp, mapping) if is_csv else parquet_source(con, file) as source:
-        layout = Layout.of(file, entity, source.header, mapping)
+        layout = Layout.of(file, entity, source.header, mapping, source.title_lines)
         load = FileLoad(con, file, drop_date, entity, source, layout, fp, mapping, erased)
         replaces = None if prior is None else ENTITIES_BY_NAME.get(prior[5], entity)
         counts = _in_transaction(con, lambda: load.run(replaces))

@@ -11,6 +11,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
                                        #   date_format: {order_date: "%m/%d/%Y", updated_at: "%m/%d/%Y %I:%M %p"}
       currency: USD                    # currency of amounts that name none
       grain: order                     # or line: one row per order line (detected when absent)
+      encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
+      skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
       columns:                         # name in the file: name in the contract
         dollar_value: amount
         date: order_date
@@ -20,6 +22,7 @@ Every problem stops the refresh with the file, the line and what is wrong, befor
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
@@ -34,7 +37,10 @@ MAPPING_FILE_NAME = "mapping.yml"
 DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace": "whitespace"}
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
-KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain")
+KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows")
+# Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
+# loaded under a section that does not use them are not loaded again.
+LATER_KEYS = {"encoding": None, "skip_rows": 0}
 # Entities a file may be routed between by its grain: a mapping's columns may name either's columns.
 ORDER_ENTITIES = ("orders", "order_items")
 # strftime directives a date_format may use (what DuckDB's strptime reads).
@@ -56,6 +62,8 @@ class EntityMapping:
     decimal: str | None = None
     currency: str | None = None
     grain: str | None = None
+    encoding: str | None = None  # a Python codec name ("cp1252" for windows-1252)
+    skip_rows: int = 0
 
     def date_format_of(self, column: str) -> str | None:
         if isinstance(self.date_format, dict):
@@ -65,7 +73,8 @@ class EntityMapping:
     @property
     def fingerprint(self) -> str:
         """A hash of the section: a file loaded under another mapping is loaded again."""
-        text = json.dumps(self.__dict__, sort_keys=True, default=list, ensure_ascii=False)
+        section = {k: v for k, v in self.__dict__.items() if k not in LATER_KEYS or v != LATER_KEYS[k]}
+        text = json.dumps(section, sort_keys=True, default=list, ensure_ascii=False)
         return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -179,6 +188,18 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
         return value.upper()
     if key == "date_format":
         return _date_format(path, node)
+    if key == "encoding":
+        try:
+            "".encode(value)  # LookupError for unknown codecs and for bytes-to-bytes ones (base64, hex)
+            codec = codecs.lookup(value)
+        except LookupError:
+            raise MappingError(f"{where}: '{value}' is not a text encoding Python knows (e.g. utf-8, windows-1252, "
+                               f"latin-1, gb18030, big5, shift_jis)") from None
+        return "utf-8" if codec.name == "utf-8-sig" else codec.name
+    if key == "skip_rows":
+        if not re.fullmatch(r"\d{1,4}", value):
+            raise MappingError(f"{where}: skip_rows must be a whole number of lines, not '{value}'")
+        return int(value)
     raise AssertionError(key)
 
 

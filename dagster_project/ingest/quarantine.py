@@ -24,6 +24,8 @@ REJECT_REASONS = {
     "INVALID ENCODING": "encoding error",
     "LINE SIZE OVER MAXIMUM": "line too long",
 }
+ENCODING_HINT = (" (the line is not UTF-8: save the file as UTF-8, or name its encoding in its section of mapping.yml, "
+                 "e.g. encoding: windows-1252)")
 
 
 def quarantine_where(load: FileLoad, condition: str, reason: str, detail_sql: str) -> int:
@@ -65,7 +67,9 @@ def quarantine_rejects(load: FileLoad, inserted: int) -> int:
         "       row_number - row_number() OVER (ORDER BY row_number) AS loaded_before "
         f"FROM (SELECT line - {1 if load.source.header_line is not None else 0} AS row_number, "
         f"             arg_min({reason}, coalesce(column_idx, 0)) AS reason, "
-        "              arg_min(error_message, coalesce(column_idx, 0)) AS detail, "
+        "              arg_min(error_message, coalesce(column_idx, 0)) "
+        f"                 || CASE WHEN bool_or(error_type = 'INVALID ENCODING') THEN '{ENCODING_HINT}' ELSE '' END "
+        "                 AS detail, "
         "              trim(arg_min(csv_line, coalesce(column_idx, 0)), chr(13) || chr(10)) AS raw_record "
         f"      FROM temp.main.{identifier(rejects)} GROUP BY line)"
     )

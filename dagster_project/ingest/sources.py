@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,13 +38,17 @@ class Source:
     header_line: str | None = None  # CSV with a header row only
     rejects_table: str | None = None  # CSV only
     ends_with_line_break: bool = True
+    # Lines above what looks like the real header (an Excel report's title), for the message if columns are missing.
+    title_lines: int = 0
 
 
 @contextmanager
 def csv_source(con: duckdb.DuckDBPyConnection, file: ExportFile, fp: Fingerprint,
                mapping: EntityMapping) -> Iterator[Source]:
     with tempfile.TemporaryDirectory(prefix="crm-ingest-") as scratch:
-        path, encoding = utf8_file(file, fp, Path(scratch))
+        path, encoding = utf8_file(file, fp, Path(scratch), mapping.encoding)
+        if mapping.skip_rows:
+            path = _without_first_lines(path, Path(scratch) / "below_title.csv", mapping.skip_rows)
         ends_with_line_break = _ends_with_line_break(path)
         lines = _first_lines(path, SNIFF_LINES)
         has_header = mapping.header is None
@@ -69,7 +74,8 @@ def csv_source(con: duckdb.DuckDBPyConnection, file: ExportFile, fp: Fingerprint
         )
         try:
             yield Source(header, encoding, delimiter, relation, {"path": str(path), "delim": read_delimiter},
-                         header_line, rejects, ends_with_line_break)
+                         header_line, rejects, ends_with_line_break,
+                         title_lines(lines) if has_header and not mapping.delimiter else 0)
         finally:
             # DuckDB creates these outside the load's transaction: they outlive a rollback.
             for table in (rejects, scan):
@@ -112,6 +118,31 @@ def _first_lines(path: Path, n: int) -> list[str]:
     if len(head) == MAX_HEADER_BYTES * 2 and len(lines) > 1:
         lines.pop()  # cut off mid-line
     return lines[:n]
+
+
+def title_lines(lines: list[str]) -> int:
+    """How many first lines sit above a header the lines below it agree with (a title, its date, a blank line): the
+    first line from which on most sniffed lines split into the same number (two or more) of fields, when every
+    line above it has fewer."""
+    for start in range(1, min(len(lines) - 1, 6)):
+        if not lines[start].strip():
+            continue
+        delimiter = detect_delimiter(lines[start], lines[start + 1:])
+        widths = [len(split_header(line, delimiter)) for line in lines[start:] if line.strip()]
+        width, agreeing = Counter(widths).most_common(1)[0]
+        if width >= 2 and widths[0] == width and agreeing * 2 > len(widths) and all(
+                len(split_header(line, delimiter)) < width for line in lines[:start] if line.strip()):
+            return start
+    return 0
+
+
+def _without_first_lines(src: Path, dst: Path, count: int) -> Path:
+    """A copy without the file's first `count` lines (the mapping's skip_rows), line ends as they were."""
+    with src.open("rb") as fin, dst.open("wb") as fout:
+        for number, line in enumerate(fin):
+            if number >= count:
+                fout.write(line)
+    return dst
 
 
 def _rewrite_lines(src: Path, dst: Path, whitespace: bool) -> Path:
