@@ -105,9 +105,13 @@ ENTITIES: tuple[Entity, ...] = (
             _c("order_id", "Order id; if absent, a stable id is derived from the row's content.", *ORDER_ID_SYNONYMS),
             _c("customer_id", "Who bought.", *BUYER_SYNONYMS, personal=True),
             _c("order_date", "Order date or datetime.", *ORDER_DATE_SYNONYMS, kind="date"),
-            _c("status", "paid / cancelled / refunded (synonyms such as completed, canceled, returned accepted).", "order_status", "state", "订单状态"),
+            _c("status", "paid / cancelled / refunded (synonyms such as completed, canceled, returned accepted; "
+               "partially_refunded is paid, less its refunded_amount); mapping.yml's status_values maps others.",
+               "order_status", "state", "financial_status", "payment_status", "订单状态"),
             _c("amount", "Order total, any amount format (1,234.50 / ¥1234.5 / $12); if absent, the sum of the order's lines.",
                "total", "order_amount", "order_total", "revenue", "value", "sales", "金额", "订单金额", kind="amount"),
+            _c("refunded_amount", "Amount refunded on the order (a partial refund): its revenue is the amount less "
+               "this.", "refund_amount", "amount_refunded", "退款金额", kind="amount"),
             _c("currency", "ISO currency code; else read from the amount's symbol; else the default currency.", "currency_code", "币种"),
             _c("channel", "Sales channel (online, store, phone, ...).", "sales_channel", "order_channel", "渠道"),
             _c("rep_id", "Sales rep credited with the order.", "sales_rep_id", "salesperson_id", "owner_id", "销售编号"),
@@ -136,7 +140,11 @@ ENTITIES: tuple[Entity, ...] = (
             _c("customer_id", "Who bought: a line-level file carries its order's attributes on every line, and its "
                "orders are derived from the lines.", *BUYER_SYNONYMS, personal=True),
             _c("order_date", "Order date of a line-level file's line.", *ORDER_DATE_SYNONYMS, kind="date"),
-            _c("status", "Order status of a line-level file's line (as orders.status).", "order_status", "订单状态"),
+            _c("status", "Order status of a line-level file's line (as orders.status).", "order_status",
+               "financial_status", "payment_status", "订单状态"),
+            _c("refunded_amount", "Amount refunded on a line-level file's order, once per order (on its first line, "
+               "as Shopify writes it, or the same on every line).", "refund_amount", "amount_refunded", "退款金额",
+               kind="amount"),
             _c("currency", "ISO currency code of the line's amounts.", "currency_code", "币种"),
             _c("channel", "Sales channel of a line-level file's order.", "sales_channel", "order_channel", "渠道"),
             _c("rep_id", "Sales rep of a line-level file's order.", "sales_rep_id", "salesperson_id", "销售编号"),

@@ -232,6 +232,9 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  sheet: 1\n", r"mapping.yml:2: unknown setting 'sheet'"),
     ("orders:\n  encoding: base64\n", r"mapping.yml:2: 'base64' is not a text encoding Python knows"),
     ("orders:\n  skip_rows: two\n", r"mapping.yml:2: skip_rows must be a whole number of lines"),
+    ("orders:\n  status_values:\n    pending: unpaid\n",
+     r"mapping.yml:3: a status maps to paid, cancelled or refunded, not 'unpaid'"),
+    ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps order statuses"),
     ("orders: [\n", r"mapping.yml:2: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):
@@ -331,25 +334,44 @@ def test_the_cdnow_transaction_log_as_published_runs_end_to_end(tmp_path_factory
 # ---------------------------------------------------------------------------------------------------- a shop system
 
 
+# The next day's Shopify export: a partial refund (Refunded Amount on the order's first line), and the financial
+# statuses of orders not yet captured, which the shop's mapping.yml maps (status_values).
+SHOP_NEXT_DAY = """\
+Name,Email,Financial Status,Subtotal,Total,Discount Amount,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Refunded Amount
+#1004,anna@example.de,partially_refunded,1259.50,1259.50,0.00,2024-03-05 18:30:00 +0100,1,1250.00,BOO-1,9.50
+#1004,,,,,,,1,9.50,SOC-1,
+#1005,dora@example.fr,pending,12.60,15.60,0.00,2024-03-06 11:00:00 +0100,3,4.20,SOAP,0.00
+#1009,gus@example.com,Authorized,25.00,25.00,0.00,2024-03-12 14:00:00 +0100,1,25.00,TIE-1,0.00
+"""
+
+
 def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     """Shopify-style: one row per line item, the order's e-mail, status, totals and date on its first line only, the
     order's Subtotal (a line amount synonym) and Discount Amount on that line. Each order counts its lines once, at
-    quantity x price, less its discount once."""
+    quantity x price, less its discount once. A partially refunded order is paid, its revenue less the refund; the
+    statuses mapping.yml maps are read as it says."""
     from test_ingest_values import SHOP, SHOP_MAPPING
 
-    drop = tmp_path / "exports" / "2024-03-31"
-    drop.mkdir(parents=True)
-    (drop / "orders.csv").write_text(SHOP)
-    (tmp_path / "exports" / "mapping.yml").write_text(SHOP_MAPPING)
+    for drop, text in (("2024-03-31", SHOP), ("2024-04-01", SHOP_NEXT_DAY)):
+        (tmp_path / "exports" / drop).mkdir(parents=True)
+        (tmp_path / "exports" / drop / "orders.csv").write_text(text)
+    (tmp_path / "exports" / "mapping.yml").write_text(
+        SHOP_MAPPING + "  status_values:\n    pending: cancelled\n    authorized: paid\n")
     shop = Refreshed(tmp_path / "exports", Path(), tmp_path / "wh" / "crm.duckdb")
     refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS)
-    assert shop.query("select order_id, amount, status, net_amount from marts.fct_orders order by 1") == [
-        ("#1001", 158.99, "paid", 158.99), ("#1002", 48.85, "paid", 48.85), ("#1003", 20.0, "refunded", 0.0)]
+    assert shop.query("select order_id, amount, status, net_amount, refunded_amount from marts.fct_orders "
+                      "order by 1") == [
+        ("#1001", 158.99, "paid", 158.99, None), ("#1002", 48.85, "paid", 48.85, None),
+        ("#1003", 20.0, "refunded", 0.0, None), ("#1004", 1259.5, "paid", 1250.0, 9.5),
+        ("#1005", 12.6, "cancelled", 0.0, 0.0), ("#1009", 25.0, "paid", 25.0, 0.0)]
     # The order's discount, on its first line, counts once: #1002 is its Total, 53.85 - 5.00.
-    assert shop.query("select count(*), cast(sum(line_amount) as decimal(18, 2)) from marts.fct_order_items") == [
-        (5, Decimal("227.84"))]
+    assert shop.query("select cast(sum(line_amount) as decimal(18, 2)) from marts.fct_order_items "
+                      "where order_id <= '#1003'") == [(Decimal("227.84"),)]
+    # One definition of revenue: the customer's is the sum of the orders' net amounts, the refund deducted.
+    assert shop.query("select round(sum(net_amount), 2) from marts.fct_orders") == shop.query(
+        "select round(sum(revenue), 2) from marts.customer_360") == [(1482.84,)]
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
-                      "from marts.fct_reconciliation") == [(5, 5, 0, 0)]
+                      "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (4, 4, 0, 0)]
 
 
 def test_a_line_level_order_delivered_again_with_a_line_removed_loses_that_line(tmp_path):

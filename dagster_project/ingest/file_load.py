@@ -162,7 +162,22 @@ class FileLoad:
             self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
                              params)
         order_values.keep_order_values_once(self)
+        self._map_status_values()
         return quarantined
+
+    def _map_status_values(self) -> None:
+        """Rewrite the statuses mapping.yml's status_values maps (compared as dbt compares them) to paid, cancelled
+        or refunded."""
+        if not self.mapping.status_values or "status" not in set(self.layout.mapping.values()):
+            return
+        (mapped,) = self.con.execute(
+            f"UPDATE {self.table} AS t SET status = m.target FROM (SELECT unnest($values) AS value, "
+            "unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
+            r"AND lower(regexp_replace(trim(t.status), '[\s\-]+', '_', 'g')) = m.value",
+            {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
+             "source_file": self.file.source_file}).fetchone()
+        if mapped:
+            self.notes.append(f"{mapped:,} status value(s) mapped by status_values in mapping.yml")
 
     def _log(self, rows_read: int, rows_loaded: int, rows_quarantined: int) -> None:
         self.con.execute(

@@ -13,6 +13,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       grain: order                     # or line: one row per order line (detected when absent)
       encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
       skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
+      status_values:                   # order statuses the contract does not know: paid, cancelled or refunded
+        pending: cancelled
       columns:                         # name in the file: name in the contract
         dollar_value: amount
         date: order_date
@@ -37,10 +39,13 @@ MAPPING_FILE_NAME = "mapping.yml"
 DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace": "whitespace"}
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
-KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows")
+KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows",
+        "status_values")
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
-LATER_KEYS = {"encoding": None, "skip_rows": 0}
+LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}}
+# What an order status may be mapped to (dbt/macros/cleaning.sql order_status).
+ORDER_STATUSES = ("paid", "cancelled", "refunded")
 # Entities a file may be routed between by its grain: a mapping's columns may name either's columns.
 ORDER_ENTITIES = ("orders", "order_items")
 # strftime directives a date_format may use (what DuckDB's strptime reads).
@@ -64,6 +69,7 @@ class EntityMapping:
     grain: str | None = None
     encoding: str | None = None  # a Python codec name ("cp1252" for windows-1252)
     skip_rows: int = 0
+    status_values: dict[str, str] = field(default_factory=dict)  # folded status value -> paid / cancelled / refunded
 
     def date_format_of(self, column: str) -> str | None:
         if isinstance(self.date_format, dict):
@@ -156,6 +162,8 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
         if not header or any(not name.strip() for name in header):
             raise MappingError(f"{where}: header must list at least one non-empty column name")
         return header
+    if key == "status_values":
+        return _status_values(path, entity, node)
     if key == "date_format" and isinstance(node, yaml.MappingNode):
         allowed = _contract_columns(entity)
         formats = {}
@@ -201,6 +209,29 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
             raise MappingError(f"{where}: skip_rows must be a whole number of lines, not '{value}'")
         return int(value)
     raise AssertionError(key)
+
+
+def _status_values(path: Path, entity: Entity, node) -> dict[str, str]:
+    if entity.name not in ORDER_ENTITIES:
+        raise MappingError(f"{path}:{_line(node)}: status_values maps order statuses: it applies to orders, not to "
+                           f"{entity.name}")
+    _expect(path, node, yaml.MappingNode, "status_values must map a status as the file writes it to paid, cancelled "
+                                          "or refunded, e.g. {pending: cancelled}")
+    values: dict[str, str] = {}
+    for value_node, target_node in node.value:
+        value, target = fold_status(_scalar(path, value_node)), _scalar(path, target_node)
+        if target not in ORDER_STATUSES:
+            raise MappingError(f"{path}:{_line(target_node)}: a status maps to paid, cancelled or refunded, not "
+                               f"'{target}'")
+        if not value:
+            raise MappingError(f"{path}:{_line(value_node)}: an empty status is paid already")
+        values[value] = target
+    return values
+
+
+def fold_status(value: str) -> str:
+    """A status as dbt compares it (crm.clean_code): trimmed, lower case, runs of spaces and dashes as one '_'."""
+    return re.sub(r"[\s\-]+", "_", value.strip()).lower()
 
 
 def _date_format(path: Path, node) -> str:

@@ -113,12 +113,14 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
     column = next((c for c in entity.columns if match and c.name in match.groups()), None) if entity else None
     if column is None:
         return f"row {row_number}"
-    if column.personal:
-        return f"row {row_number}, {column.name}: personal column, value withheld"
     value = con.execute(
         f"select {identifier(column.name)} from {qualified('raw', entity.name)} "
         "where _source_file = $f and _row_number = $r",
         {"f": file.source_file, "r": row_number},
     ).fetchone()
-    shown = "empty" if value is None or value[0] is None else repr(value[0])
-    return f"row {row_number}, {column.name} = {shown}"
+    if value is None or value[0] is None:
+        return f"row {row_number}, {column.name} empty"  # a blank row, a total row: nothing personal to withhold
+    if column.personal:
+        return f"row {row_number}, {column.name}: personal column, value withheld"
+    hint = "; map such values with status_values in mapping.yml" if reason == "unknown status" else ""
+    return f"row {row_number}, {column.name} = {value[0]!r}{hint}"

@@ -65,10 +65,12 @@ def _csv_bytes(columns: list[pa.Array], newline: str) -> memoryview:
     return memoryview(data)[bounds[0]:bounds[-1]]
 
 
-# Contract columns the sample does not write: a marketplace's person id, and the order attributes only line-level
-# files carry on their lines (the sample's order lines come with an orders file).
+# Contract columns the sample does not write: a marketplace's person id, partial refunds, and the order attributes
+# only line-level files carry on their lines (the sample's order lines come with an orders file).
 NOT_WRITTEN = {"customers": ("person_id",),
-               "order_items": ("line_amount", "customer_id", "order_date", "status", "currency", "channel", "rep_id")}
+               "orders": ("refunded_amount",),
+               "order_items": ("line_amount", "customer_id", "order_date", "status", "refunded_amount", "currency",
+                               "channel", "rep_id")}
 
 
 def written_columns(entity: str) -> tuple[str, ...]:

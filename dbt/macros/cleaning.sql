@@ -37,14 +37,16 @@
 
 
 {#- Order status folded to paid / cancelled / refunded; null (quarantined as unknown) for anything else. An empty
-    status is paid. Marketplace states of an order being fulfilled (approved, invoiced, processing) are paid. -#}
+    status is paid. Marketplace states of an order being fulfilled (approved, invoiced, processing) are paid, and so
+    is a partially refunded order (Shopify's partially_refunded): its refunded_amount comes off its revenue
+    (fct_orders.net_amount). mapping.yml's status_values rewrites other values at ingestion. -#}
 {% macro order_status(expr) -%}
     case
         when {{ expr }} is null then 'paid'
         when {{ crm.clean_code(expr) }} in ('paid', 'completed', 'complete', 'success', 'succeeded', 'approved',
             'invoiced', 'processing', 'shipped', 'delivered', 'closed', 'fulfilled', '已支付', '已完成', '完成',
             '已发货', '已收货', '交易成功', '交易完成', '买家已付款', '等待卖家发货', '卖家已发货',
-            '卖家已发货，等待买家确认', '卖家已发货,等待买家确认') then 'paid'
+            '卖家已发货，等待买家确认', '卖家已发货,等待买家确认', 'partially_refunded', '部分退款') then 'paid'
         {#- Taobao and Tmall: a trade closed before it completed was cancelled or fully refunded. -#}
         when {{ crm.clean_code(expr) }} in ('cancelled', 'canceled', 'void', 'voided', 'unavailable', '已取消',
             '取消', '交易关闭', '交易已关闭') then 'cancelled'

@@ -33,7 +33,10 @@
         order_date,
         age,
         paid,
-        case when paid then amount else net_amount end as net_revenue,
+        {#- A paid order's revenue is its net_amount (its partial refunds deducted); one still settling counts
+            its amount. #}
+        case when coalesce(is_paid, false) then coalesce(net_amount, amount) when paid then amount else net_amount end
+            as net_revenue,
         case when age >= {{ settle_days }} then status end as settled_status
     from (
         select

@@ -79,6 +79,7 @@ final as (
         coalesce(order_at, cast(order_day as timestamp)) as order_at,
         coalesce(case when status_text is not null then status end, order_status, status) as status,
         status_text,
+        refunded_amount_original,
         coalesce(case when currency_text is not null then currency end, order_currency, currency) as currency,
         channel, rep_id,
         true as carries_order,
@@ -103,7 +104,7 @@ final as (
     union all
     select
         order_id, line_number, product_id, quantity, unit_price_original, discount_original, line_amount_original,
-        customer_id, order_at, status, status_text, currency, channel, rep_id,
+        customer_id, order_at, status, status_text, refunded_amount_original, currency, channel, rep_id,
         false as carries_order,
         updated_at,
         false as is_unattributed,

@@ -49,6 +49,7 @@ priced_header_orders as (
         header_orders.order_at,
         header_orders.status,
         coalesce(header_orders.amount_original, line_totals.amount_original) as amount_original,
+        header_orders.refunded_amount_original,
         case when header_orders.amount_original is null then line_totals.currency else header_orders.currency end
             as currency,
         header_orders.channel,
@@ -69,8 +70,8 @@ final as (
     select * from priced_header_orders
     union all
     select
-        order_id, has_derived_id, customer_id, order_at, status, amount_original, currency, channel, rep_id,
-        updated_at, _source_file, _drop_date, _row_number, _loaded_at
+        order_id, has_derived_id, customer_id, order_at, status, amount_original, refunded_amount_original, currency,
+        channel, rep_id, updated_at, _source_file, _drop_date, _row_number, _loaded_at
     from lines_orders
 
 )

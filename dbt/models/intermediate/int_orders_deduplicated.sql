@@ -63,6 +63,7 @@ select
     ranked.currency,
     ranked.amount_original,
     {{ crm.to_reporting_currency('ranked.amount_original', 'rates') }} as amount,
+    {{ crm.to_reporting_currency('ranked.refunded_amount_original', 'rates') }} as refunded_amount,
     ranked.channel,
     ranked.rep_id,
     ranked.has_derived_id,

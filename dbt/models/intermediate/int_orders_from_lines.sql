@@ -2,7 +2,8 @@
   Orders of line-level files, one per order id, from the lines that agree on the order (int_order_lines_checked):
   amount = sum of the line amounts, customer, date, currency and status from the lines. An order whose lines sum
   to less than zero is a credit note (a return or cancellation invoice): status refunded, its negative amount nets
-  out of revenue.
+  out of revenue. The order's refunded amount is written once per order (on its first line, or the same on every
+  line): its largest.
 -#}
 with lines as (
 
@@ -21,6 +22,7 @@ orders as (
         min(status) as given_status,
         bool_or(status_text is not null) as has_status,
         sum(line_amount_original) as amount_original,
+        max(refunded_amount_original) as refunded_amount_original,
         min(currency) as currency,
         max(channel) as channel,
         max(rep_id) as rep_id,
@@ -47,6 +49,7 @@ final as (
             else 'paid'
         end as status,
         amount_original,
+        refunded_amount_original,
         currency,
         channel,
         rep_id,

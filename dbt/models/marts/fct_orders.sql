@@ -25,8 +25,11 @@ select
     cast(currency as {{ crm.text() }}) as currency,
     cast(amount_original as double) as amount_original,
     {{ crm.to_cents('amount') }} as amount,
-    {#- Revenue: a paid order counts, a credit note (a negative order of a line-level file) nets out. #}
-    {{ crm.to_cents("case when status = 'paid' or amount < 0 then amount else 0 end") }} as net_amount,
+    {#- Revenue: a paid order counts, less what was refunded on it (at most its amount); a credit note (a negative
+        order of a line-level file) nets out. #}
+    {{ crm.to_cents("case when status = 'paid' then amount - least(coalesce(refunded_amount, 0), amount) "
+                    "when amount < 0 then amount else 0 end") }} as net_amount,
+    {{ crm.to_cents('refunded_amount') }} as refunded_amount,
     cast(status = 'paid' as boolean) as is_paid,
     cast(channel as {{ crm.text() }}) as channel,
     cast(rep_id as {{ crm.text() }}) as rep_id

@@ -19,6 +19,7 @@ latest as (
         customer_id,
         order_at,
         status,
+        refunded_amount_original,
         currency,
         channel,
         rep_id,

@@ -14,6 +14,7 @@ latest as (
         order_at,
         status,
         amount_original,
+        refunded_amount_original,
         currency,
         channel,
         rep_id,

@@ -27,7 +27,8 @@ parsed as {{ crm.inlined_cte() }} (
         {{ crm.parse_number('quantity') }} as _quantity,
         {{ crm.parse_amount('unit_price') }} as _unit_price,
         {{ crm.parse_amount('discount') }} as _discount,
-        {{ crm.parse_amount('line_amount') }} as _line_amount
+        {{ crm.parse_amount('line_amount') }} as _line_amount,
+        {{ crm.parse_amount('refunded_amount') }} as _refunded_amount
     from numbered
 
 ),
@@ -60,6 +61,7 @@ renamed as {{ crm.inlined_cte() }} (
         {{ crm.clean_id('customer_id') }} as customer_id,
         {{ crm.parse_timestamp('order_date') }} as order_at,
         {{ crm.order_status('status') }} as status,
+        _refunded_amount as refunded_amount_original,
         {{ crm.resolve_currency('currency', 'coalesce(line_amount, unit_price)') }} as currency,
         {{ crm.clean_code('channel') }} as channel,
         {{ crm.clean_text('rep_id') }} as rep_id,
@@ -70,6 +72,7 @@ renamed as {{ crm.inlined_cte() }} (
         unit_price as unit_price_text,
         discount as discount_text,
         line_amount as line_amount_text,
+        refunded_amount as refunded_amount_text,
         order_date as order_date_text,
         status as status_text,
         currency as currency_text,
@@ -103,6 +106,10 @@ validated as {{ crm.inlined_cte() }} (
                 then 'line amount (quantity * unit_price) above max_order_amount'
             when abs(line_amount_original) > {{ var('max_order_amount') }} then 'line_amount above max_order_amount'
             when abs(discount_original) > {{ var('max_order_amount') }} then 'discount above max_order_amount'
+            when refunded_amount_text is not null and refunded_amount_original is null
+                then 'unparseable refunded_amount'
+            when refunded_amount_original < 0 then 'negative refunded_amount'
+            when refunded_amount_original > {{ var('max_order_amount') }} then 'refunded_amount above max_order_amount'
             {#- A line of a line-level file may leave its order's date to the order's other lines
                 (int_order_lines_checked); one it states must read. #}
             when carries_order and order_date_text is not null and order_at is null then 'unparseable order_date'

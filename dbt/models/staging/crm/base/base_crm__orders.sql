@@ -26,12 +26,14 @@ renamed as {{ crm.inlined_cte() }} (
         {{ crm.parse_timestamp('order_date') }} as order_at,
         {{ crm.order_status('status') }} as status,
         {{ crm.parse_amount('amount') }} as amount_original,
+        {{ crm.parse_amount('refunded_amount') }} as refunded_amount_original,
         {{ crm.resolve_currency('currency', 'amount') }} as currency,
         {{ crm.clean_code('channel') }} as channel,
         {{ crm.clean_text('rep_id') }} as rep_id,
         {{ crm.parse_timestamp('updated_at') }} as updated_at,
         order_date as order_date_text,
         amount as amount_text,
+        refunded_amount as refunded_amount_text,
         status as status_text,
         _source_file,
         _drop_date,
@@ -56,6 +58,10 @@ validated as {{ crm.inlined_cte() }} (
             when amount_text is not null and amount_original is null then 'unparseable amount'
             when amount_original < 0 then 'negative amount'
             when amount_original > {{ var('max_order_amount') }} then 'amount above max_order_amount'
+            when refunded_amount_text is not null and refunded_amount_original is null
+                then 'unparseable refunded_amount'
+            when refunded_amount_original < 0 then 'negative refunded_amount'
+            when refunded_amount_original > {{ var('max_order_amount') }} then 'refunded_amount above max_order_amount'
             when status is null then 'unknown status'
             when rates.currency is null then 'unknown currency'
         end as _quarantine_reason
