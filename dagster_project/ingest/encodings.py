@@ -213,9 +213,14 @@ def _decoded(line: bytes, encodings: Iterable[str]) -> tuple[str, str] | None:
 
 
 def _runs_into_letters(line: str) -> bool:
-    """Whether most of a GB18030 line's non-ASCII passages run straight into a Latin letter (see _NON_ASCII)."""
-    into_letter = len(_NON_ASCII_INTO_LETTER.findall(line))
-    return into_letter > 0 and into_letter > LATIN_MISREAD_SHARE * len(_NON_ASCII.findall(line))
+    """Whether most of a GB18030 line's non-ASCII passages (one at least) run straight into a Latin letter."""
+    return _looks_latin(len(_NON_ASCII_INTO_LETTER.findall(line)), len(_NON_ASCII.findall(line)), minimum=1)
+
+
+def _looks_latin(into_letter: int, passages: int, minimum: int) -> bool:
+    """Whether a GB18030 reading is Latin text (see _NON_ASCII): at least `minimum` non-ASCII passages run straight
+    into a Latin letter, and most do."""
+    return into_letter >= minimum and into_letter > LATIN_MISREAD_SHARE * passages
 
 
 def _transcode_mixed(src: Path, dst: Path) -> tuple[str, int]:
@@ -263,7 +268,7 @@ class _Reading:
 
     @property
     def looks_latin(self) -> bool:
-        return self.into_letter >= LATIN_MISREAD_MIN and self.into_letter > LATIN_MISREAD_SHARE * self.passages
+        return _looks_latin(self.into_letter, self.passages, minimum=LATIN_MISREAD_MIN)
 
 
 def _transcode(src: Path, dst: Path, encoding: str) -> _Reading:
