@@ -111,7 +111,7 @@ ENTITIES: tuple[Entity, ...] = (
             _c("amount", "Order total, any amount format (1,234.50 / ¥1234.5 / $12); if absent, the sum of the order's lines.",
                "total", "order_amount", "order_total", "revenue", "value", "sales", "金额", "订单金额", kind="amount"),
             _c("refunded_amount", "Amount refunded on the order (a partial refund): its revenue is the amount less "
-               "this.", "refund_amount", "amount_refunded", "退款金额", kind="amount"),
+               "this.", "refund_amount", "amount_refunded", "total_refunded", "order_refund", "退款金额", kind="amount"),
             _c("currency", "ISO currency code; else read from the amount's symbol; else the default currency.", "currency_code", "币种"),
             _c("channel", "Sales channel (online, store, phone, ...).", "sales_channel", "order_channel", "渠道"),
             _c("rep_id", "Sales rep credited with the order.", "sales_rep_id", "salesperson_id", "owner_id", "销售编号"),
@@ -143,7 +143,8 @@ ENTITIES: tuple[Entity, ...] = (
             _c("status", "Order status of a line-level file's line (as orders.status).", "order_status",
                "financial_status", "payment_status", "订单状态"),
             _c("refunded_amount", "Amount refunded on a line-level file's order, once per order (on its first line, "
-               "as Shopify writes it, or the same on every line).", "refund_amount", "amount_refunded", "退款金额",
+               "as Shopify writes it, or the same on every line).", "refund_amount", "amount_refunded", "total_refunded",
+               "order_refund", "退款金额",
                kind="amount"),
             _c("currency", "ISO currency code of the line's amounts.", "currency_code", "币种"),
             _c("channel", "Sales channel of a line-level file's order.", "sales_channel", "order_channel", "渠道"),

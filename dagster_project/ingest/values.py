@@ -19,6 +19,7 @@ as delivered; the others are rewritten to ISO text in the raw table, inside the 
 | ``YYYYMMDD`` | year, month, day |
 | ``YYYY.MM.DD`` | year, month, day |
 | a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
+| an English month name and a four-digit year (``Mar 1, 2024 9:12:45 AM``, ``1 March 2024``, ``01-Mar-2024``) | as named |
 
 Amount and number columns of a file that writes decimal commas (``1.234,50``, ``12,5``) are rewritten with a decimal
 point, so ``12,5`` is never read as 125; a file whose values cannot tell its decimal mark stops (``decimal_mark``).
@@ -54,6 +55,15 @@ NATIVE_CN_MERIDIEM_VALUE = r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})\s*(上午|下午
 NATIVE_MERIDIEM_VALUE = (r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})[ T]+(\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?\s*"
                          r"([AaPp][Mm])$")
 NATIVE_PART = re.compile(r"^\d{4}[-/]\d{1,2}[-/]\d{1,2}$|^\d{4}年\d{1,2}月\d{1,2}日?$")
+# Dates naming their month in English (Magento's and many US reports' "Mar 1, 2024 9:12:45 AM", "1 March 2024",
+# Oracle's and Excel's "01-Mar-2024"): the name says which field is the month, so no evidence is needed. Four-digit
+# years only: a two-digit one would take DuckDB's century, not the drop's window (such values stay unparseable).
+MONTH_NAME_FORMATS = tuple(
+    f"{day} {time}".strip()
+    for day in ("%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %b %Y", "%d %B %Y", "%d-%b-%Y", "%d-%B-%Y")
+    for time in ("%I:%M:%S %p", "%I:%M %p", "%H:%M:%S", "%H:%M", ""))
+# Three letters in a row (no other family writes them), then a four-digit year.
+MONTH_NAME_VALUE = r"^.*[A-Za-z]{3}.*\d{4}.*$"
 
 
 @dataclass(frozen=True)
@@ -161,9 +171,10 @@ def _full_year(two_digits: int, drop_date: date) -> int:
 
 
 def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
-                     personal: bool, meridiem: bool = False) -> DateReading:
+                     personal: bool, meridiem: bool = False, month_names: bool = False) -> DateReading:
     """Decide how a date column is read from the distinct date parts of its values (with their counts); `meridiem`:
-    some value may have a 12-hour time (AM/PM, 上午/下午): those that do are rewritten to the 24-hour time."""
+    some ISO value may have a 12-hour time (AM/PM, 上午/下午): those that do are rewritten to the 24-hour time;
+    `month_names`: some value names its month in English (MONTH_NAME_FORMATS)."""
     value = f"trim({identifier(column)})"
     fmt = mapping.date_format_of(column)
     if fmt:
@@ -204,6 +215,10 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         expressions.append((SERIAL_VALUE, "strftime(timestamp '1899-12-30' + to_seconds(cast(round(cast("
                             f"{value} as double) * 86400) as bigint)), '%Y-%m-%d %H:%M:%S')"))
         formats.append("Excel serial days")
+    if month_names:
+        expressions.append((MONTH_NAME_VALUE, f"strftime(try_strptime({value}, {month_name_formats()}), "
+                                              "'%Y-%m-%d %H:%M:%S')"))
+        formats.append("English month names")
     if meridiem:
         expressions.append((NATIVE_MERIDIEM_VALUE, _iso(value, NATIVE_MERIDIEM_VALUE, 1, 2, 3, 4, drop_date)))
         expressions.append((NATIVE_CN_MERIDIEM_VALUE, _iso(value, NATIVE_CN_MERIDIEM_VALUE, 1, 2, 3, 5, drop_date,
@@ -217,6 +232,11 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         expression = f"case {cases} end"
     return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous,
                        undecided=undecided)
+
+
+def month_name_formats() -> str:
+    """SQL: MONTH_NAME_FORMATS as a list DuckDB's strptime tries in turn."""
+    return "[" + ", ".join(literal(f) for f in MONTH_NAME_FORMATS) + "]"
 
 
 def _iso(value: str, pattern: str, year: int, month: int, day: int, time_from: int, drop_date: date,
@@ -248,13 +268,27 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
         rows = con.execute(
             f"select regexp_extract(trim({identifier(column)}), '^[^\\sT]+') as part, count(*), "
             # Whether a value may carry a 12-hour time: a cheap test on every row; the rewrite matches exactly.
-            f"bool_or(trim({identifier(column)}) ilike '%m' or contains({identifier(column)}, '午')) from {table} "
+            f"bool_or(trim({identifier(column)}) ilike '%m' or contains({identifier(column)}, '午')), "
+            # A value of each part, to try month names on (one query over a few values, not a scan of the file).
+            f"any_value(trim({identifier(column)})) from {table} "
             f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
-        readings.append(read_date_column(column, Counter({part: count for part, count, _ in rows}), mapping,
-                                         drop_date, personal, meridiem=any(twelve_hour for *_, twelve_hour in rows)))
+        parts = Counter({part: count for part, count, *_ in rows})
+        unknown = [value for part, _, _, value in rows if classify(part) == "unknown"]
+        readings.append(read_date_column(column, parts, mapping, drop_date, personal,
+                                         meridiem=any(twelve_hour for part, _, twelve_hour, _ in rows
+                                                      if classify(part) == "native"),
+                                         month_names=bool(unknown) and _name_months(con, unknown)))
     return readings
+
+
+def _name_months(con: duckdb.DuckDBPyConnection, values: list[str]) -> bool:
+    """Whether one of the values reads with an English month name (MONTH_NAME_FORMATS)."""
+    return con.execute(
+        f"select coalesce(bool_or(regexp_full_match(v, {literal(MONTH_NAME_VALUE)}) "
+        f"and try_strptime(v, {month_name_formats()}) is not null), false) from unnest($values) as t(v)",
+        {"values": values}).fetchone()[0]
 
 
 # ---------------------------------------------------------------------------------------------------- decimals
