@@ -377,6 +377,36 @@ def test_a_latin_line_in_a_utf8_file_is_quarantined_not_read_as_chinese(con, exp
                                                           "section of mapping.yml, e.g. encoding: windows-1252)")
 
 
+# A Japanese shop's orders as Excel saves them (cp932): the yen sign is the byte 0x5C, a backslash in cp932.
+JAPANESE_ORDERS = "注文番号,顧客ID,注文日,合計金額,ステータス\n" + "".join(
+    f"J{i},C{i % 4},2024/03/{1 + i:02d},\"\\{1200 + 10 * i:,}\",発送済み\n" for i in range(12))
+
+
+def test_a_japanese_file_that_reads_as_gb18030_is_refused_and_its_yen_must_be_named(con, exports):
+    """Shift_JIS bytes are valid GB18030: 山田 of 東京都 used to land as 嶳揷 of 搶嫗搒, and yen as yuan."""
+    from dagster_project.ingest.mapping import load_mapping
+
+    deliver(exports, "2026-10-28/orders.csv", JAPANESE_ORDERS, encoding="cp932")
+    assert JAPANESE_ORDERS.encode("cp932").decode("gb18030")  # the trap: valid GB18030
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/orders\.csv: file is neither UTF-8 nor GB18030 text "
+                                          r"\(read as GB18030, \d+% of its characters are ones Chinese text seldom "
+                                          r"writes; its bytes read as cp932\): save it as UTF-8, or set encoding: "
+                                          r"cp932 in its section of mapping\.yml$"):
+        ingest_all(con, exports)
+    columns = "  columns: {注文番号: order_id, 顧客ID: customer_id, 注文日: order_date, 合計金額: amount}\n"
+    (exports / "mapping.yml").write_text("orders:\n  encoding: cp932\n" + columns)
+    with pytest.raises(IngestError, match=r"a cp932 file's amounts are likely yen, but nothing says so .*set "
+                                          r"currency: JPY \(or the currency they are in\) for orders in mapping\.yml"):
+        ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))
+    (exports / "mapping.yml").write_text("orders:\n  encoding: cp932\n  currency: JPY\n" + columns)
+
+    ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))
+
+    # Shift_JIS writes ¥ as the backslash's byte: read as ¥ again.
+    assert rows(con, "select order_id, amount, currency from raw.orders order by _row_number limit 2") == [
+        ("J0", "¥1,200", "JPY"), ("J1", "¥1,210", "JPY")]
+
+
 def test_the_mapping_s_encoding_reads_a_windows_1252_file_and_names_a_line_not_in_it(con, exports):
     from dagster_project.ingest.mapping import load_mapping
 

@@ -233,8 +233,9 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  encoding: base64\n", r"mapping.yml:2: 'base64' is not a text encoding Python knows"),
     ("orders:\n  skip_rows: two\n", r"mapping.yml:2: skip_rows must be a whole number of lines"),
     ("orders:\n  status_values:\n    pending: unpaid\n",
-     r"mapping.yml:3: a status maps to paid, cancelled or refunded, not 'unpaid'"),
-    ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps order statuses"),
+     r"mapping.yml:3: a status of orders maps to paid, cancelled or refunded, not 'unpaid'"),
+    ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps the statuses of orders and "
+                                                    r"tickets, not of customers"),
     ("orders: [\n", r"mapping.yml:2: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):

@@ -29,6 +29,15 @@ _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # Latin letter, which Chinese text seldom does (none in the Chinese exports tried, ~95% in German and French ones).
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _NON_ASCII_INTO_LETTER = re.compile(r"[^\x00-\x7f]+[A-Za-z]")
+# Japanese (Shift_JIS) bytes are mostly valid GB18030 too, read as rare Chinese characters of no meaning (山田 of
+# 東京都 as 嶳揷 of 搶嫗搒): outside GB2312, the 6,763 characters nearly all Chinese text writes. In the exports tried,
+# 98-99% of a Japanese file's characters read so, at most 30% of a Chinese one's (names with rare characters), 6% of a
+# real Chinese CRM export's. charset-normalizer, which alone takes a few Chinese words for Korean, names the encoding.
+NOT_GB2312_SHARE = 0.8
+NOT_GB2312_MIN = 5
+DETECTION_BYTES = 1 << 16
+NAMED = {"cp932": "cp932", "shift_jis": "cp932", "shift_jisx0213": "shift_jisx0213", "shift_jis_2004": "shift_jisx0213",
+         "euc_jp": "euc_jp", "euc_jis_2004": "euc_jp", "iso2022_jp": "iso2022_jp", "cp949": "cp949", "euc_kr": "cp949"}
 LATIN_MISREAD_SHARE = 0.5
 LATIN_MISREAD_MIN = 3
 SAVE_AS = ("save it as UTF-8, or name its encoding in its section of mapping.yml (e.g. encoding: windows-1252, as "
@@ -151,6 +160,12 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | 
                               f"{reading.private_use:,} private-use character(s), as a Big5 file would): save it as "
                               f"UTF-8, or set encoding: big5 in its section of mapping.yml")
         if not reading.looks_latin:
+            if (rare := _not_chinese(file.path)) is not None:
+                share, named = rare
+                raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text (read as GB18030, "
+                                  f"{share:.0%} of its characters are ones Chinese text seldom writes; its bytes "
+                                  f"read as {named}): save it as UTF-8, or set encoding: {named} in its section of "
+                                  "mapping.yml")
             return copy, "gb18030"
         # Latin text: UTF-8 with a few Windows-1252 lines is read line by line below, a Windows-1252 file refused.
         latin = (f" (read as GB18030, {reading.into_letter:,} of its {reading.passages:,} non-ASCII passages run "
@@ -159,6 +174,30 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | 
     if undecodable <= _stray_allowance(file.path):
         return copy, encoding
     raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text{latin}: {SAVE_AS}")
+
+
+def _not_chinese(path: Path) -> tuple[float, str] | None:
+    """For a file whose bytes are valid GB18030 but whose first characters are mostly outside GB2312: their share,
+    and the encoding charset-normalizer reads the bytes in (cp932 for Japanese, as Excel on a Japanese Windows
+    writes; "another encoding" when it names none). None for Chinese text."""
+    with path.open("rb") as f:
+        head = f.read(DETECTION_BYTES)
+    characters = [c for c in head.decode("gb18030", errors="ignore") if ord(c) > 0x7F]
+    rare = sum(1 for c in characters if not _in_gb2312(c))
+    if rare < NOT_GB2312_MIN or rare <= NOT_GB2312_SHARE * len(characters):
+        return None
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(head).best()
+    return rare / len(characters), NAMED.get(best.encoding if best else "", "another encoding")
+
+
+def _in_gb2312(character: str) -> bool:
+    try:
+        character.encode("gb2312")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _declared(file: ExportFile, fp: Fingerprint, copy: Path, encoding: str) -> Path:

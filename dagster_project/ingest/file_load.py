@@ -126,6 +126,7 @@ class FileLoad:
         columns = {c.name: c for c in self.entity.columns if c.name in delivered}
         params = {"source_file": self.file.source_file}
         numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
+        self._read_yen(delivered, [name for name, c in columns.items() if c.kind == "amount"])
         try:
             decimal = values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
                                           self.source.delimiter, self.mapping)
@@ -164,6 +165,21 @@ class FileLoad:
         order_values.keep_order_values_once(self)
         self._map_status_values()
         return quarantined
+
+    def _read_yen(self, delivered: set[str], amounts: list[str]) -> None:
+        """A Japanese file's amounts: the currency must be said (the default currency reads ¥ as CNY unless it is
+        JPY, and a bare amount as itself), and its ¥ written as the byte Shift_JIS shares with the backslash reads
+        as ¥ again."""
+        encoding = self.mapping.encoding or ""
+        if not amounts or not (encoding == "cp932" or encoding.startswith(("shift_jis", "euc_j", "iso2022_jp"))):
+            return
+        if not self.mapping.currency and "currency" not in delivered:
+            raise IngestError(f"{self.file.display}: a {encoding} file's amounts are likely yen, but nothing says "
+                              f"so (the default currency reads ¥ as CNY unless it is JPY): set currency: JPY (or "
+                              f"the currency they are in) for {self.entity_named.name} in mapping.yml")
+        rewritten = ", ".join(f"{identifier(c)} = replace({identifier(c)}, '\\', '¥')" for c in amounts)
+        self.con.execute(f"UPDATE {self.table} SET {rewritten} WHERE _source_file = $source_file",
+                         {"source_file": self.file.source_file})
 
     def _map_status_values(self) -> None:
         """Rewrite the statuses mapping.yml's status_values maps (compared as dbt compares them) to paid, cancelled

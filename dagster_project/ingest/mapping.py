@@ -13,8 +13,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       grain: order                     # or line: one row per order line (detected when absent)
       encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
       skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
-      status_values:                   # order statuses the contract does not know: paid, cancelled or refunded
-        pending: cancelled
+      status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
+        pending: cancelled             #   (for tickets open, pending, resolved or closed)
       columns:                         # name in the file: name in the contract
         dollar_value: amount
         date: order_date
@@ -44,8 +44,10 @@ KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", 
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
 LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}}
-# What an order status may be mapped to (dbt/macros/cleaning.sql order_status).
+# What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
+STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
+            "tickets": ("open", "pending", "resolved", "closed")}
 # Entities a file may be routed between by its grain: a mapping's columns may name either's columns.
 ORDER_ENTITIES = ("orders", "order_items")
 # strftime directives a date_format may use (what DuckDB's strptime reads).
@@ -212,16 +214,18 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
 
 
 def _status_values(path: Path, entity: Entity, node) -> dict[str, str]:
-    if entity.name not in ORDER_ENTITIES:
-        raise MappingError(f"{path}:{_line(node)}: status_values maps order statuses: it applies to orders, not to "
+    if entity.name not in STATUSES:
+        raise MappingError(f"{path}:{_line(node)}: status_values maps the statuses of orders and tickets, not of "
                            f"{entity.name}")
-    _expect(path, node, yaml.MappingNode, "status_values must map a status as the file writes it to paid, cancelled "
-                                          "or refunded, e.g. {pending: cancelled}")
+    targets = STATUSES[entity.name]
+    listed = f"{', '.join(targets[:-1])} or {targets[-1]}"
+    _expect(path, node, yaml.MappingNode, f"status_values must map a status as the file writes it to {listed}, e.g. "
+                                          f"{{{targets[1]}_in_the_file: {targets[1]}}}")
     values: dict[str, str] = {}
     for value_node, target_node in node.value:
         value, target = fold_status(_scalar(path, value_node)), _scalar(path, target_node)
-        if target not in ORDER_STATUSES:
-            raise MappingError(f"{path}:{_line(target_node)}: a status maps to paid, cancelled or refunded, not "
+        if target not in targets:
+            raise MappingError(f"{path}:{_line(target_node)}: a status of {entity.name} maps to {listed}, not "
                                f"'{target}'")
         if not value:
             raise MappingError(f"{path}:{_line(value_node)}: an empty status is paid already")

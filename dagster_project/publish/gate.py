@@ -103,6 +103,17 @@ def _describe_file(con: duckdb.DuckDBPyConnection, file: FileShare, max_share: f
             f"CRM_MAX_QUARANTINE_SHARE): {shown}")
 
 
+def _distinct_values(con: duckdb.DuckDBPyConnection, file: FileShare, column: str) -> str:
+    """The distinct values of the file's rows quarantined for an unknown value of `column`, the first ten."""
+    values = [value for (value,) in con.execute(
+        f"select distinct r.{identifier(column)} from {qualified('raw', file.entity)} as r "
+        "join marts.fct_quarantined_rows as q on q.source_file = r._source_file and q.row_number = r._row_number "
+        f"where r._source_file = $f and q.reason = 'unknown {column}' order by 1 limit 11",
+        {"f": file.source_file}).fetchall()]
+    more = ", ..." if len(values) > 10 else ""
+    return "values " + ", ".join(repr(v) for v in values[:10]) + more
+
+
 def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_number: int, detail: str | None) -> str:
     """An example of a reason: the quarantine's detail, else the raw value of the column the reason names (withheld
     for personal columns), else the row number."""
@@ -123,4 +134,6 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
     if column.personal:
         return f"row {row_number}, {column.name}: personal column, value withheld"
     hint = "; map such values with status_values in mapping.yml" if reason == "unknown status" else ""
+    if reason == "unknown status":  # every value, not one: a shop system has a handful (wc-completed, wc-on-hold ...)
+        hint = f"; {_distinct_values(con, file, column.name)}{hint}"
     return f"row {row_number}, {column.name} = {value[0]!r}{hint}"

@@ -39,12 +39,13 @@
 {#- Order status folded to paid / cancelled / refunded; null (quarantined as unknown) for anything else. An empty
     status is paid. Marketplace states of an order being fulfilled (approved, invoiced, processing) are paid, and so
     is a partially refunded order (Shopify's partially_refunded): its refunded_amount comes off its revenue
-    (fct_orders.net_amount). mapping.yml's status_values rewrites other values at ingestion. -#}
+    (fct_orders.net_amount). mapping.yml's status_values rewrites other values at ingestion. "closed" is not known:
+    Magento closes an order it refunded in full, other systems one that completed. -#}
 {% macro order_status(expr) -%}
     case
         when {{ expr }} is null then 'paid'
         when {{ crm.clean_code(expr) }} in ('paid', 'completed', 'complete', 'success', 'succeeded', 'approved',
-            'invoiced', 'processing', 'shipped', 'delivered', 'closed', 'fulfilled', '已支付', '已完成', '完成',
+            'invoiced', 'processing', 'shipped', 'delivered', 'fulfilled', '已支付', '已完成', '完成',
             '已发货', '已收货', '交易成功', '交易完成', '买家已付款', '等待卖家发货', '卖家已发货',
             '卖家已发货，等待买家确认', '卖家已发货,等待买家确认', 'partially_refunded', '部分退款') then 'paid'
         {#- Taobao and Tmall: a trade closed before it completed was cancelled or fully refunded. -#}
@@ -52,6 +53,20 @@
             '取消', '交易关闭', '交易已关闭') then 'cancelled'
         when {{ crm.clean_code(expr) }} in ('refunded', 'refund', 'returned', 'return', '已退款', '退款', '已退货',
             '退款成功') then 'refunded'
+    end
+{%- endmacro %}
+
+
+{#- Ticket status folded to open / pending / resolved / closed (helpdesks' new, on hold, solved ... among them); null
+    (quarantined as unknown) for anything else, and for an empty status (fct_tickets then reads it from resolved_at).
+    mapping.yml's status_values rewrites other values at ingestion. -#}
+{% macro ticket_status(expr) -%}
+    case
+        when {{ crm.clean_code(expr) }} in ('open', 'new', 'reopened', '待处理', '新建') then 'open'
+        when {{ crm.clean_code(expr) }} in ('pending', 'in_progress', 'waiting', 'hold', 'on_hold', '处理中')
+            then 'pending'
+        when {{ crm.clean_code(expr) }} in ('resolved', 'solved', 'done', '已解决') then 'resolved'
+        when {{ crm.clean_code(expr) }} in ('closed', '已关闭') then 'closed'
     end
 {%- endmacro %}
 

@@ -12,14 +12,8 @@ renamed as {{ crm.inlined_cte() }} (
         {{ crm.parse_timestamp('opened_at') }} as opened_at,
         {{ crm.parse_timestamp('first_response_at') }} as first_response_at,
         {{ crm.parse_timestamp('resolved_at') }} as resolved_at,
-        case {{ crm.clean_code('status') }}
-            when 'new' then 'open'
-            when 'in_progress' then 'pending'
-            when 'waiting' then 'pending'
-            when 'solved' then 'resolved'
-            when 'done' then 'resolved'
-            else {{ crm.clean_code('status') }}
-        end as status_code,
+        {{ crm.ticket_status('status') }} as status_code,
+        status as status_text,
         {{ crm.clean_code('category') }} as category,
         {{ crm.parse_integer('satisfaction') }} as satisfaction,
         {{ crm.clean_text('rep_id') }} as rep_id,
@@ -46,6 +40,7 @@ validated as {{ crm.inlined_cte() }} (
             when opened_at is null then 'unparseable opened_at'
             when cast(opened_at as date) > _drop_date then 'opened_at after its export drop'
             when resolved_at < opened_at then 'resolved_at before opened_at'
+            when {{ crm.clean_code('status_text') }} is not null and status_code is null then 'unknown status'
             when satisfaction_text is not null and (satisfaction is null or satisfaction not between 1 and 5)
                 then 'satisfaction not 1-5'
         end as _quarantine_reason
