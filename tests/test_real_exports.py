@@ -343,6 +343,7 @@ Name,Email,Financial Status,Subtotal,Total,Discount Amount,Created at,Lineitem q
 #1004,,,,,,,1,9.50,SOC-1,
 #1005,dora@example.fr,pending,12.60,15.60,0.00,2024-03-06 11:00:00 +0100,3,4.20,SOAP,0.00
 #1009,gus@example.com,Authorized,25.00,25.00,0.00,2024-03-12 14:00:00 +0100,1,25.00,TIE-1,0.00
+#1010,eve@example.com,on-hold,30.00,30.00,0.00,2024-03-13 09:00:00 +0100,1,30.00,SCA-2,0.00
 """
 
 
@@ -359,7 +360,7 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     (tmp_path / "exports" / "mapping.yml").write_text(
         SHOP_MAPPING + "  status_values:\n    pending: cancelled\n    authorized: paid\n")
     shop = Refreshed(tmp_path / "exports", Path(), tmp_path / "wh" / "crm.duckdb")
-    refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS)
+    refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS, settings_overrides={"max_quarantine_share": 0.25})
     assert shop.query("select order_id, amount, status, net_amount, refunded_amount from marts.fct_orders "
                       "order by 1") == [
         ("#1001", 158.99, "paid", 158.99, None), ("#1002", 48.85, "paid", 48.85, None),
@@ -372,7 +373,14 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     assert shop.query("select round(sum(net_amount), 2) from marts.fct_orders") == shop.query(
         "select round(sum(revenue), 2) from marts.customer_360") == [(1482.84,)]
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
-                      "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (4, 4, 0, 0)]
+                      "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (5, 4, 1, 0)]
+    # A status neither the contract nor the mapping knows is quarantined, and the gate names every such value.
+    from dagster_project.publish.gate import publication_problems
+
+    with shop.connect() as con:
+        assert publication_problems(con, 0.05) == [
+            "2024-04-01/orders.csv: 20% of 5 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): unknown status 1 "
+            "(e.g. row 5, status = 'on-hold'; values 'on-hold'; map such values with status_values in mapping.yml)"]
 
 
 def test_a_line_level_order_delivered_again_with_a_line_removed_loses_that_line(tmp_path):

@@ -133,7 +133,7 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
         return f"row {row_number}, {column.name} empty"  # a blank row, a total row: nothing personal to withhold
     if column.personal:
         return f"row {row_number}, {column.name}: personal column, value withheld"
-    hint = "; map such values with status_values in mapping.yml" if reason == "unknown status" else ""
+    hint = ""
     if reason == "unknown status":  # every value, not one: a shop system has a handful (wc-completed, wc-on-hold ...)
-        hint = f"; {_distinct_values(con, file, column.name)}{hint}"
+        hint = f"; {_distinct_values(con, file, column.name)}; map such values with status_values in mapping.yml"
     return f"row {row_number}, {column.name} = {value[0]!r}{hint}"
