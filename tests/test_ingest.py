@@ -454,6 +454,12 @@ def test_title_lines_above_the_header_are_named_and_skip_rows_leaves_them_out(co
                                           r"Umsatzbericht Oktober 2026; the rows' header seems to be line 4: if the "
                                           r"lines above it are a title, set skip_rows: 3 for orders in mapping\.yml\)"):
         ingest_all(con, exports)
+    # Excel pads the title lines with delimiters to the table's width: the same hint.
+    padded = "Umsatzbericht Oktober 2026;;;\nExportiert am 28.10.2026;;;\n;;;\n" + ORDERS_CSV.replace(",", ";")
+    deliver(exports, "2026-10-28/orders.csv", padded)
+    with pytest.raises(IngestError, match=r"the rows' header seems to be line 4: if the lines above it are a title, "
+                                          r"set skip_rows: 3 for orders in mapping\.yml"):
+        ingest_all(con, exports)
     (exports / "mapping.yml").write_text("orders:\n  skip_rows: 3\n")
 
     ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))

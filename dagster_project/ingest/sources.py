@@ -121,19 +121,25 @@ def _first_lines(path: Path, n: int) -> list[str]:
 
 
 def title_lines(lines: list[str]) -> int:
-    """How many first lines sit above a header the lines below it agree with (a title, its date, a blank line): the
-    first line from which on most sniffed lines split into the same number (two or more) of fields, when every
-    line above it has fewer."""
+    """How many first lines sit above a header the lines below it agree with (a title, its date, a blank line, padded
+    with delimiters to the table's width as Excel saves them): the first line from which on most sniffed lines split
+    into the same number (two or more) of fields, when it names most of them and every line above names fewer."""
     for start in range(1, min(len(lines) - 1, 6)):
-        if not lines[start].strip():
-            continue
         delimiter = detect_delimiter(lines[start], lines[start + 1:])
+        header = _filled(lines[start], delimiter)
+        if not header:
+            continue
         widths = [len(split_header(line, delimiter)) for line in lines[start:] if line.strip()]
         width, agreeing = Counter(widths).most_common(1)[0]
-        if width >= 2 and widths[0] == width and agreeing * 2 > len(widths) and all(
-                len(split_header(line, delimiter)) < width for line in lines[:start] if line.strip()):
+        if width >= 2 and widths[0] == width and header * 5 >= width * 4 and agreeing * 2 > len(widths) and all(
+                _filled(line, delimiter) < header for line in lines[:start]):
             return start
     return 0
+
+
+def _filled(line: str, delimiter: str) -> int:
+    """How many of the line's fields hold something."""
+    return sum(1 for cell in split_header(line, delimiter) if cell) if line.strip() else 0
 
 
 def _without_first_lines(src: Path, dst: Path, count: int) -> Path:
