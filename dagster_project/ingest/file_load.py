@@ -17,7 +17,7 @@ from dagster_project.ingest import order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.layout import Layout
-from dagster_project.ingest.mapping import EntityMapping
+from dagster_project.ingest.mapping import EntityMapping, fold_status_sql
 from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
 from dagster_project.ingest.sources import Source
 from dagster_project.privacy.tombstones import Screen
@@ -188,8 +188,8 @@ class FileLoad:
             return
         (mapped,) = self.con.execute(
             f"UPDATE {self.table} AS t SET status = m.target FROM (SELECT unnest($values) AS value, "
-            "unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
-            r"AND lower(regexp_replace(trim(t.status), '[\s\-]+', '_', 'g')) = m.value",
+            f"unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
+            f"AND {fold_status_sql('t.status')} = m.value",
             {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
              "source_file": self.file.source_file}).fetchone()
         if mapped:

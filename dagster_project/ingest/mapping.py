@@ -238,6 +238,11 @@ def fold_status(value: str) -> str:
     return re.sub(r"[\s\-]+", "_", value.strip()).lower()
 
 
+def fold_status_sql(expression: str) -> str:
+    """SQL: fold_status of a text expression, as ingestion compares a delivered status with status_values' keys."""
+    return f"lower(regexp_replace(trim({expression}), '[\\s\\-]+', '_', 'g'))"
+
+
 def _date_format(path: Path, node) -> str:
     value = _scalar(path, node)
     directives = set(re.findall(r"%(.)", value))

@@ -275,10 +275,11 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
             {"f": source_file},
         ).fetchall()
         parts = Counter({part: count for part, count, *_ in rows})
-        unknown = [value for part, _, _, value in rows if classify(part) == "unknown"]
+        family = {part: classify(part) for part in parts}
+        unknown = [value for part, _, _, value in rows if family[part] == "unknown"]
         readings.append(read_date_column(column, parts, mapping, drop_date, personal,
                                          meridiem=any(twelve_hour for part, _, twelve_hour, _ in rows
-                                                      if classify(part) == "native"),
+                                                      if family[part] == "native"),
                                          month_names=bool(unknown) and _name_months(con, unknown)))
     return readings
 
