@@ -375,8 +375,6 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
                       "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (5, 4, 1, 0)]
     # A status neither the contract nor the mapping knows is quarantined, and the gate names every such value.
-    from dagster_project.publish.gate import publication_problems
-
     with shop.connect() as con:
         assert publication_problems(con, 0.05) == [
             "2024-04-01/orders.csv: 20% of 5 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): unknown status 1 "
@@ -415,3 +413,27 @@ def test_a_line_level_order_delivered_again_with_a_line_removed_loses_that_line(
         ("2024-03-01/sales.csv", 1, "superseded", None), ("2024-03-01/sales.csv", 2, "superseded", None),
         ("2024-03-01/sales.csv", 3, "superseded", "the drop of 2024-03-02 delivered the order again without this line")]
     assert built.query("select sum(unaccounted_rows) from marts.fct_reconciliation") == [(0,)]
+
+
+def test_the_gate_shows_the_value_a_reason_names_and_never_a_personal_one():
+    """Zendesk's text satisfaction ('Good') quarantined as "satisfaction not 1-5" shows its value; a personal column's
+    value is withheld, an empty one said to be empty. On a working database made by hand: the gate reads only the
+    reconciliation, the quarantine and the raw rows."""
+    con = duckdb.connect()
+    con.execute("create schema marts; create schema raw")
+    con.execute("create table marts.fct_orders as select true as is_paid")
+    con.execute("create table marts.fct_reconciliation as select '2024-03-31/tickets.csv' as source_file, "
+                "'tickets' as entity, 4 as rows_read, 3 as rows_quarantined")
+    con.execute("create table marts.fct_quarantined_rows as select * from (values "
+                "('2024-03-31/tickets.csv', 'satisfaction not 1-5', 1, null), "
+                "('2024-03-31/tickets.csv', 'satisfaction not 1-5', 2, null), "
+                "('2024-03-31/tickets.csv', 'missing customer_id', 3, null)) as t(source_file, reason, row_number, detail)")
+    con.execute("create table raw.tickets as select * from (values ('2024-03-31/tickets.csv', 1, 'Good', 'ann'), "
+                "('2024-03-31/tickets.csv', 2, 'Bad', 'bob'), ('2024-03-31/tickets.csv', 3, 'Good', null)) "
+                "as t(_source_file, _row_number, satisfaction, customer_id)")
+    assert publication_problems(con, 0.05) == [
+        "2024-03-31/tickets.csv: 75% of 4 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): satisfaction not 1-5 2 "
+        "(e.g. row 1, satisfaction = 'Good'); missing customer_id 1 (e.g. row 3, customer_id empty)"]
+    con.execute("update raw.tickets set customer_id = 'carl' where _row_number = 3")
+    assert publication_problems(con, 0.05)[0].endswith(
+        "missing customer_id 1 (e.g. row 3, customer_id: personal column, value withheld)")

@@ -26,7 +26,7 @@ from dagster_project.sql import identifier, qualified, table_exists
 # Reasons shown per file.
 TOP_REASONS = 3
 _REASON_COLUMN = re.compile(
-    r"^(?:missing|unparseable|negative|non-numeric|non-positive|unknown) (\w+)|^(\w+) (?:after|before|above) ")
+    r"^(?:missing|unparseable|negative|non-numeric|non-positive|unknown) (\w+)|^(\w+) (?:after|before|above|not) ")
 
 
 @dataclass(frozen=True)
