@@ -427,13 +427,15 @@ def test_the_gate_shows_the_value_a_reason_names_and_never_a_personal_one():
     con.execute("create table marts.fct_quarantined_rows as select * from (values "
                 "('2024-03-31/tickets.csv', 'satisfaction not 1-5', 1, null), "
                 "('2024-03-31/tickets.csv', 'satisfaction not 1-5', 2, null), "
-                "('2024-03-31/tickets.csv', 'missing customer_id', 3, null)) as t(source_file, reason, row_number, detail)")
+                "('2024-03-31/tickets.csv', 'missing customer_id', 3, null)) "
+                "as t(source_file, reason, row_number, detail)")
     con.execute("create table raw.tickets as select * from (values ('2024-03-31/tickets.csv', 1, 'Good', 'ann'), "
                 "('2024-03-31/tickets.csv', 2, 'Bad', 'bob'), ('2024-03-31/tickets.csv', 3, 'Good', null)) "
                 "as t(_source_file, _row_number, satisfaction, customer_id)")
     assert publication_problems(con, 0.05) == [
-        "2024-03-31/tickets.csv: 75% of 4 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): satisfaction not 1-5 2 "
-        "(e.g. row 1, satisfaction = 'Good'); missing customer_id 1 (e.g. row 3, customer_id empty)"]
+        "2024-03-31/tickets.csv: 75% of 4 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): "
+        "satisfaction not 1-5 2 (e.g. row 1, satisfaction = 'Good'); missing customer_id 1 (e.g. row 3, customer_id "
+        "empty)"]
     con.execute("update raw.tickets set customer_id = 'carl' where _row_number = 3")
     assert publication_problems(con, 0.05)[0].endswith(
         "missing customer_id 1 (e.g. row 3, customer_id: personal column, value withheld)")
