@@ -27,8 +27,8 @@ _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 # Windows-1252 / Latin-1 text is often valid GB18030 too: an accented letter's byte and the letter after it make one
 # Chinese character ("Müller" reads "M羹ller"). So in such a reading most non-ASCII passages run straight into a
 # Latin letter, which Chinese text seldom does (none in the Chinese exports tried, ~95% in German and French ones).
-_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
-_NON_ASCII_INTO_LETTER = re.compile(r"[^\x00-\x7f]+[A-Za-z]")
+# A non-ASCII passage, and the Latin letter right after it if there is one.
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+([A-Za-z]?)")
 # Japanese (Shift_JIS) bytes are mostly valid GB18030 too, read as rare Chinese characters of no meaning (山田 of
 # 東京都 as 嶳揷 of 搶嫗搒): outside GB2312, the 6,763 characters nearly all Chinese text writes. In the exports tried,
 # 98-99% of a Japanese file's characters read so, at most 30% of a Chinese one's (names with rare characters), 6% of a
@@ -253,7 +253,14 @@ def _decoded(line: bytes, encodings: Iterable[str]) -> tuple[str, str] | None:
 
 def _runs_into_letters(line: str) -> bool:
     """Whether most of a GB18030 line's non-ASCII passages (one at least) run straight into a Latin letter."""
-    return _looks_latin(len(_NON_ASCII_INTO_LETTER.findall(line)), len(_NON_ASCII.findall(line)), minimum=1)
+    return _looks_latin(*_passages(line), minimum=1)
+
+
+def _passages(text: str) -> tuple[int, int]:
+    """How many of the text's non-ASCII passages run straight into a Latin letter, and how many there are: one
+    scan."""
+    letters_after = _NON_ASCII.findall(text)
+    return sum(1 for letter in letters_after if letter), len(letters_after)
 
 
 def _looks_latin(into_letter: int, passages: int, minimum: int) -> bool:
@@ -301,9 +308,10 @@ class _Reading:
     into_letter: int = 0  # of them, runs followed straight by a Latin letter
 
     def count(self, text: str) -> None:
+        into_letter, passages = _passages(text)
         self.private_use += len(_PRIVATE_USE.findall(text))
-        self.passages += len(_NON_ASCII.findall(text))
-        self.into_letter += len(_NON_ASCII_INTO_LETTER.findall(text))
+        self.passages += passages
+        self.into_letter += into_letter
 
     @property
     def looks_latin(self) -> bool:
