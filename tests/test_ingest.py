@@ -433,17 +433,20 @@ def test_the_mapping_s_encoding_reads_a_windows_1252_file_and_names_a_line_not_i
 
 def test_a_mapping_section_without_the_newer_settings_keeps_its_fingerprint():
     """Files loaded under a section are loaded again when its fingerprint changes: settings added later (encoding,
-    skip_rows, status_values) must not change the fingerprint of a section that does not use them."""
+    skip_rows, status_values, timezone) must not change the fingerprint of a section that does not use them."""
     import hashlib
 
     from dagster_project.ingest.mapping import EntityMapping
 
     section = EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD")
-    as_before = {k: v for k, v in section.__dict__.items() if k not in ("encoding", "skip_rows", "status_values")}
+    later = ("encoding", "skip_rows", "status_values", "timezone")
+    as_before = {k: v for k, v in section.__dict__.items() if k not in later}
     assert section.fingerprint == hashlib.sha256(
         json.dumps(as_before, sort_keys=True, default=list, ensure_ascii=False).encode()).hexdigest()
     assert EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD",
                          encoding="cp1252").fingerprint != section.fingerprint
+    assert EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD",
+                         timezone="UTC").fingerprint != section.fingerprint
 
 
 def test_title_lines_above_the_header_are_named_and_skip_rows_leaves_them_out(con, exports):

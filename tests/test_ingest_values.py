@@ -101,6 +101,45 @@ def test_a_file_s_twelve_hour_times_land_as_twenty_four_hour_times(tmp_path):
     assert "order_date read as ISO with AM/PM" in result.files[0].notes
 
 
+ZONED = ("order_id,customer_id,order_date,amount,updated_at\n"
+         # Zendesk's API writes UTC (Z), its CSV export the agent's offset: both say 09:00 and 09:30 in Los Angeles.
+         "O1,C1,2024-03-01T17:00:00Z,10,2024-03-01 09:30:00 -0800\n"
+         "O2,C1,2024-07-01T17:00:00.250Z,20,2024-07-01 10:30:00-07:00\n"
+         "O3,C1,2024-07-02 08:00,30,2024-07-02 09:00 America/Los_Angeles\n")
+
+
+def test_times_in_time_zones_hours_apart_stop_and_the_mapping_s_timezone_converts_them(tmp_path):
+    """Read as written (DuckDB's cast to TIMESTAMP drops a zone), O1 would have been updated 7.5 hours before it was
+    placed."""
+    with pytest.raises(ingest.IngestError, match=r"exports/2024-06-30/orders.csv: its times are written in time zones "
+                                                 r"more than an hour apart \(order_date: Z; updated_at: -07:00, -0800, "
+                                                 r"America/Los_Angeles\), .* set timezone for orders in mapping.yml "
+                                                 r"\(e.g. timezone: America/Los_Angeles, or UTC\)"):
+        load(tmp_path, ZONED)
+    # The session's own time zone plays no part.
+    con, result = load(tmp_path / "mapped", ZONED, mapping="orders:\n  timezone: America/Los_Angeles\n",
+                       session_time_zone="Asia/Tokyo")
+    assert con.execute("select order_date, updated_at from raw.orders order by _row_number").fetchall() == [
+        ("2024-03-01 09:00:00", "2024-03-01 09:30:00"), ("2024-07-01 10:00:00", "2024-07-01 10:30:00"),
+        ("2024-07-02 08:00", "2024-07-02 09:00:00")]
+    assert result.files[0].notes == ["order_date read as ISO + time zones converted to America/Los_Angeles",
+                                     "updated_at read as ISO + time zones converted to America/Los_Angeles"]
+
+
+def test_one_place_s_winter_and_summer_offsets_are_read_as_written_and_an_unknown_zone_stops(tmp_path):
+    """A shop's export in its own time (Shopify writes -0500 in winter and -0400 in summer) keeps its local times."""
+    text = ("order_id,customer_id,order_date,amount\n"
+            "O1,C1,2024-03-01 09:00:00 -0500,10\nO2,C1,2024-07-01 09:00:00 -0400,20\n")
+    con, result = load(tmp_path, text)
+    assert con.execute("select order_date from raw.orders order by _row_number").fetchall() == [
+        ("2024-03-01 09:00:00 -0500",), ("2024-07-01 09:00:00 -0400",)]
+    assert result.files[0].notes == ["times read as written in their time zone (order_date: -0400, -0500); set "
+                                     "timezone for orders in mapping.yml to convert them"]
+    with pytest.raises(ingest.IngestError, match=r"orders.csv: order_date names a time zone that cannot be applied "
+                                                 r"\(Mars/Olympus\)"):
+        load(tmp_path / "mars", "order_id,customer_id,order_date,amount\nO1,C1,2024-03-01 09:00 Mars/Olympus,10\n")
+
+
 def test_dates_dbt_reads_as_they_are_stay_as_delivered():
     assert read(["2025-08-27", "2025/8/27 14:05", "2025年8月27日"]) == ("ISO", [None, None, None])
 
@@ -133,7 +172,8 @@ def test_values_are_classified_by_shape():
 # ---------------------------------------------------------------------------------------------------- files
 
 
-def load(tmp_path: Path, text: str, name: str = "orders.csv", mapping: str | None = None):
+def load(tmp_path: Path, text: str, name: str = "orders.csv", mapping: str | None = None,
+         session_time_zone: str | None = None):
     exports = tmp_path / "exports"
     (exports / "2024-06-30").mkdir(parents=True)
     (exports / "2024-06-30" / name).write_text(text)
@@ -142,6 +182,8 @@ def load(tmp_path: Path, text: str, name: str = "orders.csv", mapping: str | Non
         (exports / "mapping.yml").write_text(mapping)
         loaded = load_mapping(exports / "mapping.yml")
     con = duckdb.connect()
+    if session_time_zone:
+        con.execute(f"set TimeZone = '{session_time_zone}'")
     return con, ingest_all(con, exports, mapping=loaded)
 
 

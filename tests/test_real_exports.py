@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 import zipfile
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -232,6 +232,7 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  sheet: 1\n", r"mapping.yml:2: unknown setting 'sheet'"),
     ("orders:\n  encoding: base64\n", r"mapping.yml:2: 'base64' is not a text encoding Python knows"),
     ("orders:\n  skip_rows: two\n", r"mapping.yml:2: skip_rows must be a whole number of lines"),
+    ("tickets:\n  timezone: PST\n", r"mapping.yml:2: timezone 'PST' is not a time zone name"),
     ("orders:\n  status_values:\n    pending: unpaid\n",
      r"mapping.yml:3: a status of orders maps to paid, cancelled or refunded, not 'unpaid'"),
     ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps the statuses of orders and "
@@ -351,14 +352,20 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     """Shopify-style: one row per line item, the order's e-mail, status, totals and date on its first line only, the
     order's Subtotal (a line amount synonym) and Discount Amount on that line. Each order counts its lines once, at
     quantity x price, less its discount once. A partially refunded order is paid, its revenue less the refund; the
-    statuses mapping.yml maps are read as it says."""
+    statuses mapping.yml maps are read as it says. The shop's help desk (Zendesk-style: created in UTC, solved in the
+    agent's time) gets its times in the shop's time zone, so a ticket's hours to resolve are right."""
     from test_ingest_values import SHOP, SHOP_MAPPING
 
     for drop, text in (("2024-03-31", SHOP), ("2024-04-01", SHOP_NEXT_DAY)):
         (tmp_path / "exports" / drop).mkdir(parents=True)
         (tmp_path / "exports" / drop / "orders.csv").write_text(text)
+    (tmp_path / "exports" / "2024-03-31" / "tickets.csv").write_text(
+        "Id,Requester email,Created at,Solved at,Status\n"
+        "T1,anna@example.de,2024-03-01T17:00:00Z,2024-03-01 09:30:00 -0800,Solved\n"
+        "T2,ben@example.com,2024-03-03T20:00:00Z,2024-03-04 08:00:00 -0800,Solved\n")
     (tmp_path / "exports" / "mapping.yml").write_text(
-        SHOP_MAPPING + "  status_values:\n    pending: cancelled\n    authorized: paid\n")
+        SHOP_MAPPING + "  status_values:\n    pending: cancelled\n    authorized: paid\n"
+        "tickets:\n  columns:\n    Requester email: customer_id\n  timezone: America/Los_Angeles\n")
     shop = Refreshed(tmp_path / "exports", Path(), tmp_path / "wh" / "crm.duckdb")
     refresh(shop.exports, shop.warehouse, groups=CORE_GROUPS, settings_overrides={"max_quarantine_share": 0.25})
     assert shop.query("select order_id, amount, status, net_amount, refunded_amount from marts.fct_orders "
@@ -373,7 +380,11 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     assert shop.query("select round(sum(net_amount), 2) from marts.fct_orders") == shop.query(
         "select round(sum(revenue), 2) from marts.customer_360") == [(1482.84,)]
     assert shop.query("select rows_read, rows_landed, rows_quarantined, unaccounted_rows "
-                      "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (5, 4, 1, 0)]
+                      "from marts.fct_reconciliation order by source_file") == [(5, 5, 0, 0), (2, 2, 0, 0),
+                                                                                (5, 4, 1, 0)]
+    # As written, T1 would have been solved 7.5 hours before it was opened.
+    assert shop.query("select ticket_id, opened_at, resolution_hours, status from marts.fct_tickets order by 1") == [
+        ("T1", datetime(2024, 3, 1, 9, 0), 0.5, "resolved"), ("T2", datetime(2024, 3, 3, 12, 0), 20.0, "resolved")]
     # A status neither the contract nor the mapping knows is quarantined, and the gate names every such value.
     with shop.connect() as con:
         assert publication_problems(con, 0.05) == [

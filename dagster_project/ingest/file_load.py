@@ -136,6 +136,7 @@ class FileLoad:
         readings = values.read_dates(
             self.con, self.table, self.file.source_file,
             [(name, c.personal) for name, c in columns.items() if c.kind == "date"], self.mapping, self.drop_date)
+        self._check_time_zones(readings)
         self.interpretation = values.Interpretation(readings, decimal)
         self.notes += [reading.describe() for reading in readings if reading.format != "ISO"]
         if decimal == ",":
@@ -165,6 +166,33 @@ class FileLoad:
         order_values.keep_order_values_once(self)
         self._map_status_values()
         return quarantined
+
+    def _check_time_zones(self, readings: list[values.DateReading]) -> None:
+        """Times written with a time zone: converted to the mapping's timezone when it has one. Without one they are
+        read as written, each in its own zone, which is right only while the file's zones are at most an hour apart
+        (one place's winter and summer time): else a duration between two times would be off by hours, so the file
+        stops."""
+        zoned = {r.column: r.zones for r in readings if r.zones}
+        if not zoned:
+            return
+        written = "; ".join(f"{column}: {', '.join(zones)}" for column, zones in zoned.items())
+        where = f"for {self.entity_named.name} in mapping.yml"
+        for column, zones in zoned.items():
+            unread = [zone for zone, offsets in zones.items() if None in offsets]
+            if unread:
+                raise IngestError(f"{self.file.display}: {column} names a time zone that cannot be applied "
+                                  f"({', '.join(unread)}): an unknown zone name, or a date before it that is not "
+                                  f"written year first; write such times as 2024-03-05 14:22:01-08:00")
+        if self.mapping.timezone:
+            return
+        offsets = sorted({o for zones in zoned.values() for each in zones.values() for o in each})
+        if offsets[-1] - offsets[0] > 60:
+            raise IngestError(f"{self.file.display}: its times are written in time zones more than an hour apart "
+                              f"({written}), so as written they are not comparable (a duration between two would "
+                              f"be off by hours); set timezone {where} (e.g. timezone: America/Los_Angeles, or "
+                              f"UTC) to convert them to one")
+        self.notes.append(f"times read as written in their time zone ({written}); set timezone {where} to convert "
+                          f"them")
 
     def _read_yen(self, delivered: set[str], amounts: list[str]) -> None:
         """A Japanese file's amounts: the currency must be said (the default currency reads ¥ as CNY unless it is

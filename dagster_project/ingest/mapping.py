@@ -13,6 +13,7 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       grain: order                     # or line: one row per order line (detected when absent)
       encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
       skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
+      timezone: America/New_York       # times written with a zone (Z, -0800) are converted to it
       status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
         pending: cancelled             #   (for tickets open, pending, resolved or closed)
       columns:                         # name in the file: name in the contract
@@ -28,6 +29,7 @@ import codecs
 import hashlib
 import json
 import re
+import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,10 +42,10 @@ DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
 KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows",
-        "status_values")
+        "status_values", "timezone")
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
-LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}}
+LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None}
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
 STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
@@ -72,6 +74,7 @@ class EntityMapping:
     encoding: str | None = None  # a Python codec name ("cp1252" for windows-1252)
     skip_rows: int = 0
     status_values: dict[str, str] = field(default_factory=dict)  # folded status value -> paid / cancelled / refunded
+    timezone: str | None = None  # an IANA name: what times written with a time zone are converted to
 
     def date_format_of(self, column: str) -> str | None:
         if isinstance(self.date_format, dict):
@@ -206,6 +209,13 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
             raise MappingError(f"{where}: '{value}' is not a text encoding Python knows (e.g. utf-8, windows-1252, "
                                f"latin-1, gb18030, big5, shift_jis)") from None
         return "utf-8" if codec.name == "utf-8-sig" else codec.name
+    if key == "timezone":
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise MappingError(f"{where}: timezone '{value}' is not a time zone name (e.g. UTC, Europe/Berlin, "
+                               f"America/New_York, Asia/Shanghai)") from None
+        return value
     if key == "skip_rows":
         if not re.fullmatch(r"\d{1,4}", value):
             raise MappingError(f"{where}: skip_rows must be a whole number of lines, not '{value}'")

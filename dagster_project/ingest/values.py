@@ -20,6 +20,7 @@ as delivered; the others are rewritten to ISO text in the raw table, inside the 
 | ``YYYY.MM.DD`` | year, month, day |
 | a number 20000–80000 (Excel's serial day, with a fraction for the time) | days since 1899-12-30 |
 | an English month name and a four-digit year (``Mar 1, 2024 9:12:45 AM``, ``1 March 2024``, ``01-Mar-2024``) | as named |
+| a time with a zone (``Z``, ``-0800``, ``+01:00``, ``America/New_York``), when the mapping names a ``timezone`` | the time there |
 
 Amount and number columns of a file that writes decimal commas (``1.234,50``, ``12,5``) are rewritten with a decimal
 point, so ``12,5`` is never read as 125; a file whose values cannot tell its decimal mark stops (``decimal_mark``).
@@ -64,6 +65,9 @@ MONTH_NAME_FORMATS = tuple(
     for time in ("%I:%M:%S %p", "%I:%M %p", "%H:%M:%S", "%H:%M", ""))
 # Three letters in a row (no other family writes them), then a four-digit year.
 MONTH_NAME_VALUE = r"^.*[A-Za-z]{3}.*\d{4}.*$"
+# A time followed by its time zone: Z, a UTC offset (+01:00, -0800, +05), UTC, GMT or an IANA name (America/New_York).
+# Abbreviations such as CST are not read as zones: CST is China's and the central United States'.
+ZONE_VALUE = r"^.*\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(Z|[+-]\d\d(?::?\d\d)?|UTC|GMT|[A-Za-z]+/[A-Za-z_]+(?:/[A-Za-z_]+)?)$"
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,9 @@ class DateReading:
     ambiguous: str | None = None  # SQL condition of the rows to quarantine as "ambiguous date order"
     undecided: str = "day/month order"  # what an ambiguous column's values do not decide, for its rows' detail
     unfit: str | None = None  # SQL condition of the rows whose value the mapping's date_format does not fit
+    # The UTC offsets (minutes) of the values written with a time zone, by zone as written (None: a zone DuckDB does
+    # not know); empty when no value names one.
+    zones: dict[str, tuple[int | None, ...]] = field(default_factory=dict)
 
     def describe(self) -> str:
         because = f" (decided by {self.evidence!r})" if self.evidence else ""
@@ -171,10 +178,13 @@ def _full_year(two_digits: int, drop_date: date) -> int:
 
 
 def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_date: date,
-                     personal: bool, meridiem: bool = False, month_names: bool = False) -> DateReading:
+                     personal: bool, meridiem: bool = False, month_names: bool = False,
+                     zones: dict[str, tuple[int | None, ...]] | None = None) -> DateReading:
     """Decide how a date column is read from the distinct date parts of its values (with their counts); `meridiem`:
     some ISO value may have a 12-hour time (AM/PM, 上午/下午): those that do are rewritten to the 24-hour time;
-    `month_names`: some value names its month in English (MONTH_NAME_FORMATS)."""
+    `month_names`: some value names its month in English (MONTH_NAME_FORMATS); `zones`: the time zones values name
+    (zone_offsets), converted to the mapping's timezone when it has one (whether they may be kept as written when it
+    has none is the file's decision: file_load)."""
     value = f"trim({identifier(column)})"
     fmt = mapping.date_format_of(column)
     if fmt:
@@ -187,6 +197,10 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
     expressions: list[tuple[str, str]] = []  # (pattern, ISO expression)
     evidence: str | None = None
     formats: list[str] = []
+    zones = zones or {}
+    if zones and mapping.timezone:  # first: such a value is converted whatever else its date part is
+        expressions.append((ZONE_VALUE, f"strftime(timezone({literal(mapping.timezone)}, {_instant(value)}), "
+                                         "'%Y-%m-%d %H:%M:%S')"))
     ambiguous = None
     undecided = "day/month order"
     if families["day_month"]:
@@ -226,12 +240,14 @@ def read_date_column(column: str, parts: Counter, mapping: EntityMapping, drop_d
         formats.append("ISO with AM/PM")
     if (families["native"] and not meridiem) or not formats:
         formats.insert(0, "ISO")
+    if zones and mapping.timezone:
+        formats.append(f"time zones converted to {mapping.timezone}")
     expression = None
     if expressions:
         cases = " ".join(f"when regexp_full_match({value}, {literal(p)}) then {e}" for p, e in expressions)
         expression = f"case {cases} end"
     return DateReading(column, " + ".join(formats), None if personal else evidence, expression, ambiguous,
-                       undecided=undecided)
+                       undecided=undecided, zones=zones)
 
 
 def month_name_formats() -> str:
@@ -270,18 +286,49 @@ def read_dates(con: duckdb.DuckDBPyConnection, table: str, source_file: str, col
             # Whether a value may carry a 12-hour time: a cheap test on every row; the rewrite matches exactly.
             f"bool_or(trim({identifier(column)}) ilike '%m' or contains({identifier(column)}, '午')), "
             # A value of each part, to try month names on (one query over a few values, not a scan of the file).
-            f"any_value(trim({identifier(column)})) from {table} "
+            f"any_value(trim({identifier(column)})), "
+            # Whether a value may name a time zone: a cheaper test than ZONE_VALUE's on every row.
+            f"bool_or({_may_name_zone(f'trim({identifier(column)})')}) from {table} "
             f"where _source_file = $f and {identifier(column)} is not null group by 1",
             {"f": source_file},
         ).fetchall()
         parts = Counter({part: count for part, count, *_ in rows})
         family = {part: classify(part) for part in parts}
-        unknown = [value for part, _, _, value in rows if family[part] == "unknown"]
+        unknown = [value for part, _, _, value, _ in rows if family[part] == "unknown"]
+        zoned = any(may_name_zone for *_, may_name_zone in rows)
         readings.append(read_date_column(column, parts, mapping, drop_date, personal,
-                                         meridiem=any(twelve_hour for part, _, twelve_hour, _ in rows
+                                         meridiem=any(twelve_hour for part, _, twelve_hour, _, _ in rows
                                                       if family[part] == "native"),
-                                         month_names=bool(unknown) and _name_months(con, unknown)))
+                                         month_names=bool(unknown) and _name_months(con, unknown),
+                                         zones=zone_offsets(con, table, source_file, column) if zoned else None))
     return readings
+
+
+def _may_name_zone(value: str) -> str:
+    """SQL: false when the value cannot match ZONE_VALUE (no '+', no '-' after an ISO date's first 11 characters, no
+    letter at the end)."""
+    return f"(contains({value}, '+') or contains(substr({value}, 12), '-') or right({value}, 1) >= 'A')"
+
+
+def zone_offsets(con: duckdb.DuckDBPyConnection, table: str, source_file: str,
+                 column: str) -> dict[str, tuple[int | None, ...]]:
+    """The time zones the column's values name, as written (Z, -0800, America/New_York), each with the UTC offsets
+    (minutes) its values have: an IANA zone has two where it keeps summer time; None for a zone DuckDB does not know
+    or a value it cannot read."""
+    value = f"trim({identifier(column)})"
+    rows = con.execute(
+        f"select regexp_extract({value}, {literal(ZONE_VALUE)}, 1) as zone, "
+        f"list(distinct date_diff('minute', timezone('UTC', {_instant(value)}), try_cast({value} as timestamp))) "
+        f"from {table} where _source_file = $f and {identifier(column)} is not null "
+        f"and {_may_name_zone(value)} and regexp_full_match({value}, {literal(ZONE_VALUE)}) group by 1",
+        {"f": source_file}).fetchall()
+    return {zone: tuple(sorted(offsets, key=lambda o: (o is None, o))) for zone, offsets in sorted(rows)}
+
+
+def _instant(value: str) -> str:
+    """SQL: the instant a value with a time zone names. DuckDB reads the zone when casting to TIMESTAMPTZ, but not
+    after a space before a numeric offset; its cast to TIMESTAMP, as dbt reads dates, drops the zone."""
+    return f"try_cast(regexp_replace({value}, '\\s+([+-]\\d\\d(:?\\d\\d)?)$', '\\1') as timestamptz)"
 
 
 def _name_months(con: duckdb.DuckDBPyConnection, values: list[str]) -> bool:
