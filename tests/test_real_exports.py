@@ -340,7 +340,7 @@ def test_the_cdnow_transaction_log_as_published_runs_end_to_end(tmp_path_factory
 # statuses of orders not yet captured, which the shop's mapping.yml maps (status_values).
 SHOP_NEXT_DAY = """\
 Name,Email,Financial Status,Subtotal,Total,Discount Amount,Created at,Lineitem quantity,Lineitem price,Lineitem sku,Refunded Amount
-#1004,anna@example.de,partially_refunded,1259.50,1259.50,0.00,2024-03-05 18:30:00 +0100,1,1250.00,BOO-1,9.50
+#1004,Anna@Example.DE,partially_refunded,1259.50,1259.50,0.00,2024-03-05 18:30:00 +0100,1,1250.00,BOO-1,9.50
 #1004,,,,,,,1,9.50,SOC-1,
 #1005,dora@example.fr,pending,12.60,15.60,0.00,2024-03-06 11:00:00 +0100,3,4.20,SOAP,0.00
 #1009,gus@example.com,Authorized,25.00,25.00,0.00,2024-03-12 14:00:00 +0100,1,25.00,TIE-1,0.00
@@ -353,7 +353,8 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     order's Subtotal (a line amount synonym) and Discount Amount on that line. Each order counts its lines once, at
     quantity x price, less its discount once. A partially refunded order is paid, its revenue less the refund; the
     statuses mapping.yml maps are read as it says. The shop's help desk (Zendesk-style: created in UTC, solved in the
-    agent's time) gets its times in the shop's time zone, so a ticket's hours to resolve are right."""
+    agent's time) gets its times in the shop's time zone, so a ticket's hours to resolve are right. The shop names
+    buyers by e-mail, as typed: Anna@Example.DE is anna@example.de."""
     from test_ingest_values import SHOP, SHOP_MAPPING
 
     for drop, text in (("2024-03-31", SHOP), ("2024-04-01", SHOP_NEXT_DAY)):
@@ -376,6 +377,10 @@ def test_a_shop_export_with_order_fields_on_the_first_line_only(tmp_path):
     # The order's discount, on its first line, counts once: #1002 is its Total, 53.85 - 5.00.
     assert shop.query("select cast(sum(line_amount) as decimal(18, 2)) from marts.fct_order_items "
                       "where order_id <= '#1003'") == [(Decimal("227.84"),)]
+    assert shop.query("select count(distinct customer_key) from marts.fct_orders where order_id in ('#1001', '#1004')"
+                      ) == [(1,)]
+    assert shop.query("select orders_count, revenue from marts.customer_360 where customer_key = (select customer_key "
+                      "from marts.fct_orders where order_id = '#1004')") == [(2, 1408.99)]
     # One definition of revenue: the customer's is the sum of the orders' net amounts, the refund deducted.
     assert shop.query("select round(sum(net_amount), 2) from marts.fct_orders") == shop.query(
         "select round(sum(revenue), 2) from marts.customer_360") == [(1482.84,)]

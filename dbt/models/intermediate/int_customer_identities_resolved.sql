@@ -1,11 +1,13 @@
 {#-
   Identity resolution: which CRM ids are the same person. Two ids are linked when they name the same person id
-  (a marketplace's customer_unique_id), share a normalised e-mail, or share a normalised phone together with the
-  same normalised name (a shared phone alone is too weak: households share landlines). Linked ids form connected components via min-label propagation: each round
+  (a marketplace's customer_unique_id), share a normalised e-mail (an id that is an e-mail address counts as one),
+  or share a normalised phone together with the same normalised name (a shared phone alone is too weak: households
+  share landlines). Linked ids form connected components via min-label propagation: each round
   gives every id the smallest id reachable through one more shared key. `identity_resolution_rounds` rounds
   resolve chains of that many hops, which covers real duplicate clusters (2-3 ids). The golden customer_key is
   the smallest id of the component, so it is stable while the component does not change.
-  Ids seen only on orders (no customer record, e.g. an orders-only export) are their own customer.
+  Ids seen only on orders (no customer record, e.g. an orders-only export) are their own customer, unless an e-mail
+  links them.
 -#}
 with customers as (
 
@@ -38,6 +40,11 @@ match_keys as (
     union all
     select customer_id, 'phone:' || phone || '|' || name_match_key
     from customers where phone is not null and name_match_key is not null
+    union all
+    {# An id that is an e-mail address (a shop's orders name the buyer by e-mail) is that e-mail: ids written in
+       other cases (Anna@Example.de, anna@example.de) are one person, and so is a customer record with it. #}
+    select customer_id, 'email:' || {{ crm.normalise_email('customer_id') }} as match_key
+    from ids where customer_id like '%@%' and {{ crm.normalise_email('customer_id') }} is not null
 
 ),
 
