@@ -407,6 +407,45 @@ def test_a_japanese_file_that_reads_as_gb18030_is_refused_and_its_yen_must_be_na
         ("J0", "¥1,200", "JPY"), ("J1", "¥1,210", "JPY")]
 
 
+KOREAN_CUSTOMERS = "customer_id,name,city\nK1,김민수,서울특별시\nK2,이영희,부산광역시\nK3,박지훈,대구광역시\n"
+
+
+def test_a_korean_file_that_reads_as_gb18030_is_refused_and_its_won_must_be_named(con, exports):
+    """EUC-KR bytes are valid GB18030, read as common Chinese characters: 김민수 of 서울 used to land as 辫刮荐
+    of 辑匡."""
+    from dagster_project.ingest.mapping import load_mapping
+
+    deliver(exports, "2026-10-28/customers.csv", KOREAN_CUSTOMERS, encoding="cp949")
+    assert KOREAN_CUSTOMERS.encode("cp949").decode("gb18030")  # the trap: valid GB18030, GB2312's characters
+    with pytest.raises(IngestError, match=r"^exports/2026-10-28/customers\.csv: file reads as Korean: read as cp949 "
+                                          r"\(EUC-KR\), 24 of its first non-ASCII characters are Hangul syllables, "
+                                          r"none other; .* set encoding: cp949 in its section of mapping\.yml"):
+        ingest_all(con, exports)
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\nK-1,K1,2026-10-01,\\12000\n",
+            encoding="cp949")
+    (exports / "mapping.yml").write_text("customers:\n  encoding: cp949\norders:\n  encoding: euc-kr\n")
+    with pytest.raises(IngestError, match=r"orders.csv: a euc_kr file's amounts are likely won, but nothing says so "
+                                          r".*set currency: KRW \(or the currency they are in\) for orders"):
+        ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))
+    (exports / "mapping.yml").write_text("customers:\n  encoding: cp949\norders:\n  encoding: euc-kr\n"
+                                         "  currency: KRW\n")
+    ingest_all(con, exports, mapping=load_mapping(exports / "mapping.yml"))
+    assert rows(con, "select name, city from raw.customers order by _row_number") == [
+        ("김민수", "서울특별시"), ("이영희", "부산광역시"), ("박지훈", "대구광역시")]
+    # EUC-KR writes ₩ as the backslash's byte (Korean Windows shows it so): read as ₩ again.
+    assert rows(con, "select amount, currency from raw.orders") == [("₩12000", "KRW")]
+
+
+def test_chinese_text_is_not_taken_for_korean(con, exports):
+    """Chinese names and cities read as cp949 are partly Hanja and symbols, and many are not cp949 at all."""
+    text = "customer_id,name,city\n" + "".join(f"C{i},{n},{c}\n" for i, (n, c) in enumerate(
+        [("张三丰", "北京市"), ("李刚", "广州市天河区"), ("王小明", "上海市"), ("陈静", "深圳市南山区")]))
+    deliver(exports, "2026-10-28/customers.csv", text, encoding="gb18030")
+    ingest_all(con, exports)
+    assert rows(con, "select name from raw.customers order by _row_number") == [
+        ("张三丰",), ("李刚",), ("王小明",), ("陈静",)]
+
+
 def test_the_mapping_s_encoding_reads_a_windows_1252_file_and_names_a_line_not_in_it(con, exports):
     from dagster_project.ingest.mapping import load_mapping
 

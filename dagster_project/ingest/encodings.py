@@ -38,6 +38,15 @@ NOT_GB2312_MIN = 5
 DETECTION_BYTES = 1 << 16
 NAMED = {"cp932": "cp932", "shift_jis": "cp932", "shift_jisx0213": "shift_jisx0213", "shift_jis_2004": "shift_jisx0213",
          "euc_jp": "euc_jp", "euc_jis_2004": "euc_jp", "iso2022_jp": "iso2022_jp", "cp949": "cp949", "euc_kr": "cp949"}
+# Korean EUC-KR / cp949 bytes are valid GB18030 too, read as GB2312's common Chinese characters (김민수 as 辫刮荐):
+# EUC-KR's Hangul syllables have the lead bytes of GB2312's first-level characters. Read as EUC-KR, Korean text is
+# Hangul syllables; Chinese text read so gives Hanja, symbols and bytes EUC-KR does not have as well (in the Chinese
+# texts tried, at most about half its characters were syllables).
+KOREAN_SHARE = 0.95
+KOREAN_MIN = 10
+# The codecs of Japanese and Korean files, whose amounts are likely in yen or won, written with the byte ASCII gives
+# the backslash (Windows in those languages shows that byte as ¥ or ₩).
+LOCAL_MONEY = {"¥": ("cp932", "shift_jis", "euc_j", "iso2022_jp"), "₩": ("cp949", "euc_kr", "iso2022_kr", "johab")}
 LATIN_MISREAD_SHARE = 0.5
 LATIN_MISREAD_MIN = 3
 SAVE_AS = ("save it as UTF-8, or name its encoding in its section of mapping.yml (e.g. encoding: windows-1252, as "
@@ -166,6 +175,12 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | 
                                   f"{share:.0%} of its characters are ones Chinese text seldom writes; its bytes "
                                   f"read as {named}): save it as UTF-8, or set encoding: {named} in its section of "
                                   "mapping.yml")
+            if (syllables := _korean(file.path)) is not None:
+                raise IngestError(f"{file.display}: file reads as Korean: read as cp949 (EUC-KR), {syllables:,} of "
+                                  f"its first non-ASCII characters are Hangul syllables, none other; read as "
+                                  f"GB18030 they are Chinese characters of no meaning: save it as UTF-8, or set "
+                                  f"encoding: cp949 in its section of mapping.yml (encoding: gb18030 if it is "
+                                  f"Chinese after all)")
             return copy, "gb18030"
         # Latin text: UTF-8 with a few Windows-1252 lines is read line by line below, a Windows-1252 file refused.
         latin = (f" (read as GB18030, {reading.into_letter:,} of its {reading.passages:,} non-ASCII passages run "
@@ -190,6 +205,18 @@ def _not_chinese(path: Path) -> tuple[float, str] | None:
 
     best = from_bytes(head).best()
     return rare / len(characters), NAMED.get(best.encoding if best else "", "another encoding")
+
+
+def _korean(path: Path) -> int | None:
+    """For a file whose first characters read as EUC-KR are Hangul syllables (KOREAN_SHARE of them, KOREAN_MIN at
+    least): how many. None otherwise."""
+    with path.open("rb") as f:
+        head = f.read(DETECTION_BYTES)
+    # EUC-KR proper: cp949's extension would read Shift_JIS bytes as Hangul syllables too.
+    decoder = codecs.getincrementaldecoder("euc_kr")("replace")  # not final: a character cut at the end waits
+    characters = [c for c in decoder.decode(head) if ord(c) > 0x7F]
+    syllables = sum(1 for c in characters if "\uac00" <= c <= "\ud7a3")
+    return syllables if syllables >= KOREAN_MIN and syllables >= KOREAN_SHARE * len(characters) else None
 
 
 def _in_gb2312(character: str) -> bool:

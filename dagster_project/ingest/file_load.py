@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 import duckdb
 
 from dagster_project.contract import LINEAGE_COLUMNS, Entity, entity_for_file
-from dagster_project.ingest import order_values, quarantine, values
+from dagster_project.ingest import encodings, order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.layout import Layout
@@ -21,7 +21,7 @@ from dagster_project.ingest.mapping import EntityMapping, fold_status_sql
 from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
 from dagster_project.ingest.sources import Source
 from dagster_project.privacy.tombstones import Screen
-from dagster_project.sql import identifier
+from dagster_project.sql import identifier, literal
 
 
 def cell(pos: int) -> str:
@@ -126,7 +126,7 @@ class FileLoad:
         columns = {c.name: c for c in self.entity.columns if c.name in delivered}
         params = {"source_file": self.file.source_file}
         numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
-        self._read_yen(delivered, [name for name, c in columns.items() if c.kind == "amount"])
+        self._read_local_money(delivered, [name for name, c in columns.items() if c.kind == "amount"])
         try:
             decimal = values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
                                           self.source.delimiter, self.mapping)
@@ -194,18 +194,21 @@ class FileLoad:
         self.notes.append(f"times read as written in their time zone ({written}); set timezone {where} to convert "
                           f"them")
 
-    def _read_yen(self, delivered: set[str], amounts: list[str]) -> None:
-        """A Japanese file's amounts: the currency must be said (the default currency reads ¥ as CNY unless it is
-        JPY, and a bare amount as itself), and its ¥ written as the byte Shift_JIS shares with the backslash reads
-        as ¥ again."""
+    def _read_local_money(self, delivered: set[str], amounts: list[str]) -> None:
+        """A Japanese or Korean file's amounts: the currency must be said (the default currency reads a bare amount
+        as itself, and ¥ as CNY unless it is JPY), and its ¥ or ₩, written as the byte those encodings share with
+        the backslash, reads as ¥ or ₩ again."""
         encoding = self.mapping.encoding or ""
-        if not amounts or not (encoding == "cp932" or encoding.startswith(("shift_jis", "euc_j", "iso2022_jp"))):
+        symbol = next((s for s, codecs in encodings.LOCAL_MONEY.items() if encoding.startswith(codecs)), None)
+        if not amounts or symbol is None:
             return
         if not self.mapping.currency and "currency" not in delivered:
-            raise IngestError(f"{self.file.display}: a {encoding} file's amounts are likely yen, but nothing says "
-                              f"so (the default currency reads ¥ as CNY unless it is JPY): set currency: JPY (or "
-                              f"the currency they are in) for {self.entity_named.name} in mapping.yml")
-        rewritten = ", ".join(f"{identifier(c)} = replace({identifier(c)}, '\\', '¥')" for c in amounts)
+            likely = {"¥": "yen", "₩": "won"}[symbol]
+            raise IngestError(f"{self.file.display}: a {encoding} file's amounts are likely {likely}, but nothing "
+                              f"says so (the default currency reads a bare amount as itself, and ¥ as CNY unless it "
+                              f"is JPY): set currency: {'JPY' if symbol == '¥' else 'KRW'} (or the currency they "
+                              f"are in) for {self.entity_named.name} in mapping.yml")
+        rewritten = ", ".join(f"{identifier(c)} = replace({identifier(c)}, '\\', {literal(symbol)})" for c in amounts)
         self.con.execute(f"UPDATE {self.table} SET {rewritten} WHERE _source_file = $source_file",
                          {"source_file": self.file.source_file})
 

@@ -13,6 +13,8 @@
         when {{ expr }} like '%¥%' or {{ expr }} like '%￥%' then '{{ yen }}'
         when {{ expr }} like '%€%' or upper({{ expr }}) like '%EUR%' then 'EUR'
         when {{ expr }} like '%£%' or upper({{ expr }}) like '%GBP%' then 'GBP'
+        when {{ expr }} like '%₩%' or {{ expr }} like '%￦%' or {{ expr }} like '%원%' or upper({{ expr }}) like '%KRW%'
+            then 'KRW'
     end
 {%- endmacro %}
 

@@ -44,7 +44,7 @@
 {#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a finite number. -#}
 {% macro parse_amount(expr) -%}
     {#- No-break spaces (U+00A0, U+202F) group thousands in French and Swiss number formatting. -#}
-    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '[¥￥$€£,\\s  ]|RMB|CNY|USD|EUR|GBP|元')) }}
+    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '[¥￥$€£₩￦,\\s  ]|RMB|CNY|USD|EUR|GBP|KRW|元|원')) }}
 {%- endmacro %}
 
 
