@@ -292,10 +292,14 @@ def match_columns(entity: Entity, headers: list[str], explicit: dict[str, str] |
     folded = [normalise_header(h) for h in headers]
     mapping: dict[int, str] = {}
     taken: set[str] = set()
+    # Without separators: a camelCase header (Xero's InvoiceNumber, an API's customerId) folds to invoicenumber,
+    # which meets invoice_number so.
+    squashed = {c.name: {n.replace("_", "") for n in (c.name, *c.synonyms)} for c in entity.columns}
     ways = (
         lambda name: [(explicit or {}).get(name)],
         lambda name: [name],
         lambda name: [c.name for c in entity.columns if name in c.synonyms],
+        lambda name: [c.name for c in entity.columns if name.replace("_", "") in squashed[c.name]],
     )
     for candidates in ways:  # each way of matching in turn, over every column not yet matched
         for pos, name in enumerate(folded):

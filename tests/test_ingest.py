@@ -146,6 +146,15 @@ def test_canonical_and_synonym_headers_map_case_insensitively_with_lineage(con, 
     assert json.loads(column_map)["Order-Status"] == "status"
 
 
+def test_camel_case_headers_meet_their_synonyms(con, exports):
+    """Xero writes InvoiceNumber and InvoiceDate, an API customerId: folded, they are invoicenumber and the like,
+    which used to match nothing, so every line of an invoice was an order of its own (its id derived)."""
+    deliver(exports, "2026-10-28/orders.csv", "InvoiceNumber,customerId,InvoiceDate,OrderTotal\nINV-1,C1,2026-10-01,5\n")
+    one_file(con, exports)
+    assert rows(con, "SELECT order_id, customer_id, order_date, amount FROM raw.orders") == [
+        ("INV-1", "C1", "2026-10-01", "5")]
+
+
 def test_gb18030_file_with_chinese_headers_and_dates(con, exports):
     deliver(exports, "2026-10-28/orders.csv",
             "订单号,客户编号,下单时间,金额,订单状态\nA1,客户一,2026年10月1日,¥1234.5,已支付\n", encoding="gb18030")

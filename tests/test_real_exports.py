@@ -455,3 +455,12 @@ def test_the_gate_shows_the_value_a_reason_names_and_never_a_personal_one():
     con.execute("update raw.tickets set customer_id = 'carl' where _row_number = 3")
     assert publication_problems(con, 0.05)[0].endswith(
         "missing customer_id 1 (e.g. row 3, customer_id: personal column, value withheld)")
+    # WooCommerce's guests, all customer 0: the gate says what to map.
+    con.execute("delete from marts.fct_reconciliation; delete from marts.fct_quarantined_rows")
+    con.execute("insert into marts.fct_reconciliation values ('2024-03-31/orders.csv', 'orders', 10, 4)")
+    con.execute("insert into marts.fct_quarantined_rows select '2024-03-31/orders.csv', 'guest customer_id', i, null "
+                "from range(1, 5) as t(i)")
+    assert publication_problems(con, 0.05) == [
+        "2024-03-31/orders.csv: 40% of 10 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): guest customer_id 4 "
+        "(e.g. row 1: customer id 0, as shop systems (WooCommerce) write a guest's; map a column naming the buyer "
+        "(e.g. Billing Email) as customer_id in mapping.yml)"]

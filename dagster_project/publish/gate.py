@@ -119,6 +119,9 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
     for personal columns), else the row number."""
     if detail:
         return f"row {row_number}: {detail}"
+    if reason == "guest customer_id":
+        return (f"row {row_number}: customer id 0, as shop systems (WooCommerce) write a guest's; map a column naming "
+                f"the buyer (e.g. Billing Email) as customer_id in mapping.yml")
     match = _REASON_COLUMN.match(reason)
     entity = ENTITIES_BY_NAME.get(file.entity)
     column = next((c for c in entity.columns if match and c.name in match.groups()), None) if entity else None

@@ -95,6 +95,13 @@
 {%- endmacro %}
 
 
+{#- The customer id shop systems write for a guest's order (WooCommerce's Customer User ID 0): no customer. Read as
+    one customer, every guest would be a single customer with all their orders. -#}
+{% macro guest_customer_id() -%}
+    '0'
+{%- endmacro %}
+
+
 {#- Lower-case code with spaces and dashes as underscores: 'Web Visit' -> 'web_visit'. -#}
 {% macro clean_code(expr) -%}
     nullif(lower({{ crm.replace_pattern('trim(' ~ expr ~ ')', '[\\s\\-]+', '_') }}), '')

@@ -58,7 +58,8 @@ renamed as {{ crm.inlined_cte() }} (
             as unit_price_original,
         _discount_amount as discount_original,
         _line_amount as line_amount_original,
-        {{ crm.clean_id('customer_id') }} as customer_id,
+        {#- A guest's line (a walk-in sale too) has no customer: it is unattributed. #}
+        nullif({{ crm.clean_id('customer_id') }}, {{ crm.guest_customer_id() }}) as customer_id,
         {{ crm.parse_timestamp('order_date') }} as order_at,
         {{ crm.order_status('status') }} as status,
         _refunded_amount as refunded_amount_original,

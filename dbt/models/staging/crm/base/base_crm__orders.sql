@@ -50,6 +50,7 @@ validated as {{ crm.inlined_cte() }} (
         renamed.*,
         case
             when customer_id is null then 'missing customer_id'
+            when customer_id = {{ crm.guest_customer_id() }} then 'guest customer_id'
             when order_date_text is null then 'missing order_date'
             when order_at is null then 'unparseable order_date'
             when cast(order_at as date) > _drop_date then 'order_date after its export drop'
