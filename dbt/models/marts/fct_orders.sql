@@ -26,9 +26,11 @@ select
     cast(amount_original as double) as amount_original,
     {{ crm.to_cents('amount') }} as amount,
     {#- Revenue: a paid order counts, less what was refunded on it (at most its amount); a credit note (a negative
-        order of a line-level file) nets out. #}
-    {{ crm.to_cents("case when status = 'paid' then amount - least(coalesce(refunded_amount, 0), amount) "
-                    "when amount < 0 then amount else 0 end") }} as net_amount,
+        order of a line-level file) nets out. Both sides in cents first, as amount and refunded_amount are published:
+        586.93 less 78.27 is 508.66, where the unrounded amounts in the reporting currency gave 508.67. #}
+    {{ crm.to_cents("case when status = 'paid' then " ~ crm.to_cents('amount') ~ " - "
+                    ~ crm.to_cents('least(coalesce(refunded_amount, 0), amount)')
+                    ~ " when amount < 0 then amount else 0 end") }} as net_amount,
     {{ crm.to_cents('refunded_amount') }} as refunded_amount,
     cast(status = 'paid' as boolean) as is_paid,
     cast(channel as {{ crm.text() }}) as channel,
