@@ -192,7 +192,21 @@ def _refresh(args: argparse.Namespace) -> int:
         return 0
     for line in summary_lines(settings.warehouse, time.perf_counter() - started, dagster_home):
         print(line)
+    for line in _unread_lines(settings):
+        print(line)
     return 0
+
+
+def _unread_lines(settings: Settings) -> list[str]:
+    """What the drops hold that the refresh did not read (its warnings scrolled by in the progress): a real
+    system's export name (hubspot-crm-exports-all-deals-2024-03-31.csv) is no entity's until mapping.yml says so."""
+    from dagster_project.ingest import MappingError, find_drops, load_mapping
+
+    try:
+        skipped = find_drops(settings.exports_dir, load_mapping(settings.resolved_mapping_file))[1]
+    except (MappingError, OSError):
+        return []
+    return [f"not read ({len(skipped)}):", *(f"  {warning}" for warning in skipped)] if skipped else []
 
 
 def unchanged_line(warehouse: Path, run_id: str | None, published_at, elapsed_seconds: float) -> str:

@@ -347,7 +347,8 @@ def test_hostile_file_and_folder_names_are_skipped_or_kept_as_data(row_cases):
     assert sorted(warnings) == [
         f"{HOSTILE_EXPORTS}/2026-01-18'; drop table raw.orders; --: not a drop folder named YYYY-MM-DD, skipped",
         f"{HOSTILE_EXPORTS}/2026-01-18/orders'; drop table raw.orders; --.csv: "
-        "not a .csv/.txt/.tsv/.parquet file named after an entity, skipped",
+        "not a .csv/.txt/.tsv/.parquet file named after an entity, skipped (to read it, list it under its entity "
+        'in mapping.yml, e.g. orders: files: ["orders\'; drop table raw.orders; --.csv"])',
     ]
     assert refreshed.query("select entity, rows_read from marts.fct_reconciliation "
                            "where source_file = '2026-01-18/\"sales\".csv'") == [("orders", 1)]

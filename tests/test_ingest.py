@@ -106,7 +106,8 @@ def test_discovery_matches_synonyms_and_warns_about_the_rest(exports):
     ]
     assert discover_drops(exports) == drops
     assert sorted(warnings) == [
-        "exports/2026-10-28/notes.csv: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped",
+        "exports/2026-10-28/notes.csv: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped"
+        ' (to read it, list it under its entity in mapping.yml, e.g. orders: files: ["notes.csv"])',
         "exports/2026-10-28/orders.xlsx: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped",
         "exports/2026-13-01: not a drop folder named YYYY-MM-DD, skipped",
         "exports/latest: not a drop folder named YYYY-MM-DD, skipped",
@@ -122,7 +123,9 @@ def test_ingest_all_reports_warnings_and_totals(con, exports):
     result = ingest_all(con, exports, progress=seen.append)
 
     assert seen == result.files and [f.entity for f in result.files] == ["customers", "orders"]
-    assert result.warnings == ["exports/2026-10-28/readme.txt: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped"]
+    assert result.warnings == [
+        "exports/2026-10-28/readme.txt: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped (to read "
+        'it, list it under its entity in mapping.yml, e.g. orders: files: ["readme.txt"])']
     assert result.totals_by_entity()["orders"] == {
         "files_loaded": 1, "files_skipped": 0, "rows_read": 2, "rows_loaded": 2, "rows_quarantined": 0,
     }
@@ -481,13 +484,13 @@ def test_the_mapping_s_encoding_reads_a_windows_1252_file_and_names_a_line_not_i
 
 def test_a_mapping_section_without_the_newer_settings_keeps_its_fingerprint():
     """Files loaded under a section are loaded again when its fingerprint changes: settings added later (encoding,
-    skip_rows, status_values, timezone) must not change the fingerprint of a section that does not use them."""
+    skip_rows, status_values, timezone, files) must not change the fingerprint of a section that does not use them."""
     import hashlib
 
     from dagster_project.ingest.mapping import EntityMapping
 
     section = EntityMapping(columns={"dollar_value": "amount"}, delimiter=";", currency="USD")
-    later = ("encoding", "skip_rows", "status_values", "timezone")
+    later = ("encoding", "skip_rows", "status_values", "timezone", "files")
     as_before = {k: v for k, v in section.__dict__.items() if k not in later}
     assert section.fingerprint == hashlib.sha256(
         json.dumps(as_before, sort_keys=True, default=list, ensure_ascii=False).encode()).hexdigest()

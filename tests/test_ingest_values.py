@@ -247,6 +247,33 @@ def test_order_fields_on_every_line_of_a_shop_export_are_not_counted_per_line(tm
                        "where _row_number = 1").fetchone() == ("158.99",)
 
 
+def test_a_real_system_s_export_name_is_read_as_the_entity_the_mapping_names(tmp_path):
+    """Shopee names its orders Order.all.20240301_20240331.csv: skipped (with a warning) until mapping.yml's files
+    names its entity, in any case."""
+    text = "order_id,customer_id,order_date,amount\nS1,C1,2024-03-01,10\n"
+    con, result = load(tmp_path, text, name="Order.all.20240301_20240331.csv")
+    assert not result.files and result.warnings == [
+        "exports/2024-06-30/Order.all.20240301_20240331.csv: not a .csv/.txt/.tsv/.parquet file named after an "
+        'entity, skipped (to read it, list it under its entity in mapping.yml, e.g. orders: files: '
+        '["Order.all.20240301_20240331.csv"])']
+    con, result = load(tmp_path / "mapped", text, name="Order.all.20240301_20240331.csv",
+                       mapping='orders:\n  files: ["order.all.*.csv"]\n')
+    assert not result.warnings and con.execute("select order_id, _source_file from raw.orders").fetchall() == [
+        ("S1", "2024-06-30/Order.all.20240301_20240331.csv")]
+
+
+@pytest.mark.parametrize("text, error", [
+    ('orders:\n  files: "Order.all.*.csv"\n', r"mapping.yml:2: files must be a list of file names"),
+    ('orders:\n  files: ["2024-03-31/Order.all.csv"]\n', r"mapping.yml:2: files must list file names .*not paths"),
+    ('orders:\n  files: ["deals*.csv"]\nopportunities:\n  files: ["Deals*.csv"]\n',
+     r"mapping.yml:3: files 'deals\*.csv' is also listed for orders"),
+])
+def test_a_files_setting_that_cannot_route_stops(tmp_path, text, error):
+    (tmp_path / "mapping.yml").write_text(text)
+    with pytest.raises(ingest.MappingError, match=error):
+        load_mapping(tmp_path / "mapping.yml")
+
+
 def test_a_mapping_naming_a_column_the_file_lacks_stops_instead_of_being_ignored(tmp_path):
     with pytest.raises(ingest.IngestError, match=r"exports/2024-06-30/orders.csv: mapping.yml maps 'bestelstatus', "
                                                  r"which the file does not have \(columns: Bestellnummer, "):

@@ -455,6 +455,14 @@ def test_the_gate_shows_the_value_a_reason_names_and_never_a_personal_one():
     con.execute("update raw.tickets set customer_id = 'carl' where _row_number = 3")
     assert publication_problems(con, 0.05)[0].endswith(
         "missing customer_id 1 (e.g. row 3, customer_id: personal column, value withheld)")
+    # No order read at all, and the drop's orders under a name no entity has: the gate names the file.
+    con.execute("create or replace table marts.fct_orders as select true as is_paid where false")
+    skipped = ["exports/2024-03-31/Order.all.20240301_20240331.csv: not a .csv/.txt/.tsv/.parquet file named after "
+               "an entity, skipped"]
+    assert publication_problems(con, 1.0, skipped) == [
+        "no paid order would be published (0 order and order-line rows read): the export was misread or holds no "
+        "sales; fix the export or mapping.yml and refresh again; not read: " + skipped[0]]
+    con.execute("create or replace table marts.fct_orders as select true as is_paid")
     # WooCommerce's guests, all customer 0: the gate says what to map.
     con.execute("delete from marts.fct_reconciliation; delete from marts.fct_quarantined_rows")
     con.execute("insert into marts.fct_reconciliation values ('2024-03-31/orders.csv', 'orders', 10, 4)")

@@ -39,7 +39,7 @@ def find_drops(exports_dir: Path, mapping: Mapping | None = None) -> tuple[list[
 
     The entity of a drop is where its rows go: an orders file of order lines is a drop of order_items."""
     mapping = mapping or Mapping()
-    delivered, warnings = _drop_files(exports_dir)
+    delivered, warnings = _drop_files(exports_dir, mapping)
     drops = [(drop_date, path, _target_entity(path, entity, mapping.for_entity(entity)))
              for drop_date, path, entity in delivered]
     drops.sort(key=lambda d: (d[0], d[2].name, d[1].name))
@@ -59,15 +59,19 @@ def exports_fingerprint(exports_dir: Path) -> str:
     digest = hashlib.sha256()
     if exports_dir.is_dir():
         # The drop files ingestion reads, and the mapping file that says how to read them.
-        for path in sorted([*(path for _, path, _ in _drop_files(exports_dir)[0]), exports_dir / MAPPING_FILE_NAME]):
+        # Every data file of a drop, named after an entity or not: the mapping file may route any to one.
+        data = [path for folder in _visible(exports_dir) if _drop_date(folder.name) and folder.is_dir()
+                for path in _visible(folder) if path.suffix.lower() in SUFFIXES]
+        for path in sorted([*data, exports_dir / MAPPING_FILE_NAME]):
             if path.is_file():
                 stat = path.stat()
                 digest.update(f"{path.relative_to(exports_dir)}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
-def _drop_files(exports_dir: Path) -> tuple[list[Drop], list[str]]:
-    """Every file of a drop folder named after an entity (the entity its name says), and warnings for the rest."""
+def _drop_files(exports_dir: Path, mapping: Mapping) -> tuple[list[Drop], list[str]]:
+    """Every file of a drop folder named after an entity (the entity its name says) or matching a mapping section's
+    `files`, and warnings for the rest."""
     if not exports_dir.is_dir():
         raise IngestError(f"{exports_dir}: exports folder not found")
     files: list[Drop] = []
@@ -80,7 +84,8 @@ def _drop_files(exports_dir: Path) -> tuple[list[Drop], list[str]]:
             warnings.append(f"{_display(exports_dir, folder)}: not a drop folder named YYYY-MM-DD, skipped")
             continue
         for path in _visible(folder):
-            entity = entity_for_file(path.stem) if path.suffix.lower() in SUFFIXES else None
+            data = path.suffix.lower() in SUFFIXES
+            entity = (mapping.entity_of_file(path.name) or entity_for_file(path.stem)) if data else None
             if entity is not None and path.is_file():
                 files.append((drop_date, path, entity))
             elif entity is not None and path.is_symlink():
@@ -88,7 +93,8 @@ def _drop_files(exports_dir: Path) -> tuple[list[Drop], list[str]]:
             else:
                 warnings.append(
                     f"{_display(exports_dir, path)}: not a .csv/.txt/.tsv/.parquet file named after an entity, skipped"
-                )
+                    + (f" (to read it, list it under its entity in mapping.yml, e.g. orders: files: [\"{path.name}\"])"
+                       if data else ""))
     return files, warnings
 
 

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 import duckdb
 
-from dagster_project.contract import LINEAGE_COLUMNS, Entity, entity_for_file
+from dagster_project.contract import LINEAGE_COLUMNS, Entity
 from dagster_project.ingest import encodings, order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
@@ -52,7 +52,7 @@ class FileLoad:
     @property
     def entity_named(self) -> Entity:
         """The entity the file's name says (its mapping section's), which its rows may have left by grain."""
-        return entity_for_file(self.file.path.stem) or self.entity
+        return self.file.named or self.entity
 
     def run(self, replaces: Entity | None) -> tuple[int, int, int]:
         """Load and log the file (replacing what an earlier version of it loaded into `replaces`); returns (rows

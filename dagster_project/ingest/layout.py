@@ -9,7 +9,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dagster_project.contract import Entity, entity_for_file, match_columns, normalise_header
+from dagster_project.contract import Entity, match_columns, normalise_header
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.mapping import EntityMapping
 
@@ -77,7 +77,7 @@ class Layout:
                 f"{file.display}: mapping.yml maps {', '.join(repr(n) for n in unmatched)}, which the file does not "
                 f"have (columns: {', '.join(names)})")
         positions, extras = match_columns(entity, names, explicit_columns(entity, mapping))
-        named = entity_for_file(file.path.stem) or entity
+        named = file.named or entity
         # A file named as orders needs an order's columns whatever its grain.
         required = [*entity.required, *(c for c in named.required if c not in entity.required)]
         missing = [c for c in required if c not in positions.values()]

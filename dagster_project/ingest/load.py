@@ -115,9 +115,10 @@ def ingest_file(
 ) -> FileResult:
     """Load one file of a drop into raw.<entity> in one transaction; skip it if this content is already loaded under
     the same mapping (the section of the entity the file is named after: its rows may go to another, by grain)."""
-    file = ExportFile.locate(exports_dir, path)
-    named = entity_for_file(path.stem)
-    section = (mapping or Mapping()).for_entity(named) if named is not None else EntityMapping()
+    mapping = mapping or Mapping()
+    named = mapping.entity_of_file(path.name) or entity_for_file(path.stem)
+    file = ExportFile.locate(exports_dir, path, named)
+    section = mapping.for_entity(named) if named is not None else EntityMapping()
     try:
         return _ingest(con, file, drop_date, entity, section, erased)
     except IngestError:

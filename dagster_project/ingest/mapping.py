@@ -14,6 +14,7 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
       skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
       timezone: America/New_York       # times written with a zone (Z, -0800) are converted to it
+      files: ["Order.all.*.csv"]       # file names (* and ? wildcards) read as this entity, besides orders.csv & co.
       status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
         pending: cancelled             #   (for tickets open, pending, resolved or closed)
       columns:                         # name in the file: name in the contract
@@ -26,6 +27,7 @@ Every problem stops the refresh with the file, the line and what is wrong, befor
 from __future__ import annotations
 
 import codecs
+import fnmatch
 import hashlib
 import json
 import re
@@ -42,10 +44,10 @@ DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
 KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows",
-        "status_values", "timezone")
+        "status_values", "timezone", "files")
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
-LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None}
+LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None, "files": ()}
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
 STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
@@ -75,6 +77,7 @@ class EntityMapping:
     skip_rows: int = 0
     status_values: dict[str, str] = field(default_factory=dict)  # folded status value -> paid / cancelled / refunded
     timezone: str | None = None  # an IANA name: what times written with a time zone are converted to
+    files: tuple[str, ...] = ()  # file name patterns (fnmatch, any case) of files read as this entity
 
     def date_format_of(self, column: str) -> str | None:
         if isinstance(self.date_format, dict):
@@ -99,6 +102,14 @@ class Mapping:
 
     def for_entity(self, entity: Entity) -> EntityMapping:
         return self.entities.get(entity.name, NO_MAPPING)
+
+    def entity_of_file(self, name: str) -> Entity | None:
+        """The entity whose `files` patterns match a file name (real systems name their exports as they please:
+        hubspot-crm-exports-all-deals-2024-03-31.csv, Order.all.20240301_20240331.csv)."""
+        for entity_name, section in self.entities.items():
+            if any(fnmatch.fnmatch(name.lower(), pattern.lower()) for pattern in section.files):
+                return ENTITIES_BY_NAME[entity_name]
+        return None
 
 
 def load_mapping(path: Path | None) -> Mapping:
@@ -131,6 +142,10 @@ def load_mapping(path: Path | None) -> Mapping:
         if entity.name in entities:
             raise MappingError(f"{path}:{_line(key_node)}: entity '{entity.name}' is mapped twice")
         entities[entity.name] = _entity_mapping(path, entity, section)
+        claimed = [(name, p) for name, other in entities.items() if name != entity.name for p in other.files
+                   if p.lower() in {q.lower() for q in entities[entity.name].files}]
+        if claimed:
+            raise MappingError(f"{path}:{_line(key_node)}: files '{claimed[0][1]}' is also listed for {claimed[0][0]}")
     return Mapping(path, entities)
 
 
@@ -169,6 +184,12 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
         return header
     if key == "status_values":
         return _status_values(path, entity, node)
+    if key == "files":
+        _expect(path, node, yaml.SequenceNode, 'files must be a list of file names, e.g. ["Order.all.*.csv"]')
+        patterns = tuple(_scalar(path, item).strip() for item in node.value)
+        if not patterns or any(not p or "/" in p or "\\" in p for p in patterns):
+            raise MappingError(f"{where}: files must list file names (with * or ? wildcards), not paths")
+        return patterns
     if key == "date_format" and isinstance(node, yaml.MappingNode):
         allowed = _contract_columns(entity)
         formats = {}

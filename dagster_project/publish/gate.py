@@ -15,6 +15,7 @@ quarantine recorded or the raw value of the column the reason names, never a val
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -41,16 +42,20 @@ class FileShare:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
-def publication_problems(con: duckdb.DuckDBPyConnection, max_quarantine_share: float) -> list[str]:
-    """One line per reason not to publish; empty when the marts may be published."""
+def publication_problems(con: duckdb.DuckDBPyConnection, max_quarantine_share: float,
+                         skipped: Sequence[str] = ()) -> list[str]:
+    """One line per reason not to publish; empty when the marts may be published. `skipped`: what ingestion left
+    unread (the exports folder's warnings), named when no order was read: the orders may be in a file among them."""
     problems = [_describe_file(con, f, max_quarantine_share) for f in _files_over(con, max_quarantine_share)]
     (paid,) = con.execute("select count(*) from marts.fct_orders where is_paid").fetchone()
     if paid == 0:
         (orders_read,) = con.execute(
             "select coalesce(sum(rows_read), 0) from marts.fct_reconciliation where entity in ('orders', 'order_items')"
         ).fetchone()
+        unread = f"; not read: {'; '.join(skipped)}" if skipped and not orders_read else ""
         problems.append(f"no paid order would be published ({orders_read:,} order and order-line rows read): the "
-                        "export was misread or holds no sales; fix the export or mapping.yml and refresh again")
+                        "export was misread or holds no sales; fix the export or mapping.yml and refresh again"
+                        + unread)
     return problems
 
 

@@ -57,7 +57,7 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
     selected = [name for name, key in RAW_ENTITY_KEYS.items() if key in context.selected_asset_keys]
     totals = {"files": 0, "read": 0, "loaded": 0, "quarantined": 0}
     exports_dir = Path(warehouse.exports_dir)
-    mapping = _mapping(warehouse, exports_dir)
+    mapping = export_mapping(warehouse, exports_dir)
     if mapping.path is not None:
         context.log.info(f"mapping file {mapping.path}: {', '.join(mapping.entities) or 'empty'}")
     for warning in ingest.find_drops(exports_dir, mapping)[1]:
@@ -167,7 +167,7 @@ def _privacy(context: AssetExecutionContext, warehouse: Warehouse, con) -> tombs
     return screen
 
 
-def _mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
+def export_mapping(warehouse: Warehouse, exports_dir: Path) -> Mapping:
     """The mapping file named by the settings, else mapping.yml in the exports folder if there is one (looked for at
     every run: a long-running daemon sees a mapping file added after it started)."""
     default = exports_dir / MAPPING_FILE_NAME
