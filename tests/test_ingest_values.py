@@ -340,8 +340,29 @@ def test_a_line_file_maps_amount_to_its_line_amount_and_needs_its_customer(tmp_p
 
 
 def test_a_line_file_without_a_price_or_an_amount_stops(tmp_path):
-    with pytest.raises(ingest.IngestError, match="cannot price its lines"):
+    with pytest.raises(ingest.IngestError, match="cannot price its lines .* or, if each row is a whole order, set "
+                                                 "grain: order for orders$"):
         load(tmp_path, "order_id,customer_id,order_date,sku,quantity\nO1,c1,2024-06-01,p1,2\n")
+
+
+def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
+    """eBay's orders report starts with a blank line."""
+    with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "
+                                                 r"is line 2: if it is the header, set skip_rows: 1 for orders in "
+                                                 r"mapping.yml\)$"):
+        load(tmp_path, "\norder_id,customer_id,order_date,amount\nO1,c1,2024-06-01,2\n")
+
+
+def test_a_crm_s_deal_stages_are_mapped_by_status_values(tmp_path):
+    """HubSpot's stages are the pipeline's own (Appointment Scheduled, Contract Sent, Closed Won): without a mapping
+    each is an unknown stage, and no opportunity of the export loads."""
+    text = ("Deal ID,Deal Stage,Create Date,Amount\nD1,Appointment Scheduled,2024-03-01,100\n"
+            "D2,Contract Sent,2024-03-02,200\nD3,closed-won,2024-03-03,300\n")
+    con, result = load(tmp_path, text, name="deals.csv", mapping="opportunities:\n  status_values:\n"
+                       "    Appointment Scheduled: contacted\n    contract sent: negotiation\n")
+    assert con.execute("select opportunity_id, stage from raw.opportunities order by 1").fetchall() == [
+        ("D1", "contacted"), ("D2", "negotiation"), ("D3", "closed-won")]
+    assert "2 status value(s) mapped by status_values in mapping.yml" in result.files[0].notes
 
 
 def test_three_decimal_amounts_below_one_are_decimals_not_thousands(tmp_path):

@@ -236,7 +236,8 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  status_values:\n    pending: unpaid\n",
      r"mapping.yml:3: a status of orders maps to paid, cancelled or refunded, not 'unpaid'"),
     ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps the statuses of orders and "
-                                                    r"tickets, not of customers"),
+                                                    r"tickets and the stages of opportunities, not the values of "
+                                                    r"customers"),
     ("orders: [\n", r"mapping.yml:2: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):
@@ -472,3 +473,12 @@ def test_the_gate_shows_the_value_a_reason_names_and_never_a_personal_one():
         "2024-03-31/orders.csv: 40% of 10 rows quarantined (limit 5%, CRM_MAX_QUARANTINE_SHARE): guest customer_id 4 "
         "(e.g. row 1: customer id 0, as shop systems (WooCommerce) write a guest's; map a column naming the buyer "
         "(e.g. Billing Email) as customer_id in mapping.yml)"]
+    # eBay's Mar-01-24: an unparseable date's example says date_format.
+    con.execute("delete from marts.fct_quarantined_rows")
+    con.execute("insert into marts.fct_quarantined_rows select '2024-03-31/orders.csv', 'unparseable order_date', i, "
+                "null from range(1, 5) as t(i)")
+    con.execute("create table raw.orders as select '2024-03-31/orders.csv' as _source_file, 1 as _row_number, "
+                "'Mar-01-24' as order_date")
+    assert publication_problems(con, 0.05)[0].endswith(
+        "unparseable order_date 4 (e.g. row 1, order_date = 'Mar-01-24'; if the file writes its dates so, set "
+        "date_format for orders in mapping.yml (e.g. \"%b-%d-%y\" for Mar-01-24))")

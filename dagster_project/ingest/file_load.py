@@ -17,7 +17,7 @@ from dagster_project.ingest import encodings, order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.layout import Layout
-from dagster_project.ingest.mapping import EntityMapping, fold_status_sql
+from dagster_project.ingest.mapping import STATUS_COLUMNS, EntityMapping, fold_status_sql
 from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
 from dagster_project.ingest.sources import Source
 from dagster_project.privacy.tombstones import Screen
@@ -213,14 +213,15 @@ class FileLoad:
                          {"source_file": self.file.source_file})
 
     def _map_status_values(self) -> None:
-        """Rewrite the statuses mapping.yml's status_values maps (compared as dbt compares them) to paid, cancelled
-        or refunded."""
-        if not self.mapping.status_values or "status" not in set(self.layout.mapping.values()):
+        """Rewrite the statuses (an opportunity's stages) mapping.yml's status_values maps, compared as dbt compares
+        them, to the contract's (mapping.STATUSES)."""
+        column = STATUS_COLUMNS.get(self.entity.name, "status")
+        if not self.mapping.status_values or column not in set(self.layout.mapping.values()):
             return
         (mapped,) = self.con.execute(
-            f"UPDATE {self.table} AS t SET status = m.target FROM (SELECT unnest($values) AS value, "
+            f"UPDATE {self.table} AS t SET {identifier(column)} = m.target FROM (SELECT unnest($values) AS value, "
             f"unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
-            f"AND {fold_status_sql('t.status')} = m.value",
+            f"AND {fold_status_sql('t.' + identifier(column))} = m.value",
             {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
              "source_file": self.file.source_file}).fetchone()
         if mapped:

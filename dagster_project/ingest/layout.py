@@ -103,7 +103,8 @@ class Layout:
         if entity.name == "order_items" and mapped & {"customer_id", "order_date"} and not mapped & {
                 "unit_price", "line_amount"}:
             raise IngestError(f"{file.display}: a file of order lines with no unit price and no line amount cannot "
-                              f"price its lines (found: {', '.join(names)}); map one in mapping.yml")
+                              f"price its lines (found: {', '.join(names)}); map one in mapping.yml, or, if each "
+                              f"row is a whole order, set grain: order for {named.name}")
         extra_positions = [i for i in range(len(names)) if i not in positions]
         return cls(header, names, positions, extras, extra_positions)
 

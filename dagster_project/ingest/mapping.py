@@ -16,7 +16,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       timezone: America/New_York       # times written with a zone (Z, -0800) are converted to it
       files: ["Order.all.*.csv"]       # file names (* and ? wildcards) read as this entity, besides orders.csv & co.
       status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
-        pending: cancelled             #   (for tickets open, pending, resolved or closed)
+        pending: cancelled             #   (for tickets open, pending, resolved or closed; for opportunities the
+                                       #   stage: new, contacted, qualified, proposal, negotiation, won or lost)
       columns:                         # name in the file: name in the contract
         dollar_value: amount
         date: order_date
@@ -51,7 +52,10 @@ LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone":
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
 STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
-            "tickets": ("open", "pending", "resolved", "closed")}
+            "tickets": ("open", "pending", "resolved", "closed"),
+            "opportunities": ("new", "contacted", "qualified", "proposal", "negotiation", "won", "lost")}
+# The column status_values rewrites, by entity (a CRM's deal stages: Appointment Scheduled, Closed Won ...).
+STATUS_COLUMNS = {"opportunities": "stage"}
 # Entities a file may be routed between by its grain: a mapping's columns may name either's columns.
 ORDER_ENTITIES = ("orders", "order_items")
 # strftime directives a date_format may use (what DuckDB's strptime reads).
@@ -246,8 +250,8 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
 
 def _status_values(path: Path, entity: Entity, node) -> dict[str, str]:
     if entity.name not in STATUSES:
-        raise MappingError(f"{path}:{_line(node)}: status_values maps the statuses of orders and tickets, not of "
-                           f"{entity.name}")
+        raise MappingError(f"{path}:{_line(node)}: status_values maps the statuses of orders and tickets and the "
+                           f"stages of opportunities, not the values of {entity.name}")
     targets = STATUSES[entity.name]
     listed = f"{', '.join(targets[:-1])} or {targets[-1]}"
     _expect(path, node, yaml.MappingNode, f"status_values must map a status as the file writes it to {listed}, e.g. "

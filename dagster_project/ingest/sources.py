@@ -53,7 +53,11 @@ def csv_source(con: duckdb.DuckDBPyConnection, file: ExportFile, fp: Fingerprint
         lines = _first_lines(path, SNIFF_LINES)
         has_header = mapping.header is None
         if has_header and not (lines and lines[0].strip()):
-            raise IngestError(f"{file.display}: empty header line")
+            below = next((i for i, line in enumerate(lines) if line.strip()), None)
+            hint = (f" (the first line that is not blank is line {below + 1}: if it is the header, set skip_rows: "
+                    f"{below} for {(file.named.name if file.named else 'the entity')} in mapping.yml)"
+                    if below is not None else "")
+            raise IngestError(f"{file.display}: empty header line{hint}")
         if not lines:
             raise IngestError(f"{file.display}: no rows")
         delimiter = mapping.delimiter or detect_delimiter(lines[0], lines[1:])

@@ -142,6 +142,9 @@ def _example(con: duckdb.DuckDBPyConnection, file: FileShare, reason: str, row_n
     if column.personal:
         return f"row {row_number}, {column.name}: personal column, value withheld"
     hint = ""
-    if reason == "unknown status":  # every value, not one: a shop system has a handful (wc-completed, wc-on-hold ...)
+    if reason in ("unknown status", "unknown stage"):  # every value, not one: a shop system has a handful
         hint = f"; {_distinct_values(con, file, column.name)}; map such values with status_values in mapping.yml"
+    elif reason.startswith("unparseable") and column.kind == "date":
+        hint = (f"; if the file writes its dates so, set date_format for {file.entity} in mapping.yml (e.g. "
+                f"\"%b-%d-%y\" for Mar-01-24)")
     return f"row {row_number}, {column.name} = {value[0]!r}{hint}"
