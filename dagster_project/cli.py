@@ -200,10 +200,10 @@ def _refresh(args: argparse.Namespace) -> int:
 def _unread_lines(settings: Settings) -> list[str]:
     """What the drops hold that the refresh did not read (its warnings scrolled by in the progress): a real
     system's export name (hubspot-crm-exports-all-deals-2024-03-31.csv) is no entity's until mapping.yml says so."""
-    from dagster_project.ingest import MappingError, find_drops, load_mapping
+    from dagster_project.ingest import MappingError, load_mapping, unread_files
 
     try:
-        skipped = find_drops(settings.exports_dir, load_mapping(settings.resolved_mapping_file))[1]
+        skipped = unread_files(settings.exports_dir, load_mapping(settings.resolved_mapping_file))
     except (MappingError, OSError):
         return []
     return [f"not read ({len(skipped)}):", *(f"  {warning}" for warning in skipped)] if skipped else []

@@ -31,7 +31,9 @@ The modules, in the order a file meets them:
 - `mapping`: the mapping file.
 """
 
-from dagster_project.ingest.discovery import SUFFIXES, Drop, discover_drops, exports_fingerprint, find_drops
+from dagster_project.ingest.discovery import (
+    SUFFIXES, Drop, discover_drops, exports_fingerprint, find_drops, unread_files,
+)
 from dagster_project.ingest.export_file import IngestError
 from dagster_project.ingest.load import INGEST_WORKERS, FileResult, Progress, ingest_entities, ingest_file
 from dagster_project.ingest.mapping import MAPPING_FILE_NAME, EntityMapping, Mapping, MappingError, load_mapping
@@ -56,4 +58,5 @@ __all__ = [
     "ingest_entities",
     "ingest_file",
     "load_mapping",
+    "unread_files",
 ]

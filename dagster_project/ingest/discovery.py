@@ -50,6 +50,12 @@ def discover_drops(exports_dir: Path, mapping: Mapping | None = None) -> list[Dr
     return find_drops(exports_dir, mapping)[0]
 
 
+def unread_files(exports_dir: Path, mapping: Mapping | None = None) -> list[str]:
+    """find_drops' warnings alone: what the exports folder holds that no refresh reads (no file's header is read to
+    route it by grain)."""
+    return _drop_files(exports_dir, mapping or Mapping())[1]
+
+
 def exports_fingerprint(exports_dir: Path) -> str:
     """A hash of every drop file's path, size and modification time: changes when a drop arrives or changes, or
     the mapping file changes.

@@ -8,7 +8,7 @@ from dagster import AssetCheckResult, AssetCheckSeverity, AssetKey, MetadataValu
 from dagster_project.defs.assets.checks import STOP_FAILURES
 from dagster_project.defs.assets.ingest import export_mapping
 from dagster_project.defs.instance import WRITER_POOL
-from dagster_project.ingest import find_drops
+from dagster_project.ingest import unread_files
 from dagster_project.publish.gate import publication_problems
 from dagster_project.defs.resources import Warehouse
 
@@ -26,7 +26,7 @@ CHECK_NAME = "publishable"
 )
 def publishable(warehouse: Warehouse) -> AssetCheckResult:
     exports_dir = Path(warehouse.exports_dir)
-    skipped = find_drops(exports_dir, export_mapping(warehouse, exports_dir))[1]
+    skipped = unread_files(exports_dir, export_mapping(warehouse, exports_dir))
     with warehouse.connect(read_only=True) as con:
         problems = publication_problems(con, warehouse.max_quarantine_share, skipped)
     return AssetCheckResult(

@@ -60,7 +60,7 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
     mapping = export_mapping(warehouse, exports_dir)
     if mapping.path is not None:
         context.log.info(f"mapping file {mapping.path}: {', '.join(mapping.entities) or 'empty'}")
-    for warning in ingest.find_drops(exports_dir, mapping)[1]:
+    for warning in ingest.unread_files(exports_dir, mapping):
         context.log.warning(warning)
     with warehouse.connect() as con:
         screen = _privacy(context, warehouse, con)
