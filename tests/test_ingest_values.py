@@ -345,6 +345,19 @@ def test_a_line_file_without_a_price_or_an_amount_stops(tmp_path):
         load(tmp_path, "order_id,customer_id,order_date,sku,quantity\nO1,c1,2024-06-01,p1,2\n")
 
 
+def test_excel_text_formulas_are_read_as_their_text(tmp_path):
+    """Taobao's ExportOrderList writes each order id as ="3712345678901234561", to keep Excel from turning it into
+    3.71E+18: the id is the text inside, not the formula."""
+    text = ('订单编号,买家会员名,订单创建时间,买家实际支付金额\n'
+            '"=""3712345678901234561""",小鱼儿2019,2024-03-01 09:12:33,128.00\n'
+            '"=""3712345678901234562""",tb_8837261,2024-03-02 10:00:00,"=""256.00"""\n')
+    con, result = load(tmp_path, text, mapping="orders:\n  columns: {买家会员名: customer_id, "
+                                                "买家实际支付金额: amount, 订单创建时间: order_date}\n")
+    assert con.execute("select order_id, customer_id, amount from raw.orders order by _row_number").fetchall() == [
+        ("3712345678901234561", "小鱼儿2019", "128.00"), ("3712345678901234562", "tb_8837261", "256.00")]
+    assert "Excel text formulas (=\"...\") read as their text: amount, order_id" in result.files[0].notes
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "

@@ -24,6 +24,11 @@ from dagster_project.privacy.tombstones import Screen
 from dagster_project.sql import identifier, literal
 
 
+# Rows of a file looked at to find the columns that write Excel text formulas (="..."): exports write them in every
+# row of a column or in none.
+EXCEL_TEXT_SAMPLE = 1000
+
+
 def cell(pos: int) -> str:
     """SQL: the source's value at `pos`, trimmed, empty as NULL."""
     return f"nullif(trim(CAST(c{pos} AS VARCHAR)), '')"
@@ -126,6 +131,7 @@ class FileLoad:
         columns = {c.name: c for c in self.entity.columns if c.name in delivered}
         params = {"source_file": self.file.source_file}
         numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
+        self._unwrap_excel_text(sorted(delivered))
         self._read_local_money(delivered, [name for name, c in columns.items() if c.kind == "amount"])
         try:
             decimal = values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
@@ -166,6 +172,26 @@ class FileLoad:
         order_values.keep_order_values_once(self)
         self._map_status_values()
         return quarantined
+
+    def _unwrap_excel_text(self, columns: list[str]) -> None:
+        """Cells written as Excel text formulas, ="3712345678901234561" (Taobao's order exports keep long ids from
+        turning into 3.71E+18 so), read as the text inside. Which columns write them is judged on the file's first
+        rows; only those are rewritten."""
+        if not columns:
+            return
+        params = {"source_file": self.file.source_file}
+        flags = self.con.execute(
+            "SELECT " + ", ".join(f"coalesce(bool_or(starts_with({identifier(c)}, '=\"')), false)" for c in columns)
+            + f" FROM (SELECT * FROM {self.table} WHERE _source_file = $source_file LIMIT {EXCEL_TEXT_SAMPLE})",
+            params).fetchone()
+        wrapped = [column for column, flag in zip(columns, flags) if flag]
+        if not wrapped:
+            return
+        self.con.execute(f"UPDATE {self.table} SET " + ", ".join(
+            f"{identifier(c)} = CASE WHEN {identifier(c)} LIKE '=\"%\"' THEN substr({identifier(c)}, 3, "
+            f"length({identifier(c)}) - 3) ELSE {identifier(c)} END" for c in wrapped)
+            + " WHERE _source_file = $source_file", params)
+        self.notes.append(f"Excel text formulas (=\"...\") read as their text: {', '.join(wrapped)}")
 
     def _check_time_zones(self, readings: list[values.DateReading]) -> None:
         """Times written with a time zone: converted to the mapping's timezone when it has one. Without one they are
