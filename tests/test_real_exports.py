@@ -232,6 +232,7 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  sheet: 1\n", r"mapping.yml:2: unknown setting 'sheet'"),
     ("orders:\n  encoding: base64\n", r"mapping.yml:2: 'base64' is not a text encoding Python knows"),
     ("orders:\n  skip_rows: two\n", r"mapping.yml:2: skip_rows must be a whole number of lines"),
+    ("orders:\n  skip_footer: -1\n", r"mapping.yml:2: skip_footer must be a whole number of lines"),
     ("tickets:\n  timezone: PST\n", r"mapping.yml:2: timezone 'PST' is not a time zone name"),
     ("orders:\n  status_values:\n    pending: unpaid\n",
      r"mapping.yml:3: a status of orders maps to paid, cancelled or refunded, not 'unpaid'"),

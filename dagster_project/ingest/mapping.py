@@ -13,6 +13,7 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       grain: order                     # or line: one row per order line (detected when absent)
       encoding: windows-1252           # the files' encoding, when not UTF-8, GB18030 or UTF-16 with its mark
       skip_rows: 2                     # lines above the header (an Excel report's title) to leave out
+      skip_footer: 4                   # lines below the rows (a report's footer), blank lines not counted
       timezone: America/New_York       # times written with a zone (Z, -0800) are converted to it
       files: ["Order.all.*.csv"]       # file names (* and ? wildcards) read as this entity, besides orders.csv & co.
       status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
@@ -45,10 +46,11 @@ DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
 KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows",
-        "status_values", "timezone", "files")
+        "status_values", "timezone", "files", "skip_footer")
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
-LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None, "files": ()}
+LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None, "files": (),
+              "skip_footer": 0}
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 ORDER_STATUSES = ("paid", "cancelled", "refunded")
 STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
@@ -79,6 +81,7 @@ class EntityMapping:
     grain: str | None = None
     encoding: str | None = None  # a Python codec name ("cp1252" for windows-1252)
     skip_rows: int = 0
+    skip_footer: int = 0
     status_values: dict[str, str] = field(default_factory=dict)  # folded status value -> paid / cancelled / refunded
     timezone: str | None = None  # an IANA name: what times written with a time zone are converted to
     files: tuple[str, ...] = ()  # file name patterns (fnmatch, any case) of files read as this entity
@@ -241,9 +244,9 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
             raise MappingError(f"{where}: timezone '{value}' is not a time zone name (e.g. UTC, Europe/Berlin, "
                                f"America/New_York, Asia/Shanghai)") from None
         return value
-    if key == "skip_rows":
+    if key in ("skip_rows", "skip_footer"):
         if not re.fullmatch(r"\d{1,4}", value):
-            raise MappingError(f"{where}: skip_rows must be a whole number of lines, not '{value}'")
+            raise MappingError(f"{where}: {key} must be a whole number of lines, not '{value}'")
         return int(value)
     raise AssertionError(key)
 
