@@ -358,6 +358,18 @@ def test_excel_text_formulas_are_read_as_their_text(tmp_path):
     assert "Excel text formulas (=\"...\") read as their text: amount, order_id" in result.files[0].notes
 
 
+def test_a_credit_note_mapped_by_status_values_is_refunded_and_counts_negative(tmp_path):
+    """Xero exports a credit note with a positive total beside the invoices (Type "Sales credit note"); PayPal writes
+    a refund as a row of its own with a negative amount. Mapped to credit_note, each is a refunded order of negative
+    amount, which nets out of revenue (the mart's credit notes)."""
+    text = ("InvoiceNumber,ContactName,InvoiceDate,Total,Type\nINV-1,Bayside Club,2024-03-04,963.00,Sales invoice\n"
+            "CN-7,Bayside Club,2024-03-13,£51.00,Sales credit note\nR-1,Bayside Club,2024-03-14,-20.00,Refund\n")
+    con, result = load(tmp_path, text, mapping="orders:\n  columns: {ContactName: customer_id, Type: status}\n"
+                       "  status_values: {sales invoice: paid, sales credit note: credit_note, refund: credit_note}\n")
+    assert con.execute("select order_id, amount, status from raw.orders order by _row_number").fetchall() == [
+        ("INV-1", "963.00", "paid"), ("CN-7", "-£51.00", "refunded"), ("R-1", "-20.00", "refunded")]
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "

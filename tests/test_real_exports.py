@@ -235,7 +235,7 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("orders:\n  skip_footer: -1\n", r"mapping.yml:2: skip_footer must be a whole number of lines"),
     ("tickets:\n  timezone: PST\n", r"mapping.yml:2: timezone 'PST' is not a time zone name"),
     ("orders:\n  status_values:\n    pending: unpaid\n",
-     r"mapping.yml:3: a status of orders maps to paid, cancelled or refunded, not 'unpaid'"),
+     r"mapping.yml:3: a status of orders maps to paid, cancelled, refunded or credit_note, not 'unpaid'"),
     ("customers:\n  status_values: {vip: paid}\n", r"mapping.yml:2: status_values maps the statuses of orders and "
                                                     r"tickets and the stages of opportunities, not the values of "
                                                     r"customers"),

@@ -17,7 +17,9 @@ from dagster_project.ingest import encodings, order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
 from dagster_project.ingest.layout import Layout
-from dagster_project.ingest.mapping import STATUS_COLUMNS, EntityMapping, fold_status_sql
+from dagster_project.ingest.mapping import (
+    CREDIT_NOTE, CREDIT_NOTE_AMOUNTS, STATUS_COLUMNS, EntityMapping, fold_status_sql,
+)
 from dagster_project.ingest.raw_schema import INGEST_LOG_COLUMNS, raw_table
 from dagster_project.ingest.sources import Source
 from dagster_project.privacy.tombstones import Screen
@@ -244,8 +246,14 @@ class FileLoad:
         column = STATUS_COLUMNS.get(self.entity.name, "status")
         if not self.mapping.status_values or column not in set(self.layout.mapping.values()):
             return
+        delivered = set(self.layout.mapping.values())
+        negated = [c for c in CREDIT_NOTE_AMOUNTS.get(self.entity.name, ()) if c in delivered]
+        credit_note = f"m.target = '{CREDIT_NOTE}'"
+        sets = [f"{identifier(column)} = CASE WHEN {credit_note} THEN 'refunded' ELSE m.target END",
+                *(f"{identifier(c)} = CASE WHEN {credit_note} AND NOT starts_with(ltrim(t.{identifier(c)}), '-') "
+                  f"THEN '-' || ltrim(t.{identifier(c)}) ELSE t.{identifier(c)} END" for c in negated)]
         (mapped,) = self.con.execute(
-            f"UPDATE {self.table} AS t SET {identifier(column)} = m.target FROM (SELECT unnest($values) AS value, "
+            f"UPDATE {self.table} AS t SET {', '.join(sets)} FROM (SELECT unnest($values) AS value, "
             f"unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
             f"AND {fold_status_sql('t.' + identifier(column))} = m.value",
             {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),

@@ -16,7 +16,8 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
       skip_footer: 4                   # lines below the rows (a report's footer), blank lines not counted
       timezone: America/New_York       # times written with a zone (Z, -0800) are converted to it
       files: ["Order.all.*.csv"]       # file names (* and ? wildcards) read as this entity, besides orders.csv & co.
-      status_values:                   # statuses the contract does not know: for orders paid, cancelled or refunded
+      status_values:                   # statuses the contract does not know: for orders paid, cancelled, refunded
+                                       #   or credit_note (refunded, its amount counted negative)
         pending: cancelled             #   (for tickets open, pending, resolved or closed; for opportunities the
                                        #   stage: new, contacted, qualified, proposal, negotiation, won or lost)
       columns:                         # name in the file: name in the contract
@@ -52,7 +53,12 @@ KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", 
 LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None, "files": (),
               "skip_footer": 0}
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
-ORDER_STATUSES = ("paid", "cancelled", "refunded")
+# A credit note (Xero's "Sales credit note", PayPal's "Refund" rows) is a refunded order whose amount counts negative,
+# whatever sign the file writes it with.
+CREDIT_NOTE = "credit_note"
+ORDER_STATUSES = ("paid", "cancelled", "refunded", CREDIT_NOTE)
+# The columns a credit note's rows write its amount in, by entity: negated when positive.
+CREDIT_NOTE_AMOUNTS = {"orders": ("amount",), "order_items": ("quantity", "line_amount")}
 STATUSES = {"orders": ORDER_STATUSES, "order_items": ORDER_STATUSES,
             "tickets": ("open", "pending", "resolved", "closed"),
             "opportunities": ("new", "contacted", "qualified", "proposal", "negotiation", "won", "lost")}

@@ -57,7 +57,8 @@ validated as {{ crm.inlined_cte() }} (
             when year(order_at) < 1900 then 'order_date before 1900'
             {#- An order without an amount takes the sum of its lines (int_orders_combined). #}
             when amount_text is not null and amount_original is null then 'unparseable amount'
-            when amount_original < 0 then 'negative amount'
+            {#- A negative refunded order is a credit note (mapping.yml's credit_note): it nets out of revenue. #}
+            when amount_original < 0 and status <> 'refunded' then 'negative amount'
             when amount_original > {{ var('max_order_amount') }} then 'amount above max_order_amount'
             when refunded_amount_text is not null and refunded_amount_original is null
                 then 'unparseable refunded_amount'
