@@ -244,9 +244,9 @@ class FileLoad:
         """Rewrite the statuses (an opportunity's stages) mapping.yml's status_values maps, compared as dbt compares
         them, to the contract's (mapping.STATUSES)."""
         column = STATUS_COLUMNS.get(self.entity.name, "status")
-        if not self.mapping.status_values or column not in set(self.layout.mapping.values()):
-            return
         delivered = set(self.layout.mapping.values())
+        if not self.mapping.status_values or column not in delivered:
+            return
         negated = [c for c in CREDIT_NOTE_AMOUNTS.get(self.entity.name, ()) if c in delivered]
         credit_note = f"m.target = '{CREDIT_NOTE}'"
         sets = [f"{identifier(column)} = CASE WHEN {credit_note} THEN 'refunded' ELSE m.target END",
