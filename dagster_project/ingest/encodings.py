@@ -169,13 +169,15 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | 
                               f"{reading.private_use:,} private-use character(s), as a Big5 file would): save it as "
                               f"UTF-8, or set encoding: big5 in its section of mapping.yml")
         if not reading.looks_latin:
-            if (rare := _not_chinese(file.path)) is not None:
+            with file.path.open("rb") as f:
+                head = f.read(DETECTION_BYTES)
+            if (rare := _not_chinese(head)) is not None:
                 share, named = rare
                 raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text (read as GB18030, "
                                   f"{share:.0%} of its characters are ones Chinese text seldom writes; its bytes "
                                   f"read as {named}): save it as UTF-8, or set encoding: {named} in its section of "
                                   "mapping.yml")
-            if (syllables := _korean(file.path)) is not None:
+            if (syllables := _korean(head)) is not None:
                 raise IngestError(f"{file.display}: file reads as Korean: read as cp949 (EUC-KR), {syllables:,} of "
                                   f"its first non-ASCII characters are Hangul syllables, none other; read as "
                                   f"GB18030 they are Chinese characters of no meaning: save it as UTF-8, or set "
@@ -191,12 +193,10 @@ def utf8_file(file: ExportFile, fp: Fingerprint, scratch: Path, declared: str | 
     raise IngestError(f"{file.display}: file is neither UTF-8 nor GB18030 text{latin}: {SAVE_AS}")
 
 
-def _not_chinese(path: Path) -> tuple[float, str] | None:
-    """For a file whose bytes are valid GB18030 but whose first characters are mostly outside GB2312: their share,
-    and the encoding charset-normalizer reads the bytes in (cp932 for Japanese, as Excel on a Japanese Windows
+def _not_chinese(head: bytes) -> tuple[float, str] | None:
+    """For a file whose bytes are valid GB18030 but whose first characters (`head`) are mostly outside GB2312: their
+    share, and the encoding charset-normalizer reads the bytes in (cp932 for Japanese, as Excel on a Japanese Windows
     writes; "another encoding" when it names none). None for Chinese text."""
-    with path.open("rb") as f:
-        head = f.read(DETECTION_BYTES)
     characters = [c for c in head.decode("gb18030", errors="ignore") if ord(c) > 0x7F]
     rare = sum(1 for c in characters if not _in_gb2312(c))
     if rare < NOT_GB2312_MIN or rare <= NOT_GB2312_SHARE * len(characters):
@@ -207,11 +207,9 @@ def _not_chinese(path: Path) -> tuple[float, str] | None:
     return rare / len(characters), NAMED.get(best.encoding if best else "", "another encoding")
 
 
-def _korean(path: Path) -> int | None:
-    """For a file whose first characters read as EUC-KR are Hangul syllables (KOREAN_SHARE of them, KOREAN_MIN at
-    least): how many. None otherwise."""
-    with path.open("rb") as f:
-        head = f.read(DETECTION_BYTES)
+def _korean(head: bytes) -> int | None:
+    """For a file whose first characters (`head`) read as EUC-KR are Hangul syllables (KOREAN_SHARE of them,
+    KOREAN_MIN at least): how many. None otherwise."""
     # EUC-KR proper: cp949's extension would read Shift_JIS bytes as Hangul syllables too.
     decoder = codecs.getincrementaldecoder("euc_kr")("replace")  # not final: a character cut at the end waits
     characters = [c for c in decoder.decode(head) if ord(c) > 0x7F]
