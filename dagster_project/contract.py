@@ -178,7 +178,8 @@ ENTITIES: tuple[Entity, ...] = (
         (
             _c("opportunity_id", "Lead / opportunity id.", "lead_id", "opp_id", "deal_id", "id", "商机编号"),
             _c("customer_id", "Customer, once known.", "cust_id", "contact_id", "客户id", personal=True),
-            _c("created_at", "When the lead was created.", "created", "lead_date", "创建时间", kind="date"),
+            _c("created_at", "When the lead was created.", "created", "lead_date", "create_date", "created_date",
+               "date_created", "创建时间", kind="date"),
             _c("source", "Lead source.", "lead_source", "channel", "来源"),
             _c("campaign_id", "Campaign that generated it.", "campaign", "活动编号"),
             _c("stage", "new / contacted / qualified / proposal / negotiation / won / lost.", "status", "deal_stage", "阶段"),
@@ -186,6 +187,11 @@ ENTITIES: tuple[Entity, ...] = (
             _c("amount", "Expected or won amount.", "value", "deal_amount", "金额", kind="amount"),
             _c("currency", "ISO currency code of amount.", "currency_code", "币种"),
             _c("owner_rep_id", "Owning rep.", "owner_id", "rep_id", "sales_rep_id"),
+            # A CRM that exports each deal once, as it stands (HubSpot, Salesforce), says when a closed one closed
+            # here and nowhere else; on an open deal the same column is the owner's estimate.
+            _c("closed_at", "When a won or lost deal closed (an open deal's is an estimate, ignored).", "close_date",
+               "closed_date", "date_closed", "closing_date", "actual_close_date", "deal_closed_on", "关闭日期",
+               "成交日期", kind="date"),
         ),
         required=("opportunity_id", "stage"),
         file_synonyms=("leads", "opportunity", "deals", "pipeline"),

@@ -1,8 +1,9 @@
 """Real-world export shapes through the real refresh, with hand-checked figures (tests/real_exports/*/expected.json,
 written by each fixture's expected.py from the file with the rules spelled out, not by this project).
 
-The shapes that need no mapping file are refreshed together (each has its own drop date and ids); the ones that need
-one, or that must stop the refresh, run on their own. The real public transaction log (CDNOW, as the lifetimes wheel
+The shapes that need no mapping file are refreshed together (each has its own drop date and ids), with the CRM deals
+export, whose mapping file speaks of opportunities alone; the ones that need one for orders, or that must stop the
+refresh, run on their own. The real public transaction log (CDNOW, as the lifetimes wheel
 ships it) runs the whole refresh through the command line.
 """
 
@@ -31,7 +32,7 @@ pytestmark = pytest.mark.slow
 
 FIXTURES = Path(__file__).parent / "real_exports"
 TOGETHER = ["superstore_lines", "online_retail_invoices", "marketplace_olist", "chinese_crm", "mixed_line_endings",
-            "decimal_comma"]
+            "decimal_comma", "crm_deals_hubspot"]
 
 
 def expected(name: str) -> dict:
@@ -182,6 +183,27 @@ def load(tmp_path: Path, name: str) -> tuple[duckdb.DuckDBPyConnection, Ingested
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     mapping = load_mapping(exports / "mapping.yml") if (exports / "mapping.yml").exists() else None
     return con, ingest_all(con, exports, mapping=mapping)
+
+
+def test_a_crm_s_closed_deals_close_at_their_close_date_and_an_open_deal_s_estimate_is_ignored(together):
+    """HubSpot exports each deal once, as it stands, with no stage history: a closed deal's Close Date is when it
+    closed (not its Create Date, which made every deal close in 0 days), an open deal's is an estimate (past, on the
+    overdue 9001234507) that closes nothing."""
+    want = expected("crm_deals_hubspot")
+    deals = {row[0]: row[1:] for row in together.query(
+        "select opportunity_id, stage, is_closed, closed_at, days_to_close, amount from marts.fct_opportunities "
+        "where opportunity_id like '90012345%'")}
+    assert len(deals) == want["deals"]
+    stages = [stage for stage, *_ in deals.values()]
+    assert (stages.count("won"), stages.count("lost")) == (want["won"], want["lost"])
+    assert sum(not closed for _, closed, *_ in deals.values()) == want["open"]
+    assert {i: closed_at.isoformat() for i, (_, _, closed_at, *_) in deals.items() if closed_at} == want["closed_at"]
+    # The mart counts whole hours, as DuckDB's date_diff('hour') does: within an hour of the exact figure.
+    assert {i: days for i, (_, _, _, days, _) in deals.items() if days is not None} == pytest.approx(
+        want["days_to_close"], abs=1 / 24)
+    assert sum(amount for stage, _, _, _, amount in deals.values() if stage == "won") == pytest.approx(
+        want["won_amount"] * together.scalar("select usd_per_unit from reference.currency_rates where currency = 'USD'")
+        / together.scalar("select usd_per_unit from reference.currency_rates where currency = 'CNY'"), abs=0.01)
 
 
 def test_a_whitespace_aligned_log_without_header_reads_with_a_mapping_file(tmp_path):

@@ -16,7 +16,7 @@ from dagster_project.analytics import sales, service
 # Only the mart columns the analytics read.
 MARTS = {
     "fct_opportunities": "opportunity_id VARCHAR, customer_key VARCHAR, created_at TIMESTAMP, source VARCHAR, "
-    "campaign_id VARCHAR, amount DOUBLE, owner_rep_id VARCHAR, "
+    "campaign_id VARCHAR, amount DOUBLE, owner_rep_id VARCHAR, closed_at TIMESTAMP, "
     + ", ".join(f"{s}_at TIMESTAMP" for s in sales.STAGES),
     "fct_opportunity_stages": "opportunity_id VARCHAR, stage VARCHAR, stage_order INTEGER, entered_at TIMESTAMP, "
     "exited_at TIMESTAMP, days_in_stage DOUBLE",
@@ -82,6 +82,7 @@ def opportunity_frames(rows) -> dict[str, pd.DataFrame]:
         opportunities.append({
             "opportunity_id": opp_id, "customer_key": customer, "created_at": entered["new"], "source": source,
             "campaign_id": campaign, "amount": amount, "owner_rep_id": rep,
+            "closed_at": entered.get("won", entered.get("lost")),
             **{f"{stage}_at": entered.get(stage) for stage in sales.STAGES},
         })
         ordered = sorted(entered.items(), key=lambda item: item[1])

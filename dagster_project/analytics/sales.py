@@ -63,7 +63,7 @@ def _furthest_order() -> str:
 # analysis dimension ('overall' included), the input of the long-format outputs.
 _OPPORTUNITIES = f"""
 opp_cut AS (
-    SELECT opportunity_id, customer_key, amount, created_at, source, campaign_id, owner_rep_id,
+    SELECT opportunity_id, customer_key, amount, created_at, source, campaign_id, owner_rep_id, closed_at,
            {", ".join(_stage_cut(s) for s in STAGES)}
     FROM marts.fct_opportunities
     WHERE CAST(created_at AS DATE) <= $as_of
@@ -73,12 +73,13 @@ opp_state AS (
     FROM opp_cut
 ),
 opp AS (
+    -- A closed deal whose export did not say when it closed (fct_opportunities.closed_at null) took an unknown time.
     SELECT *,
-           date_diff('hour', created_at, won_ts) / 24.0 AS days_to_win,
-           CASE current_stage
+           CASE WHEN closed_at IS NOT NULL THEN date_diff('hour', created_at, won_ts) / 24.0 END AS days_to_win,
+           CASE WHEN closed_at IS NOT NULL THEN CASE current_stage
                WHEN 'won' THEN date_diff('hour', created_at, won_ts) / 24.0
                WHEN 'lost' THEN date_diff('hour', created_at, lost_ts) / 24.0
-           END AS days_to_close
+           END END AS days_to_close
     FROM opp_state
 ),
 opp_dims AS (

@@ -43,7 +43,10 @@ timeline as (
         {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
         min(case when stage = '{{ stage }}' then entered_at end) as {{ stage }}_at,
         {% endfor -%}
-        min(entered_at) as first_entered_at
+        min(entered_at) as first_entered_at,
+        -- Whether the export said when a closed deal closed: else its close is the lead's creation, and the time it
+        -- took to close is unknown, not zero.
+        coalesce(bool_or(case when stage in ('won', 'lost') then is_dated end), false) as is_close_dated
     from stages
     group by opportunity_id
 
@@ -64,8 +67,8 @@ select
     {% for stage in ['new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost'] -%}
     cast(timeline.{{ stage }}_at as timestamp) as {{ stage }}_at,
     {% endfor -%}
-    cast(case when timeline.stage in ('won', 'lost') then coalesce(timeline.won_at, timeline.lost_at) end as timestamp) as closed_at,
-    cast(case when timeline.stage in ('won', 'lost') then
+    cast(case when timeline.stage in ('won', 'lost') and timeline.is_close_dated then coalesce(timeline.won_at, timeline.lost_at) end as timestamp) as closed_at,
+    cast(case when timeline.stage in ('won', 'lost') and timeline.is_close_dated then
         {{ dbt.datediff('coalesce(opportunities.created_at, timeline.first_entered_at)', 'coalesce(timeline.won_at, timeline.lost_at)', 'hour') }} / 24.0
     end as double) as days_to_close
 from timeline
