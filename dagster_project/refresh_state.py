@@ -54,8 +54,8 @@ DBT_STATE = (STATE_SCHEMA, "dbt_state")
 
 # The Warehouse resource's fields a refresh's results depend on. Paths are not among them: the exports folder counts
 # by its files and the mapping file by its content (another folder with the same files changes nothing).
-RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "holiday_country", "currency_label",
-                 "max_quarantine_share", "storage_version", "published_mode", "raw_retention_days",
+RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "currency_named", "holiday_country",
+                 "currency_label", "max_quarantine_share", "storage_version", "published_mode", "raw_retention_days",
                  "keep_previous_exports", "engine")
 # What computes results besides the project's own source.
 LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "great-expectations", "pandas", "numpy",
@@ -77,6 +77,7 @@ def warehouse_config(settings: Settings) -> dict[str, object]:
         "as_of": settings.as_of.isoformat() if settings.as_of else None,
         "reporting_currency": settings.reporting_currency,
         "default_currency": settings.resolved_default_currency,
+        "currency_named": settings.currency_named,
         "holiday_country": settings.resolved_holiday_country or NO_HOLIDAYS,
         "currency_label": settings.resolved_currency_label,
         "max_quarantine_share": settings.max_quarantine_share,

@@ -153,6 +153,10 @@ class Settings:
     reporting_currency: str = DEFAULT_REPORTING_CURRENCY
     # Currency of amounts with neither a currency column nor a symbol; None: the reporting currency.
     default_currency: str | None = None
+    # Whether the user named a currency (the reporting or the default one, by flag or environment): until one does,
+    # an export whose amounts name no currency stops the refresh rather than be read as the built-in default's.
+    # Settings.load finds out; settings made in code name their currency by being written.
+    currency_named: bool = True
     # ISO country code of the forecast's public holidays; None: derived from the reporting currency
     # (HOLIDAY_COUNTRY_BY_CURRENCY); "none": no holidays.
     holiday_country: str | None = None
@@ -232,6 +236,7 @@ class Settings:
             schedule_timezone=given("schedule_timezone") or DEFAULT_SCHEDULE_TIMEZONE,
             reporting_currency=given("reporting_currency") or DEFAULT_REPORTING_CURRENCY,
             default_currency=given("default_currency"),
+            currency_named=bool(given("reporting_currency") or given("default_currency")),
             holiday_country=given("holiday_country"),
             currency_label=given("currency_label"),
             max_quarantine_share=given("max_quarantine_share") or DEFAULT_MAX_QUARANTINE_SHARE,

@@ -300,6 +300,25 @@ def test_a_refresh_that_would_publish_nonsense_stops_and_keeps_the_publication(r
     assert problem.startswith("2026-11-02/orders.csv: 100% of 10 rows quarantined")
 
 
+def test_amounts_that_name_no_currency_stop_until_the_mapping_or_a_setting_names_one(tmp_path):
+    """Superstore's Sales are dollars, written bare: read in the built-in default currency they would be published as
+    yuan. Until the user names a currency the refresh stops; the mapping file's currency lets it go on."""
+    exports = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "superstore_lines" / "exports", exports)
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    unnamed = {"currency_named": False}
+    with pytest.raises(RefreshError, match=r"2020-01-05/orders.csv: amounts name no currency \(no currency column, no "
+                                           r"symbol or code such as \$ or USD\), and no setting names one, so they "
+                                           r"would be read as CNY. Say which currency .* mapping.yml, or "
+                                           r"--default-currency USD \(CRM_DEFAULT_CURRENCY\)"):
+        refresh(exports, warehouse, groups=("ingest",), settings_overrides=unnamed)
+    (exports / "mapping.yml").write_text("orders:\n  currency: USD\n")
+    refresh(exports, warehouse, groups=("ingest",), settings_overrides=unnamed)
+    with Refreshed(exports, Path(), warehouse).connect() as con:
+        assert con.execute("select currency, count(*) from raw.order_items group by all").fetchall() == [("USD", 30)]
+        assert con.execute("select amounts_without_currency from raw._ingest_log").fetchall() == [(False,)]
+
+
 def test_a_refresh_with_no_paid_order_fails_instead_of_publishing_an_empty_warehouse(tmp_path):
     exports = tmp_path / "exports"
     shutil.copytree(FIXTURES / "ambiguous_dates" / "exports", exports)

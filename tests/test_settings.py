@@ -101,6 +101,16 @@ def test_empty_variables_are_unset(env):
     read = Settings.load()
     assert (read.reporting_currency, read.default_currency, read.holiday_country, read.currency_label,
             read.max_quarantine_share, read.mapping_file) == ("CNY", None, None, None, 0.05, None)
+    assert not read.currency_named  # CNY is the built-in default, which nobody chose
+
+
+@pytest.mark.parametrize(("flags", "environ"), [
+    ({"reporting_currency": "USD"}, {}), ({"default_currency": "USD"}, {}), ({}, {"CRM_REPORTING_CURRENCY": "CNY"}),
+    ({}, {"CRM_DEFAULT_CURRENCY": "EUR"}),
+])
+def test_a_currency_is_named_by_either_currency_setting_by_flag_or_environment(flags, environ):
+    assert Settings.load(flags, environ).currency_named
+    assert not Settings.load({"currency_label": "US$"}, {"CRM_HOLIDAY_COUNTRY": "US"}).currency_named
 
 
 @pytest.mark.parametrize(("key", "value", "names"), [

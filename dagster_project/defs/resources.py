@@ -49,6 +49,8 @@ class Warehouse(ConfigurableResource):
     # ISO code every amount is reported in, and the one assumed for amounts that carry no currency.
     reporting_currency: str = "CNY"
     default_currency: str = "CNY"
+    # Whether a setting named the currency (Settings.currency_named): else amounts that name none stop the refresh.
+    currency_named: bool = True
     # ISO country code of the forecast's public holidays, or "none" for no holidays.
     holiday_country: str = "CN"
     # How the report labels money ("¥", "$", or the code).

@@ -37,7 +37,7 @@ from dagster_project.ingest.discovery import (
 from dagster_project.ingest.export_file import IngestError
 from dagster_project.ingest.load import INGEST_WORKERS, FileResult, Progress, ingest_entities, ingest_file
 from dagster_project.ingest.mapping import MAPPING_FILE_NAME, EntityMapping, Mapping, MappingError, load_mapping
-from dagster_project.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema
+from dagster_project.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema, files_without_currency
 
 __all__ = [
     "INGEST_WORKERS",
@@ -54,6 +54,7 @@ __all__ = [
     "discover_drops",
     "ensure_raw_schema",
     "exports_fingerprint",
+    "files_without_currency",
     "find_drops",
     "ingest_entities",
     "ingest_file",

@@ -29,6 +29,8 @@ from dagster_project.sql import identifier, literal
 # Rows of a file looked at to find the columns that write Excel text formulas (="..."): exports write them in every
 # row of a column or in none.
 EXCEL_TEXT_SAMPLE = 1000
+# What names a currency in an amount's text: the symbols and codes dbt's crm.currency_from_amount_text reads.
+CURRENCY_IN_AMOUNT = "[$¥￥€£₩￦元원]|USD|RMB|CNY|EUR|GBP|KRW"
 
 
 def cell(pos: int) -> str:
@@ -51,6 +53,7 @@ class FileLoad:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC).replace(tzinfo=None))
     notes: list[str] = field(default_factory=list)
     interpretation: values.Interpretation = field(default_factory=values.Interpretation)
+    amounts_without_currency: bool = False
 
     @property
     def table(self) -> str:
@@ -134,7 +137,9 @@ class FileLoad:
         params = {"source_file": self.file.source_file}
         numbers = [name for name, c in columns.items() if c.kind in ("amount", "number")]
         self._unwrap_excel_text(sorted(delivered))
-        self._read_local_money(delivered, [name for name, c in columns.items() if c.kind == "amount"])
+        amounts = [name for name, c in columns.items() if c.kind == "amount"]
+        self._read_local_money(delivered, amounts)
+        self.amounts_without_currency = self._names_no_currency(delivered, amounts)
         try:
             decimal = values.decimal_mark(self.con, self.table, self.file.source_file, numbers,
                                           self.source.delimiter, self.mapping)
@@ -240,6 +245,21 @@ class FileLoad:
         self.con.execute(f"UPDATE {self.table} SET {rewritten} WHERE _source_file = $source_file",
                          {"source_file": self.file.source_file})
 
+    def _names_no_currency(self, delivered: set[str], amounts: list[str]) -> bool:
+        """Whether the file has amounts and nothing names their currency: no mapping currency, no currency column
+        with a value, no symbol or code in any amount. Such amounts are the default currency's only if a setting
+        says so (the ingest asset decides, dagster_project.defs.assets.ingest)."""
+        if not amounts or self.mapping.currency:
+            return False
+        named = [f"regexp_matches({identifier(c)}, $mark, 'i')" for c in amounts]
+        if "currency" in delivered:
+            named.append("currency IS NOT NULL")
+        (priced, said) = self.con.execute(
+            f"SELECT count(*) FILTER (WHERE {' OR '.join(f'{identifier(c)} IS NOT NULL' for c in amounts)}), "
+            f"count(*) FILTER (WHERE {' OR '.join(named)}) FROM {self.table} WHERE _source_file = $source_file",
+            {"source_file": self.file.source_file, "mark": CURRENCY_IN_AMOUNT}).fetchone()
+        return priced > 0 and said == 0
+
     def _map_status_values(self) -> None:
         """Rewrite the statuses (an opportunity's stages) mapping.yml's status_values maps, compared as dbt compares
         them, to the contract's (mapping.STATUSES)."""
@@ -285,5 +305,6 @@ class FileLoad:
                 "decimal_mark": self.interpretation.decimal,
                 "mapping_sha256": self.mapping.fingerprint,
                 "file_identity": self.fp.identity,
+                "amounts_without_currency": self.amounts_without_currency,
             },
         )

@@ -39,6 +39,9 @@ INGEST_LOG_COLUMNS = (
     # The file on disk when its content was last hashed (files.file_identity): a refresh that finds it unchanged
     # skips the file without reading it again.
     ("file_identity", "VARCHAR"),
+    # True when the file has amounts and nothing names their currency (no currency column or none filled, no
+    # mapping currency, no symbol or code in any amount): they are in the default currency only if a setting says so.
+    ("amounts_without_currency", "BOOLEAN"),
 )
 QUARANTINE_COLUMNS = (
     ("entity", "VARCHAR"),
@@ -87,3 +90,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         for column, sql_type in columns:
             if column not in existing[table]:
                 con.execute(f"ALTER TABLE {raw_table(table)} ADD COLUMN {identifier(column)} {sql_type}")
+
+
+def files_without_currency(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The loaded files whose amounts name no currency (the ingest log's amounts_without_currency)."""
+    return [name for (name,) in con.execute(
+        f"SELECT source_file FROM {raw_table('_ingest_log')} WHERE amounts_without_currency ORDER BY source_file")
+        .fetchall()]

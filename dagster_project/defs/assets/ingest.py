@@ -67,6 +67,8 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
         progress = lambda r: context.log.info(_describe(r))  # noqa: E731
         for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping,
                                                     erased=screen):
+            if not warehouse.currency_named:
+                _stop_on_amounts_without_currency(con, warehouse)
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -102,6 +104,21 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
         f"ingested {totals['files']} new file(s): {totals['read']:,} rows read, {totals['loaded']:,} loaded, "
         f"{totals['quarantined']:,} quarantined at ingest (rows the models reject are counted after dbt)"
     )
+
+
+def _stop_on_amounts_without_currency(con, warehouse: Warehouse) -> None:
+    """Amounts that name no currency are read in the default currency; while no setting names one, that is the
+    built-in default's (CNY), and a US shop's dollars would be published as yuan: stop, saying how to name it. The
+    files stay loaded, so the next refresh with the currency named goes straight on."""
+    files = ingest.files_without_currency(con)
+    if not files:
+        return
+    named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    raise ingest.IngestError(
+        f"{named}: amounts name no currency (no currency column, no symbol or code such as $ or USD), and no setting "
+        f"names one, so they would be read as {warehouse.default_currency}. Say which currency they are in: currency: "
+        f"USD (say) in the file's section of mapping.yml, or --default-currency USD (CRM_DEFAULT_CURRENCY); "
+        f"--currency (CRM_REPORTING_CURRENCY) reports every amount in it too")
 
 
 def _data_version(con, entity: str) -> DataVersion:
