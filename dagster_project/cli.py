@@ -329,6 +329,7 @@ def summary_lines(warehouse: Path, elapsed_seconds: float, dagster_home: Path | 
         # The ingest step's progress line counted the rows the reader rejected; the models reject the rest.
         at_ingest = con.execute("select count(*) from marts.fct_quarantined_rows where stage = 'ingest'").fetchone()[0]
         as_of = con.execute("select as_of_date from meta.publication").fetchone()[0]
+        deferred = deferred_line(con, as_of)
     lines = [f"published {warehouse} as of {as_of} in {elapsed_seconds:.1f} s "
              f"(working database with raw, staging and restricted data: {work_database_path(warehouse).name})",
              f"{len(tables)} tables built and published (schemas {', '.join(PUBLISHED_SCHEMAS)}):"]
@@ -337,7 +338,18 @@ def summary_lines(warehouse: Path, elapsed_seconds: float, dagster_home: Path | 
     lines.append(f"rows read {read or 0:,}, quarantined {quarantined or 0:,} ({at_ingest:,} at ingest, "
                  f"{(quarantined or 0) - at_ingest:,} by the models; see marts.fct_quarantined_rows)"
                  f"{unattributed_text}, unaccounted {unaccounted or 0:,}")
-    return lines + next_steps(warehouse, dagster_home)
+    return lines + ([deferred] if deferred else []) + next_steps(warehouse, dagster_home)
+
+
+def deferred_line(con, as_of) -> str | None:
+    """The rows dated after the as-of date, by entity, if any. The as-of date defaults to the last order's, so a CRM
+    export's deals or tickets dated after it wait for a later one: said, not only counted in the reconciliation."""
+    deferred = con.execute("select entity, sum(rows_deferred) from marts.fct_reconciliation group by entity "
+                           "having sum(rows_deferred) > 0 order by entity").fetchall()
+    if not deferred:
+        return None
+    return (f"deferred {sum(n for _, n in deferred):,} row(s) dated after the as-of date {as_of} "
+            f"({', '.join(f'{entity} {n:,}' for entity, n in deferred)}): a later --as-of counts them")
 
 
 def next_steps(warehouse: Path, dagster_home: Path | None = None) -> list[str]:

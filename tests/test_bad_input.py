@@ -247,6 +247,17 @@ def test_reconciliation_accounts_for_every_row_of_every_file(row_cases):
     assert per_entity_drop and {row[2] for row in per_entity_drop} == {0}
 
 
+def test_the_refresh_summary_says_how_many_rows_wait_for_a_later_as_of_date(row_cases):
+    """Rows dated after the as-of date are deferred, not lost; the CLI's closing lines say so (the as-of date defaults
+    to the last order's, and a CRM export's later deals or tickets would otherwise wait unseen)."""
+    from dagster_project.cli import deferred_line
+
+    refreshed, _ = row_cases
+    with refreshed.connect() as con:
+        assert deferred_line(con, AS_OF) == ("deferred 2 row(s) dated after the as-of date 2026-03-05 (customers 1, "
+                                             "orders 1): a later --as-of counts them")
+
+
 def test_a_cut_off_file_says_so_in_the_detail(row_cases):
     refreshed, _ = row_cases
     details = refreshed.query("select source_file, detail from marts.fct_quarantined_rows "
