@@ -370,6 +370,45 @@ def test_a_credit_note_mapped_by_status_values_is_refunded_and_counts_negative(t
         ("INV-1", "963.00", "paid"), ("CN-7", "-£51.00", "refunded"), ("R-1", "-20.00", "refunded")]
 
 
+def test_a_second_status_column_overrides_the_status_where_it_says_refunded_or_cancelled(tmp_path):
+    """Shopee writes a refund in "Return / Refund Status" beside an Order Status that stays Completed; Xero writes an
+    invoice's Type and its Status (PAID, DRAFT, VOIDED) in two columns. Read from one column, the refund and the draft
+    counted as sales. status_overrides names the other: where its value maps to anything but paid, that wins."""
+    shopee = ("Order ID,Username (Buyer),Order Creation Date,Order Status,Return / Refund Status,Grand Total\n"
+              "240301A,buyer1,2024-03-01 10:00,Completed,,S$25.00\n"
+              "240302B,buyer2,2024-03-02 11:00,Completed,Refund approved,S$40.00\n"
+              "240303C,buyer3,2024-03-03 12:00,Cancelled,,S$12.00\n"
+              "240304D,buyer1,2024-03-04 13:00,Completed,Return requested,S$30.00\n")
+    con, result = load(tmp_path / "shopee", shopee, mapping=(
+        "orders:\n  currency: SGD\n  columns: {Order ID: order_id, Username (Buyer): customer_id, Order Creation Date: "
+        "order_date, Order Status: status, Grand Total: amount}\n  status_overrides: [Return / Refund Status]\n"
+        "  status_values: {refund approved: refunded}\n"))
+    assert con.execute("select order_id, status from raw.orders order by 1").fetchall() == [
+        ("240301A", "Completed"), ("240302B", "refunded"), ("240303C", "Cancelled"), ("240304D", "Completed")]
+    assert ("Return / Refund Status: values status_values does not map, which leave the status as it was: "
+            "Return requested (1)") in result.files[0].notes
+    xero = ("InvoiceNumber,ContactName,InvoiceDate,Total,Type,Status\nINV-1,Bayside Club,2024-03-04,963.00,Sales invoice,"
+            "PAID\nINV-2,Bayside Club,2024-03-05,120.00,Sales invoice,DRAFT\nCN-7,Bayside Club,2024-03-13,51.00,Sales "
+            "credit note,PAID\nCN-8,Bayside Club,2024-03-14,20.00,Sales credit note,VOIDED\n")
+    con, _ = load(tmp_path / "xero", xero, mapping=(
+        "orders:\n  columns: {ContactName: customer_id, Type: status}\n  status_overrides: [Status]\n"
+        "  status_values: {sales invoice: paid, sales credit note: credit_note, paid: paid, draft: cancelled, "
+        "voided: cancelled}\n"))
+    assert con.execute("select order_id, status, amount from raw.orders order by 1").fetchall() == [
+        ("CN-7", "refunded", "-51.00"), ("CN-8", "cancelled", "20.00"), ("INV-1", "paid", "963.00"),
+        ("INV-2", "cancelled", "120.00")]
+
+
+def test_a_status_override_the_file_does_not_have_or_reads_as_a_contract_column_stops(tmp_path):
+    text = "order_id,customer_id,order_date,amount,status\nO1,C1,2024-06-01,10,paid\n"
+    with pytest.raises(ingest.IngestError, match=r"orders.csv: mapping.yml's status_overrides names 'refund_status', "
+                                                 r"which the file does not have \(columns: order_id, "):
+        load(tmp_path / "a", text, mapping="orders:\n  status_overrides: [Refund Status]\n")
+    with pytest.raises(ingest.IngestError, match=r"status_overrides names 'status', which is read as a column of "
+                                                 r"orders; an override is a status column kept aside"):
+        load(tmp_path / "b", text, mapping="orders:\n  status_overrides: [Status]\n")
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "

@@ -262,24 +262,43 @@ class FileLoad:
 
     def _map_status_values(self) -> None:
         """Rewrite the statuses (an opportunity's stages) mapping.yml's status_values maps, compared as dbt compares
-        them, to the contract's (mapping.STATUSES)."""
+        them, to the contract's (mapping.STATUSES). An order's status_overrides columns, kept aside as extra
+        columns, win where their value maps to anything but paid: a refund approved on a Completed order."""
         column = STATUS_COLUMNS.get(self.entity.name, "status")
         delivered = set(self.layout.mapping.values())
-        if not self.mapping.status_values or column not in delivered:
+        overrides = [self.layout.extra_column(name) for name in self.mapping.status_overrides]
+        if not self.mapping.status_values or (column not in delivered and not overrides):
             return
+        params = {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
+                  "source_file": self.file.source_file,
+                  **{f"override{i}": "$." + json.dumps(name) for i, name in enumerate(overrides)}}
+        override_values = [f"json_extract_string(_extra_columns, $override{i})" for i in range(len(overrides))]
+        target = "coalesce({})".format(", ".join([
+            *(f"nullif({self._mapped_status(value)}, 'paid')" for value in override_values),
+            self._mapped_status(identifier(column))]))
         negated = [c for c in CREDIT_NOTE_AMOUNTS.get(self.entity.name, ()) if c in delivered]
-        credit_note = f"m.target = '{CREDIT_NOTE}'"
-        sets = [f"{identifier(column)} = CASE WHEN {credit_note} THEN 'refunded' ELSE m.target END",
-                *(f"{identifier(c)} = CASE WHEN {credit_note} AND NOT starts_with(ltrim(t.{identifier(c)}), '-') "
-                  f"THEN '-' || ltrim(t.{identifier(c)}) ELSE t.{identifier(c)} END" for c in negated)]
+        credit_note = f"{target} = '{CREDIT_NOTE}'"
+        sets = [f"{identifier(column)} = CASE WHEN {credit_note} THEN 'refunded' ELSE {target} END",
+                *(f"{identifier(c)} = CASE WHEN {credit_note} AND NOT starts_with(ltrim({identifier(c)}), '-') "
+                  f"THEN '-' || ltrim({identifier(c)}) ELSE {identifier(c)} END" for c in negated)]
         (mapped,) = self.con.execute(
-            f"UPDATE {self.table} AS t SET {', '.join(sets)} FROM (SELECT unnest($values) AS value, "
-            f"unnest($targets) AS target) AS m WHERE t._source_file = $source_file "
-            f"AND {fold_status_sql('t.' + identifier(column))} = m.value",
-            {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
-             "source_file": self.file.source_file}).fetchone()
+            f"UPDATE {self.table} SET {', '.join(sets)} WHERE _source_file = $source_file AND {target} IS NOT NULL",
+            params).fetchone()
         if mapped:
             self.notes.append(f"{mapped:,} status value(s) mapped by status_values in mapping.yml")
+        for name, value in zip(overrides, override_values):
+            unmapped = self.con.execute(
+                f"SELECT {value} AS v, count(*) FROM {self.table} WHERE _source_file = $source_file AND {value} "
+                f"IS NOT NULL AND {self._mapped_status(value)} IS NULL GROUP BY v ORDER BY count(*) DESC, v LIMIT 5",
+                params).fetchall()
+            if unmapped:
+                self.notes.append(f"{name}: values status_values does not map, which leave the status as it was: "
+                                  + ", ".join(f"{v} ({n:,})" for v, n in unmapped))
+
+    @staticmethod
+    def _mapped_status(expression: str) -> str:
+        """SQL: the target status_values maps a delivered value to, NULL when it maps none."""
+        return f"map_extract_value(MAP($values, $targets), {fold_status_sql(expression)})"
 
     def _log(self, rows_read: int, rows_loaded: int, rows_quarantined: int) -> None:
         self.con.execute(

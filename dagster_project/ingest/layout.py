@@ -106,11 +106,23 @@ class Layout:
                               f"price its lines (found: {', '.join(names)}); map one in mapping.yml, or, if each "
                               f"row is a whole order, set grain: order for {named.name}")
         extra_positions = [i for i in range(len(names)) if i not in positions]
+        kept_aside = {normalise_header(names[i]) for i in extra_positions}
+        for override in mapping.status_overrides:
+            if override not in folded:
+                raise IngestError(f"{file.display}: mapping.yml's status_overrides names '{override}', which the file "
+                                  f"does not have (columns: {', '.join(names)})")
+            if override not in kept_aside:
+                raise IngestError(f"{file.display}: mapping.yml's status_overrides names '{override}', which is read "
+                                  f"as a column of {entity.name}; an override is a status column kept aside")
         return cls(header, names, positions, extras, extra_positions)
 
     @property
     def column_map(self) -> dict[str, str]:
         return {self.names[pos]: col for pos, col in sorted(self.mapping.items())}
+
+    def extra_column(self, folded: str) -> str:
+        """The file's name of the extra column whose folded header is `folded`."""
+        return next(self.names[p] for p in self.extra_positions if normalise_header(self.names[p]) == folded)
 
     def file_column(self, column: str) -> str:
         """The file's name of the column mapped to `column`."""

@@ -20,6 +20,9 @@ section per entity, named as the files are (``orders``, ``sales``, ``customers``
                                        #   or credit_note (refunded, its amount counted negative)
         pending: cancelled             #   (for tickets open, pending, resolved or closed; for opportunities the
                                        #   stage: new, contacted, qualified, proposal, negotiation, won or lost)
+      status_overrides: ["Return / Refund Status"]   # more status columns of orders, kept aside: where one holds a
+                                       #   value status_values maps to cancelled, refunded or credit_note, that is
+                                       #   the order's status (Shopee's refund on a Completed order, Xero's DRAFT)
       columns:                         # name in the file: name in the contract
         dollar_value: amount
         date: order_date
@@ -47,11 +50,11 @@ DELIMITERS = {",": ",", ";": ";", "|": "|", "tab": "\t", "\t": "\t", "whitespace
 DECIMALS = (".", ",")
 GRAINS = ("line", "order")
 KEYS = ("columns", "header", "date_format", "delimiter", "decimal", "currency", "grain", "encoding", "skip_rows",
-        "status_values", "timezone", "files", "skip_footer")
+        "status_values", "timezone", "files", "skip_footer", "status_overrides")
 # Settings added after mappings were first fingerprinted: left out of the fingerprint while unset, so that files
 # loaded under a section that does not use them are not loaded again.
 LATER_KEYS = {"encoding": None, "skip_rows": 0, "status_values": {}, "timezone": None, "files": (),
-              "skip_footer": 0}
+              "skip_footer": 0, "status_overrides": ()}
 # What a status may be mapped to, by entity (dbt/macros/cleaning.sql order_status and ticket_status).
 # A credit note (Xero's "Sales credit note", PayPal's "Refund" rows) is a refunded order whose amount counts negative,
 # whatever sign the file writes it with.
@@ -91,6 +94,7 @@ class EntityMapping:
     status_values: dict[str, str] = field(default_factory=dict)  # folded status value -> paid / cancelled / refunded
     timezone: str | None = None  # an IANA name: what times written with a time zone are converted to
     files: tuple[str, ...] = ()  # file name patterns (fnmatch, any case) of files read as this entity
+    status_overrides: tuple[str, ...] = ()  # folded file headers of more status columns, kept as extra columns
 
     def date_format_of(self, column: str) -> str | None:
         if isinstance(self.date_format, dict):
@@ -197,6 +201,15 @@ def _setting(path: Path, entity: Entity, key: str, node) -> object:
         return header
     if key == "status_values":
         return _status_values(path, entity, node)
+    if key == "status_overrides":
+        if entity.name not in ORDER_ENTITIES:
+            raise MappingError(f"{where}: status_overrides names more status columns of orders, not of {entity.name}")
+        _expect(path, node, yaml.SequenceNode, 'status_overrides must be a list of file column names, e.g. '
+                                               '["Return / Refund Status"]')
+        names = tuple(normalise_header(_scalar(path, item)) for item in node.value)
+        if not names or not all(names):
+            raise MappingError(f"{where}: status_overrides must list at least one column name")
+        return names
     if key == "files":
         _expect(path, node, yaml.SequenceNode, 'files must be a list of file names, e.g. ["Order.all.*.csv"]')
         patterns = tuple(_scalar(path, item).strip() for item in node.value)
