@@ -30,11 +30,11 @@ def run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 900)
 def orders_only_export(root: Path, missing: str | None = None) -> Path:
     drop = root / "exports" / "2026-05-31"
     drop.mkdir(parents=True)
-    columns = [c for c in ("customer_id", "order_date", "amount") if c != missing]
+    columns = [c for c in ("customer_id", "order_date", "amount", "currency") if c != missing]
     rows = [",".join(columns)]
     for i in range(60):
         values = {"customer_id": f"c{i % 25}", "order_date": f"2026-{1 + i % 5:02d}-{1 + i % 27:02d}",
-                  "amount": f"{10 + i}.50"}
+                  "amount": f"{10 + i}.50", "currency": "CNY"}
         rows.append(",".join(values[c] for c in columns))
     (drop / "orders.csv").write_text("\n".join(rows) + "\n")
     return root / "exports"

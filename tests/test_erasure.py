@@ -146,8 +146,8 @@ def erased(tmp_path_factory) -> Erasure:
     # their CRM ids among the customers each build recomputed (dbt/macros/customer_incremental.sql).
     (exports / EARLIER_DROP).mkdir()
     (exports / EARLIER_DROP / "orders.csv").write_text(
-        "order_id,customer_id,order_date,status,amount\n"
-        f"PRE-1,{by_cli.ids[0]},{EARLIER_DROP},paid,30\nPRE-2,{by_job.ids[0]},{EARLIER_DROP},paid,40\n")
+        "order_id,customer_id,order_date,status,amount,currency\n"
+        f"PRE-1,{by_cli.ids[0]},{EARLIER_DROP},paid,30,CNY\nPRE-2,{by_job.ids[0]},{EARLIER_DROP},paid,40,CNY\n")
     daily = cli(["refresh"], environment)
     assert daily.returncode == 0, daily.stderr[-3000:]
     with duckdb.connect(str(work_database_path(warehouse)), read_only=True) as con:
@@ -184,8 +184,8 @@ def erased(tmp_path_factory) -> Erasure:
         f"C77777777,Someone,{job_email.upper()},,{NEW_DROP}\n"
         f"C88888888,Kept Customer,kept.customer@example.org,,{NEW_DROP}\n")
     (drop / "orders.csv").write_text(
-        "order_id,customer_id,order_date,status,amount\n"
-        f"RE-1,{by_cli.ids[-1]},2026-11-01,paid,50\nRE-2,C88888888,2026-11-01,paid,60\n")
+        "order_id,customer_id,order_date,status,amount,currency\n"
+        f"RE-1,{by_cli.ids[-1]},2026-11-01,paid,50,CNY\nRE-2,C88888888,2026-11-01,paid,60,CNY\n")
     # A build folder dbt kept of this warehouse's first run (as after a failed build, its dbt.log quoting values), and
     # one of a run of another instance (another warehouse, or a test running beside this one) that is building now.
     with DagsterInstance.from_config(str(root / "dagster")) as instance:
@@ -211,8 +211,8 @@ def erased(tmp_path_factory) -> Erasure:
     (later / "customers.csv").write_text(
         f"customer_id,name,email,phone,updated_at\n{by_job.ids[0]},,{job_email},,{LATER_DROP}\n")
     (later / "orders.csv").write_text(
-        "order_id,customer_id,order_date,status,amount\n"
-        f"RE-3,{by_job.ids[0]},2026-11-02,paid,70\nRE-4,C88888888,2026-11-02,paid,80\n")
+        "order_id,customer_id,order_date,status,amount,currency\n"
+        f"RE-3,{by_job.ids[0]},2026-11-02,paid,70,CNY\nRE-4,C88888888,2026-11-02,paid,80,CNY\n")
     incremental = cli(["refresh"], environment)
     assert incremental.returncode == 0, incremental.stderr[-3000:]
     return Erasure(root, exports, warehouse, root / "dagster", started, by_cli, by_job, before, forget.stdout,

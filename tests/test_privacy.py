@@ -221,11 +221,11 @@ B0004,Brokenname Delta,delta.late@example.com,13344445555,1990-04-04,Hangzhou,20
 ,Brokenname Epsilon,epsilon.noid@example.com,13455556666,1990-05-05,Suzhou,2026-11-01
 B0006,"Brokenname Zeta,zeta.cut@example.com,13566667777,1990-06-06,Wuhan,2026-11-01
 """
-BROKEN_ORDERS = """order_id,customer_id,order_date,status,amount
-BO-1,B0001,2026-11-01,paid,10
-BO-2,B0002,2026-11-01,paid,20
-BO-3,B0003,2026-11-01,paid,30
-BO-4,Brokenname Orderer,2026-11-01,paid,40
+BROKEN_ORDERS = """order_id,customer_id,order_date,status,amount,currency
+BO-1,B0001,2026-11-01,paid,10,CNY
+BO-2,B0002,2026-11-01,paid,20,CNY
+BO-3,B0003,2026-11-01,paid,30,CNY
+BO-4,Brokenname Orderer,2026-11-01,paid,40,CNY
 """
 BROKEN_VALUES = {
     "Brokenname Alpha", "brokenname.alpha at example", "138-BAD-PHONE-01", "31/31/1990", "beta.swapped@example.com",

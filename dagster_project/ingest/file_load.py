@@ -247,13 +247,15 @@ class FileLoad:
 
     def _names_no_currency(self, delivered: set[str], amounts: list[str]) -> bool:
         """Whether the file has amounts and nothing names their currency: no mapping currency, no currency column
-        with a value, no symbol or code in any amount. Such amounts are the default currency's only if a setting
-        says so (the ingest asset decides, dagster_project.defs.assets.ingest)."""
-        if not amounts or self.mapping.currency:
+        (a blank cell of one is a missing value, as in any column), no symbol or code in any amount. Such amounts
+        are the default currency's only if a setting says so (the ingest asset decides,
+        dagster_project.defs.assets.ingest). Lines that do not carry their order's customer or date complete orders
+        of another file, and are priced in those orders' currency."""
+        if not amounts or self.mapping.currency or "currency" in delivered:
+            return False
+        if self.entity.name == "order_items" and not delivered & {"customer_id", "order_date"}:
             return False
         named = [f"regexp_matches({identifier(c)}, $mark, 'i')" for c in amounts]
-        if "currency" in delivered:
-            named.append("currency IS NOT NULL")
         (priced, said) = self.con.execute(
             f"SELECT count(*) FILTER (WHERE {' OR '.join(f'{identifier(c)} IS NOT NULL' for c in amounts)}), "
             f"count(*) FILTER (WHERE {' OR '.join(named)}) FROM {self.table} WHERE _source_file = $source_file",

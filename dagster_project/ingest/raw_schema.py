@@ -39,8 +39,8 @@ INGEST_LOG_COLUMNS = (
     # The file on disk when its content was last hashed (files.file_identity): a refresh that finds it unchanged
     # skips the file without reading it again.
     ("file_identity", "VARCHAR"),
-    # True when the file has amounts and nothing names their currency (no currency column or none filled, no
-    # mapping currency, no symbol or code in any amount): they are in the default currency only if a setting says so.
+    # True when the file has amounts and nothing names their currency (no currency column, no mapping currency, no
+    # symbol or code in any amount): they are in the default currency only if a setting says so.
     ("amounts_without_currency", "BOOLEAN"),
 )
 QUARANTINE_COLUMNS = (
