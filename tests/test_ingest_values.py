@@ -409,6 +409,41 @@ def test_a_status_override_the_file_does_not_have_or_reads_as_a_contract_column_
         load(tmp_path / "b", text, mapping="orders:\n  status_overrides: [Status]\n")
 
 
+ODOO = ("Order Reference,Customer,Order Date,Status,Currency,Order Lines/Product,Order Lines/Quantity,"
+        "Order Lines/Unit Price,Order Lines/Subtotal\n"
+        "S00041,Deco Addict,2024-03-01 09:30:12,Sales Order,EUR,[FURN_8888] Office Lamp,2.00,40.00,80.00\n"
+        ",,,,,[E-COM11] Cabinet with Doors,1.00,140.00,126.00\n"
+        "S00043,Gemini Furniture,2024-03-06 10:00:00,Sales Order,EUR,[FURN_0269] Office Chair Black,4.00,120.50,482.00\n"
+        ",,,,,[FURN_1118] Corner Desk Left Sit,1.00,85.00,85.00\n"
+        ",,,,,[FURN_8220] Four Person Desk,1.00,2350.00,2232.50\n")
+ODOO_MAPPING = ("orders:\n  columns: {Order Reference: order_id, Customer: customer_id, Order Lines/Product: product_id, "
+                "Order Lines/Quantity: quantity, Order Lines/Unit Price: unit_price, Order Lines/Subtotal: line_amount}\n")
+
+
+def test_lines_that_continue_the_order_above_them_are_read_as_that_order_s(tmp_path):
+    """Odoo exports an order of several lines with its reference, customer, date and status on the first line only:
+    the other lines were quarantined as missing their order_id, and the order lost them."""
+    con, result = load(tmp_path, ODOO, name="sales.csv", mapping=ODOO_MAPPING)
+    assert con.execute("select order_id, customer_id, order_date, status, currency, product_id from raw.order_items "
+                       "order by _row_number").fetchall() == [
+        ("S00041", "Deco Addict", "2024-03-01 09:30:12", "Sales Order", "EUR", "[FURN_8888] Office Lamp"),
+        ("S00041", "Deco Addict", "2024-03-01 09:30:12", "Sales Order", "EUR", "[E-COM11] Cabinet with Doors"),
+        ("S00043", "Gemini Furniture", "2024-03-06 10:00:00", "Sales Order", "EUR", "[FURN_0269] Office Chair Black"),
+        ("S00043", "Gemini Furniture", "2024-03-06 10:00:00", "Sales Order", "EUR", "[FURN_1118] Corner Desk Left Sit"),
+        ("S00043", "Gemini Furniture", "2024-03-06 10:00:00", "Sales Order", "EUR", "[FURN_8220] Four Person Desk")]
+    assert any(note.startswith("3 line(s) without an order continue the order above them") for note in
+               result.files[0].notes)
+
+
+@pytest.mark.parametrize("change", [
+    ("\n,,,,,[E-COM11]", "\n,Someone,,,,[E-COM11]"),  # a line naming a customer but no order: broken, not a continuation
+    ("\n,,,,,[FURN_1118]", "\nS00043,Gemini Furniture,2024-03-06 10:00:00,Sales Order,EUR,[FURN_1118]"),  # ids repeat
+])
+def test_lines_without_an_order_are_not_continuations_unless_the_whole_file_is_of_that_shape(tmp_path, change):
+    con, _ = load(tmp_path, ODOO.replace(*change), name="sales.csv", mapping=ODOO_MAPPING)
+    assert con.execute("select count(*) from raw.order_items where order_id is null").fetchone()[0] >= 1
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "

@@ -176,6 +176,7 @@ class FileLoad:
         if assignments:
             self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
                              params)
+        order_values.fill_continuation_lines(self)
         order_values.keep_order_values_once(self)
         self._map_status_values()
         return quarantined

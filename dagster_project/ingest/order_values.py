@@ -1,5 +1,6 @@
-"""An order's total or discount written on its lines (a shop system's Subtotal or Discount Amount column), found in
-a file of order lines and kept once per order: counted per line, it would count the order once per line."""
+"""An order's values as a file of order lines writes them: its total or discount on every line (a shop system's
+Subtotal or Discount Amount column), kept once per order, since counted per line it would count the order once per
+line; and its reference, customer and date on its first line only (Odoo), given to the lines that continue it."""
 
 from __future__ import annotations
 
@@ -103,3 +104,43 @@ def _orders_repeating_their_discount(load: FileLoad, evidence: int) -> list[str]
     if sum(differently_priced for _, differently_priced in repeating) < evidence:
         return []
     return [order_id for order_id, _ in repeating]
+
+
+# The columns of an order that a line of it may carry (a file of order lines).
+ORDER_COLUMNS = ("order_id", "customer_id", "order_date", "status", "currency", "channel", "rep_id")
+
+
+def fill_continuation_lines(load: FileLoad) -> None:
+    """Lines that continue the order above them: some systems (Odoo) write an order's reference, customer, date and
+    status on its first line only, and leave them blank on its other lines. Read so only when the file is plainly of
+    that shape: its first line names an order, no order's reference is written on two lines, and every line without
+    one leaves all of the order's columns blank (a line that names a customer or a date without an order is broken,
+    not a continuation, and stays to be quarantined as missing its order_id). Each such line takes its order's values
+    from the order's first line."""
+    delivered = set(load.layout.mapping.values())
+    if load.entity.name != "order_items" or "order_id" not in delivered:
+        return
+    columns = [c for c in ORDER_COLUMNS if c in delivered]
+    others = [c for c in columns if c != "order_id"]
+    params = {"source_file": load.file.source_file}
+    own_values = " OR ".join(f"{identifier(c)} IS NOT NULL" for c in others) or "false"
+    (blank, broken, repeated, first_named) = load.con.execute(
+        "SELECT count(*) FILTER (WHERE order_id IS NULL), "
+        f"count(*) FILTER (WHERE order_id IS NULL AND ({own_values})), "
+        f"(SELECT count(*) FROM (SELECT order_id FROM {load.table} WHERE _source_file = $source_file "
+        "  AND order_id IS NOT NULL GROUP BY order_id HAVING count(*) > 1)), "
+        "arg_min(order_id IS NOT NULL, _row_number) "
+        f"FROM {load.table} WHERE _source_file = $source_file", params).fetchone()
+    if not blank or broken or repeated or not first_named:
+        return
+    firsts = ", ".join(f"first_value({identifier(c)}) OVER orders AS {identifier(c)}" for c in columns)
+    (filled,) = load.con.execute(
+        f"UPDATE {load.table} AS t SET {', '.join(f'{identifier(c)} = o.{identifier(c)}' for c in columns)} FROM ("
+        f"  SELECT _row_number, {firsts} "
+        f"  FROM (SELECT *, count(order_id) OVER (ORDER BY _row_number) AS _order FROM {load.table} "
+        "         WHERE _source_file = $source_file) "
+        "  WINDOW orders AS (PARTITION BY _order ORDER BY _row_number)) AS o "
+        "WHERE t._source_file = $source_file AND t._row_number = o._row_number AND t.order_id IS NULL",
+        params).fetchone()
+    load.notes.append(f"{filled:,} line(s) without an order continue the order above them (its reference, customer "
+                      "and date written on its first line only): read as that order's")
