@@ -124,14 +124,17 @@ def fill_continuation_lines(load: FileLoad) -> None:
     others = [c for c in columns if c != "order_id"]
     params = {"source_file": load.file.source_file}
     own_values = " OR ".join(f"{identifier(c)} IS NOT NULL" for c in others) or "false"
-    (blank, broken, repeated, first_named) = load.con.execute(
+    # Most files have an order id on every line: one count says so before the costlier look at the ids.
+    (blank, broken, first_named) = load.con.execute(
         "SELECT count(*) FILTER (WHERE order_id IS NULL), "
-        f"count(*) FILTER (WHERE order_id IS NULL AND ({own_values})), "
-        f"(SELECT count(*) FROM (SELECT order_id FROM {load.table} WHERE _source_file = $source_file "
-        "  AND order_id IS NOT NULL GROUP BY order_id HAVING count(*) > 1)), "
-        "arg_min(order_id IS NOT NULL, _row_number) "
+        f"count(*) FILTER (WHERE order_id IS NULL AND ({own_values})), arg_min(order_id IS NOT NULL, _row_number) "
         f"FROM {load.table} WHERE _source_file = $source_file", params).fetchone()
-    if not blank or broken or repeated or not first_named:
+    if not blank or broken or not first_named:
+        return
+    (repeated,) = load.con.execute(
+        f"SELECT count(*) FROM (SELECT order_id FROM {load.table} WHERE _source_file = $source_file "
+        "AND order_id IS NOT NULL GROUP BY order_id HAVING count(*) > 1)", params).fetchone()
+    if repeated:
         return
     firsts = ", ".join(f"first_value({identifier(c)}) OVER orders AS {identifier(c)}" for c in columns)
     (filled,) = load.con.execute(
