@@ -444,6 +444,19 @@ def test_lines_without_an_order_are_not_continuations_unless_the_whole_file_is_o
     assert con.execute("select count(*) from raw.order_items where order_id is null").fetchone()[0] >= 1
 
 
+def test_a_total_beside_shipping_and_tax_columns_is_said_to_perhaps_include_them(tmp_path):
+    """Etsy's Order Total (the order_total synonym of amount) includes its Shipping and Sales Tax: revenue would count
+    them. Only the system knows; the progress line says so and what to map instead."""
+    etsy = ("Sale Date,Order ID,Buyer User ID,Currency,Order Value,Shipping,Sales Tax,Order Total,Adjusted Order Total\n"
+            "03/01/24,3201,buyer1,USD,40.00,5.00,3.20,48.20,40.00\n")
+    _, result = load(tmp_path / "etsy", etsy, mapping="orders:\n  columns: {Buyer User ID: customer_id, "
+                     "Sale Date: order_date}\n  date_format: \"%m/%d/%y\"\n")
+    assert ("'Order Total' is read as the amount; the file also has 'Shipping', 'Sales Tax': if the total includes "
+            "them, revenue does too; map the merchandise total as amount in mapping.yml") in result.files[0].notes
+    _, plain = load(tmp_path / "plain", "order_id,customer_id,order_date,amount,ship_mode\nO1,C1,2024-06-01,10,Air\n")
+    assert not any("revenue does too" in note for note in plain.files[0].notes)
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "

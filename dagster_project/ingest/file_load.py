@@ -7,12 +7,13 @@ and write its row of the ingest log."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
 import duckdb
 
-from dagster_project.contract import LINEAGE_COLUMNS, Entity
+from dagster_project.contract import LINEAGE_COLUMNS, Entity, normalise_header
 from dagster_project.ingest import encodings, order_values, quarantine, values
 from dagster_project.ingest.encodings import Fingerprint
 from dagster_project.ingest.export_file import ExportFile, IngestError
@@ -29,6 +30,8 @@ from dagster_project.sql import identifier, literal
 # Rows of a file looked at to find the columns that write Excel text formulas (="..."): exports write them in every
 # row of a column or in none.
 EXCEL_TEXT_SAMPLE = 1000
+# Columns of charges that are not revenue (shipping, tax), by their folded header: a total beside them may include them.
+CHARGE_COLUMN = re.compile(r"tax|vat|shipping|freight|postage|delivery_fee|运费|税")
 # What names a currency in an amount's text: the symbols and codes dbt's crm.currency_from_amount_text reads.
 CURRENCY_IN_AMOUNT = "[$¥￥€£₩￦元원]|USD|RMB|CNY|EUR|GBP|KRW"
 
@@ -178,6 +181,7 @@ class FileLoad:
                              params)
         order_values.fill_continuation_lines(self)
         order_values.keep_order_values_once(self)
+        self._note_charges_beside_the_total()
         self._map_status_values()
         return quarantined
 
@@ -245,6 +249,18 @@ class FileLoad:
         rewritten = ", ".join(f"{identifier(c)} = replace({identifier(c)}, '\\', {literal(symbol)})" for c in amounts)
         self.con.execute(f"UPDATE {self.table} SET {rewritten} WHERE _source_file = $source_file",
                          {"source_file": self.file.source_file})
+
+    def _note_charges_beside_the_total(self) -> None:
+        """A total read as the amount next to shipping or tax columns (Etsy's Order Total and Sales Tax, Xero's Total
+        and TaxTotal) may include them, and revenue would then count them: said in the progress line, with what to
+        map instead. Whether it does, only the system's documentation knows."""
+        total = next((c for c in ("amount", "line_amount") if c in self.layout.mapping.values()), None)
+        charges = [name for name in self.layout.extras if CHARGE_COLUMN.search(normalise_header(name))]
+        if total is None or not charges:
+            return
+        self.notes.append(f"{self.layout.file_column(total)!r} is read as the {total.replace('_', ' ')}; the file also "
+                          f"has {', '.join(repr(c) for c in charges[:4])}: if the total includes them, revenue does "
+                          f"too; map the merchandise total as {total} in mapping.yml")
 
     def _names_no_currency(self, delivered: set[str], amounts: list[str]) -> bool:
         """Whether the file has amounts and nothing names their currency: no mapping currency, no currency column
