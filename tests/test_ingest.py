@@ -84,6 +84,20 @@ def test_ensure_raw_schema_is_idempotent_and_adds_columns_the_contract_gained(co
     assert "updated_at" in names and len(names) == len(set(names))
 
 
+def test_a_warehouse_of_an_older_version_loads_its_files_again_to_judge_their_currency(con, exports):
+    """The ingest log's amounts_without_currency is filled by a load: files an older version loaded would be skipped
+    as loaded and stay unjudged, their bare dollars read as yuan. Gaining the column makes them load again."""
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount\nO1,C1,2026-10-01,12.50\n")
+    ingest_all(con, exports)
+    con.execute("ALTER TABLE raw._ingest_log DROP COLUMN amounts_without_currency")
+    ensure_raw_schema(con)
+    (again,) = ingest_all(con, exports).files
+    assert not again.skipped
+    assert rows(con, "SELECT source_file, amounts_without_currency FROM raw._ingest_log") == [
+        ("2026-10-28/orders.csv", True)]
+    assert ingest_all(con, exports).files[0].skipped  # once judged, skipped as before
+
+
 # ------------------------------------------------------------------------------------------------ discovery
 
 

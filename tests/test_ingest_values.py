@@ -397,16 +397,20 @@ def test_a_second_status_column_overrides_the_status_where_it_says_refunded_or_c
     assert con.execute("select order_id, status, amount from raw.orders order by 1").fetchall() == [
         ("CN-7", "refunded", "-51.00"), ("CN-8", "cancelled", "20.00"), ("INV-1", "paid", "963.00"),
         ("INV-2", "cancelled", "120.00")]
+    chinese = "订单编号,客户编号,下单时间,金额,订单状态,退款状态\nT1,C1,2024-03-01,¥10,已完成,退款成功\n"
+    con, _ = load(tmp_path / "taobao", chinese, mapping="orders:\n  status_overrides: [退款状态]\n"
+                                                        "  status_values: {退款成功: refunded}\n")
+    assert con.execute("select status from raw.orders").fetchall() == [("refunded",)]
 
 
 def test_a_status_override_the_file_does_not_have_or_reads_as_a_contract_column_stops(tmp_path):
     text = "order_id,customer_id,order_date,amount,status\nO1,C1,2024-06-01,10,paid\n"
     with pytest.raises(ingest.IngestError, match=r"orders.csv: mapping.yml's status_overrides names 'refund_status', "
                                                  r"which the file does not have \(columns: order_id, "):
-        load(tmp_path / "a", text, mapping="orders:\n  status_overrides: [Refund Status]\n")
+        load(tmp_path / "a", text, mapping="orders:\n  status_overrides: [Refund Status]\n  status_values: {x: paid}\n")
     with pytest.raises(ingest.IngestError, match=r"status_overrides names 'status', which is read as a column of "
                                                  r"orders; an override is a status column kept aside"):
-        load(tmp_path / "b", text, mapping="orders:\n  status_overrides: [Status]\n")
+        load(tmp_path / "b", text, mapping="orders:\n  status_overrides: [Status]\n  status_values: {x: paid}\n")
 
 
 ODOO = ("Order Reference,Customer,Order Date,Status,Currency,Order Lines/Product,Order Lines/Quantity,"
@@ -420,10 +424,11 @@ ODOO_MAPPING = ("orders:\n  columns: {Order Reference: order_id, Customer: custo
                 "Order Lines/Quantity: quantity, Order Lines/Unit Price: unit_price, Order Lines/Subtotal: line_amount}\n")
 
 
-def test_lines_that_continue_the_order_above_them_are_read_as_that_order_s(tmp_path):
+@pytest.mark.parametrize("currency", ["", "  currency: EUR\n"])  # which fills the blank currency cells as rows land
+def test_lines_that_continue_the_order_above_them_are_read_as_that_order_s(tmp_path, currency):
     """Odoo exports an order of several lines with its reference, customer, date and status on the first line only:
     the other lines were quarantined as missing their order_id, and the order lost them."""
-    con, result = load(tmp_path, ODOO, name="sales.csv", mapping=ODOO_MAPPING)
+    con, result = load(tmp_path, ODOO, name="sales.csv", mapping=ODOO_MAPPING + currency)
     assert con.execute("select order_id, customer_id, order_date, status, currency, product_id from raw.order_items "
                        "order by _row_number").fetchall() == [
         ("S00041", "Deco Addict", "2024-03-01 09:30:12", "Sales Order", "EUR", "[FURN_8888] Office Lamp"),

@@ -264,6 +264,7 @@ def test_the_mapping_file_decides_an_ambiguous_date_column(tmp_path):
     ("tickets:\n  status_overrides: [Escalation]\n", r"mapping.yml:2: status_overrides names more status columns "
                                                        r"of orders, not of tickets"),
     ("orders:\n  status_overrides: Return Status\n", r"mapping.yml:2: status_overrides must be a list"),
+    ("orders:\n  status_overrides: [Return Status]\n", r"mapping.yml:2: status_overrides needs status_values"),
     ("orders: [\n", r"mapping.yml:2: not valid YAML"),
 ])
 def test_an_invalid_mapping_file_stops_with_file_line_and_problem(tmp_path, text, error):

@@ -76,6 +76,10 @@ class FileLoad:
         rejected = quarantine.quarantine_rejects(self, inserted)
         if rejected and not inserted:
             quarantine.refuse_unreadable(self, rejected)
+        if not rejected:
+            # Before any row is set aside: a continuation line must follow its order's first line, and the erasure
+            # screen must see the customer it takes from it. (A rejected line leaves no gap in the row numbers.)
+            order_values.fill_continuation_lines(self)
         erased = quarantine.quarantine_erased(self, self.erased)
         repeated = quarantine.quarantine_repeated_headers(self)
         ambiguous = self._interpret_values()
@@ -179,7 +183,6 @@ class FileLoad:
         if assignments:
             self.con.execute(f"UPDATE {self.table} SET {', '.join(assignments)} WHERE _source_file = $source_file",
                              params)
-        order_values.fill_continuation_lines(self)
         order_values.keep_order_values_once(self)
         self._note_charges_beside_the_total()
         self._map_status_values()
@@ -290,7 +293,7 @@ class FileLoad:
             return
         params = {"values": list(self.mapping.status_values), "targets": list(self.mapping.status_values.values()),
                   "source_file": self.file.source_file,
-                  **{f"override{i}": "$." + json.dumps(name) for i, name in enumerate(overrides)}}
+                  **{f"override{i}": "$." + json.dumps(name, ensure_ascii=False) for i, name in enumerate(overrides)}}
         override_values = [f"json_extract_string(_extra_columns, $override{i})" for i in range(len(overrides))]
         target = "coalesce({})".format(", ".join([
             *(f"nullif({self._mapped_status(value)}, 'paid')" for value in override_values),

@@ -175,6 +175,9 @@ def _entity_mapping(path: Path, entity: Entity, node) -> EntityMapping:
             raise MappingError(f"{path}:{_line(key_node)}: unknown setting '{key}' for '{entity.name}' "
                                f"(known: {', '.join(KEYS)})")
         values[key] = _setting(path, entity, key, value)
+    if values.get("status_overrides") and not values.get("status_values"):
+        raise MappingError(f"{path}:{_line(node)}: status_overrides needs status_values, to say which of their values "
+                           f"override the status (e.g. {{refund approved: refunded}})")
     return EntityMapping(**values)
 
 

@@ -121,7 +121,8 @@ def fill_continuation_lines(load: FileLoad) -> None:
     if load.entity.name != "order_items" or "order_id" not in delivered:
         return
     columns = [c for c in ORDER_COLUMNS if c in delivered]
-    others = [c for c in columns if c != "order_id"]
+    # (The mapping's currency fills a blank currency cell as the rows are inserted: no sign of a line of its own.)
+    others = [c for c in columns if c != "order_id" and not (c == "currency" and load.mapping.currency)]
     params = {"source_file": load.file.source_file}
     own_values = " OR ".join(f"{identifier(c)} IS NOT NULL" for c in others) or "false"
     # Most files have an order id on every line: one count says so before the costlier look at the ids.

@@ -43,6 +43,9 @@ INGEST_LOG_COLUMNS = (
     # symbol or code in any amount): they are in the default currency only if a setting says so.
     ("amounts_without_currency", "BOOLEAN"),
 )
+# Ingest-log columns that only a load fills: when an older warehouse gains one, every file it holds is loaded again
+# at the next refresh (its mapping fingerprint forgotten), rather than left unjudged.
+FILLED_BY_A_LOAD = ("amounts_without_currency",)
 QUARANTINE_COLUMNS = (
     ("entity", "VARCHAR"),
     ("source_file", "VARCHAR"),
@@ -90,6 +93,8 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         for column, sql_type in columns:
             if column not in existing[table]:
                 con.execute(f"ALTER TABLE {raw_table(table)} ADD COLUMN {identifier(column)} {sql_type}")
+                if table == "_ingest_log" and column in FILLED_BY_A_LOAD:
+                    con.execute(f"UPDATE {raw_table(table)} SET mapping_sha256 = NULL")
 
 
 def files_without_currency(con: duckdb.DuckDBPyConnection) -> list[str]:

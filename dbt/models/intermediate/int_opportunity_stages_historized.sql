@@ -17,8 +17,9 @@ stage_entries as (
     select
         opportunity_id,
         stage,
-        min(coalesce(stage_entered_at, created_at)) as entered_at,
-        bool_or(stage_entered_at is not null) as is_dated
+        -- A version that says when it entered the stage wins over one that does not (dated at creation).
+        coalesce(min(stage_entered_at), min(created_at)) as entered_at,
+        min(stage_entered_at) is not null as is_dated
     from versions
     where cast(coalesce(stage_entered_at, created_at) as date) <= {{ crm.as_of_date() }}
     group by opportunity_id, stage

@@ -46,7 +46,8 @@ timeline as (
         min(entered_at) as first_entered_at,
         -- Whether the export said when a closed deal closed: else its close is the lead's creation, and the time it
         -- took to close is unknown, not zero.
-        coalesce(bool_or(case when stage in ('won', 'lost') then is_dated end), false) as is_close_dated
+        coalesce(bool_or(case when stage = 'won' then is_dated end), bool_or(case when stage = 'lost' then is_dated end),
+            false) as is_close_dated
     from stages
     group by opportunity_id
 

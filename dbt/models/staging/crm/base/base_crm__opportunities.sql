@@ -57,8 +57,8 @@ validated as {{ crm.inlined_cte() }} (
             when stage is null then 'missing stage'
             when stage not in ('new', 'contacted', 'qualified', 'proposal', 'negotiation', 'won', 'lost')
                 then 'unknown stage'
-            when stage in ('won', 'lost') and closed_at_text is not null and closed_at is null
-                then 'unparseable closed_at'
+            when stage in ('won', 'lost') and stage_changed_at is null and closed_at_text is not null
+                and closed_at is null then 'unparseable closed_at'
             when coalesce(stage_entered_at, created_at) is null then 'no parseable stage_changed_at or created_at'
             when cast(coalesce(stage_entered_at, created_at) as date) > _drop_date then
                 case when stage_changed_at is null and closed_at is not null then 'closed_at after its export drop'
