@@ -462,6 +462,20 @@ def test_a_total_beside_shipping_and_tax_columns_is_said_to_perhaps_include_them
     assert not any("revenue does too" in note for note in plain.files[0].notes)
 
 
+def test_the_currency_check_knows_the_symbols_and_codes_dbt_reads_and_no_others():
+    """Ingestion judges whether a file's amounts name a currency with its own pattern; dbt reads the currency with
+    crm.currency_from_amount_text. The two lists must be one."""
+    import re
+
+    from dagster_project.ingest.file_load import CURRENCY_IN_AMOUNT
+
+    macros = (Path(__file__).parent.parent / "dbt" / "macros" / "money.sql").read_text()
+    macro = macros[macros.index("macro currency_from_amount_text"):]
+    read_by_dbt = set(re.findall(r"like '%([^%']+)%'", macro[:macro.index("endmacro")]))
+    symbols, *codes = CURRENCY_IN_AMOUNT.split("|")
+    assert read_by_dbt == set(symbols.strip("[]")) | set(codes)
+
+
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):
     """eBay's orders report starts with a blank line."""
     with pytest.raises(ingest.IngestError, match=r"orders.csv: empty header line \(the first line that is not blank "
