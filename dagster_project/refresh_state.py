@@ -54,8 +54,9 @@ DBT_STATE = (STATE_SCHEMA, "dbt_state")
 
 # The Warehouse resource's fields a refresh's results depend on. Paths are not among them: the exports folder counts
 # by its files and the mapping file by its content (another folder with the same files changes nothing).
-RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "currency_named", "holiday_country",
-                 "currency_label", "max_quarantine_share", "storage_version", "published_mode", "raw_retention_days",
+# (Not currency_named: it decides whether a refresh stops, not what it publishes.)
+RESULT_FIELDS = ("as_of", "reporting_currency", "default_currency", "holiday_country", "currency_label",
+                 "max_quarantine_share", "storage_version", "published_mode", "raw_retention_days",
                  "keep_previous_exports", "engine")
 # What computes results besides the project's own source.
 LIBRARIES = ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "great-expectations", "pandas", "numpy",
