@@ -4,6 +4,8 @@ generated data over three seeds."""
 
 from __future__ import annotations
 
+import os
+import signal
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -13,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dagster_project.analytics import forecast_workers
 from dagster_project.analytics.forecast import (
     BACKTEST_COLUMNS, FORECAST_COLUMNS, SUMMARY_COLUMNS, ForecastConfig, run_forecasts,
 )
@@ -330,14 +333,42 @@ def test_unknown_metric_is_rejected():
         run_forecasts(long_frame("all", "margin", synthetic(days=30)), AS_OF)
 
 
-def test_threads_give_the_same_numbers_as_a_sequential_run():
+def _seven_series() -> pd.DataFrame:
     frames = [long_frame("overall", "revenue", synthetic(days=400))] + [
         long_frame(f"region_{i}", metric, synthetic(days=400, level=level, seed=i))
         for i in range(3) for metric, level in (("revenue", 1000.0), ("orders", 20.0))
     ]
-    series = pd.concat(frames)
+    return pd.concat(frames)
+
+
+def test_threads_and_the_worker_process_give_the_same_numbers_as_a_sequential_run():
+    series = _seven_series()
+    forecast_workers.start()
+    _, warm = forecast_workers.running()
+    warm.result(timeout=120)  # as in a refresh, which starts it while dbt builds
     parallel = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
+    threads = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2, worker=False))
     sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
     assert len(parallel.summary) == 7 and parallel.summary["model"].notna().all()
-    for name in ("forecasts", "backtest", "summary"):  # intervals too: Prophet's sampling is seeded
-        pd.testing.assert_frame_equal(getattr(parallel, name), getattr(sequential, name))
+    # the worker took AutoETS series, never Prophet's (the overall series)
+    assert parallel.fitted_in_worker > 0 and threads.fitted_in_worker == sequential.fitted_in_worker == 0
+    for result in (parallel, threads):
+        for name in ("forecasts", "backtest", "summary"):  # intervals too: Prophet's sampling is seeded
+            pd.testing.assert_frame_equal(getattr(result, name), getattr(sequential, name))
+        assert result.warnings == sequential.warnings
+        assert set(result.models) == set(sequential.models)
+
+
+def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads():
+    series = _seven_series()
+    sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
+    forecast_workers.start()
+    pool, warm = forecast_workers.running()
+    warm.result(timeout=120)
+    os.kill(pool.submit(os.getpid).result(timeout=60), signal.SIGKILL)
+    survived = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
+    assert survived.fitted_in_worker == 0
+    for name in ("forecasts", "backtest", "summary"):
+        pd.testing.assert_frame_equal(getattr(survived, name), getattr(sequential, name))
+    # the broken worker is forgotten: the next forecast has a new one
+    assert forecast_workers.running()[0] is not pool

@@ -3,16 +3,16 @@ rolling-origin backtest per series, and the best one is published.
 
 The caller builds the series (overall, per region, per product category) as a long frame
 ``series_id, metric ('revenue'|'orders'), ds, y``. Each series is handled independently (forecast_contenders), in
-parallel threads. The backtest (forecast_backtest) chooses the published method per series on the earlier
-folds and reports its errors on the latest fold, which the choice did not see: one method for every series would
-put Prophet's cost on a hundred small regional series, or leave the overall series without its yearly and
-shopping-event terms. Errors are reported per horizon bucket (days 1-7, 8-30, 31-horizon, overall).
+parallel threads and a worker process (forecast_workers). The backtest (forecast_backtest) chooses the published
+method per series on the earlier folds and reports its errors on the latest fold, which the choice did not see: one
+method for every series would put Prophet's cost on a hundred small regional series, or leave the overall series
+without its yearly and shopping-event terms. Errors are reported per horizon bucket (days 1-7, 8-30, 31-horizon,
+overall).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from dagster_project.analytics import forecast_backtest as bt
+from dagster_project.analytics import forecast_workers
 from dagster_project.analytics.forecast_contenders import SeriesOutcome, forecast_one
 from dagster_project.analytics.forecast_ets import WINDOW_DAYS
 from dagster_project.analytics.forecast_events import SHOPPING_EVENTS, holiday_frame
@@ -64,7 +65,10 @@ class ForecastConfig:
     n_folds: int = 3  # the latest is the evaluation fold, the others choose the method; 0 disables the backtest
     # = horizon: the selection folds' actuals end where the evaluation fold's begin.
     fold_spacing_days: int = 90
+    # Threads fitting series in this process (1: one at a time, in the caller's thread, and no worker process).
     n_jobs: int = 2
+    # With n_jobs > 1: a worker process fits AutoETS series too, on another core (forecast_workers).
+    worker: bool = True
     min_nonzero_days: int = 30
     history_days_shown: int = 365
     # Series that Prophet competes for (exact series_id); the others choose between AutoETS and seasonal naive.
@@ -105,6 +109,7 @@ class ForecastResult:
     # for the baseline), and the years the holiday table covers: what forecast_cadence saves.
     models: dict[tuple[str, str], dict] = field(default_factory=dict)
     holiday_years: tuple[int, int] | None = None
+    fitted_in_worker: int = 0  # series fitted by the worker process (forecast_workers)
 
 
 # --- many series ---------------------------------------------------------------------------------------------
@@ -151,9 +156,11 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
     order = sorted(prepared, key=lambda key: key[0] not in config.prophet_series)
     counter = Progress(progress, "series forecast", len(prepared))
     outcomes: dict[tuple[str, str], SeriesOutcome] = {}
+    in_worker = 0
     with library_warnings() as found, cmdstanpy.disable_logging():
-        for key, outcome in _in_threads(order, prepared, as_of, config, holidays):
+        for key, outcome, by_worker in _in_parallel(order, prepared, as_of, config, holidays, found):
             outcomes[key] = outcome
+            in_worker += by_worker
             counter.advance()
     ordered = [outcomes[key] for key in prepared]  # outputs in a reproducible order
     summary = pd.DataFrame([o.summary for o in ordered]).reindex(columns=list(SUMMARY_SCHEMA)).astype(SUMMARY_SCHEMA)
@@ -170,23 +177,26 @@ def run_forecasts(series: pd.DataFrame, as_of: date, config: ForecastConfig = Fo
         warnings=warning_lines(found),
         models={key: outcomes[key].model for key in prepared},
         holiday_years=years,
+        fitted_in_worker=in_worker,
     )
 
 
-def _in_threads(order, prepared, as_of, config, holidays) -> Iterator[tuple[tuple[str, str], SeriesOutcome]]:
-    """(key, outcome) as each series finishes. Threads, not processes: Prophet's Stan runs in a subprocess, so its
-    fits overlap; statsforecast's ETS fits do not scale across threads (measured: docs/analytics.md) but are few
-    per series; and threads share the imported libraries and the series, where worker processes spent seconds
-    importing Prophet and statsforecast again."""
+def _in_parallel(order, prepared, as_of, config, holidays, found
+                 ) -> Iterator[tuple[tuple[str, str], SeriesOutcome, bool]]:
+    """(key, outcome, whether the worker fitted it) as each series finishes: in threads here (Prophet's Stan runs in a
+    subprocess, so its fits overlap, and threads share the imported libraries) and, with ``config.worker``, in a
+    worker process for the AutoETS series, whose fits hold Python's lock (forecast_workers)."""
+    def arguments(key):
+        return (*key, prepared[key], as_of, config, holidays, key[0] in config.prophet_series)
+
     def one(key):
-        return key, forecast_one(*key, prepared[key], as_of, config, holidays,
-                                 use_prophet=key[0] in config.prophet_series)
+        return forecast_one(*arguments(key))
 
     if config.n_jobs <= 1:
-        yield from map(one, order)
+        yield from ((key, one(key), False) for key in order)
         return
-    with ThreadPoolExecutor(max_workers=config.n_jobs) as pool:
-        yield from (future.result() for future in as_completed([pool.submit(one, key) for key in order]))
+    yield from forecast_workers.fit_all(order, one, lambda key: None if key[0] in config.prophet_series else
+                                        arguments(key), config.n_jobs, config.worker, found)
 
 
 def _concat(parts: list[tuple[dict[str, str], pd.DataFrame]], schema: dict[str, str]) -> pd.DataFrame:

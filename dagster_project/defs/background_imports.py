@@ -8,6 +8,10 @@ the run's process mostly waits for its events, and the analytics cannot start be
 database anyway; imports hold Python's lock (GIL), so this gains only beside such waiting (Great Expectations loaded
 the same way beside ingestion made the ingest step slower by as much as it saved).
 
+The sales forecast's worker process (dagster_project.analytics.forecast_workers) is spawned then too, once these
+imports are done: it imports its libraries in its own process, and beside dbt's start and these imports it would
+make three busy processes on two cores.
+
 LightGBM is not among them: it loads where it is used, after the entry point has set OpenMP's environment
 (dagster_project.process_environment).
 """
@@ -39,17 +43,30 @@ def analytics_selected(asset_selection: frozenset[AssetKey] | None) -> bool:
     return not asset_selection or any(key.path[0] == SCHEMA for key in asset_selection)
 
 
-def load_in_background() -> threading.Thread:
-    """Start importing ANALYTICS_MODULES in a daemon thread. A step importing one of them meanwhile waits for that
-    module only (Python's import locks are per module)."""
-    thread = threading.Thread(target=_load, name="background-imports", daemon=True)
+FORECAST_KEY = AssetKey([SCHEMA, "sales_forecast"])
+
+
+def forecast_selected(asset_selection: frozenset[AssetKey] | None) -> bool:
+    """Whether a run with this asset selection materialises the sales forecast."""
+    return not asset_selection or FORECAST_KEY in asset_selection
+
+
+def load_in_background(asset_selection: frozenset[AssetKey] | None = None) -> threading.Thread:
+    """Start importing ANALYTICS_MODULES in a daemon thread, and the forecast's worker if the run forecasts. A step
+    importing one of them meanwhile waits for that module only (Python's import locks are per module)."""
+    thread = threading.Thread(target=_load, args=(forecast_selected(asset_selection),), name="background-imports",
+                              daemon=True)
     thread.start()
     return thread
 
 
-def _load() -> None:
+def _load(forecast_worker: bool) -> None:
     for name in ANALYTICS_MODULES:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - the step that needs the module imports it again and fails with the reason
             return
+    if forecast_worker:
+        from dagster_project.analytics import forecast_workers
+
+        forecast_workers.start()

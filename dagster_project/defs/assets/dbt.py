@@ -237,7 +237,7 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         with spark_environment:
             invocation = dbt.cli(args, context=context, target_path=target)
         if background_imports.analytics_selected(context.run.asset_selection):
-            background_imports.load_in_background()  # while dbt builds
+            background_imports.load_in_background(context.run.asset_selection)  # while dbt builds
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()

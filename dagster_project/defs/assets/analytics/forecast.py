@@ -37,8 +37,10 @@ def sales_forecast(context: AssetExecutionContext, warehouse: Warehouse, models:
             con, series, as_of, forecast_config(series, warehouse.holiday_country), models.store,
             models.policy(models.forecast_refit_days), warehouse.reporting_currency, progress=context.log.info)
         result = cadenced.result
+        in_worker = f", {result.fitted_in_worker} of them by a worker process" * bool(result.fitted_in_worker)
         context.log.info(f"{result.summary.shape[0]} series forecast in {time.perf_counter() - started:.1f} s "
-                         f"({'refitted' if cadenced.refitted else 'saved models reused'}: {cadenced.reason})")
+                         f"({'refitted' if cadenced.refitted else 'saved models reused'}: "
+                         f"{cadenced.reason}{in_worker})")
         for warning in result.warnings:  # Prophet's, Stan's and statsforecast's, with the series they concern
             context.log.warning(f"forecast: {warning}")
         metadata = write_tables(con, warehouse, {
