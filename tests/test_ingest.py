@@ -98,6 +98,24 @@ def test_a_warehouse_of_an_older_version_loads_its_files_again_to_judge_their_cu
     assert ingest_all(con, exports).files[0].skipped  # once judged, skipped as before
 
 
+def test_order_lines_are_judged_for_their_currency_only_where_they_price_orders_without_an_amount(con, exports):
+    """Lines without their order's customer or date are priced by their orders; where an order has no amount, the
+    lines' sum is its amount, in the lines' currency (ingest.currency_check)."""
+    deliver(exports, "2026-10-28/orders.csv", "order_id,customer_id,order_date,amount,currency\n"
+                                               "O1,C1,2026-10-01,12.50,EUR\n")
+    deliver(exports, "2026-10-28/order_items.csv", "order_id,product_id,unit_price\nO1,P1,12.50\nO2,P1,3.00\n")
+    ingest_all(con, exports)
+    assert ingest.files_without_currency(con) == []
+    assert ingest.lines_pricing_orders_without_currency(con) == []  # O1 has an amount; O2 no order at all
+    deliver(exports, "2026-10-29/orders.csv", "order_id,customer_id,order_date\nO2,C2,2026-10-02\n")
+    ingest_all(con, exports)
+    assert ingest.lines_pricing_orders_without_currency(con) == ["2026-10-28/order_items.csv"]
+    # a symbol in the lines' amounts names their currency
+    deliver(exports, "2026-10-28/order_items.csv", "order_id,product_id,unit_price\nO1,P1,12.50\nO2,P1,€3.00\n")
+    ingest_all(con, exports)
+    assert ingest.lines_pricing_orders_without_currency(con) == []
+
+
 # ------------------------------------------------------------------------------------------------ discovery
 
 

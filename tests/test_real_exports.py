@@ -323,6 +323,28 @@ def test_amounts_that_name_no_currency_stop_until_the_mapping_or_a_setting_names
         assert con.execute("select amounts_without_currency from raw._ingest_log").fetchall() == [(False,)]
 
 
+def test_order_lines_that_price_orders_without_an_amount_stop_until_their_currency_is_named(tmp_path):
+    """Olist's orders file has no amount and no currency: an order's amount is the sum of its lines, in the lines'
+    currency, and its lines (reais) carry neither the order's customer nor its date, nor a currency. Read in the
+    built-in default they were published as yuan. The stop names the lines file; the default currency or the lines'
+    mapping section lets it go on, and a generated export's lines (priced by orders that have amounts) never stop."""
+    exports = tmp_path / "exports"
+    shutil.copytree(FIXTURES / "marketplace_olist" / "exports", exports)
+    warehouse = tmp_path / "warehouse" / "crm.duckdb"
+    unnamed = {"currency_named": False}
+    with pytest.raises(RefreshError, match=r"2018-09-01/order_items.csv: the order lines price orders that have no "
+                                           r"amount of their own, and their amounts name no currency .* would be "
+                                           r"read as CNY"):
+        refresh(exports, warehouse, groups=("ingest",), settings_overrides=unnamed)
+    refresh(exports, warehouse, groups=("ingest",),
+            settings_overrides={"default_currency": "BRL", "currency_named": True})
+    (exports / "mapping.yml").write_text("order_items:\n  currency: BRL\n")
+    refresh(exports, warehouse, groups=("ingest",), settings_overrides=unnamed)
+    with Refreshed(exports, Path(), warehouse).connect() as con:
+        assert con.execute("select currency, count(*) from raw.order_items group by all").fetchall() == [("BRL", 25)]
+        assert not ingest.lines_pricing_orders_without_currency(con)
+
+
 def test_a_refresh_with_no_paid_order_fails_instead_of_publishing_an_empty_warehouse(tmp_path):
     exports = tmp_path / "exports"
     shutil.copytree(FIXTURES / "ambiguous_dates" / "exports", exports)

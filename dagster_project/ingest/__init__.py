@@ -28,16 +28,18 @@ The modules, in the order a file meets them:
 - `file_load`: one file's load steps; `quarantine`, `values` (dates, decimal mark) and `order_values` (an order's
   values written on its lines) are steps of it;
 - `raw_schema`: the raw tables, the ingest log and the quarantine;
+- `currency_check`: once files are loaded, which ones' amounts name no currency;
 - `mapping`: the mapping file.
 """
 
+from dagster_project.ingest.currency_check import files_without_currency, lines_pricing_orders_without_currency
 from dagster_project.ingest.discovery import (
     SUFFIXES, Drop, discover_drops, exports_fingerprint, find_drops, unread_files,
 )
 from dagster_project.ingest.export_file import IngestError
 from dagster_project.ingest.load import INGEST_WORKERS, FileResult, Progress, ingest_entities, ingest_file
 from dagster_project.ingest.mapping import MAPPING_FILE_NAME, EntityMapping, Mapping, MappingError, load_mapping
-from dagster_project.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema, files_without_currency
+from dagster_project.ingest.raw_schema import RAW_SCHEMA, ensure_raw_schema
 
 __all__ = [
     "INGEST_WORKERS",
@@ -55,6 +57,7 @@ __all__ = [
     "ensure_raw_schema",
     "exports_fingerprint",
     "files_without_currency",
+    "lines_pricing_orders_without_currency",
     "find_drops",
     "ingest_entities",
     "ingest_file",

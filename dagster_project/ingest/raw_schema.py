@@ -95,10 +95,3 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
                 con.execute(f"ALTER TABLE {raw_table(table)} ADD COLUMN {identifier(column)} {sql_type}")
                 if table == "_ingest_log" and column in FILLED_BY_A_LOAD:
                     con.execute(f"UPDATE {raw_table(table)} SET mapping_sha256 = NULL")
-
-
-def files_without_currency(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The loaded files whose amounts name no currency (the ingest log's amounts_without_currency)."""
-    return [name for (name,) in con.execute(
-        f"SELECT source_file FROM {raw_table('_ingest_log')} WHERE amounts_without_currency ORDER BY source_file")
-        .fetchall()]

@@ -68,7 +68,7 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
         for name, results in ingest.ingest_entities(con, exports_dir, selected, progress=progress, mapping=mapping,
                                                     erased=screen):
             if not warehouse.currency_named:
-                _stop_on_amounts_without_currency(con, warehouse)
+                _stop_on_amounts_without_currency(con, warehouse, ingest.files_without_currency(con))
             loaded = [r for r in results if not r.skipped]
             for key, attribute in (("read", "rows_read"), ("loaded", "rows_loaded"), ("quarantined", "rows_quarantined")):
                 totals[key] += sum(getattr(r, attribute) for r in loaded)
@@ -87,6 +87,10 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
                     "files": MetadataValue.md(_files_table(results)) if results else MetadataValue.md("_no files_"),
                 },
             )
+        if not warehouse.currency_named and {"orders", "order_items"} & set(selected):
+            # (Lines are priced by their orders unless those have no amount: known once both are loaded.)
+            _stop_on_amounts_without_currency(con, warehouse, ingest.lines_pricing_orders_without_currency(con),
+                                              lines=True)
         if warehouse.on_spark:
             from dagster_project.spark.landing import land_raw_tables
 
@@ -106,18 +110,19 @@ def raw_exports(context: AssetExecutionContext, warehouse: Warehouse, models: Sa
     )
 
 
-def _stop_on_amounts_without_currency(con, warehouse: Warehouse) -> None:
+def _stop_on_amounts_without_currency(con, warehouse: Warehouse, files: list[str], lines: bool = False) -> None:
     """Amounts that name no currency are read in the default currency; while no setting names one, that is the
     built-in default's (CNY), and a US shop's dollars would be published as yuan: stop, saying how to name it. The
-    files stay loaded, so the next refresh with the currency named goes straight on."""
-    files = ingest.files_without_currency(con)
+    files stay loaded, so the next refresh with the currency named goes straight on. `lines`: the files are order
+    lines that price orders without an amount of their own (ingest.currency_check)."""
     if not files:
         return
     named = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    priced = "the order lines price orders that have no amount of their own, and their " if lines else ""
     raise ingest.IngestError(
-        f"{named}: amounts name no currency (no currency column, no symbol or code such as $ or USD), and no setting "
-        f"names one, so they would be read as {warehouse.default_currency}. Say which currency they are in: currency: "
-        f"USD (say) in the file's section of mapping.yml, or --default-currency USD (CRM_DEFAULT_CURRENCY); "
+        f"{named}: {priced}amounts name no currency (no currency column, no symbol or code such as $ or USD), and no "
+        f"setting names one, so they would be read as {warehouse.default_currency}. Say which currency they are in: "
+        f"currency: USD (say) in the file's section of mapping.yml, or --default-currency USD (CRM_DEFAULT_CURRENCY); "
         f"--currency (CRM_REPORTING_CURRENCY) reports every amount in it too")
 
 
