@@ -33,7 +33,8 @@ EXCEL_TEXT_SAMPLE = 1000
 # Columns of charges that are not revenue (shipping, tax), by their folded header: a total beside them may include them.
 CHARGE_COLUMN = re.compile(r"tax|vat|shipping|freight|postage|delivery_fee|运费|税")
 # What names a currency in an amount's text: the symbols and codes dbt's crm.currency_from_amount_text reads.
-CURRENCY_IN_AMOUNT = "[$¥￥€£₩￦元원]|USD|RMB|CNY|EUR|GBP|KRW"
+CURRENCY_IN_AMOUNT = ("[$¥￥€£₩￦元円원]|USD|RMB|CNY|EUR|GBP|KRW|BRL|HKD|TWD|NZD|MXN|CAD|AUD|SGD|JPY"
+                      r"|US\$|R\$|HK\$|NT\$|NZ\$|MX\$|CA\$|C\$|AU\$|A\$|S\$")
 
 
 def cell(pos: int) -> str:

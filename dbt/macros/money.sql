@@ -6,10 +6,21 @@
     {%- set default = var("default_currency") | upper -%}
     {%- set dollar = default if default in ['USD', 'AUD', 'CAD', 'NZD', 'HKD', 'SGD', 'TWD', 'MXN'] else 'USD' -%}
     {%- set yen = default if default in ['CNY', 'JPY'] else 'CNY' -%}
+    {#- A dollar with its country's letters names its currency (R$ 45,90 are reais, NT$ Taiwan dollars). CA$ and US$
+        are tested before A$ and S$, which they contain. -#}
     case
-        when upper({{ expr }}) like '%USD%' then 'USD'
+        when upper({{ expr }}) like '%USD%' or upper({{ expr }}) like '%US$%' then 'USD'
+        when upper({{ expr }}) like '%R$%' or upper({{ expr }}) like '%BRL%' then 'BRL'
+        when upper({{ expr }}) like '%HK$%' or upper({{ expr }}) like '%HKD%' then 'HKD'
+        when upper({{ expr }}) like '%NT$%' or upper({{ expr }}) like '%TWD%' then 'TWD'
+        when upper({{ expr }}) like '%NZ$%' or upper({{ expr }}) like '%NZD%' then 'NZD'
+        when upper({{ expr }}) like '%MX$%' or upper({{ expr }}) like '%MXN%' then 'MXN'
+        when upper({{ expr }}) like '%CA$%' or upper({{ expr }}) like '%C$%' or upper({{ expr }}) like '%CAD%' then 'CAD'
+        when upper({{ expr }}) like '%AU$%' or upper({{ expr }}) like '%A$%' or upper({{ expr }}) like '%AUD%' then 'AUD'
+        when upper({{ expr }}) like '%S$%' or upper({{ expr }}) like '%SGD%' then 'SGD'
         when {{ expr }} like '%$%' then '{{ dollar }}'
         when {{ expr }} like '%元%' or upper({{ expr }}) like '%RMB%' or upper({{ expr }}) like '%CNY%' then 'CNY'
+        when {{ expr }} like '%円%' or upper({{ expr }}) like '%JPY%' then 'JPY'
         when {{ expr }} like '%¥%' or {{ expr }} like '%￥%' then '{{ yen }}'
         when {{ expr }} like '%€%' or upper({{ expr }}) like '%EUR%' then 'EUR'
         when {{ expr }} like '%£%' or upper({{ expr }}) like '%GBP%' then 'GBP'

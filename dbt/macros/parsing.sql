@@ -41,10 +41,13 @@
 {%- endmacro %}
 
 
-{#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, 12元, RMB 12, -3.00. Null when not a finite number. -#}
+{#- An amount such as 1234.5, 1,234.50, ¥1234.5, $12, R$ 12.90, 12元, 1200円, RMB 12, -3.00: the symbols and codes
+    crm.currency_from_amount_text reads are removed. Null when not a finite number. -#}
 {% macro parse_amount(expr) -%}
-    {#- No-break spaces (U+00A0, U+202F) group thousands in French and Swiss number formatting. -#}
-    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '[¥￥$€£₩￦,\\s  ]|RMB|CNY|USD|EUR|GBP|KRW|元|원')) }}
+    {#- No-break spaces (U+00A0, U+202F) group thousands in French and Swiss number formatting. A country's letters are
+        removed with their dollar sign (R$, NT$), never alone. -#}
+    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '(US|R|HK|NT|NZ|MX|CA|C|AU|A|S)[$]|[¥￥$€£₩￦,\\s  ]'
+        ~ '|RMB|CNY|USD|EUR|GBP|KRW|BRL|HKD|TWD|NZD|MXN|CAD|AUD|SGD|JPY|元|円|원')) }}
 {%- endmacro %}
 
 
