@@ -37,11 +37,12 @@ from dagster_project.analytics.forecast_prophet import predict_prophet
 from dagster_project.analytics.forecast_warnings import library_warnings, warning_lines, working_on
 from dagster_project.analytics.model_runs import ModelRun, tagged
 from dagster_project.analytics.model_store import (
-    Decision, Identity, ModelStore, Policy, Saved, base_metadata, decide, fingerprint, read_json, write_json,
+    FORECAST_MODEL, Decision, Identity, ModelStore, Policy, Saved, base_metadata, decide, fingerprint, read_json,
+    write_json,
 )
 from dagster_project.analytics.progress import silent
 
-MODEL = "forecast"
+MODEL = FORECAST_MODEL
 FORMAT = 1
 SERIES_FILE, SUMMARY_FILE, BACKTEST_FILE, FORECAST_FILE = ("series.json", "summary.parquet", "backtest.parquet",
                                                            "forecast.parquet")

@@ -35,6 +35,9 @@ from dagster_project.analytics.model_runs import library_versions
 from dagster_project.files import atomic_write
 
 KEEP_VERSIONS = 8
+# The forecasts' folder in the store (dagster_project.analytics.forecast_cadence): named here, where the refresh can
+# look for a saved forecast without importing the forecasting libraries.
+FORECAST_MODEL = "forecast"
 METADATA = "metadata.json"
 CURRENT = "current"
 _FOLDER_MODE, _FILE_MODE = 0o700, 0o600

@@ -8,9 +8,9 @@ the run's process mostly waits for its events, and the analytics cannot start be
 database anyway; imports hold Python's lock (GIL), so this gains only beside such waiting (Great Expectations loaded
 the same way beside ingestion made the ingest step slower by as much as it saved).
 
-The sales forecast's worker process (dagster_project.analytics.forecast_workers) is spawned then too, once these
-imports are done: it imports its libraries in its own process, and beside dbt's start and these imports it would
-make three busy processes on two cores.
+The sales forecast's worker process (dagster_project.analytics.forecast_workers) is spawned then too when the forecast
+will fit every series (no saved model, or --retrain), once these imports are done: it imports its libraries in its
+own process, and beside dbt's start and these imports it would make three busy processes on two cores.
 
 LightGBM is not among them: it loads where it is used, after the entry point has set OpenMP's environment
 (dagster_project.process_environment).
@@ -51,11 +51,13 @@ def forecast_selected(asset_selection: frozenset[AssetKey] | None) -> bool:
     return not asset_selection or FORECAST_KEY in asset_selection
 
 
-def load_in_background(asset_selection: frozenset[AssetKey] | None = None) -> threading.Thread:
-    """Start importing ANALYTICS_MODULES in a daemon thread, and the forecast's worker if the run forecasts. A step
-    importing one of them meanwhile waits for that module only (Python's import locks are per module)."""
-    thread = threading.Thread(target=_load, args=(forecast_selected(asset_selection),), name="background-imports",
-                              daemon=True)
+def load_in_background(asset_selection: frozenset[AssetKey] | None = None,
+                       forecast_worker: bool = True) -> threading.Thread:
+    """Start importing ANALYTICS_MODULES in a daemon thread, then the forecast's worker if the run forecasts and
+    `forecast_worker`. A step importing one of them meanwhile waits for that module only (Python's import locks are
+    per module)."""
+    thread = threading.Thread(target=_load, args=(forecast_worker and forecast_selected(asset_selection),),
+                              name="background-imports", daemon=True)
     thread.start()
     return thread
 

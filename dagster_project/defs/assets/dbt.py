@@ -27,7 +27,8 @@ from dagster_project.privacy import erasure
 from dagster_project.privacy.modes import private_dir
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.files import walk
-from dagster_project.defs.resources import Warehouse
+from dagster_project.analytics.model_store import FORECAST_MODEL
+from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.settings import (
     DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
     parse_currency,
@@ -190,15 +191,17 @@ def dbt_models() -> AssetsDefinition:
     manifest = ensure_manifest()
 
     @dbt_assets(manifest=manifest, dagster_dbt_translator=translator, pool=WRITER_POOL)
-    def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse):
+    def crm_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+                       models: SavedModels):
         """`dbt build`: seeds, models and their data tests, with the as-of date when one is set and the reporting and
         default currencies. The unit tests check the models' code, not the data: they run in CI (`make test`)."""
-        yield from dbt_build(context, dbt, warehouse)
+        yield from dbt_build(context, dbt, warehouse, models)
 
     return crm_dbt_models
 
 
-def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse) -> Iterator:
+def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
+              models: SavedModels | None = None) -> Iterator:
     """The events of `dbt build` with this warehouse's vars, with progress lines and row counts."""
     dbt_vars = build_vars(warehouse)
     if not os.environ.get("CRM_PSEUDONYM_KEY"):
@@ -237,7 +240,10 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         with spark_environment:
             invocation = dbt.cli(args, context=context, target_path=target)
         if background_imports.analytics_selected(context.run.asset_selection):
-            background_imports.load_in_background(context.run.asset_selection)  # while dbt builds
+            # (The forecast's worker only for a forecast that will surely fit every series: a refit on the cadence
+            # starts it when it begins, and a day that reuses the saved models needs none.)
+            background_imports.load_in_background(context.run.asset_selection, forecast_worker=models is not None and (
+                models.retrain or models.store.current(FORECAST_MODEL) is None))  # while dbt builds
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()
