@@ -77,7 +77,7 @@ CURRENCY_RATES = DBT_PROJECT_DIR / "seeds" / "currency_rates.csv"
 # here (a rate added to the seed later) gets no holidays until CRM_HOLIDAY_COUNTRY names a country.
 HOLIDAY_COUNTRY_BY_CURRENCY = {
     "CNY": "CN", "USD": "US", "GBP": "GB", "EUR": "DE", "JPY": "JP", "HKD": "HK", "TWD": "TW", "SGD": "SG",
-    "KRW": "KR", "AUD": "AU", "CAD": "CA",
+    "KRW": "KR", "AUD": "AU", "CAD": "CA", "BRL": "BR", "MXN": "MX", "NZD": "NZ",
 }
 # How money is labelled in the report when CRM_CURRENCY_LABEL is not set; any other currency shows its ISO code.
 CURRENCY_LABELS = {"CNY": "¥", "USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}

@@ -553,10 +553,12 @@ def test_an_as_of_setting_that_is_not_a_date_is_refused_before_any_sql(tmp_path)
     # before dbt runs: it never reaches int_as_of's SQL.
     settings = Settings(exports_dir=tmp_path, warehouse=tmp_path / "crm.duckdb", as_of=None,
                         schedule_timezone="Asia/Shanghai")
-    warehouse = build_definitions(settings).resources["warehouse"]
+    resources = build_definitions(settings).resources
+    warehouse = resources["warehouse"]
     with DagsterInstance.ephemeral() as instance:
         result = materialize([dbt_models()], instance=instance, raise_on_error=False, resources={
-            "warehouse": type(warehouse)(**{**warehouse.model_dump(), "as_of": EVIL_AS_OF}), "dbt": dbt_resource()})
+            "warehouse": type(warehouse)(**{**warehouse.model_dump(), "as_of": EVIL_AS_OF}), "dbt": dbt_resource(),
+            "models": resources["models"]})
     assert not result.success
     (failure,) = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert f"as-of date {EVIL_AS_OF!r} is not a date in YYYY-MM-DD form" in str(failure.step_failure_data.error)

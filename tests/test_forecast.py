@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dagster_project.analytics import forecast as forecast_module
 from dagster_project.analytics import forecast_workers
 from dagster_project.analytics.forecast import (
     BACKTEST_COLUMNS, FORECAST_COLUMNS, SUMMARY_COLUMNS, ForecastConfig, run_forecasts,
 )
 from dagster_project.analytics.forecast_backtest import EVALUATION, SELECTION, fold_means, lowest
-from dagster_project.analytics.forecast_contenders import yearly_terms
+from dagster_project.analytics.forecast_contenders import forecast_one, yearly_terms
+from dagster_project.analytics.forecast_ets import ets_form
 from dagster_project.analytics.forecast_events import holiday_frame
 from dagster_project.analytics.forecast_metrics import mape, mase, seasonal_naive, smape
 from dagster_project.analytics.forecast_prophet import ProphetSettings, prophet_forecast
@@ -354,21 +356,51 @@ def test_threads_and_the_worker_process_give_the_same_numbers_as_a_sequential_ru
     assert parallel.fitted_in_worker > 0 and threads.fitted_in_worker == sequential.fitted_in_worker == 0
     for result in (parallel, threads):
         for name in ("forecasts", "backtest", "summary"):  # intervals too: Prophet's sampling is seeded
-            pd.testing.assert_frame_equal(getattr(result, name), getattr(sequential, name))
+            pd.testing.assert_frame_equal(getattr(result, name), getattr(sequential, name), check_exact=True)
         assert result.warnings == sequential.warnings
-        assert set(result.models) == set(sequential.models)
+        # the fitted models the worker sent back are the ones saved: the same kind, the same fitted form
+        assert {key: sorted(model) for key, model in result.models.items()} == {
+            key: sorted(model) for key, model in sequential.models.items()}
+        assert {key: ets_form(model["auto_ets"]) for key, model in result.models.items() if "auto_ets" in model} == {
+            key: ets_form(model["auto_ets"]) for key, model in sequential.models.items() if "auto_ets" in model}
 
 
-def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads():
+def test_what_the_libraries_warn_in_the_worker_comes_back_with_the_series_it_concerns(monkeypatch):
+    """forecast_one_collecting is what the worker runs: the warnings raised inside come back beside the outcome, named
+    by series as in the threads (forecast_warnings.working_on), for the parent to merge."""
+    import warnings
+
+    from dagster_project.analytics import forecast_contenders
+    from dagster_project.analytics.forecast_warnings import working_on
+
+    def warns(series_id, metric, *rest):
+        with working_on(f"{series_id}/{metric}"):
+            warnings.warn("optimiser did not converge", RuntimeWarning)
+        return "outcome"
+
+    monkeypatch.setattr(forecast_contenders, "forecast_one", warns)
+    assert forecast_workers.forecast_one_collecting(("region_1", "orders")) == (
+        "outcome", {"region_1/orders": ["optimiser did not converge"]})
+
+
+def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads(monkeypatch):
     series = _seven_series()
     sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
     forecast_workers.start()
     pool, warm = forecast_workers.running()
-    warm.result(timeout=120)
-    os.kill(pool.submit(os.getpid).result(timeout=60), signal.SIGKILL)
-    survived = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
-    assert survived.fitted_in_worker == 0
+    worker_pid = warm.result(timeout=120)
+    fitted_here = []
+
+    def kill_at_the_second(*args, **kwargs):  # while the worker has series in flight
+        fitted_here.append(args[:2])
+        if len(fitted_here) == 2:
+            os.kill(worker_pid, signal.SIGKILL)
+        return forecast_one(*args, **kwargs)
+
+    monkeypatch.setattr(forecast_module, "forecast_one", kill_at_the_second)
+    survived = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1 + 1))
+    assert len(fitted_here) + survived.fitted_in_worker == 7 and len(fitted_here) > 2
     for name in ("forecasts", "backtest", "summary"):
-        pd.testing.assert_frame_equal(getattr(survived, name), getattr(sequential, name))
+        pd.testing.assert_frame_equal(getattr(survived, name), getattr(sequential, name), check_exact=True)
     # the broken worker is forgotten: the next forecast has a new one
     assert forecast_workers.running()[0] is not pool

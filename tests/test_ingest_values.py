@@ -474,6 +474,18 @@ def test_the_currency_check_knows_the_symbols_and_codes_dbt_reads_and_no_others(
     read_by_dbt = set(re.findall(r"like '%([^%']+)%'", macro[:macro.index("endmacro")]))
     symbols, *codes = CURRENCY_IN_AMOUNT.split("|")
     assert read_by_dbt == set(symbols.strip("[]")) | {code.replace("\\", "") for code in codes}
+    # ... and crm.parse_amount removes each of them before the number is read
+    parsing = (Path(__file__).parent.parent / "dbt" / "macros" / "parsing.sql").read_text()
+    parse_amount = parsing[parsing.index("macro parse_amount"):parsing.index("endmacro", parsing.index("macro parse_amount"))]
+    prefixes = set(re.search(r"\(\?i\)\(([A-Z|]+)\)\[\$\]", parse_amount).group(1).split("|"))
+    stripped = set(re.findall(r"\|([A-Z]{3}|[^|'\[\]A-Za-z(){}~ ]+)(?=[|'])", parse_amount))
+    for read in read_by_dbt:
+        if read.endswith("$") and len(read) > 1:
+            assert read[:-1] in prefixes, read
+        elif len(read) == 3 and read.isalpha():
+            assert read in stripped, read
+        else:
+            assert read in parse_amount, read
 
 
 def test_a_blank_line_above_the_header_names_skip_rows(tmp_path):

@@ -60,7 +60,13 @@ class Cadenced:
 def identity(config: forecast.ForecastConfig, reporting_currency: str) -> Identity:
     return Identity(FORMAT, settings={"reporting_currency": reporting_currency,
                                       "holiday_country": config.country or "none"},
-                    config=json.loads(json.dumps(asdict(config))), libraries=LIBRARIES)
+                    config=json.loads(json.dumps(_identity_config(config))), libraries=LIBRARIES)
+
+
+def _identity_config(config: forecast.ForecastConfig) -> dict:
+    """The configuration a saved model must match: where the series are fitted (a worker process or not) changes no
+    number, so it is not part of it."""
+    return {key: value for key, value in asdict(config).items() if key != "worker"}
 
 
 def run_on_cadence(con: duckdb.DuckDBPyConnection, series: pd.DataFrame, as_of: date, config: forecast.ForecastConfig,

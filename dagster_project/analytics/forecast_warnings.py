@@ -76,9 +76,10 @@ def library_warnings() -> Iterator[dict[str, list[str]]]:
 
 
 def warning_lines(found: dict[str, list[str]], shown: int = 5) -> list[str]:
-    """One line per distinct message, naming the series it came from (the first few, then how many more)."""
+    """One line per distinct message, naming the series it came from (the first few, then how many more), in the
+    series' order, not the order in which threads and the worker finished them."""
     series: dict[str, list[str]] = {}
-    for name, messages in found.items():
+    for name, messages in sorted(found.items()):
         for message in dict.fromkeys(messages):
             series.setdefault(message, []).append(name)
     return [f"{message} (series {', '.join(names[:shown])}" + (f" and {len(names) - shown} more)"

@@ -4,9 +4,12 @@ AutoETS's optimiser (statsforecast's compiled `ets.optimize`) holds Python's loc
 whatever the cores; a process fits its own. The worker is spawned, not forked: a forked child inherits the locks of
 the parent's thread pools (Polars', which cmdstanpy uses, hung a forked worker's first Prophet fit). A spawned one
 imports pandas and statsforecast again, seconds of CPU, so it is started before it is needed (the refresh starts it
-while dbt builds, when the run's process mostly waits) and kept for the life of the process: a later refresh in the
-same process reuses it. It writes nothing and reads nothing but what it is sent; it ends with its parent (the pipe it
-reads closes) and at the interpreter's exit (concurrent.futures joins it).
+while dbt builds, when the run's process mostly waits, if the forecast will fit every series) and kept for the life
+of the process: a later refresh in the same process reuses it. It writes nothing and reads nothing but what it is
+sent. It ends at the interpreter's exit (concurrent.futures joins it) and, should its parent be killed, as soon as it
+sees the parent gone (a thread waits on the parent's sentinel: the pipe it reads would stay open, since the worker
+holds its other end itself). Ctrl-C is its parent's to handle. A worker that has not returned a series after
+SERIES_TIMEOUT seconds is killed, and the series are fitted in the parent.
 
 Only AutoETS and seasonal-naive series are sent: a fitted Prophet model is not meant to be pickled (Prophet saves
 through its own JSON), and Prophet's fits already run in a Stan process of their own.
@@ -15,9 +18,13 @@ through its own JSON), and Prophet's fits already run in a Stan process of their
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import queue
+import signal
 import threading
-from collections import deque
+import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Hashable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -25,6 +32,8 @@ from concurrent.futures.process import BrokenProcessPool
 # Series sent before the last came back: the worker starts the next while the thread sending them waits for Python's
 # lock to take the last.
 IN_FLIGHT = 2
+# Far beyond any one series' fit (a Prophet-free series takes well under a second): a worker this late is stuck.
+SERIES_TIMEOUT = 300.0
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _warm: Future | None = None
@@ -46,17 +55,24 @@ def running() -> tuple[ProcessPoolExecutor, Future] | None:
         return (_pool, _warm) if _pool is not None and _warm is not None else None
 
 
-def discard(pool: ProcessPoolExecutor) -> None:
-    """Forget a worker that broke (killed, out of memory): the next `start` spawns another."""
+def discard(pool: ProcessPoolExecutor, warm: Future | None = None) -> None:
+    """Forget a worker that broke (killed, out of memory) or is stuck, killing it: the next `start` spawns another.
+    `warm`: its warm-up future, whose result is the worker's process id."""
     global _pool, _warm
     with _lock:
         if _pool is pool:
             _pool, _warm = None, None
+    if warm is not None and warm.done() and warm.exception() is None:
+        try:
+            os.kill(warm.result(), signal.SIGKILL)
+        except OSError:
+            pass  # gone already
     pool.shutdown(wait=False, cancel_futures=True)
 
 
 def fit_all(keys: list, fit: Callable[[Hashable], object], sendable: Callable[[Hashable], tuple | None],
-            threads: int, use_worker: bool, found: dict[str, list[str]]) -> Iterator[tuple[Hashable, object, bool]]:
+            threads: int, use_worker: bool, found: defaultdict[str, list[str]]
+            ) -> Iterator[tuple[Hashable, object, bool]]:
     """(key, outcome, whether the worker fitted it) for every key, as each finishes, in no set order.
 
     `threads` threads call `fit(key)`, taking the keys from the front (the caller puts Prophet's, the longest and not
@@ -77,7 +93,7 @@ def fit_all(keys: list, fit: Callable[[Hashable], object], sendable: Callable[[H
         while not warm.done():  # the threads here go on meanwhile
             if work.left() == 0:
                 return
-            threading.Event().wait(0.1)
+            time.sleep(0.1)
         in_flight: deque = deque()
         while True:
             while len(in_flight) < IN_FLIGHT and (key := work.take(front=False)) is not None:
@@ -91,9 +107,9 @@ def fit_all(keys: list, fit: Callable[[Hashable], object], sendable: Callable[[H
             try:
                 if future is None:
                     raise BrokenProcessPool
-                outcome, messages = future.result()
-            except BrokenProcessPool:
-                discard(pool)
+                outcome, messages = future.result(timeout=SERIES_TIMEOUT)
+            except (BrokenProcessPool, TimeoutError):
+                discard(pool, warm)
                 for key in [key, *(key for key, _ in in_flight)]:
                     done.put((key, fit(key), False))
                 fit_here()
@@ -145,11 +161,18 @@ class _Keys:
 
 
 def _import() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_end_with_parent, args=(multiprocessing.parent_process().sentinel,), daemon=True).start()
     import dagster_project.analytics.forecast_contenders  # noqa: F401 - statsforecast, pandas, Prophet's modules
 
 
-def _ready() -> bool:
-    return True
+def _end_with_parent(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
+
+
+def _ready() -> int:
+    return os.getpid()
 
 
 def forecast_one_collecting(args: tuple) -> tuple:

@@ -35,7 +35,8 @@ def lines_pricing_orders_without_currency(con: duckdb.DuckDBPyConnection) -> lis
             "WHERE entity = 'order_items' AND NOT coalesce(amounts_without_currency, false)").fetchall():
         if "currency" not in json.loads(column_map or "{}").values():
             silent.append(source_file)
-    # Most orders files have amounts: one column's count, before any join of the lines.
+    # Most orders files have amounts: one column's count, before any join of the lines. Only the lines of orders without
+    # an amount are then read, and only their amounts are searched for a symbol or code.
     if not silent or not con.execute(f"SELECT count(*) FROM {raw_table('orders')} WHERE amount IS NULL").fetchone()[0]:
         return []
     amounts = [c.name for c in ENTITIES_BY_NAME["order_items"].columns if c.kind == "amount"]
@@ -43,7 +44,9 @@ def lines_pricing_orders_without_currency(con: duckdb.DuckDBPyConnection) -> lis
     priced = " OR ".join(f"{identifier(c)} IS NOT NULL" for c in amounts)
     return [name for (name,) in con.execute(f"""
         WITH without_amount AS (
-            SELECT order_id FROM {raw_table('orders')} GROUP BY order_id HAVING count(amount) = 0
+            SELECT order_id FROM {raw_table('orders')}
+            WHERE order_id IN (SELECT order_id FROM {raw_table('orders')} WHERE amount IS NULL)
+            GROUP BY order_id HAVING count(amount) = 0
         )
         SELECT _source_file FROM {raw_table('order_items')}
         WHERE _source_file IN (SELECT unnest($silent)) AND currency IS NULL

@@ -9,6 +9,8 @@
     {#- A dollar with its country's letters names its currency (R$ 45,90 are reais, NT$ Taiwan dollars). CA$ and US$
         are tested before A$ and S$, which they contain. -#}
     case
+        {#- Most amounts are plain numbers: one cast instead of every pattern below. #}
+        when {{ crm.try_cast(expr, 'double') }} is not null then null
         when upper({{ expr }}) like '%USD%' or upper({{ expr }}) like '%US$%' then 'USD'
         when upper({{ expr }}) like '%R$%' or upper({{ expr }}) like '%BRL%' then 'BRL'
         when upper({{ expr }}) like '%HK$%' or upper({{ expr }}) like '%HKD%' then 'HKD'

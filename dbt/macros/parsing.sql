@@ -45,8 +45,9 @@
     crm.currency_from_amount_text reads are removed. Null when not a finite number. -#}
 {% macro parse_amount(expr) -%}
     {#- No-break spaces (U+00A0, U+202F) group thousands in French and Swiss number formatting. A country's letters are
-        removed with their dollar sign (R$, NT$), never alone. -#}
-    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '(US|R|HK|NT|NZ|MX|CA|C|AU|A|S)[$]|[¥￥$€£₩￦,\\s  ]'
+        removed with their dollar sign (R$, NT$), never alone; letters and codes in either case, as
+        crm.currency_from_amount_text reads them. -#}
+    {{ crm.finite_or_null(crm.plain_or_stripped_number(expr, '(?i)(US|R|HK|NT|NZ|MX|CA|C|AU|A|S)[$]|[¥￥$€£₩￦,\\s  ]'
         ~ '|RMB|CNY|USD|EUR|GBP|KRW|BRL|HKD|TWD|NZD|MXN|CAD|AUD|SGD|JPY|元|円|원')) }}
 {%- endmacro %}
 

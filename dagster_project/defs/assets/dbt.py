@@ -242,8 +242,9 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         if background_imports.analytics_selected(context.run.asset_selection):
             # (The forecast's worker only for a forecast that will surely fit every series: a refit on the cadence
             # starts it when it begins, and a day that reuses the saved models needs none.)
-            background_imports.load_in_background(context.run.asset_selection, forecast_worker=models is not None and (
-                models.retrain or models.store.current(FORECAST_MODEL) is None))  # while dbt builds
+            refit_all = models is not None and (models.retrain or models.forecast_refit_days == 0
+                                                 or models.store.current(FORECAST_MODEL) is None)
+            background_imports.load_in_background(context.run.asset_selection, refit_all)  # while dbt builds
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()
