@@ -404,3 +404,20 @@ def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads(m
         pd.testing.assert_frame_equal(getattr(survived, name), getattr(sequential, name), check_exact=True)
     # the broken worker is forgotten: the next forecast has a new one
     assert forecast_workers.running()[0] is not pool
+
+
+def test_a_stuck_worker_process_is_killed_and_its_series_fitted_here(monkeypatch):
+    series = _seven_series()
+    sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
+    forecast_workers.start()
+    pool, warm = forecast_workers.running()
+    worker_pid = warm.result(timeout=120)
+    os.kill(worker_pid, signal.SIGSTOP)  # alive, answering nothing
+    monkeypatch.setattr(forecast_workers, "SERIES_TIMEOUT", 2.0)
+    late = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
+    assert late.fitted_in_worker == 0
+    for name in ("forecasts", "backtest", "summary"):
+        pd.testing.assert_frame_equal(getattr(late, name), getattr(sequential, name), check_exact=True)
+    status = Path(f"/proc/{worker_pid}/status")
+    assert not status.exists() or "State:\tZ" in status.read_text()  # killed (a zombie until reaped)
+    assert forecast_workers.running()[0] is not pool

@@ -56,8 +56,8 @@ def running() -> tuple[ProcessPoolExecutor, Future] | None:
 
 
 def discard(pool: ProcessPoolExecutor, warm: Future | None = None) -> None:
-    """Forget a worker that broke (killed, out of memory) or is stuck, killing it: the next `start` spawns another.
-    `warm`: its warm-up future, whose result is the worker's process id."""
+    """Forget a worker that broke (killed, out of memory) or is stuck: the next `start` spawns another. `warm`: a
+    stuck worker's warm-up future, whose result is its process id, to kill it by."""
     global _pool, _warm
     with _lock:
         if _pool is pool:
@@ -108,8 +108,9 @@ def fit_all(keys: list, fit: Callable[[Hashable], object], sendable: Callable[[H
                 if future is None:
                     raise BrokenProcessPool
                 outcome, messages = future.result(timeout=SERIES_TIMEOUT)
-            except (BrokenProcessPool, TimeoutError):
-                discard(pool, warm)
+            except (BrokenProcessPool, TimeoutError) as failure:
+                # (A broken worker is dead already: its process id may be another process's by now.)
+                discard(pool, warm if isinstance(failure, TimeoutError) else None)
                 for key in [key, *(key for key, _ in in_flight)]:
                     done.put((key, fit(key), False))
                 fit_here()
