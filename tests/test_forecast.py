@@ -345,9 +345,7 @@ def _seven_series() -> pd.DataFrame:
 
 def test_threads_and_the_worker_process_give_the_same_numbers_as_a_sequential_run():
     series = _seven_series()
-    forecast_workers.start()
-    _, warm = forecast_workers.running()
-    warm.result(timeout=120)  # as in a refresh, which starts it while dbt builds
+    _ready_worker()  # as in a refresh, which starts it while dbt builds
     parallel = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
     threads = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2, worker=False))
     sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
@@ -355,8 +353,7 @@ def test_threads_and_the_worker_process_give_the_same_numbers_as_a_sequential_ru
     # the worker took AutoETS series, never Prophet's (the overall series)
     assert parallel.fitted_in_worker > 0 and threads.fitted_in_worker == sequential.fitted_in_worker == 0
     for result in (parallel, threads):
-        for name in ("forecasts", "backtest", "summary"):  # intervals too: Prophet's sampling is seeded
-            pd.testing.assert_frame_equal(getattr(result, name), getattr(sequential, name), check_exact=True)
+        _assert_as_sequential(result, sequential)  # intervals too: Prophet's sampling is seeded
         assert result.warnings == sequential.warnings
         # the fitted models the worker sent back are the ones saved: the same kind, the same fitted form
         assert {key: sorted(model) for key, model in result.models.items()} == {
@@ -383,12 +380,22 @@ def test_what_the_libraries_warn_in_the_worker_comes_back_with_the_series_it_con
         "outcome", {"region_1/orders": ["optimiser did not converge"]})
 
 
+def _ready_worker() -> tuple:
+    """The forecast's worker process, once it has imported its libraries (as a refresh has it), and its id."""
+    forecast_workers.start()
+    pool, warm = forecast_workers.running()
+    return pool, warm.result(timeout=120)
+
+
+def _assert_as_sequential(result, sequential) -> None:
+    for name in ("forecasts", "backtest", "summary"):
+        pd.testing.assert_frame_equal(getattr(result, name), getattr(sequential, name), check_exact=True)
+
+
 def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads(monkeypatch):
     series = _seven_series()
     sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
-    forecast_workers.start()
-    pool, warm = forecast_workers.running()
-    worker_pid = warm.result(timeout=120)
+    pool, worker_pid = _ready_worker()
     fitted_here = []
 
     def kill_at_the_second(*args, **kwargs):  # while the worker has series in flight
@@ -400,8 +407,7 @@ def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads(m
     monkeypatch.setattr(forecast_module, "forecast_one", kill_at_the_second)
     survived = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1 + 1))
     assert len(fitted_here) + survived.fitted_in_worker == 7 and len(fitted_here) > 2
-    for name in ("forecasts", "backtest", "summary"):
-        pd.testing.assert_frame_equal(getattr(survived, name), getattr(sequential, name), check_exact=True)
+    _assert_as_sequential(survived, sequential)
     # the broken worker is forgotten: the next forecast has a new one
     assert forecast_workers.running()[0] is not pool
 
@@ -409,15 +415,12 @@ def test_a_worker_process_killed_mid_forecast_leaves_its_series_to_the_threads(m
 def test_a_stuck_worker_process_is_killed_and_its_series_fitted_here(monkeypatch):
     series = _seven_series()
     sequential = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=1))
-    forecast_workers.start()
-    pool, warm = forecast_workers.running()
-    worker_pid = warm.result(timeout=120)
+    pool, worker_pid = _ready_worker()
     os.kill(worker_pid, signal.SIGSTOP)  # alive, answering nothing
     monkeypatch.setattr(forecast_workers, "SERIES_TIMEOUT", 2.0)
     late = run_forecasts(series, AS_OF, ForecastConfig(n_folds=2, n_jobs=2))
     assert late.fitted_in_worker == 0
-    for name in ("forecasts", "backtest", "summary"):
-        pd.testing.assert_frame_equal(getattr(late, name), getattr(sequential, name), check_exact=True)
+    _assert_as_sequential(late, sequential)
     status = Path(f"/proc/{worker_pid}/status")
     assert not status.exists() or "State:\tZ" in status.read_text()  # killed (a zombie until reaped)
     assert forecast_workers.running()[0] is not pool
