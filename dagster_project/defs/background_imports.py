@@ -9,8 +9,8 @@ database anyway; imports hold Python's lock (GIL), so this gains only beside suc
 the same way beside ingestion made the ingest step slower by as much as it saved).
 
 The sales forecast's worker process (dagster_project.analytics.forecast_workers) is spawned then too when the forecast
-will fit every series (no saved model, or --retrain), once these imports are done: it imports its libraries in its
-own process, and beside dbt's start and these imports it would make three busy processes on two cores.
+will fit every series (SavedModels.forecast_fits_every_series), once these imports are done: it imports its libraries
+in its own process, and beside dbt's start and these imports it would make three busy processes on two cores.
 
 LightGBM is not among them: it loads where it is used, after the entry point has set OpenMP's environment
 (dagster_project.process_environment).

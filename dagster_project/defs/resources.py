@@ -17,7 +17,7 @@ import pandas as pd
 from dagster import ConfigurableResource, Failure, InitResourceContext
 from pydantic import PrivateAttr
 
-from dagster_project.analytics.model_store import ModelStore, Policy
+from dagster_project.analytics.model_store import FORECAST_MODEL, ModelStore, Policy
 from dagster_project.privacy.modes import (
     OWNER_ONLY_FILE,
     dir_mode,
@@ -219,6 +219,11 @@ class SavedModels(ConfigurableResource):
     @property
     def store(self) -> ModelStore:
         return ModelStore(Path(self.path))
+
+    def forecast_fits_every_series(self) -> bool:
+        """Whether the next forecast will surely refit every series rather than reuse saved models: nothing saved yet,
+        --retrain, or a refit at every refresh. (A refit on the cadence is decided by the forecast itself.)"""
+        return self.retrain or self.forecast_refit_days == 0 or self.store.current(FORECAST_MODEL) is None
 
     def policy(self, cadence_days: int | None = None) -> Policy:
         """The refit policy of churn and health, or of a model refitted every ``cadence_days``."""

@@ -27,7 +27,6 @@ from dagster_project.privacy import erasure
 from dagster_project.privacy.modes import private_dir
 from dagster_project.defs.instance import WRITER_POOL
 from dagster_project.files import walk
-from dagster_project.analytics.model_store import FORECAST_MODEL
 from dagster_project.defs.resources import SavedModels, Warehouse
 from dagster_project.settings import (
     DBT_GENERATED_FOLDERS, DBT_PROJECT_DIR, DEFAULT_REPORTING_CURRENCY, SettingsError, is_currency_code, parse_as_of,
@@ -201,7 +200,7 @@ def dbt_models() -> AssetsDefinition:
 
 
 def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Warehouse,
-              models: SavedModels | None = None) -> Iterator:
+              models: SavedModels) -> Iterator:
     """The events of `dbt build` with this warehouse's vars, with progress lines and row counts."""
     dbt_vars = build_vars(warehouse)
     if not os.environ.get("CRM_PSEUDONYM_KEY"):
@@ -242,9 +241,8 @@ def dbt_build(context: AssetExecutionContext, dbt: DbtCliResource, warehouse: Wa
         if background_imports.analytics_selected(context.run.asset_selection):
             # (The forecast's worker only for a forecast that will surely fit every series: a refit on the cadence
             # starts it when it begins, and a day that reuses the saved models needs none.)
-            refit_all = models is not None and (models.retrain or models.forecast_refit_days == 0
-                                                 or models.store.current(FORECAST_MODEL) is None)
-            background_imports.load_in_background(context.run.asset_selection, refit_all)  # while dbt builds
+            background_imports.load_in_background(context.run.asset_selection,  # while dbt builds
+                                                  models.forecast_fits_every_series())
         # A full build counts its nodes in the manifest: the total in dbt's own events counts what it excluded too.
         total = 0 if context.is_subset else build_node_count(invocation.manifest)
         logged = LoggedRowCounts()
